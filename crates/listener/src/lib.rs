@@ -1,1 +1,169 @@
+//! The SMTP injection service: accepts connections on every `smtp-listener`, applies the
+//! `<source>` policy, and answers `250` only once the spool has the message on disk.
 #![forbid(unsafe_code)]
+
+mod auth_limit;
+mod io;
+mod reception;
+mod session;
+mod tls;
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+
+use petrel_config::Config;
+use petrel_spool::Spool;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tracing::{error, warn};
+
+pub use reception::DEFAULT_VMTA;
+pub use tls::{server_config, TlsError};
+
+/// Counters the management API shows (`show status`).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections accepted since start.
+    pub connections: AtomicU64,
+    /// Messages acknowledged with 250 since start.
+    pub messages: AtomicU64,
+    /// Recipients of those messages.
+    pub recipients: AtomicU64,
+    /// Commands or messages refused with 4xx/5xx.
+    pub rejections: AtomicU64,
+}
+
+/// Everything sessions share. The configuration sits behind a lock that is only read at
+/// connection start, so `reload` can swap it without touching sessions in flight.
+pub struct Context {
+    config: RwLock<Arc<Config>>,
+    tls: RwLock<Option<TlsAcceptor>>,
+    /// The durable spool messages go to.
+    pub spool: Spool,
+    /// Traffic counters.
+    pub stats: Stats,
+    auth_failures: auth_limit::AuthFailures,
+    slots: Arc<Semaphore>,
+}
+
+impl Context {
+    /// Builds the shared state; fails when the TLS certificate cannot be loaded.
+    pub fn new(config: Arc<Config>, spool: Spool) -> Result<Arc<Self>, TlsError> {
+        let tls = build_tls(&config)?;
+        let slots = Arc::new(Semaphore::new(config.total_max_smtp_in as usize));
+        Ok(Arc::new(Context {
+            config: RwLock::new(config),
+            tls: RwLock::new(tls),
+            spool,
+            stats: Stats::default(),
+            auth_failures: Default::default(),
+            slots,
+        }))
+    }
+
+    /// The configuration new sessions use.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the configuration (and TLS settings) for sessions that start from now on.
+    pub fn reload(&self, config: Arc<Config>) -> Result<(), TlsError> {
+        let tls = build_tls(&config)?;
+        *self.tls.write().unwrap_or_else(|e| e.into_inner()) = tls;
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
+        Ok(())
+    }
+
+    fn tls_acceptor(&self) -> Option<TlsAcceptor> {
+        self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+fn build_tls(config: &Config) -> Result<Option<TlsAcceptor>, TlsError> {
+    let Some(tls) = &config.server_tls.certificate else {
+        return Ok(None);
+    };
+    let cfg = server_config(
+        &tls.path,
+        config.server_tls.allow_tlsv1_2,
+        config.server_tls.allow_tlsv1_3,
+    )?;
+    Ok(Some(TlsAcceptor::from(cfg)))
+}
+
+/// A bound listening socket and the named `<source>` it applies, if any.
+pub struct BoundListener {
+    /// The socket.
+    pub listener: TcpListener,
+    /// `source=NAME` of the `smtp-listener` line.
+    pub source: Option<String>,
+}
+
+/// Binds every configured `smtp-listener`; an address that cannot be bound is an error that
+/// names it, so the operator sees which line failed.
+pub async fn bind_all(config: &Config) -> std::io::Result<Vec<BoundListener>> {
+    let mut out = Vec::new();
+    for l in config.listeners() {
+        let listener = TcpListener::bind(l.addr).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", l.addr))
+        })?;
+        out.push(BoundListener {
+            listener,
+            source: l.source.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Accepts connections on every listener until the task is dropped.
+pub async fn serve(ctx: Arc<Context>, listeners: Vec<BoundListener>) {
+    let mut tasks = Vec::new();
+    for l in listeners {
+        let ctx = ctx.clone();
+        tasks.push(tokio::spawn(accept_loop(ctx, l)));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+async fn accept_loop(ctx: Arc<Context>, l: BoundListener) {
+    loop {
+        let (stream, peer) = match l.listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                error!(target: "petrel::smtp", "accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        ctx.stats
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let permit = match ctx.slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                tokio::spawn(refuse_busy(ctx.clone(), stream, peer));
+                continue;
+            }
+        };
+        let session = session::Session::new(ctx.clone(), peer, l.source.clone());
+        tokio::spawn(async move {
+            session.run(stream).await;
+            drop(permit);
+        });
+    }
+}
+
+/// PowerMTA answers a connection over `total-max-smtp-in` with a 421 greeting and closes.
+async fn refuse_busy(ctx: Arc<Context>, mut stream: tokio::net::TcpStream, peer: SocketAddr) {
+    use tokio::io::AsyncWriteExt;
+    let host = ctx.config().primary_host_name().to_string();
+    warn!(target: "petrel::smtp", "{peer} refused: total-max-smtp-in reached");
+    let reply = format!("421 4.3.2 {host} too many connections, try again later\r\n");
+    let _ = stream.write_all(reply.as_bytes()).await;
+}

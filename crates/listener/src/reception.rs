@@ -1,0 +1,154 @@
+//! What happens to a message between the end of DATA and the spool: the X-headers petrel
+//! honours, the virtual MTA choice, and the headers every MTA adds (pmta-spec §5, §8.5).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use petrel_config::{Config, SourcePolicy};
+use petrel_message::{HeaderEdit, Headers};
+use petrel_smtp::Reply;
+
+/// The name PowerMTA gives the virtual MTA used when none is selected.
+pub const DEFAULT_VMTA: &str = "{default}";
+
+/// Who sent the message and how, for the `Received:` header.
+pub(crate) struct Origin<'a> {
+    pub helo: &'a str,
+    pub peer: SocketAddr,
+    pub host: &'a str,
+    pub tls: bool,
+    pub esmtp: bool,
+    pub auth_user: Option<&'a str>,
+    pub single_rcpt: Option<&'a str>,
+}
+
+/// The message as it will be spooled.
+pub(crate) struct Prepared {
+    pub body: Vec<u8>,
+    pub job_id: Option<String>,
+    pub vmta: String,
+}
+
+/// A reason to refuse the message at end of DATA, with the reply to send.
+pub(crate) struct Rejection(pub Reply);
+
+/// Applies the source policy to the received bytes.
+pub(crate) fn prepare_message(
+    config: &Config,
+    policy: &SourcePolicy,
+    raw: &[u8],
+    origin: &Origin<'_>,
+) -> Result<Prepared, Rejection> {
+    let headers = Headers::parse(raw);
+    let mut edit = HeaderEdit::default();
+
+    if headers.count("Received") >= policy.max_message_hops as usize {
+        return Err(Rejection(Reply::new(
+            554,
+            (5, 4, 6),
+            "too many hops (Received headers); possible mail loop",
+        )));
+    }
+
+    let mut job_id = None;
+    if policy.process_x_job {
+        let values = headers.get_all("X-Job");
+        if values.len() > 1 {
+            return Err(Rejection(Reply::new(
+                550,
+                (5, 6, 0),
+                "more than one X-Job header; a message belongs to one job",
+            )));
+        }
+        if let Some(v) = values.into_iter().next() {
+            if v.is_empty() || !v.chars().all(|c| ('!'..='~').contains(&c)) {
+                return Err(Rejection(Reply::new(
+                    550,
+                    (5, 6, 0),
+                    "invalid X-Job header: use printable ASCII without spaces (see `petrel job-id-safe`)",
+                )));
+            }
+            let prefix = match (&policy.jobid_prefix, origin.auth_user) {
+                (Some(p), Some(user)) => p.replace("{auth}", user),
+                (Some(p), None) => p.replace("{auth}", ""),
+                (None, _) => String::new(),
+            };
+            job_id = Some(format!("{prefix}{v}"));
+        }
+        if !policy.retain_x_job {
+            edit.remove.push("X-Job".into());
+        }
+    }
+
+    let mut vmta = policy
+        .default_virtual_mta
+        .clone()
+        .unwrap_or_else(|| DEFAULT_VMTA.to_string());
+    if policy.process_x_virtual_mta {
+        if let Some(v) = headers.get("X-Virtual-MTA") {
+            if v.is_empty() {
+                return Err(Rejection(Reply::new(550, (5, 3, 5), "empty X-Virtual-MTA header")));
+            }
+            if !config.virtual_mta_exists(&v) {
+                return Err(Rejection(Reply::new(
+                    550,
+                    (5, 3, 5),
+                    format!("specified VirtualMTA does not exist: {v}"),
+                )));
+            }
+            vmta = v;
+        }
+        if !policy.retain_x_virtual_mta {
+            edit.remove.push("X-Virtual-MTA".into());
+        }
+    }
+
+    if policy.add_received_header {
+        edit.prepend.push(received_header(origin, policy.hide_message_source));
+    }
+    if !headers.has("Message-ID") {
+        edit.append.push(format!("Message-ID: {}", new_message_id(origin.host)));
+    }
+    Ok(Prepared {
+        body: headers.apply(&edit),
+        job_id,
+        vmta,
+    })
+}
+
+fn received_header(o: &Origin<'_>, hide_source: bool) -> String {
+    let with = match (o.esmtp, o.tls, o.auth_user.is_some()) {
+        (false, _, _) => "SMTP",
+        (true, false, false) => "ESMTP",
+        (true, true, false) => "ESMTPS",
+        (true, false, true) => "ESMTPA",
+        (true, true, true) => "ESMTPSA",
+    };
+    let date = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc2822)
+        .unwrap_or_default();
+    let for_clause = o
+        .single_rcpt
+        .map(|r| format!("\r\n\tfor <{r}>"))
+        .unwrap_or_default();
+    let from = if hide_source {
+        String::new()
+    } else {
+        format!("from {} ([{}])\r\n\t", o.helo, o.peer.ip())
+    };
+    format!(
+        "Received: {from}by {} (petrel) with {with}{for_clause}; {date}",
+        o.host
+    )
+}
+
+/// A Message-ID unique across restarts and hosts: time, process id and a counter.
+fn new_message_id(host: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    format!("<{now:x}.{:x}.{n:x}@{host}>", std::process::id())
+}

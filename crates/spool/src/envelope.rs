@@ -1,0 +1,194 @@
+//! The envelope stored with every message, and the message id.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies a spooled message for its whole life: the listener logs it, the delivery
+/// engine removes it by it, the management API shows it.
+///
+/// Ids are unique across restarts and increase with arrival: a new spool seeds the counter
+/// with `unix milliseconds << 16`, and recovery never hands out an id at or below one it
+/// found on disk. Displayed (and serialized) as 16 lowercase hex digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MessageId(pub u64);
+
+impl MessageId {
+    /// The raw number, for callers that store ids in their own formats.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// Why a string is not a message id (ids are exactly 16 hex digits).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid message id {0:?}: expected 16 hex digits")]
+pub struct ParseMessageIdError(pub String);
+
+impl FromStr for MessageId {
+    type Err = ParseMessageIdError;
+
+    /// Parses the 16-hex-digit form that [`fmt::Display`] writes, so ids typed by an
+    /// operator or found in a log line can be looked up.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ParseMessageIdError(s.to_owned()));
+        }
+        u64::from_str_radix(s, 16)
+            .map(MessageId)
+            .map_err(|_| ParseMessageIdError(s.to_owned()))
+    }
+}
+
+impl Serialize for MessageId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// DSN `RET=` parameter (RFC 3461): how much of the message a bounce should carry.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Ret {
+    Full,
+    Hdrs,
+}
+
+/// One `RCPT TO`, with the DSN parameters that must survive until the delivery or bounce.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Recipient {
+    /// The address as received (without angle brackets).
+    pub address: String,
+    /// DSN `NOTIFY=` value as received, e.g. `"SUCCESS,FAILURE"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<String>,
+    /// DSN `ORCPT=` value as received, e.g. `"rfc822;user@example.com"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orcpt: Option<String>,
+    /// Runtime state kept by the spool: true once `recipient_done` was made durable for
+    /// this recipient. Ignored on commit (the spool stores every recipient as pending) and
+    /// never written into the message record; it is rebuilt from `RecipientDone` records.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub done: bool,
+}
+
+impl Recipient {
+    /// A pending recipient without DSN parameters: the common case.
+    pub fn new(address: impl Into<String>) -> Recipient {
+        Recipient {
+            address: address.into(),
+            notify: None,
+            orcpt: None,
+            done: false,
+        }
+    }
+
+    /// The part after the last `@`, lowercased: the key that queues and summaries group
+    /// by. An address without `@` (e.g. `postmaster`) has the empty domain.
+    pub fn domain(&self) -> String {
+        match self.address.rfind('@') {
+            Some(at) => self.address[at + 1..].to_ascii_lowercase(),
+            None => String::new(),
+        }
+    }
+}
+
+/// Everything about a message except its content: what the SMTP transaction said, plus
+/// the routing (virtual MTA, job) decided before the 250. Stored as JSON in the record so
+/// an operator can read a segment with `strings`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    /// Reverse path; `""` for the null sender `<>` (bounces).
+    pub mail_from: String,
+    /// Recipients in `RCPT TO` order; `recipient_done` indexes into this list.
+    pub recipients: Vec<Recipient>,
+    /// Virtual MTA (or pool) name; [`Envelope::DEFAULT_VMTA`] when none was chosen.
+    pub vmta: String,
+    /// PowerMTA job id (`X-Job`), for accounting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// DSN `ENVID=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_id: Option<String>,
+    /// DSN `RET=`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ret: Option<Ret>,
+    /// `SMTPUTF8` was given on `MAIL FROM`.
+    #[serde(default)]
+    pub smtputf8: bool,
+    /// `BODY=8BITMIME` was given on `MAIL FROM`.
+    #[serde(default)]
+    pub body_8bit: bool,
+    /// The authenticated submitter, if the session used AUTH.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_user: Option<String>,
+    /// The injecting client's address (`ip:port`), for accounting and abuse handling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_addr: Option<String>,
+    /// When the listener accepted the message (drives expiry and `bounce-after`).
+    pub received_at_unix_ms: u64,
+}
+
+impl Envelope {
+    /// The virtual MTA name PowerMTA uses when no `<virtual-mta>` was selected.
+    pub const DEFAULT_VMTA: &'static str = "{default}";
+
+    /// Recipients not yet marked done.
+    pub fn pending_recipients(&self) -> usize {
+        self.recipients.iter().filter(|r| !r.done).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_display_and_parse_roundtrip() {
+        let id = MessageId(0x00ab_cdef_0123_4567);
+        assert_eq!(id.to_string(), "00abcdef01234567");
+        assert_eq!("00abcdef01234567".parse::<MessageId>().unwrap(), id);
+        assert_eq!("00ABCDEF01234567".parse::<MessageId>().unwrap(), id);
+        assert!("abc".parse::<MessageId>().is_err());
+        assert!("+0abcdef01234567".parse::<MessageId>().is_err());
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"00abcdef01234567\"");
+    }
+
+    #[test]
+    fn envelope_json_omits_runtime_done_flag() {
+        let env = Envelope {
+            mail_from: String::new(),
+            recipients: vec![Recipient::new("A@Example.COM")],
+            vmta: Envelope::DEFAULT_VMTA.into(),
+            job_id: None,
+            env_id: None,
+            ret: Some(Ret::Hdrs),
+            smtputf8: false,
+            body_8bit: true,
+            auth_user: None,
+            client_addr: None,
+            received_at_unix_ms: 1,
+        };
+        let json = serde_json::to_string(&env).unwrap();
+        assert!(!json.contains("done"), "{json}");
+        assert!(json.contains("\"HDRS\""), "{json}");
+        let back: Envelope = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, env);
+        assert_eq!(env.recipients[0].domain(), "example.com");
+        assert_eq!(Recipient::new("postmaster").domain(), "");
+    }
+}
