@@ -1,2 +1,22 @@
+//! `petrel`: the daemon and its command-line tools. Wiring and argument handling only; the
+//! work happens in the library crates.
 #![forbid(unsafe_code)]
-fn main() {}
+
+mod cli;
+mod daemon;
+mod mgmt_client;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("petrel: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -255,7 +255,7 @@ mod tests {
                 ("b.com", "v2", 1, 1, 1),
             ]
         );
-        assert_eq!((ix.len(), ix.recipients(), ix.bytes()), (3, 6, 111));
+        assert_eq!((ix.len(), ix.recipients(), ix.bytes()), (3, 5, 111));
 
         assert!(matches!(ix.mark_done(MessageId(1), 2), DoneOutcome::Marked));
         assert!(matches!(ix.mark_done(MessageId(1), 2), DoneOutcome::AlreadyDone));

@@ -1,0 +1,159 @@
+//! The loaded configuration: plain data plus indexes precomputed at load time.
+
+use crate::model::*;
+use crate::resolve::Index;
+use crate::values::DomainPattern;
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Everything the configuration says, fully typed.
+///
+/// Exists as the read-only view behind [`Config`]: fields are public for reading, but a
+/// `Config` only hands out `&ConfigData`, so a loaded configuration cannot be changed
+/// (reload means loading a new one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigData {
+    /// The main configuration file (as given to `load`/`parse_str`).
+    pub config_file: PathBuf,
+    /// `host-name` values; the first is the main name. Defaults to the OS host name.
+    pub host_name: Vec<String>,
+    /// `postmaster` addresses.
+    pub postmaster: Vec<String>,
+    /// Listeners; an implicit `0.0.0.0:25` when none is configured.
+    pub listeners: Vec<Listener>,
+    /// `<source>` blocks in file order.
+    pub sources: Vec<SourceRule>,
+    /// Source settings given at global level (`always-allow-relaying`, `max-message-size`),
+    /// the base under every `<source>`.
+    pub global_source: SourceSettings,
+    /// `<smtp-user>` accounts.
+    pub smtp_users: Vec<SmtpUser>,
+    /// Inbound TLS.
+    pub server_tls: ServerTls,
+    /// `<rewrite-list>`s.
+    pub rewrite_lists: Vec<RewriteList>,
+    /// `relay-domain` patterns.
+    pub relay_domains: Vec<DomainPattern>,
+    /// `relay-address` entries (planned).
+    pub relay_addresses: Vec<String>,
+    /// Global `domain-key`s in order (first match wins).
+    pub domain_keys: Vec<DomainKey>,
+    /// Global `smtp-source-host`s.
+    pub smtp_source_hosts: Vec<SourceHost>,
+    /// `<virtual-mta>`s.
+    pub virtual_mtas: Vec<VirtualMta>,
+    /// `<virtual-mta-pool>`s.
+    pub pools: Vec<VirtualMtaPool>,
+    /// Global `<domain>` blocks.
+    pub domains: Vec<DomainBlock>,
+    /// `<bounce-processor>`.
+    pub bounce_processor: Option<Processor>,
+    /// `<feedback-loop-processor>`.
+    pub feedback_loop_processor: Option<Processor>,
+    /// Named global `<address-list>`s.
+    pub address_lists: Vec<AddressList>,
+    /// `<signals>`.
+    pub signals: Option<Signals>,
+    /// Global `enable-signals` (default: enabled iff `<signals>` exists).
+    pub enable_signals: EnableSignals,
+    /// Names of `<signals-filter>`s.
+    pub signals_filters: Vec<String>,
+    /// `<acct-file>`s.
+    pub acct_files: Vec<AcctFile>,
+    /// Configured `<spool>`s (see [`Config::spool_dirs`] for the effective list).
+    pub spools: Vec<SpoolDir>,
+    /// `http-mgmt-port` (default 8080; 0 = off).
+    pub http_mgmt_port: u16,
+    /// `http-access` in order (first match wins; default: no access).
+    pub http_access: Vec<HttpAccess>,
+    /// `log-file`.
+    pub log_file: Option<PathBuf>,
+    /// `total-max-smtp-in` (default 100).
+    pub total_max_smtp_in: u32,
+    /// `total-max-smtp-out` (planned).
+    pub total_max_smtp_out: Option<u32>,
+    /// `smtp-await-slot` (planned).
+    pub smtp_await_slot: bool,
+    /// `run-as-root` (planned).
+    pub run_as_root: bool,
+    /// Names of `<pattern-list>`s (contents not interpreted yet).
+    pub pattern_lists: Vec<String>,
+    /// Names of `<smtp-pattern-list>`s (contents not interpreted yet).
+    pub smtp_pattern_lists: Vec<String>,
+}
+
+/// A loaded, validated, immutable configuration.
+///
+/// Exists as the one object every subsystem receives. Cloning is cheap (shared), reading
+/// goes through `Deref` to [`ConfigData`], and the lookups the hot paths need
+/// ([`Config::source_for_ip`], [`Config::is_relay_domain`], ...) use indexes built once at
+/// load time.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) data: Arc<ConfigData>,
+    pub(crate) index: Arc<Index>,
+}
+
+impl Deref for Config {
+    type Target = ConfigData;
+    fn deref(&self) -> &ConfigData {
+        &self.data
+    }
+}
+
+impl Config {
+    pub(crate) fn new(data: ConfigData) -> Config {
+        let index = Index::build(&data);
+        Config {
+            data: Arc::new(data),
+            index: Arc::new(index),
+        }
+    }
+
+    /// The spool directories to use: the configured `<spool>`s, or `./var/spool` next to
+    /// the configuration file when none is configured.
+    pub fn spool_dirs(&self) -> &[SpoolDir] {
+        &self.index.spool_dirs
+    }
+
+    /// The main host name (greeting and EHLO).
+    pub fn primary_host_name(&self) -> &str {
+        self.data
+            .host_name
+            .first()
+            .map(String::as_str)
+            .unwrap_or("localhost")
+    }
+
+    /// The `<rewrite-list>` with this name.
+    pub fn rewrite_list(&self, name: &str) -> Option<&RewriteList> {
+        self.data
+            .rewrite_lists
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The `<virtual-mta>` with this name.
+    pub fn virtual_mta(&self, name: &str) -> Option<&VirtualMta> {
+        self.data
+            .virtual_mtas
+            .iter()
+            .find(|v| v.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The `<virtual-mta-pool>` with this name.
+    pub fn pool(&self, name: &str) -> Option<&VirtualMtaPool> {
+        self.data
+            .pools
+            .iter()
+            .find(|v| v.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether a submission may select `name` (a vmta, a pool, or `{default}`).
+    pub fn is_selectable_vmta(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case("{default}")
+            || self.virtual_mta(name).is_some()
+            || self.pool(name).is_some()
+    }
+}

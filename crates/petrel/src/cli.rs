@@ -1,0 +1,234 @@
+//! Command-line surface: PowerMTA's verbs where they exist (`show queues`, `reload`, …).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand};
+use petrel_config::Config;
+use serde_json::Value;
+
+use crate::{daemon, mgmt_client};
+
+/// The default configuration, used when neither `--config` nor `./petrel.conf` is there.
+const DEFAULT_CONFIG: &str = include_str!("../../../petrel.conf");
+
+/// petrel — a high-volume outbound MTA that speaks PowerMTA's configuration language.
+#[derive(Parser, Debug)]
+#[command(name = "petrel", version, about)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run the daemon (SMTP listeners, spool, management API).
+    Serve {
+        /// Configuration file (default: ./petrel.conf, else the built-in loopback config).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Check a configuration file: errors exit 1, warnings are printed and exit 0.
+    CheckConfig {
+        /// The file to check.
+        file: PathBuf,
+    },
+    /// Print a campaign name made safe for the X-Job header.
+    JobIdSafe {
+        /// The name to sanitise.
+        name: String,
+    },
+    /// Show the running daemon's state (`status`, `queues`, `domains`).
+    Show {
+        /// What to show.
+        #[arg(value_parser = ["status", "queues", "domains"])]
+        what: String,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Configuration of the daemon to ask (its http-mgmt-port).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// List spooled messages and their pending recipients.
+    List {
+        /// Only messages of this job.
+        #[arg(long = "jobId")]
+        job_id: Option<String>,
+        /// At most this many messages.
+        #[arg(long, default_value_t = 100)]
+        maxitems: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Configuration of the daemon to ask.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Re-read the configuration file of the running daemon; on error the old one stays.
+    Reload {
+        /// Configuration of the daemon to ask.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Where the configuration comes from: a file, or the built-in text.
+pub(crate) fn load_config(path: Option<&Path>) -> Result<(Config, Vec<String>, Option<PathBuf>)> {
+    let (loaded, file) = match path {
+        Some(p) => (petrel_config::load(p), Some(p.to_path_buf())),
+        None if Path::new("petrel.conf").exists() => {
+            let p = PathBuf::from("petrel.conf");
+            (petrel_config::load(&p), Some(p))
+        }
+        None => {
+            let origin = std::env::current_dir()?.join("petrel.conf");
+            (petrel_config::parse_str(DEFAULT_CONFIG, &origin), None)
+        }
+    };
+    match loaded {
+        Ok(l) => Ok((
+            l.config,
+            l.warnings.iter().map(|w| w.to_string()).collect(),
+            file,
+        )),
+        Err(e) => bail!("configuration has errors:\n{e}"),
+    }
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    match args.command {
+        Cmd::Serve { config } => {
+            daemon::serve(config.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::CheckConfig { file } => match petrel_config::load(&file) {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    println!("warning: {w}");
+                }
+                println!(
+                    "{}: configuration OK ({} warning(s))",
+                    file.display(),
+                    loaded.warnings.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::from(1))
+            }
+        },
+        Cmd::JobIdSafe { name } => {
+            println!("{}", petrel_message::job_id_safe(&name));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Show { what, json, config } => {
+            let port = mgmt_port(config.as_deref())?;
+            let body = mgmt_client::get(port, &format!("/{what}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+            } else {
+                print!("{}", render(&what, &body));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::List {
+            job_id,
+            maxitems,
+            json,
+            config,
+        } => {
+            let port = mgmt_port(config.as_deref())?;
+            let mut path = format!("/messages?limit={maxitems}");
+            if let Some(j) = job_id {
+                path.push_str(&format!("&jobId={}", mgmt_client::encode(&j)));
+            }
+            let body = mgmt_client::get(port, &path)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+            } else {
+                print!("{}", render("messages", &body));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Reload { config } => {
+            let port = mgmt_port(config.as_deref())?;
+            let body = mgmt_client::post(port, "/reload")?;
+            println!(
+                "{}",
+                body["data"]["result"].as_str().unwrap_or("Configuration reloaded.")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn mgmt_port(config: Option<&Path>) -> Result<u16> {
+    let (config, _, _) = load_config(config).context("reading the configuration to find http-mgmt-port")?;
+    let port = config.http_mgmt_port;
+    if port == 0 {
+        bail!("http-mgmt-port is 0: the management API is off");
+    }
+    Ok(port)
+}
+
+/// Text tables in the spirit of `pmta show …`.
+fn render(what: &str, body: &Value) -> String {
+    let mut out = String::new();
+    let data = &body["data"];
+    match what {
+        "queues" => {
+            let rows = data["queues"].as_array().cloned().unwrap_or_default();
+            out.push_str(&format!("{:<48} {:>8} {:>8} {:>10} {:>5}\n", "queue", "#rcpt", "#msg", "kbytes", "st"));
+            for q in &rows {
+                out.push_str(&format!(
+                    "{:<48} {:>8} {:>8} {:>10} {:>5}\n",
+                    q["queue"].as_str().unwrap_or(""),
+                    q["rcp"],
+                    q["msg"],
+                    q["kb"],
+                    if q["paused"].as_bool() == Some(true) { "P" } else { "" }
+                ));
+            }
+            out.push_str(&format!("{} of {} queues.\n", rows.len(), rows.len()));
+        }
+        "domains" => {
+            let rows = data["domains"].as_array().cloned().unwrap_or_default();
+            out.push_str(&format!("{:<40} {:>8} {:>8} {:>10}\n", "domain", "#rcpt", "#msg", "kbytes"));
+            for d in &rows {
+                out.push_str(&format!(
+                    "{:<40} {:>8} {:>8} {:>10}\n",
+                    d["domain"].as_str().unwrap_or(""),
+                    d["rcp"],
+                    d["msg"],
+                    d["kb"]
+                ));
+            }
+            out.push_str(&format!("{} domains shown.\n", rows.len()));
+        }
+        "messages" => {
+            let rows = data["messages"].as_array().cloned().unwrap_or_default();
+            for m in &rows {
+                out.push_str(&format!(
+                    "{} from=<{}> vmta={} job={} rcpts={}\n",
+                    m["id"].as_str().unwrap_or(""),
+                    m["orig"].as_str().unwrap_or(""),
+                    m["vmta"].as_str().unwrap_or(""),
+                    m["jobId"].as_str().unwrap_or("-"),
+                    m["rcpts"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(","))
+                        .unwrap_or_default()
+                ));
+            }
+            out.push_str(&format!("{} message(s).\n", rows.len()));
+        }
+        _ => {
+            out.push_str(&serde_json::to_string_pretty(data).unwrap_or_default());
+            out.push('\n');
+        }
+    }
+    out
+}

@@ -1,0 +1,163 @@
+//! `petrel serve`: opens the spool, binds the listeners and the management API, and runs
+//! until SIGTERM or SIGINT. SIGHUP (or `petrel reload`) re-reads the configuration.
+
+use std::fs::OpenOptions;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context as _, Result};
+use petrel_listener::Context;
+use petrel_mgmt::{AccessLevel, AccessRule, Mgmt, Reloader};
+use petrel_spool::{Spool, SpoolOptions};
+use tracing::{info, warn};
+
+use crate::cli::load_config;
+
+pub fn serve(config_path: Option<&Path>) -> Result<()> {
+    let (config, warnings, file) = load_config(config_path)?;
+    init_logging(config.log_file.as_deref())?;
+    for w in &warnings {
+        warn!("config: {w}");
+    }
+    let spool_dir = config.spool_dir();
+    let min_free = config.spool_min_free_space();
+    let (spool, report) = Spool::open(
+        &spool_dir,
+        SpoolOptions {
+            min_free_space: min_free,
+            ..SpoolOptions::default()
+        },
+    )
+    .with_context(|| format!("opening spool {}", spool_dir.display()))?;
+    info!("spool {}: {report}", spool_dir.display());
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(Arc::new(config), spool, file))
+}
+
+async fn run(config: Arc<petrel_config::Config>, spool: Spool, file: Option<PathBuf>) -> Result<()> {
+    let ctx = Context::new(config.clone(), spool.clone()).context("loading the TLS certificate")?;
+    let listeners = petrel_listener::bind_all(&config).await?;
+    let addrs: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.listener.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
+
+    let reloader: Option<Reloader> = file.clone().map(|path| {
+        let ctx = ctx.clone();
+        let f: Reloader = Arc::new(move || reload(&ctx, &path));
+        f
+    });
+    let mut mgmt_addr = None;
+    if config.http_mgmt_port != 0 {
+        let rules = access_rules(&config);
+        let open_beyond_loopback = rules.iter().any(|r| !r.network.is_loopback() && r.level > AccessLevel::None);
+        let ip = if open_beyond_loopback { "0.0.0.0" } else { "127.0.0.1" };
+        let addr: SocketAddr = format!("{ip}:{}", config.http_mgmt_port).parse()?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot bind the management API on {addr} (http-mgmt-port)"))?;
+        mgmt_addr = Some(addr);
+        let mgmt = Mgmt::new(ctx.clone(), rules, reloader.clone());
+        tokio::spawn(async move {
+            if let Err(e) = mgmt.serve(listener).await {
+                warn!("management API stopped: {e}");
+            }
+        });
+    }
+    let line = format!(
+        "petrel ready: smtp on {}; management API on {}",
+        addrs.join(", "),
+        mgmt_addr.map_or("(off)".to_string(), |a| a.to_string())
+    );
+    info!("{line}");
+    eprintln!("{line}");
+
+    let serve = tokio::spawn(petrel_listener::serve(ctx.clone(), listeners));
+    wait_for_shutdown(&ctx, file.as_deref()).await;
+    serve.abort();
+    info!("petrel stopping");
+    spool.shutdown();
+    Ok(())
+}
+
+fn reload(ctx: &Context, path: &Path) -> Result<String, String> {
+    let loaded = petrel_config::load(path).map_err(|e| format!("reload failed, old configuration kept:\n{e}"))?;
+    for w in &loaded.warnings {
+        warn!("config: {w}");
+    }
+    ctx.reload(Arc::new(loaded.config))
+        .map_err(|e| format!("reload failed, old configuration kept: {e}"))?;
+    info!("configuration reloaded from {}", path.display());
+    Ok("Configuration reloaded.".into())
+}
+
+async fn wait_for_shutdown(ctx: &Arc<Context>, file: Option<&Path>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => {
+                if let Some(path) = file {
+                    match reload(ctx, path) {
+                        Ok(m) => info!("{m}"),
+                        Err(e) => warn!("{e}"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn access_rules(config: &petrel_config::Config) -> Vec<AccessRule> {
+    config
+        .http_access
+        .iter()
+        .map(|a| AccessRule {
+            network: a.cidr.network(),
+            prefix: a.cidr.prefix_len(),
+            level: match a.level {
+                petrel_config::HttpAccessLevel::None => AccessLevel::None,
+                petrel_config::HttpAccessLevel::Monitor => AccessLevel::Monitor,
+                petrel_config::HttpAccessLevel::Operator => AccessLevel::Operator,
+                petrel_config::HttpAccessLevel::Admin => AccessLevel::Admin,
+            },
+        })
+        .collect()
+}
+
+fn init_logging(log_file: Option<&Path>) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PETREL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
+    match log_file {
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating log directory {}", dir.display()))?;
+            }
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening log-file {}", path.display()))?;
+            builder.with_writer(Mutex::new(file)).init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}

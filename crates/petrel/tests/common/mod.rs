@@ -1,0 +1,254 @@
+//! Shared test harness: runs the real `petrel` binary on loopback ports and drives it with
+//! real clients (swaks, Python's smtplib, openssl, Postfix's smtp-source).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The petrel binary under test.
+pub fn petrel_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_petrel")
+}
+
+/// The repository's `shared/` folder (beside the checkout), for the seed fixtures.
+pub fn shared_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+/// The test certificate (chain and key in one PEM), copied into the repository.
+pub fn test_cert() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-cert.pem")
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Fails loudly when a peer tool is missing: `./test.sh` installs them, and a test that
+/// silently skipped would prove nothing.
+pub fn require(tool: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(found, "{tool} is not installed; run ./test.sh, which installs the test peers");
+}
+
+/// A running petrel daemon with its own directory, config and ports. Killed (by PID) on drop.
+pub struct Petrel {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub smtp_port: u16,
+    pub mgmt_port: u16,
+    pub child: Option<Child>,
+}
+
+impl Petrel {
+    /// Writes `body` after a standard header (listener, mgmt port, spool, log file) and starts
+    /// petrel. `{SMTP_PORT}` / `{MGMT_PORT}` / `{CERT}` / `{DIR}` in `body` are substituted.
+    pub fn start(body: &str) -> Petrel {
+        let dir = tempfile::tempdir().unwrap();
+        let smtp_port = free_port();
+        let mgmt_port = free_port();
+        let text = format!(
+            "host-name petrel.test\nsmtp-listener 127.0.0.1:{smtp_port}\nhttp-mgmt-port {mgmt_port}\nlog-file {}/petrel.log\n<spool {}/spool>\n</spool>\n{}",
+            dir.path().display(),
+            dir.path().display(),
+            substitute(body, smtp_port, mgmt_port, dir.path())
+        );
+        let config = dir.path().join("petrel.conf");
+        std::fs::write(&config, text).unwrap();
+        let mut p = Petrel {
+            dir,
+            config,
+            smtp_port,
+            mgmt_port,
+            child: None,
+        };
+        p.spawn();
+        p
+    }
+
+    /// Starts the daemon with the current config file (again, after `kill`).
+    pub fn spawn(&mut self) {
+        let mut child = Command::new(petrel_bin())
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn petrel");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stderr).lines();
+            for line in lines.by_ref() {
+                let Ok(line) = line else { break };
+                let ready = line.contains("petrel ready");
+                let _ = tx.send(line);
+                if ready {
+                    break;
+                }
+            }
+            // Keep draining so the child never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    let ready = line.contains("petrel ready");
+                    seen.push(line);
+                    if ready {
+                        break;
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(_) => {
+                    let status = child.wait().ok();
+                    panic!("petrel exited ({status:?}) before ready:\n{}\nlog:\n{}", seen.join("\n"), self.log());
+                }
+            }
+            assert!(Instant::now() < deadline, "petrel not ready in 30s:\n{}", seen.join("\n"));
+        }
+        self.child = Some(child);
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The daemon's log file.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("petrel.log")).unwrap_or_default()
+    }
+
+    /// Runs a `petrel` CLI verb against this daemon's config.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(petrel_bin());
+        cmd.args(args).arg("--config").arg(&self.config);
+        cmd.output().unwrap()
+    }
+
+    /// GET on the management API, returning (status, body).
+    pub fn http_get(&self, path: &str) -> (u16, String) {
+        http(self.mgmt_port, "GET", path)
+    }
+
+    /// JSON of `petrel list --json`.
+    pub fn list(&self) -> serde_json::Value {
+        let out = self.cli(&["list", "--json", "--maxitems", "100000"]);
+        assert!(out.status.success(), "petrel list failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// swaks against this daemon's SMTP port; extra args appended.
+    pub fn swaks(&self, args: &[&str]) -> Output {
+        require("swaks");
+        Command::new("swaks")
+            .args(["--server", "127.0.0.1", "--port", &self.smtp_port.to_string(), "--timeout", "20"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// A raw SMTP conversation: sends `input` in one write and returns everything read until
+    /// the server closes or `settle` passes without data.
+    pub fn raw(&self, input: &[u8], settle: Duration) -> String {
+        raw_smtp(self.smtp_port, input, settle)
+    }
+}
+
+impl Drop for Petrel {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn substitute(body: &str, smtp: u16, mgmt: u16, dir: &Path) -> String {
+    body.replace("{SMTP_PORT}", &smtp.to_string())
+        .replace("{MGMT_PORT}", &mgmt.to_string())
+        .replace("{CERT}", &test_cert().display().to_string())
+        .replace("{DIR}", &dir.display().to_string())
+}
+
+/// Minimal HTTP/1.1 request on loopback.
+pub fn http(port: u16, method: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status = raw.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = raw.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// Sends `input` and reads replies until the peer closes or `settle` passes quietly.
+pub fn raw_smtp(port: u16, input: &[u8], settle: Duration) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(settle)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    // Greeting first, then the whole input at once (pipelined).
+    if let Ok(n) = s.read(&mut buf) {
+        out.extend_from_slice(&buf[..n]);
+    }
+    s.write_all(input).unwrap();
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Runs a Python 3 script (given as text) with arguments; returns its output.
+pub fn python(script: &str, args: &[&str]) -> Output {
+    require("python3");
+    let mut child = Command::new("python3")
+        .arg("-")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Output as text, for assertions with useful failure messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "status: {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Reads a file under the daemon's directory.
+pub fn read(p: &Path) -> String {
+    let mut s = String::new();
+    std::fs::File::open(p).unwrap().read_to_string(&mut s).unwrap();
+    s
+}

@@ -1,0 +1,79 @@
+//! A quick, deterministic stand-in for the fuzzers that runs with `cargo test`: thousands of
+//! random and mutated command lines and DATA streams must never panic, and the DATA reader
+//! must agree with itself however the input is split. (`fuzz/` has the libFuzzer targets.)
+
+use petrel_smtp::{parse_command, DataReader};
+
+struct XorShift(u64);
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+const SEEDS: &[&[u8]] = &[
+    b"MAIL FROM:<a@b.example> SIZE=5000 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=x+2B\r\n",
+    b"RCPT TO:<@r.example:j@x.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;j+40x\r\n",
+    b"EHLO [127.0.0.1]\r\n",
+    b"AUTH PLAIN AHVzZXIAcGFzcw==\r\n",
+    b"BDAT 100 LAST\r\n",
+    b"Subject: x\r\n\r\n..a\r\n.\rb\n.\n.\r\n",
+];
+
+fn mutate(rng: &mut XorShift, seed: &[u8]) -> Vec<u8> {
+    let mut v = seed.to_vec();
+    for _ in 0..(rng.next() % 6) {
+        let pos = (rng.next() as usize) % (v.len() + 1);
+        match rng.next() % 4 {
+            0 => v.insert(pos, (rng.next() & 0xff) as u8),
+            1 if pos < v.len() => {
+                v.remove(pos);
+            }
+            2 if pos < v.len() => {
+                let pick = (rng.next() % 13) as usize;
+                v[pos] = b"<>@:=,.\r\n \"\\+"[pick];
+            }
+            _ => v.insert(pos, b'.'),
+        }
+    }
+    v
+}
+
+#[test]
+fn parser_and_data_reader_survive_random_input() {
+    let mut rng = XorShift(0x5eed_1234_abcd_9876);
+    for i in 0..20_000 {
+        let input: Vec<u8> = if i % 3 == 0 {
+            (0..(rng.next() % 200)).map(|_| (rng.next() & 0xff) as u8).collect()
+        } else {
+            let seed = SEEDS[(rng.next() as usize) % SEEDS.len()];
+            mutate(&mut rng, seed)
+        };
+        let _ = parse_command(&input);
+
+        let mut whole = Vec::new();
+        let end_whole = DataReader::new(Some(64))
+            .feed(&input, &mut whole)
+            .map(|e| e.consumed);
+        let split = if input.is_empty() {
+            0
+        } else {
+            (rng.next() as usize) % input.len()
+        };
+        let mut parts = Vec::new();
+        let mut r = DataReader::new(Some(64));
+        let end_parts = match r.feed(&input[..split], &mut parts) {
+            Some(e) => Some(e.consumed),
+            None => r
+                .feed(&input[split..], &mut parts)
+                .map(|e| e.consumed + split),
+        };
+        assert_eq!(end_whole, end_parts, "input {input:?} split at {split}");
+        if end_whole.is_some() {
+            assert_eq!(whole, parts, "input {input:?} split at {split}");
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! Segment files: naming, listing, directory fsync, and the active segment's
+//! write-then-fdatasync step with roll-back on failure.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, IoSlice};
+use std::path::{Path, PathBuf};
+
+/// Name of segment `n`: `seg-0000000001.log`. Zero-padded so `ls` sorts them in log order.
+pub(crate) fn file_name(n: u64) -> String {
+    format!("seg-{n:010}.log")
+}
+
+pub(crate) fn path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(file_name(n))
+}
+
+/// Parses a segment file name; anything else in the directory is ignored.
+pub(crate) fn parse_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("seg-")?.strip_suffix(".log")?;
+    if digits.len() < 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Segment numbers present in `dir`, ascending.
+pub(crate) fn list(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if let Some(n) = entry.file_name().to_str().and_then(parse_name) {
+            if entry.file_type()?.is_file() {
+                out.push(n);
+            }
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Makes creations and deletions of entries in `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Opens an existing segment for appending (read access too, for truncation checks).
+pub(crate) fn open_rw(dir: &Path, n: u64) -> io::Result<File> {
+    OpenOptions::new().read(true).write(true).open(path(dir, n))
+}
+
+/// Creates a new, empty segment; fails if it exists.
+pub(crate) fn create(dir: &Path, n: u64) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path(dir, n))
+}
+
+/// Reads `len` bytes at `offset` of segment `n` (a message record, for `read_body`).
+pub(crate) fn read_at(dir: &Path, n: u64, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let file = File::open(path(dir, n))?;
+    let mut buf = vec![0u8; len];
+    file.read_exact_at(&mut buf, offset)?;
+    Ok(buf)
+}
+
+/// The three operations the writer performs on the active segment. A trait so tests can
+/// inject short writes, EIO from fdatasync and failing truncation.
+pub(crate) trait SegmentIo: Send {
+    /// One positioned vectored write (`pwritev`); may write less than asked.
+    fn write_at(&mut self, bufs: &[IoSlice<'_>], offset: u64) -> io::Result<usize>;
+    /// `fdatasync`: data and the size are durable when this returns Ok.
+    fn sync_data(&mut self) -> io::Result<()>;
+    /// `ftruncate`.
+    fn set_len(&mut self, len: u64) -> io::Result<()>;
+}
+
+impl SegmentIo for File {
+    fn write_at(&mut self, bufs: &[IoSlice<'_>], offset: u64) -> io::Result<usize> {
+        Ok(rustix::io::pwritev(&*self, bufs, offset)?)
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        Ok(rustix::fs::fdatasync(&*self)?)
+    }
+
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        File::set_len(self, len)
+    }
+}
+
+/// Linux rejects more than IOV_MAX (1024) slices per call.
+const MAX_IOV: usize = 1024;
+
+/// The segment the writer appends to. `len` is the durable length: everything before it
+/// was fdatasync'ed; nothing after it is ever left behind by a failed append.
+pub(crate) struct ActiveSegment {
+    pub number: u64,
+    io: Box<dyn SegmentIo>,
+    len: u64,
+    /// Set when a roll-back could not truncate: the bytes after `len` are unknown, so the
+    /// writer should move to a fresh segment.
+    pub poisoned: bool,
+}
+
+/// Which step of an append failed (for the error message).
+#[derive(Debug)]
+pub(crate) struct AppendError {
+    pub context: &'static str,
+    pub error: io::Error,
+}
+
+impl ActiveSegment {
+    pub fn new(number: u64, io: Box<dyn SegmentIo>, len: u64) -> ActiveSegment {
+        ActiveSegment {
+            number,
+            io,
+            len,
+            poisoned: false,
+        }
+    }
+
+    /// Durable length in bytes; the next append starts here.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Writes all of `bufs` at the durable end and fdatasyncs once. On success the bytes
+    /// are durable and the start offset is returned. On failure the file is truncated back
+    /// to the previous durable length (so no half record remains) and the error returned.
+    pub fn append(&mut self, bufs: &mut [IoSlice<'_>]) -> Result<u64, AppendError> {
+        let start = self.len;
+        let total: u64 = bufs.iter().map(|b| b.len() as u64).sum();
+        let result = self.write_all(bufs, start).and_then(|()| {
+            self.io.sync_data().map_err(|error| AppendError {
+                context: "syncing segment",
+                error,
+            })
+        });
+        match result {
+            Ok(()) => {
+                self.len = start + total;
+                Ok(start)
+            }
+            Err(e) => {
+                self.roll_back();
+                Err(e)
+            }
+        }
+    }
+
+    fn write_all(&mut self, mut bufs: &mut [IoSlice<'_>], mut offset: u64) -> Result<(), AppendError> {
+        let fail = |error| AppendError {
+            context: "writing segment",
+            error,
+        };
+        // Skip leading empty slices so the loop below only ends on real progress.
+        IoSlice::advance_slices(&mut bufs, 0);
+        while !bufs.is_empty() {
+            let chunk = &bufs[..bufs.len().min(MAX_IOV)];
+            match self.io.write_at(chunk, offset) {
+                Ok(0) => return Err(fail(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    offset += n as u64;
+                    IoSlice::advance_slices(&mut bufs, n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(fail(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts the file back to the durable length, so no half record stays behind and
+    /// the next group starts at a record boundary. The cut is also synced; if that sync
+    /// fails, the next successful group's fdatasync makes the new size durable instead
+    /// (until then a crash could bring back records whose callers were told "failed":
+    /// duplicates, never losses). If the truncation itself fails, the bytes after `len`
+    /// are unknown and the segment is marked poisoned so the writer moves on.
+    fn roll_back(&mut self) {
+        if let Err(e) = self.io.set_len(self.len) {
+            tracing::error!(
+                segment = self.number,
+                durable_len = self.len,
+                error = %e,
+                "could not truncate spool segment after a failed write; moving to a new segment"
+            );
+            self.poisoned = true;
+        } else if let Err(e) = self.io.sync_data() {
+            tracing::warn!(segment = self.number, error = %e, "could not sync spool segment truncation");
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fault {
+    //! A `SegmentIo` wrapper whose failures a test switches on and off.
+
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Default, Debug)]
+    pub struct Plan {
+        /// Fail every write after letting this many bytes through (0 = fail at once).
+        pub fail_writes_after: Option<usize>,
+        /// Error returned by failing writes (raw errno); EIO if unset.
+        pub write_errno: Option<i32>,
+        /// Fail every fdatasync with EIO.
+        pub fail_sync: bool,
+        /// Fail every truncation with EIO.
+        pub fail_truncate: bool,
+        /// Count of syncs that succeeded.
+        pub syncs: usize,
+    }
+
+    pub struct Faulty {
+        pub inner: Box<dyn SegmentIo>,
+        pub plan: Arc<Mutex<Plan>>,
+    }
+
+    fn eio() -> io::Error {
+        io::Error::from_raw_os_error(5)
+    }
+
+    impl SegmentIo for Faulty {
+        fn write_at(&mut self, bufs: &[IoSlice<'_>], offset: u64) -> io::Result<usize> {
+            let plan = self.plan.lock().unwrap();
+            let Some(allow) = plan.fail_writes_after else {
+                drop(plan);
+                return self.inner.write_at(bufs, offset);
+            };
+            let errno = plan.write_errno.unwrap_or(5);
+            drop(plan);
+            if allow == 0 {
+                return Err(io::Error::from_raw_os_error(errno));
+            }
+            // A short write of at most `allow` bytes, then the next call fails.
+            let mut joined: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+            joined.truncate(allow);
+            let n = self.inner.write_at(&[IoSlice::new(&joined)], offset)?;
+            self.plan.lock().unwrap().fail_writes_after = Some(0);
+            Ok(n)
+        }
+
+        fn sync_data(&mut self) -> io::Result<()> {
+            let mut plan = self.plan.lock().unwrap();
+            if plan.fail_sync {
+                return Err(eio());
+            }
+            plan.syncs += 1;
+            drop(plan);
+            self.inner.sync_data()
+        }
+
+        fn set_len(&mut self, len: u64) -> io::Result<()> {
+            if self.plan.lock().unwrap().fail_truncate {
+                return Err(eio());
+            }
+            self.inner.set_len(len)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fault::{Faulty, Plan};
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn names_roundtrip_and_foreign_files_are_ignored() {
+        assert_eq!(file_name(1), "seg-0000000001.log");
+        assert_eq!(parse_name("seg-0000000001.log"), Some(1));
+        assert_eq!(parse_name("seg-12345678901.log"), Some(12_345_678_901));
+        assert_eq!(parse_name("seg-1.log"), None);
+        assert_eq!(parse_name("seg-0000000001.log.tmp"), None);
+        assert_eq!(parse_name("notes.txt"), None);
+    }
+
+    fn faulty(dir: &Path) -> (ActiveSegment, Arc<Mutex<Plan>>, PathBuf) {
+        let file = create(dir, 1).unwrap();
+        let plan = Arc::new(Mutex::new(Plan::default()));
+        let io = Faulty {
+            inner: Box::new(file),
+            plan: plan.clone(),
+        };
+        (ActiveSegment::new(1, Box::new(io), 0), plan, path(dir, 1))
+    }
+
+    #[test]
+    fn append_writes_many_slices_and_returns_start_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut seg, _plan, p) = faulty(dir.path());
+        // More slices than IOV_MAX, with empty ones mixed in.
+        let parts: Vec<Vec<u8>> = (0..3000u32).map(|i| vec![(i % 251) as u8; (i % 3) as usize]).collect();
+        let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        assert_eq!(seg.append(&mut slices).unwrap(), 0);
+        let expected: Vec<u8> = parts.concat();
+        assert_eq!(seg.len(), expected.len() as u64);
+        let mut slices = [IoSlice::new(b"tail")];
+        assert_eq!(seg.append(&mut slices).unwrap(), expected.len() as u64);
+        let on_disk = fs::read(&p).unwrap();
+        assert_eq!(&on_disk[..expected.len()], &expected[..]);
+        assert_eq!(&on_disk[expected.len()..], b"tail");
+    }
+
+    #[test]
+    fn failed_write_or_sync_is_truncated_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut seg, plan, p) = faulty(dir.path());
+        seg.append(&mut [IoSlice::new(b"durable")]).unwrap();
+
+        plan.lock().unwrap().fail_writes_after = Some(3);
+        let err = seg.append(&mut [IoSlice::new(b"lost-record")]).unwrap_err();
+        assert_eq!(err.context, "writing segment");
+        assert_eq!(fs::read(&p).unwrap(), b"durable");
+        assert_eq!(seg.len(), 7);
+
+        *plan.lock().unwrap() = Plan {
+            fail_sync: true,
+            ..Plan::default()
+        };
+        let err = seg.append(&mut [IoSlice::new(b"unsynced")]).unwrap_err();
+        assert_eq!(err.context, "syncing segment");
+        assert_eq!(fs::read(&p).unwrap(), b"durable");
+        assert!(!seg.poisoned);
+
+        *plan.lock().unwrap() = Plan::default();
+        seg.append(&mut [IoSlice::new(b"+more")]).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"durable+more");
+    }
+
+    #[test]
+    fn failed_truncate_poisons_the_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut seg, plan, _p) = faulty(dir.path());
+        *plan.lock().unwrap() = Plan {
+            fail_writes_after: Some(2),
+            fail_truncate: true,
+            ..Plan::default()
+        };
+        assert!(seg.append(&mut [IoSlice::new(b"abcdef")]).is_err());
+        assert!(seg.poisoned);
+        assert_eq!(seg.len(), 0);
+    }
+}

@@ -1,0 +1,650 @@
+//! Behaviour tests of the whole spool: durability across reopen, recovery from torn and
+//! corrupt segments, reclamation, and failure handling.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use crate::segment::fault::{Faulty, Plan};
+use crate::segment::{self, SegmentIo};
+use crate::*;
+
+fn env(rcpts: &[&str]) -> Envelope {
+    Envelope {
+        mail_from: "sender@example.net".into(),
+        recipients: rcpts.iter().map(|r| Recipient::new(*r)).collect(),
+        vmta: Envelope::DEFAULT_VMTA.into(),
+        job_id: Some("job-1".into()),
+        env_id: None,
+        ret: Some(Ret::Full),
+        smtputf8: false,
+        body_8bit: false,
+        auth_user: Some("alice".into()),
+        client_addr: Some("127.0.0.1:40000".into()),
+        received_at_unix_ms: 1_700_000_000_000,
+    }
+}
+
+fn body(n: usize, seed: u8) -> Vec<u8> {
+    (0..n).map(|i| b'a' + ((i as u8).wrapping_add(seed) % 26)).collect()
+}
+
+fn opts() -> SpoolOptions {
+    SpoolOptions {
+        min_free_space: 0,
+        ..SpoolOptions::default()
+    }
+}
+
+fn open(dir: &Path, o: SpoolOptions) -> (Spool, RecoveryReport) {
+    Spool::open(dir, o).expect("open spool")
+}
+
+fn seg_path(dir: &Path, n: u64) -> PathBuf {
+    segment::path(dir, n)
+}
+
+fn file_len(p: &Path) -> u64 {
+    fs::metadata(p).unwrap().len()
+}
+
+/// A tiny deterministic PRNG so failures are reproducible without a rand dependency.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % bound
+    }
+}
+
+#[test]
+fn handle_is_send_sync_clone() {
+    fn assert<T: Send + Sync + Clone + 'static>() {}
+    assert::<Spool>();
+}
+
+#[tokio::test]
+async fn commit_read_and_reopen_roundtrip() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, report) = open(dir.path(), opts());
+    assert_eq!(report, RecoveryReport { segments: 0, ..RecoveryReport::default() });
+
+    let mut sent = Vec::new();
+    for i in 0..5u8 {
+        let mut e = env(&["a@x.org", "b@y.org"]);
+        e.mail_from = if i == 0 { String::new() } else { format!("s{i}@x.org") };
+        let b = body(1000 + i as usize * 333, i);
+        let id = spool.commit(e.clone(), b.clone()).await.unwrap();
+        assert_eq!(spool.read_body(id).unwrap(), b);
+        assert_eq!(*spool.envelope(id).unwrap(), e);
+        sent.push((id, e, b));
+    }
+    let ids: Vec<_> = sent.iter().map(|s| s.0).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase");
+    assert_eq!(spool.ids(), ids);
+    let st = spool.stats();
+    assert_eq!((st.messages, st.recipients, st.segments), (5, 10, 1));
+    spool.shutdown();
+
+    let (spool, report) = open(dir.path(), opts());
+    assert_eq!(report.messages, 5);
+    assert_eq!(report.recipients, 10);
+    assert_eq!(report.torn_tail_bytes, 0);
+    assert!(report.corrupt_records.is_empty());
+    assert_eq!(spool.ids(), ids);
+    for (id, e, b) in &sent {
+        assert_eq!(spool.read_body(*id).unwrap(), *b);
+        assert_eq!(*spool.envelope(*id).unwrap(), *e);
+    }
+    let next = spool.commit(env(&["c@z.org"]), b"x".to_vec()).await.unwrap();
+    assert!(next > *ids.last().unwrap(), "ids keep increasing across restarts");
+    assert!(report.to_string().contains("5 message(s)"));
+}
+
+#[tokio::test]
+async fn commit_rejects_envelope_without_recipients() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path(), opts());
+    let err = spool.commit(env(&[]), b"x".to_vec()).await.unwrap_err();
+    assert!(matches!(err, SpoolError::NoRecipients));
+}
+
+#[tokio::test]
+async fn torn_tail_is_truncated_at_any_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path(), opts());
+    let mut kept = Vec::new();
+    for i in 0..3u8 {
+        let b = body(700, i);
+        kept.push((spool.commit(env(&["a@x.org"]), b.clone()).await.unwrap(), b));
+    }
+    let seg = seg_path(dir.path(), 1);
+    let last_start = file_len(&seg);
+    let lost = spool.commit(env(&["a@x.org"]), body(4000, 9)).await.unwrap();
+    spool.shutdown();
+    let pristine = fs::read(&seg).unwrap();
+    let last_len = pristine.len() as u64 - last_start;
+
+    let mut rng = Lcg(7);
+    let mut cuts: Vec<u64> = vec![1, 4, 12, 13, 14, last_len - 1];
+    cuts.extend((0..10).map(|_| 1 + rng.next(last_len - 1)));
+    for cut in cuts {
+        fs::write(&seg, &pristine[..(last_start + cut) as usize]).unwrap();
+        let (spool, report) = open(dir.path(), opts());
+        assert_eq!(report.torn_tail_bytes, cut, "cut {cut}");
+        assert!(report.corrupt_records.is_empty(), "cut {cut}: {report}");
+        assert_eq!(file_len(&seg), last_start, "file truncated back to last good record");
+        assert_eq!(spool.ids(), kept.iter().map(|k| k.0).collect::<Vec<_>>());
+        assert!(spool.envelope(lost).is_none());
+        for (id, b) in &kept {
+            assert_eq!(spool.read_body(*id).unwrap(), *b);
+        }
+        spool.shutdown();
+    }
+
+    // A complete last record with a bad CRC (e.g. garbage written by a crash) is a torn
+    // tail too.
+    let mut bad = pristine.clone();
+    let n = bad.len();
+    bad[n - 10] ^= 0xff;
+    fs::write(&seg, &bad).unwrap();
+    let (spool, report) = open(dir.path(), opts());
+    assert_eq!(report.torn_tail_bytes, last_len);
+    assert_eq!(spool.ids().len(), 3);
+    // And appending after a truncated tail works and survives another reopen.
+    let after = spool.commit(env(&["b@x.org"]), b"after".to_vec()).await.unwrap();
+    spool.shutdown();
+    let (spool, report) = open(dir.path(), opts());
+    assert_eq!(report.torn_tail_bytes, 0);
+    assert_eq!(spool.read_body(after).unwrap(), b"after");
+}
+
+/// Record offsets of every message in segment 1, by id.
+fn locations(spool: &Spool) -> Vec<(MessageId, u64, u64)> {
+    let index = spool.inner.shared.read_index();
+    index
+        .iter()
+        .map(|(id, e)| (*id, e.location.offset, e.location.len))
+        .collect()
+}
+
+#[tokio::test]
+async fn corruption_in_the_middle_is_reported_and_skipped() {
+    // Each case damages the third of five records differently.
+    type Damage = fn(&mut [u8], usize, usize);
+    let cases: [(&str, Damage); 4] = [
+        ("body byte", |d, off, len| d[off + len - 5] ^= 0x20),
+        ("magic", |d, off, _| d[off] = b'X'),
+        ("length grows", |d, off, _| d[off + 4..off + 8].copy_from_slice(&u32::MAX.to_le_bytes())),
+        ("length shrinks", |d, off, _| d[off + 4..off + 8].copy_from_slice(&20u32.to_le_bytes())),
+    ];
+    for (name, damage) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let (spool, _) = open(dir.path(), opts());
+        let mut sent = Vec::new();
+        for i in 0..5u8 {
+            let b = body(300 + i as usize, i);
+            sent.push((spool.commit(env(&["a@x.org"]), b.clone()).await.unwrap(), b));
+        }
+        let locs = locations(&spool);
+        spool.shutdown();
+        let (victim, off, len) = locs[2];
+        let seg = seg_path(dir.path(), 1);
+        let mut data = fs::read(&seg).unwrap();
+        damage(&mut data, off as usize, len as usize);
+        fs::write(&seg, &data).unwrap();
+
+        let (spool, report) = open(dir.path(), opts());
+        assert_eq!(report.torn_tail_bytes, 0, "{name}");
+        assert_eq!(report.corrupt_records.len(), 1, "{name}: {report}");
+        let c = &report.corrupt_records[0];
+        assert_eq!((c.segment, c.offset), (1, off), "{name}");
+        assert!(report.to_string().contains("seg-0000000001.log@"), "{report}");
+        assert!(spool.envelope(victim).is_none(), "{name}: corrupt message must not appear");
+        assert_eq!(report.messages, 4);
+        for (id, b) in sent.iter().filter(|s| s.0 != victim) {
+            assert_eq!(spool.read_body(*id).unwrap(), *b, "{name}");
+        }
+        // The file is not modified: the evidence stays for the operator.
+        spool.shutdown();
+        assert_eq!(fs::read(&seg).unwrap(), data, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn read_body_detects_corruption_after_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path(), opts());
+    let id = spool.commit(env(&["a@x.org"]), body(500, 1)).await.unwrap();
+    let (_, off, len) = locations(&spool)[0];
+    let seg = seg_path(dir.path(), 1);
+    let mut data = fs::read(&seg).unwrap();
+    data[(off + len - 1) as usize] ^= 1;
+    fs::write(&seg, &data).unwrap();
+    assert!(matches!(spool.read_body(id), Err(SpoolError::Corrupt { segment: 1, .. })));
+}
+
+#[tokio::test]
+async fn corrupt_tail_of_an_older_segment_is_reported_not_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = SpoolOptions {
+        segment_size: 1024,
+        ..opts()
+    };
+    let (spool, _) = open(dir.path(), o.clone());
+    let a = spool.commit(env(&["a@x.org"]), body(2000, 1)).await.unwrap();
+    let b = spool.commit(env(&["a@x.org"]), body(2000, 2)).await.unwrap();
+    spool.shutdown();
+    assert!(seg_path(dir.path(), 2).exists());
+    let seg1 = seg_path(dir.path(), 1);
+    let len1 = file_len(&seg1);
+    let f = fs::OpenOptions::new().write(true).open(&seg1).unwrap();
+    f.set_len(len1 - 3).unwrap();
+    drop(f);
+
+    let (spool, report) = open(dir.path(), o);
+    assert_eq!(report.torn_tail_bytes, 0);
+    assert_eq!(report.corrupt_records.len(), 1, "{report}");
+    assert_eq!(report.corrupt_records[0].segment, 1);
+    assert_eq!(file_len(&seg1), len1 - 3);
+    assert!(spool.envelope(a).is_none());
+    assert_eq!(spool.read_body(b).unwrap(), body(2000, 2));
+}
+
+#[tokio::test]
+async fn removal_and_recipient_done_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path(), opts());
+    let m1 = spool.commit(env(&["a@x.org", "b@y.org"]), b"one".to_vec()).await.unwrap();
+    let m2 = spool.commit(env(&["a@X.org", "b@y.org"]), b"two".to_vec()).await.unwrap();
+    let m3 = spool.commit(env(&["a@x.org", "b@y.org"]), b"three".to_vec()).await.unwrap();
+
+    spool.remove(m1).await.unwrap();
+    assert!(matches!(spool.remove(m1).await, Err(SpoolError::NotFound(id)) if id == m1));
+    spool.recipient_done(m2, 0).await.unwrap();
+    spool.recipient_done(m2, 0).await.unwrap(); // idempotent
+    assert!(matches!(
+        spool.recipient_done(m2, 2).await,
+        Err(SpoolError::NoSuchRecipient { index: 2, .. })
+    ));
+    spool.recipient_done(m3, 1).await.unwrap();
+    spool.recipient_done(m3, 0).await.unwrap(); // last one: m3 counts as removed
+    assert!(spool.envelope(m3).is_none());
+    assert!(matches!(spool.recipient_done(m3, 0).await, Err(SpoolError::NotFound(_))));
+
+    let check = |spool: &Spool| {
+        assert_eq!(spool.ids(), vec![m2]);
+        let e = spool.envelope(m2).unwrap();
+        assert!(e.recipients[0].done && !e.recipients[1].done);
+        let s = spool.stats();
+        assert_eq!((s.messages, s.recipients, s.bytes), (1, 1, 3));
+        assert_eq!(
+            spool.queue_summary(),
+            vec![QueueSummary {
+                domain: "y.org".into(),
+                vmta: "{default}".into(),
+                recipients: 1,
+                messages: 1,
+                bytes: 3
+            }]
+        );
+    };
+    check(&spool);
+    spool.shutdown();
+    let (spool, report) = open(dir.path(), opts());
+    assert_eq!((report.messages, report.recipients), (1, 1));
+    check(&spool);
+}
+
+#[tokio::test]
+async fn queue_summary_groups_by_domain_and_vmta() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path(), opts());
+    let mut e = env(&["a@Big.com", "b@big.com", "c@small.org"]);
+    spool.commit(e.clone(), vec![0; 10]).await.unwrap();
+    e.vmta = "pool-b".into();
+    e.recipients.truncate(1);
+    spool.commit(e, vec![0; 5]).await.unwrap();
+    let view: Vec<_> = spool
+        .queue_summary()
+        .into_iter()
+        .map(|q| (q.domain, q.vmta, q.recipients, q.messages, q.bytes))
+        .collect();
+    assert_eq!(
+        view,
+        vec![
+            ("big.com".into(), "{default}".into(), 2, 1, 10),
+            ("big.com".into(), "pool-b".into(), 1, 1, 5),
+            ("small.org".into(), "{default}".into(), 1, 1, 10),
+        ]
+    );
+}
+
+fn segments_on_disk(dir: &Path) -> Vec<u64> {
+    segment::list(dir).unwrap()
+}
+
+#[tokio::test]
+async fn rotation_and_reclamation_go_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = SpoolOptions {
+        segment_size: 1024,
+        ..opts()
+    };
+    let (spool, _) = open(dir.path(), o.clone());
+    let mut ids = Vec::new();
+    for i in 0..6u8 {
+        // Larger than a segment: every message starts a new one.
+        ids.push(spool.commit(env(&["a@x.org"]), body(1100, i)).await.unwrap());
+    }
+    assert_eq!(segments_on_disk(dir.path()), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(spool.stats().segments, 6);
+
+    // Segment 2 is dead, but segment 1 (older) still holds a live message: keep both.
+    spool.remove(ids[1]).await.unwrap();
+    assert_eq!(segments_on_disk(dir.path()), vec![1, 2, 3, 4, 5, 6, 7]);
+    // Now 1 and 2 go; 3 has a live message and stops reclamation.
+    spool.remove(ids[0]).await.unwrap();
+    assert_eq!(segments_on_disk(dir.path()), vec![3, 4, 5, 6, 7]);
+    // Finishing a message through recipient_done reclaims too.
+    spool.recipient_done(ids[2], 0).await.unwrap();
+    assert_eq!(segments_on_disk(dir.path()), vec![4, 5, 6, 7]);
+    spool.shutdown();
+
+    let (spool, report) = open(dir.path(), o.clone());
+    assert_eq!(report.segments, 4);
+    assert_eq!(spool.ids(), ids[3..].to_vec());
+    for id in &ids[3..] {
+        spool.remove(*id).await.unwrap();
+    }
+    // Everything but the active segment is gone.
+    let left = segments_on_disk(dir.path());
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(spool.stats().segments, 1);
+    spool.shutdown();
+
+    // Ids stay unique even though every segment holding old ids is gone.
+    let (spool, report) = open(dir.path(), o);
+    assert_eq!(report.messages, 0);
+    let fresh = spool.commit(env(&["a@x.org"]), b"x".to_vec()).await.unwrap();
+    assert!(fresh > ids[5]);
+}
+
+#[tokio::test]
+async fn below_min_free_space_refuses_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path(), opts());
+    let kept = spool.commit(env(&["a@x.org"]), b"kept".to_vec()).await.unwrap();
+    spool.shutdown();
+
+    let full = SpoolOptions {
+        min_free_space: u64::MAX,
+        ..SpoolOptions::default()
+    };
+    let (spool, _) = open(dir.path(), full.clone());
+    let before = fs::read(seg_path(dir.path(), 1)).unwrap();
+    let records = spool.stats().records_written;
+    let err = spool.commit(env(&["a@x.org"]), b"refused".to_vec()).await.unwrap_err();
+    assert!(
+        matches!(err, SpoolError::Full(FullCause::BelowMinFree { .. })),
+        "{err}"
+    );
+    assert!(err.is_storage_unavailable());
+    assert_eq!(fs::read(seg_path(dir.path(), 1)).unwrap(), before, "nothing written");
+    assert_eq!(spool.stats().records_written, records);
+    assert_eq!(spool.ids(), vec![kept]);
+    // Removals are still accepted when full: they are what frees space.
+    spool.remove(kept).await.unwrap();
+    assert!(spool.ids().is_empty());
+}
+
+type Plans = Arc<Mutex<Plan>>;
+
+fn open_faulty(dir: &Path) -> (Spool, Plans) {
+    let plan: Plans = Arc::default();
+    let p = plan.clone();
+    let wrap = Box::new(move |f: fs::File| {
+        Box::new(Faulty {
+            inner: Box::new(f),
+            plan: p.clone(),
+        }) as Box<dyn SegmentIo>
+    });
+    let (spool, _) = Spool::open_with_io(dir, opts(), wrap).unwrap();
+    (spool, plan)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_write_or_sync_fails_the_group_and_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, plan) = open_faulty(dir.path());
+    let seg = seg_path(dir.path(), 1);
+    let good = spool.commit(env(&["a@x.org"]), body(100, 1)).await.unwrap();
+    let durable = file_len(&seg);
+
+    // A short write followed by EIO: every caller in flight gets an Io error.
+    plan.lock().unwrap().fail_writes_after = Some(50);
+    let tasks: Vec<_> = (0..10u8)
+        .map(|i| {
+            let s = spool.clone();
+            tokio::spawn(async move { s.commit(env(&["a@x.org"]), body(1000, i)).await })
+        })
+        .collect();
+    for t in tasks {
+        let err = t.await.unwrap().unwrap_err();
+        assert!(matches!(err, SpoolError::Io { .. }), "{err}");
+    }
+    assert_eq!(file_len(&seg), durable, "no half record left behind");
+
+    // ENOSPC from the file system is reported as Full.
+    *plan.lock().unwrap() = Plan {
+        fail_writes_after: Some(0),
+        write_errno: Some(28),
+        ..Plan::default()
+    };
+    let err = spool.commit(env(&["a@x.org"]), body(10, 0)).await.unwrap_err();
+    assert!(matches!(err, SpoolError::Full(FullCause::NoSpace(_))), "{err}");
+
+    // fdatasync failing (EIO) also rolls back the fully written group.
+    *plan.lock().unwrap() = Plan {
+        fail_sync: true,
+        ..Plan::default()
+    };
+    let err = spool.commit(env(&["a@x.org"]), body(100, 2)).await.unwrap_err();
+    assert!(matches!(err, SpoolError::Io { .. }), "{err}");
+    assert_eq!(file_len(&seg), durable);
+
+    // The process keeps going: later requests succeed.
+    *plan.lock().unwrap() = Plan::default();
+    let later = spool.commit(env(&["a@x.org"]), body(100, 3)).await.unwrap();
+    assert_eq!(spool.ids(), vec![good, later]);
+    spool.shutdown();
+
+    let (spool, report) = open(dir.path(), opts());
+    assert_eq!(report.torn_tail_bytes, 0);
+    assert!(report.corrupt_records.is_empty());
+    assert_eq!(spool.ids(), vec![good, later]);
+    assert_eq!(spool.read_body(later).unwrap(), body(100, 3));
+}
+
+#[tokio::test]
+async fn failed_truncate_moves_to_a_new_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, plan) = open_faulty(dir.path());
+    let good = spool.commit(env(&["a@x.org"]), body(100, 1)).await.unwrap();
+    *plan.lock().unwrap() = Plan {
+        fail_sync: true,
+        fail_truncate: true,
+        ..Plan::default()
+    };
+    assert!(spool.commit(env(&["a@x.org"]), body(100, 2)).await.is_err());
+    *plan.lock().unwrap() = Plan::default();
+    let later = spool.commit(env(&["a@x.org"]), body(100, 3)).await.unwrap();
+    assert_eq!(segments_on_disk(dir.path()), vec![1, 2]);
+    spool.shutdown();
+    let (spool, _) = open(dir.path(), opts());
+    // The unacknowledged record may come back (a duplicate, never a loss); the
+    // acknowledged ones are there.
+    assert!(spool.envelope(good).is_some() && spool.envelope(later).is_some());
+}
+
+/// Mounts a 1 MiB tmpfs for the duration of a test; `None` when not permitted.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount() -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        ok.then_some(Tmpfs { dir })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[tokio::test]
+async fn real_enospc_on_a_tiny_tmpfs() {
+    let Some(fs_) = Tmpfs::mount() else {
+        eprintln!("NOTE: skipping real_enospc_on_a_tiny_tmpfs: mounting a tmpfs is not permitted here");
+        return;
+    };
+    let dir = fs_.dir.path().join("spool");
+    let o = SpoolOptions {
+        min_free_space: 0, // let the file system itself say ENOSPC
+        segment_size: 128 << 10,
+        max_pending: 64,
+    };
+    let (spool, _) = open(&dir, o.clone());
+    let mut acked = Vec::new();
+    let err = loop {
+        let b = body(50_000, acked.len() as u8);
+        match spool.commit(env(&["a@x.org"]), b).await {
+            Ok(id) => acked.push(id),
+            Err(e) => break e,
+        }
+        assert!(acked.len() < 100, "1 MiB tmpfs never filled up");
+    };
+    assert!(matches!(err, SpoolError::Full(FullCause::NoSpace(_))), "{err}");
+    assert!(acked.len() > 5);
+    assert_eq!(spool.ids(), acked);
+    // Every segment on disk ends at a record boundary: reopen sees no torn tail.
+    let lens: u64 = segments_on_disk(&dir).iter().map(|n| file_len(&seg_path(&dir, *n))).sum();
+    assert_eq!(lens, spool.stats().disk_bytes);
+
+    // Removing messages reclaims segments and the spool accepts mail again.
+    for id in &acked {
+        spool.remove(*id).await.unwrap();
+    }
+    let again = spool.commit(env(&["a@x.org"]), body(50_000, 7)).await.unwrap();
+    spool.shutdown();
+
+    let (spool, report) = open(&dir, o);
+    assert_eq!(report.torn_tail_bytes, 0, "{report}");
+    assert!(report.corrupt_records.is_empty(), "{report}");
+    assert_eq!(spool.ids(), vec![again]);
+    assert_eq!(spool.read_body(again).unwrap(), body(50_000, 7));
+    spool.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_serves_many_messages_per_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path(), opts());
+    let before = spool.stats();
+    let tasks: Vec<_> = (0..200u32)
+        .map(|i| {
+            let s = spool.clone();
+            tokio::spawn(async move {
+                let b = body(5000, i as u8);
+                let id = s.commit(env(&["a@x.org"]), b.clone()).await.unwrap();
+                (id, b)
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for t in tasks {
+        let (id, b) = t.await.unwrap();
+        assert_eq!(spool.read_body(id).unwrap(), b);
+        ids.push(id);
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 200);
+    let st = spool.stats();
+    let fsyncs = st.fsyncs - before.fsyncs;
+    let records = st.records_written - before.records_written;
+    eprintln!("group commit: {records} records, {fsyncs} fsyncs");
+    assert_eq!(records, 200);
+    assert!(fsyncs < records, "{fsyncs} fsyncs for {records} records");
+}
+
+#[tokio::test]
+async fn second_open_of_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path(), opts());
+    let err = Spool::open(dir.path(), opts()).err().expect("locked");
+    assert!(err.to_string().contains("locking spool directory"), "{err}");
+    spool.shutdown();
+    let (_spool, _) = open(dir.path(), opts());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_queued_requests_then_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path(), opts());
+    let other = spool.clone();
+    let tasks: Vec<_> = (0..50u8)
+        .map(|i| {
+            let s = spool.clone();
+            tokio::spawn(async move { s.commit(env(&["a@x.org"]), body(100, i)).await })
+        })
+        .collect();
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.push(t.await.unwrap().unwrap());
+    }
+    spool.shutdown();
+    assert!(matches!(
+        other.commit(env(&["a@x.org"]), b"late".to_vec()).await,
+        Err(SpoolError::Closed)
+    ));
+    drop(other);
+    let (spool, report) = open(dir.path(), opts());
+    assert_eq!(report.messages, 50);
+    acked.sort();
+    assert_eq!(spool.ids(), acked);
+}
+
+#[tokio::test]
+async fn dropping_the_last_handle_flushes_in_flight_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let (spool, _) = open(dir.path(), opts());
+        spool.commit(env(&["a@x.org"]), b"x".to_vec()).await.unwrap()
+    };
+    let (spool, _) = open(dir.path(), opts());
+    assert_eq!(spool.ids(), vec![id]);
+}
+
+#[tokio::test]
+async fn foreign_files_in_the_spool_directory_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("README"), "operator notes").unwrap();
+    fs::write(dir.path().join("seg-1.log"), "not ours").unwrap();
+    let (spool, report) = open(dir.path(), opts());
+    assert_eq!(report.segments, 0);
+    spool.commit(env(&["a@x.org"]), b"x".to_vec()).await.unwrap();
+}

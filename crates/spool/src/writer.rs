@@ -1,0 +1,573 @@
+//! The writer thread: the only code that appends to the spool.
+//!
+//! One OS thread owns the active segment. Callers queue requests on a bounded channel;
+//! the writer takes the first, drains whatever else is already queued (the group),
+//! validates it, writes all its records with one vectored write, fdatasyncs once, applies
+//! the group to the index and only then answers every caller. At high concurrency one
+//! fsync therefore serves many messages (group commit).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fs::{self, File};
+use std::io::IoSlice;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::FullCause;
+use crate::index::{DoneOutcome, Entry, Index, Location};
+use crate::record::{self, Record};
+use crate::segment::{self, ActiveSegment, SegmentIo};
+use crate::{Envelope, MessageId, SpoolError, SpoolOptions};
+
+/// Upper bound on the bytes one group writes, so a burst of large messages is split into
+/// several fsyncs instead of one unbounded buffer list.
+const MAX_GROUP_BYTES: usize = 32 << 20;
+/// How long a cached `statvfs` answer is trusted.
+const FREE_SPACE_TTL: Duration = Duration::from_millis(100);
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, SpoolError>>;
+
+pub(crate) enum Request {
+    Commit {
+        id: MessageId,
+        envelope: Arc<Envelope>,
+        /// Encoded record without the body (see `record::encode_message_head`).
+        head: Vec<u8>,
+        body: Vec<u8>,
+        reply: Reply<MessageId>,
+    },
+    Remove {
+        id: MessageId,
+        reply: Reply<()>,
+    },
+    RecipientDone {
+        id: MessageId,
+        rcpt: u32,
+        reply: Reply<()>,
+    },
+    /// Wakes the writer so it notices `Shared::closing`.
+    Shutdown,
+}
+
+impl Request {
+    fn size(&self) -> usize {
+        match self {
+            Request::Commit { head, body, .. } => head.len() + body.len(),
+            _ => 32,
+        }
+    }
+}
+
+/// State shared between the handles and the writer thread.
+pub(crate) struct Shared {
+    pub dir: PathBuf,
+    pub index: RwLock<Index>,
+    pub next_id: AtomicU64,
+    pub closing: AtomicBool,
+    pub fsyncs: AtomicU64,
+    pub records: AtomicU64,
+    pub segments: AtomicU64,
+    pub disk_bytes: AtomicU64,
+}
+
+impl Shared {
+    pub fn read_index(&self) -> RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_index(&self) -> RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Turns a freshly opened segment file into the I/O object the writer uses. Production
+/// uses the file itself; tests wrap it to inject failures.
+pub(crate) type IoWrap = Box<dyn Fn(File) -> Box<dyn SegmentIo> + Send>;
+
+pub(crate) fn plain_io() -> IoWrap {
+    Box::new(|f| Box::new(f) as Box<dyn SegmentIo>)
+}
+
+/// Cached free-space probe.
+struct FreeSpace {
+    dir: PathBuf,
+    min_free: u64,
+    cached: u64,
+    at: Option<Instant>,
+}
+
+impl FreeSpace {
+    /// Bytes available to us, or `None` when the check is disabled or `statvfs` failed
+    /// (then the write itself will tell).
+    fn available(&mut self) -> Option<u64> {
+        if self.min_free == 0 {
+            return None;
+        }
+        if self.at.is_none_or(|t| t.elapsed() >= FREE_SPACE_TTL) {
+            match rustix::fs::statvfs(&self.dir) {
+                Ok(s) => {
+                    self.cached = s.f_bavail.saturating_mul(s.f_frsize);
+                    self.at = Some(Instant::now());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "statvfs on spool directory failed");
+                    return None;
+                }
+            }
+        }
+        Some(self.cached)
+    }
+
+    fn consumed(&mut self, bytes: u64) {
+        self.cached = self.cached.saturating_sub(bytes);
+    }
+
+    fn invalidate(&mut self) {
+        self.at = None;
+    }
+}
+
+/// A validated request that will produce a record.
+enum Op {
+    Commit {
+        id: MessageId,
+        envelope: Arc<Envelope>,
+        head: Vec<u8>,
+        body: Vec<u8>,
+        reply: Reply<MessageId>,
+    },
+    Remove {
+        id: MessageId,
+        rec: Vec<u8>,
+        reply: Reply<()>,
+    },
+    Done {
+        id: MessageId,
+        rcpt: u32,
+        rec: Vec<u8>,
+        reply: Reply<()>,
+    },
+}
+
+impl Op {
+    fn len(&self) -> u64 {
+        (match self {
+            Op::Commit { head, body, .. } => head.len() + body.len(),
+            Op::Remove { rec, .. } | Op::Done { rec, .. } => rec.len(),
+        }) as u64
+    }
+
+    fn fail(self, err: SpoolError) {
+        // A caller that went away (dropped future) does not care; ignore send errors.
+        match self {
+            Op::Commit { reply, .. } => drop(reply.send(Err(err))),
+            Op::Remove { reply, .. } | Op::Done { reply, .. } => drop(reply.send(Err(err))),
+        }
+    }
+}
+
+/// Successful answers of one group, sent together.
+struct Replies {
+    commits: Vec<(Reply<MessageId>, MessageId)>,
+    others: Vec<Reply<()>>,
+}
+
+impl Replies {
+    fn send(self) {
+        for (reply, id) in self.commits {
+            let _ = reply.send(Ok(id));
+        }
+        for reply in self.others {
+            let _ = reply.send(Ok(()));
+        }
+    }
+}
+
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    opts: SpoolOptions,
+    wrap: IoWrap,
+    active: ActiveSegment,
+    /// Closed segments, oldest first, with their lengths (the active one is not here).
+    closed: VecDeque<(u64, u64)>,
+    /// Live messages per segment.
+    live: HashMap<u64, u64>,
+    free: FreeSpace,
+}
+
+fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Writer {
+    /// Sets up the writer over recovered state. `segments` are all existing segments with
+    /// their lengths; the last becomes active (a new one is created if there is none).
+    pub fn new(
+        shared: Arc<Shared>,
+        opts: SpoolOptions,
+        wrap: IoWrap,
+        mut segments: Vec<(u64, u64)>,
+        live: HashMap<u64, u64>,
+    ) -> Result<Writer, SpoolError> {
+        let free = FreeSpace {
+            dir: shared.dir.clone(),
+            min_free: opts.min_free_space,
+            cached: 0,
+            at: None,
+        };
+        let active = match segments.pop() {
+            None => create_segment(&shared, &wrap, 1)?,
+            Some((number, len)) => {
+                let file = segment::open_rw(&shared.dir, number)
+                    .map_err(|e| SpoolError::io("opening active segment", e))?;
+                let mut active = ActiveSegment::new(number, wrap(file), len);
+                if len == 0 {
+                    write_header(&shared, &mut active)?;
+                }
+                active
+            }
+        };
+        let writer = Writer {
+            shared,
+            opts,
+            wrap,
+            active,
+            closed: segments.into(),
+            live,
+            free,
+        };
+        writer.publish_segment_stats();
+        Ok(writer)
+    }
+
+    fn publish_segment_stats(&self) {
+        let closed_bytes: u64 = self.closed.iter().map(|(_, len)| len).sum();
+        self.shared
+            .segments
+            .store(self.closed.len() as u64 + 1, Ordering::Relaxed);
+        self.shared
+            .disk_bytes
+            .store(closed_bytes + self.active.len(), Ordering::Relaxed);
+    }
+
+    /// The thread body: group, write, sync, answer; until shut down.
+    pub fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        self.reclaim();
+        while let Some(first) = rx.blocking_recv() {
+            let group = self.collect_group(first, &mut rx);
+            let shutdown = self.process(group);
+            if shutdown || self.shared.closing.load(Ordering::Acquire) {
+                break;
+            }
+        }
+        // Refuse new requests, then finish everything already queued.
+        rx.close();
+        while let Ok(first) = rx.try_recv() {
+            let group = self.collect_group(first, &mut rx);
+            self.process(group);
+        }
+        tracing::debug!("spool writer stopped");
+    }
+
+    fn collect_group(&self, first: Request, rx: &mut mpsc::Receiver<Request>) -> Vec<Request> {
+        let max_records = self.opts.max_pending.max(1);
+        let mut bytes = first.size();
+        let mut group = vec![first];
+        while group.len() < max_records && bytes < MAX_GROUP_BYTES {
+            match rx.try_recv() {
+                Ok(req) => {
+                    bytes += req.size();
+                    group.push(req);
+                }
+                Err(_) => break,
+            }
+        }
+        group
+    }
+
+    /// Handles one group; returns true if it contained a shutdown request.
+    fn process(&mut self, group: Vec<Request>) -> bool {
+        let (ops, shutdown) = self.validate(group);
+        if ops.is_empty() {
+            return shutdown;
+        }
+        if self.active.len() >= self.opts.segment_size || self.active.poisoned {
+            self.rotate();
+        }
+
+        let start = self.active.len();
+        let result = {
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(ops.len() * 2);
+            for op in &ops {
+                match op {
+                    Op::Commit { head, body, .. } => {
+                        slices.push(IoSlice::new(head));
+                        slices.push(IoSlice::new(body));
+                    }
+                    Op::Remove { rec, .. } | Op::Done { rec, .. } => slices.push(IoSlice::new(rec)),
+                }
+            }
+            self.active.append(&mut slices)
+        };
+
+        match result {
+            Ok(at) => {
+                debug_assert_eq!(at, start);
+                let written = self.active.len() - start;
+                self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .records
+                    .fetch_add(ops.len() as u64, Ordering::Relaxed);
+                self.free.consumed(written);
+                let (replies, removed_any) = self.apply(ops, start);
+                if removed_any {
+                    self.reclaim();
+                }
+                self.publish_segment_stats();
+                replies.send();
+            }
+            Err(e) => {
+                let err = SpoolError::io(e.context, e.error);
+                tracing::error!(error = %err, records = ops.len(), "spool group commit failed; rolled back");
+                self.free.invalidate();
+                for op in ops {
+                    op.fail(err.clone());
+                }
+            }
+        }
+        shutdown
+    }
+
+    /// Answers requests that must not be written (full, unknown id, no-op) and returns
+    /// the rest as ops, plus whether a shutdown request was seen.
+    fn validate(&mut self, group: Vec<Request>) -> (Vec<Op>, bool) {
+        let mut ops = Vec::with_capacity(group.len());
+        let mut shutdown = false;
+        let available = self.free.available();
+        let min_free = self.opts.min_free_space;
+        let mut need = 0u64;
+        // Effects of earlier requests of this same group on later ones.
+        let mut gone: HashSet<MessageId> = HashSet::new();
+        let mut done: HashSet<(MessageId, u32)> = HashSet::new();
+        let mut done_count: HashMap<MessageId, u32> = HashMap::new();
+
+        let index = self.shared.read_index();
+        for req in group {
+            match req {
+                Request::Shutdown => shutdown = true,
+                Request::Commit {
+                    id,
+                    envelope,
+                    head,
+                    body,
+                    reply,
+                } => {
+                    let len = (head.len() + body.len()) as u64;
+                    if let Some(available) = available {
+                        if available < min_free.saturating_add(need).saturating_add(len) {
+                            let _ = reply.send(Err(SpoolError::Full(FullCause::BelowMinFree {
+                                available,
+                                min_free_space: min_free,
+                            })));
+                            continue;
+                        }
+                    }
+                    need += len;
+                    ops.push(Op::Commit {
+                        id,
+                        envelope,
+                        head,
+                        body,
+                        reply,
+                    });
+                }
+                // Removes and recipient-done records are never refused for space: they
+                // are tiny and they are what frees space again.
+                Request::Remove { id, reply } => {
+                    if index.get(id).is_none() || !gone.insert(id) {
+                        let _ = reply.send(Err(SpoolError::NotFound(id)));
+                        continue;
+                    }
+                    let rec = record::encode(&Record::Remove { id: id.0 }).expect("small record");
+                    ops.push(Op::Remove { id, rec, reply });
+                }
+                Request::RecipientDone { id, rcpt, reply } => {
+                    let entry = match index.get(id) {
+                        Some(e) if !gone.contains(&id) => e,
+                        _ => {
+                            let _ = reply.send(Err(SpoolError::NotFound(id)));
+                            continue;
+                        }
+                    };
+                    let Some(r) = entry.envelope.recipients.get(rcpt as usize) else {
+                        let _ = reply.send(Err(SpoolError::NoSuchRecipient { id, index: rcpt }));
+                        continue;
+                    };
+                    if r.done || !done.insert((id, rcpt)) {
+                        // Already durable (or already in this group): idempotent success.
+                        let _ = reply.send(Ok(()));
+                        continue;
+                    }
+                    let count = done_count.entry(id).or_default();
+                    *count += 1;
+                    if *count >= entry.pending {
+                        gone.insert(id);
+                    }
+                    let rec = record::encode(&Record::RecipientDone { id: id.0, rcpt })
+                        .expect("small record");
+                    ops.push(Op::Done {
+                        id,
+                        rcpt,
+                        rec,
+                        reply,
+                    });
+                }
+            }
+        }
+        (ops, shutdown)
+    }
+
+    /// Applies a durable group to the index. Returns the answers to send (after
+    /// housekeeping, so a caller sees stats and files that include its request) and
+    /// whether any message left the spool.
+    fn apply(&mut self, ops: Vec<Op>, start: u64) -> (Replies, bool) {
+        let segment = self.active.number;
+        let mut offset = start;
+        let mut removed_any = false;
+        let mut commits = Vec::new();
+        let mut others = Vec::new();
+        {
+            let mut index = self.shared.write_index();
+            for op in ops {
+                let len = op.len();
+                match op {
+                    Op::Commit {
+                        id,
+                        envelope,
+                        body,
+                        reply,
+                        ..
+                    } => {
+                        let location = Location {
+                            segment,
+                            offset,
+                            len,
+                        };
+                        index.insert(id, Entry::new(envelope, location, body.len() as u64));
+                        *self.live.entry(segment).or_default() += 1;
+                        commits.push((reply, id));
+                    }
+                    Op::Remove { id, reply, .. } => {
+                        if let Some(entry) = index.remove(id) {
+                            dead(&mut self.live, entry.location.segment);
+                            removed_any = true;
+                        }
+                        others.push(reply);
+                    }
+                    Op::Done { id, rcpt, reply, .. } => {
+                        if let DoneOutcome::Completed(entry) = index.mark_done(id, rcpt) {
+                            dead(&mut self.live, entry.location.segment);
+                            removed_any = true;
+                        }
+                        others.push(reply);
+                    }
+                }
+                offset += len;
+            }
+        }
+        (Replies { commits, others }, removed_any)
+    }
+
+    /// Starts a new active segment. On failure the writer keeps appending to the current
+    /// one (rotation is housekeeping, not a reason to refuse mail).
+    fn rotate(&mut self) {
+        let number = self.active.number + 1;
+        match create_segment(&self.shared, &self.wrap, number) {
+            Ok(next) => {
+                let old = std::mem::replace(&mut self.active, next);
+                self.closed.push_back((old.number, old.len()));
+                tracing::debug!(segment = number, "spool rotated to a new segment");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, segment = number, "could not start a new spool segment");
+            }
+        }
+    }
+
+    /// Deletes closed segments from the oldest on, while they hold no live message.
+    /// Stopping at the first segment with a live message keeps every tombstone that
+    /// could still matter: a tombstone only refers to messages in its own or older
+    /// segments, and those are all gone before it is.
+    fn reclaim(&mut self) {
+        let mut changed = false;
+        while let Some(&(number, _)) = self.closed.front() {
+            if self.live.contains_key(&number) {
+                break;
+            }
+            let path = segment::path(&self.shared.dir, number);
+            if let Err(e) = fs::remove_file(&path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(error = %e, path = %path.display(), "could not delete spool segment");
+                    break;
+                }
+            }
+            // Make each deletion durable before the next, so a crash can never leave an
+            // older segment behind whose tombstones lived in a deleted newer one.
+            if let Err(e) = segment::sync_dir(&self.shared.dir) {
+                tracing::warn!(error = %e, "could not sync spool directory after deleting a segment");
+            }
+            self.closed.pop_front();
+            changed = true;
+            tracing::debug!(segment = number, "spool segment reclaimed");
+        }
+        if changed {
+            self.free.invalidate();
+            self.publish_segment_stats();
+        }
+    }
+}
+
+/// One message of `segment` left the spool.
+fn dead(live: &mut HashMap<u64, u64>, segment: u64) {
+    if let Some(n) = live.get_mut(&segment) {
+        *n -= 1;
+        if *n == 0 {
+            live.remove(&segment);
+        }
+    }
+}
+
+fn write_header(shared: &Shared, active: &mut ActiveSegment) -> Result<(), SpoolError> {
+    let header = record::encode(&Record::SegmentHeader {
+        next_id: shared.next_id.load(Ordering::Relaxed),
+        created_unix_ms: now_unix_ms(),
+    })
+    .expect("small record");
+    active
+        .append(&mut [IoSlice::new(&header)])
+        .map_err(|e| SpoolError::io(e.context, e.error))?;
+    shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+    shared.records.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Creates segment `number` with its header record, durable (file data and directory
+/// entry) before it is used.
+fn create_segment(shared: &Shared, wrap: &IoWrap, number: u64) -> Result<ActiveSegment, SpoolError> {
+    let dir = &shared.dir;
+    let file = segment::create(dir, number).map_err(|e| SpoolError::io("creating segment", e))?;
+    let mut active = ActiveSegment::new(number, wrap(file), 0);
+    let made = write_header(shared, &mut active).and_then(|()| {
+        segment::sync_dir(dir).map_err(|e| SpoolError::io("syncing spool directory", e))
+    });
+    if let Err(e) = made {
+        let _ = fs::remove_file(segment::path(dir, number));
+        return Err(e);
+    }
+    Ok(active)
+}
