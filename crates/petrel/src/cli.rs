@@ -166,8 +166,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 fn mgmt_port(config: Option<&Path>) -> Result<u16> {
-    let (config, _, _) = load_config(config).context("reading the configuration to find http-mgmt-port")?;
-    let port = config.http_mgmt_port;
+    let port = match load_config(config) {
+        Ok((config, _, _)) => config.http_mgmt_port,
+        // A file being edited may not parse (that is what `reload` is for): find the port
+        // the daemon was started with by reading the one line that matters.
+        Err(e) => match config.and_then(|p| std::fs::read_to_string(p).ok()) {
+            Some(text) => text
+                .lines()
+                .filter_map(|l| l.split('#').next())
+                .find_map(|l| {
+                    let mut words = l.split_whitespace();
+                    (words.next() == Some("http-mgmt-port"))
+                        .then(|| words.next().and_then(|w| w.parse().ok()))
+                        .flatten()
+                })
+                .unwrap_or(8080),
+            None => return Err(e).context("reading the configuration to find http-mgmt-port"),
+        },
+    };
     if port == 0 {
         bail!("http-mgmt-port is 0: the management API is off");
     }

@@ -15,7 +15,10 @@ use petrel_spool::{Envelope, Recipient, Spool, SpoolOptions};
 fn arg<T: std::str::FromStr>(n: usize, default: T) -> T {
     std::env::args()
         .nth(n)
-        .map(|s| s.parse().unwrap_or_else(|_| panic!("bad argument {n}: {s}")))
+        .map(|s| {
+            s.parse()
+                .unwrap_or_else(|_| panic!("bad argument {n}: {s}"))
+        })
         .unwrap_or(default)
 }
 

@@ -64,7 +64,9 @@ impl<'de> Deserialize<'de> for MessageId {
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Ret {
+    /// Return the whole message in a bounce.
     Full,
+    /// Return only the headers.
     Hdrs,
 }
 

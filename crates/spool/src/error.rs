@@ -19,7 +19,9 @@ pub enum SpoolError {
     /// hit it was rolled back; later requests try again.
     #[error("spool I/O error while {context}: {source}")]
     Io {
+        /// What the spool was doing, e.g. "syncing segment".
         context: &'static str,
+        /// The OS error (shared: every caller of a failed group gets a copy).
         #[source]
         source: Arc<io::Error>,
     },
@@ -28,7 +30,12 @@ pub enum SpoolError {
     NotFound(MessageId),
     /// `recipient_done` named a recipient index the message does not have.
     #[error("message {id} has no recipient #{index}")]
-    NoSuchRecipient { id: MessageId, index: u32 },
+    NoSuchRecipient {
+        /// The message.
+        id: MessageId,
+        /// The index that was asked for.
+        index: u32,
+    },
     /// `commit` got an envelope without recipients; such a message could never leave.
     #[error("envelope has no recipients")]
     NoRecipients,
@@ -38,8 +45,11 @@ pub enum SpoolError {
     /// A stored record failed its CRC (or did not decode) when read back.
     #[error("corrupt record in segment {segment} at offset {offset}: {reason}")]
     Corrupt {
+        /// Segment number.
         segment: u64,
+        /// Offset of the record in the segment.
         offset: u64,
+        /// What did not check out.
         reason: String,
     },
     /// The spool was shut down; nothing more can be written.
@@ -52,7 +62,12 @@ pub enum SpoolError {
 pub enum FullCause {
     /// The file system has `available` bytes free; writing would leave less than the
     /// configured `min_free_space`.
-    BelowMinFree { available: u64, min_free_space: u64 },
+    BelowMinFree {
+        /// Bytes available to petrel on the spool's file system.
+        available: u64,
+        /// The configured floor.
+        min_free_space: u64,
+    },
     /// The file system itself refused the write.
     NoSpace(Arc<io::Error>),
 }
@@ -60,7 +75,10 @@ pub enum FullCause {
 impl fmt::Display for FullCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FullCause::BelowMinFree { available, min_free_space } => write!(
+            FullCause::BelowMinFree {
+                available,
+                min_free_space,
+            } => write!(
                 f,
                 "{available} bytes available, min-free-space is {min_free_space}"
             ),

@@ -233,19 +233,34 @@ mod tests {
     }
 
     fn loc() -> Location {
-        Location { segment: 1, offset: 0, len: 1 }
+        Location {
+            segment: 1,
+            offset: 0,
+            len: 1,
+        }
     }
 
     #[test]
     fn summary_tracks_done_and_removal() {
         let mut ix = Index::default();
-        ix.insert(MessageId(1), Entry::new(env("v1", &["a@B.com", "c@b.com", "d@z.org"]), loc(), 100));
+        ix.insert(
+            MessageId(1),
+            Entry::new(env("v1", &["a@B.com", "c@b.com", "d@z.org"]), loc(), 100),
+        );
         ix.insert(MessageId(2), Entry::new(env("v1", &["e@z.org"]), loc(), 10));
         ix.insert(MessageId(3), Entry::new(env("v2", &["f@b.com"]), loc(), 1));
         let s = ix.queue_summary();
         let view: Vec<_> = s
             .iter()
-            .map(|q| (q.domain.as_str(), q.vmta.as_str(), q.recipients, q.messages, q.bytes))
+            .map(|q| {
+                (
+                    q.domain.as_str(),
+                    q.vmta.as_str(),
+                    q.recipients,
+                    q.messages,
+                    q.bytes,
+                )
+            })
             .collect();
         assert_eq!(
             view,
@@ -258,14 +273,30 @@ mod tests {
         assert_eq!((ix.len(), ix.recipients(), ix.bytes()), (3, 5, 111));
 
         assert!(matches!(ix.mark_done(MessageId(1), 2), DoneOutcome::Marked));
-        assert!(matches!(ix.mark_done(MessageId(1), 2), DoneOutcome::AlreadyDone));
-        assert!(matches!(ix.mark_done(MessageId(1), 9), DoneOutcome::NoSuchRecipient));
-        assert!(matches!(ix.mark_done(MessageId(9), 0), DoneOutcome::NotFound));
-        let z = ix.queue_summary().into_iter().find(|q| q.domain == "z.org").unwrap();
+        assert!(matches!(
+            ix.mark_done(MessageId(1), 2),
+            DoneOutcome::AlreadyDone
+        ));
+        assert!(matches!(
+            ix.mark_done(MessageId(1), 9),
+            DoneOutcome::NoSuchRecipient
+        ));
+        assert!(matches!(
+            ix.mark_done(MessageId(9), 0),
+            DoneOutcome::NotFound
+        ));
+        let z = ix
+            .queue_summary()
+            .into_iter()
+            .find(|q| q.domain == "z.org")
+            .unwrap();
         assert_eq!((z.recipients, z.messages, z.bytes), (1, 1, 10));
         assert!(ix.get(MessageId(1)).unwrap().envelope.recipients[2].done);
 
-        assert!(matches!(ix.mark_done(MessageId(3), 0), DoneOutcome::Completed(_)));
+        assert!(matches!(
+            ix.mark_done(MessageId(3), 0),
+            DoneOutcome::Completed(_)
+        ));
         assert!(ix.get(MessageId(3)).is_none());
         assert!(ix.remove(MessageId(2)).is_some());
         assert!(ix.remove(MessageId(2)).is_none());

@@ -11,6 +11,7 @@
 //! `docs/spool-format.md`.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod envelope;
 mod error;
@@ -30,6 +31,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 pub use envelope::{Envelope, MessageId, ParseMessageIdError, Recipient, Ret};
@@ -69,7 +71,7 @@ impl Default for SpoolOptions {
 
 /// Counters for monitoring and benchmarks. `records_written / fsyncs` shows how well
 /// group commit batches under the current load.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Serialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct SpoolStats {
     /// Live messages.
     pub messages: u64,
@@ -166,6 +168,7 @@ impl Spool {
             wrap,
             recovered.segments,
             recovered.live,
+            recovered.damaged,
         )?;
         let thread = std::thread::Builder::new()
             .name("petrel-spool-writer".into())
@@ -207,7 +210,11 @@ impl Spool {
     ///
     /// Dropping the future after the request was queued does not cancel the write: the
     /// message may still be stored, as with any MTA whose client disconnects before 250.
-    pub async fn commit(&self, mut envelope: Envelope, body: Vec<u8>) -> Result<MessageId, SpoolError> {
+    pub async fn commit(
+        &self,
+        mut envelope: Envelope,
+        body: Vec<u8>,
+    ) -> Result<MessageId, SpoolError> {
         if envelope.recipients.is_empty() {
             return Err(SpoolError::NoRecipients);
         }
@@ -216,7 +223,8 @@ impl Spool {
         }
         let json = serde_json::to_vec(&envelope).expect("an Envelope always serializes to JSON");
         let id = MessageId(self.inner.shared.next_id.fetch_add(1, Ordering::Relaxed));
-        let head = record::encode_message_head(id.0, &json, &body).map_err(|_| SpoolError::TooLarge)?;
+        let head =
+            record::encode_message_head(id.0, &json, &body).map_err(|_| SpoolError::TooLarge)?;
         let envelope = Arc::new(envelope);
         self.request(|reply| Request::Commit {
             id,
@@ -254,7 +262,10 @@ impl Spool {
     pub fn read_body(&self, id: MessageId) -> Result<Vec<u8>, SpoolError> {
         let location = {
             let index = self.inner.shared.read_index();
-            index.get(id).map(|e| e.location).ok_or(SpoolError::NotFound(id))?
+            index
+                .get(id)
+                .map(|e| e.location)
+                .ok_or(SpoolError::NotFound(id))?
         };
         let corrupt = |reason: String| SpoolError::Corrupt {
             segment: location.segment,
@@ -262,15 +273,24 @@ impl Spool {
             reason,
         };
         let len = usize::try_from(location.len).map_err(|_| SpoolError::TooLarge)?;
-        let mut buf = segment::read_at(&self.inner.shared.dir, location.segment, location.offset, len)
-            .map_err(|e| match e.kind() {
-                // Removed and reclaimed between the lookup and the read.
-                std::io::ErrorKind::NotFound => SpoolError::NotFound(id),
-                _ => SpoolError::io("reading message", e),
-            })?;
+        let mut buf = segment::read_at(
+            &self.inner.shared.dir,
+            location.segment,
+            location.offset,
+            len,
+        )
+        .map_err(|e| match e.kind() {
+            // Removed and reclaimed between the lookup and the read.
+            std::io::ErrorKind::NotFound => SpoolError::NotFound(id),
+            _ => SpoolError::io("reading message", e),
+        })?;
         let body_start = match record::decode(&buf) {
             Ok((Record::Message { id: rid, body, .. }, _)) if rid == id.0 => buf.len() - body.len(),
-            Ok(_) => return Err(corrupt(format!("record at the indexed location is not message {id}"))),
+            Ok(_) => {
+                return Err(corrupt(format!(
+                    "record at the indexed location is not message {id}"
+                )))
+            }
             Err(e) => return Err(corrupt(e.to_string())),
         };
         buf.drain(..body_start);
@@ -321,19 +341,30 @@ impl Spool {
     }
 }
 
-/// Takes an exclusive, non-blocking `flock` on `<dir>/lock`.
+/// Takes an exclusive `flock` on `<dir>/lock`. Retries for up to half a second: a process
+/// that just forked (to exec a helper) briefly shares the previous holder's lock.
 fn lock_dir(dir: &Path) -> Result<File, SpoolError> {
+    use rustix::fs::{flock, FlockOperation};
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(dir.join("lock"))
         .map_err(|e| SpoolError::io("opening spool lock file", e))?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(|e| {
-        SpoolError::io(
-            "locking spool directory (is another petrel using it?)",
-            e.into(),
-        )
-    })?;
-    Ok(file)
+    let mut attempts = 0;
+    loop {
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(file),
+            Err(rustix::io::Errno::WOULDBLOCK) if attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => {
+                return Err(SpoolError::io(
+                    "locking spool directory (is another petrel using it?)",
+                    e.into(),
+                ))
+            }
+        }
+    }
 }

@@ -37,12 +37,26 @@ const MESSAGE_FIXED: usize = 12;
 /// One decoded record, borrowing its variable-length parts from the input buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Record<'a> {
-    SegmentHeader { next_id: u64, created_unix_ms: u64 },
-    Message { id: u64, envelope_json: &'a [u8], body: &'a [u8] },
-    Remove { id: u64 },
-    RecipientDone { id: u64, rcpt: u32 },
+    SegmentHeader {
+        next_id: u64,
+        created_unix_ms: u64,
+    },
+    Message {
+        id: u64,
+        envelope_json: &'a [u8],
+        body: &'a [u8],
+    },
+    Remove {
+        id: u64,
+    },
+    RecipientDone {
+        id: u64,
+        rcpt: u32,
+    },
     /// A record with a valid CRC but a kind this version does not know (a newer writer).
-    Unknown { kind: u8 },
+    Unknown {
+        kind: u8,
+    },
 }
 
 /// Why bytes at some offset are not a valid record.
@@ -125,13 +139,20 @@ pub(crate) fn encode_message_head(
 /// [`encode_message_head`] for messages instead).
 pub(crate) fn encode(record: &Record<'_>) -> Result<Vec<u8>, TooLarge> {
     Ok(match *record {
-        Record::SegmentHeader { next_id, created_unix_ms } => {
+        Record::SegmentHeader {
+            next_id,
+            created_unix_ms,
+        } => {
             let mut p = [0u8; 16];
             p[0..8].copy_from_slice(&next_id.to_le_bytes());
             p[8..16].copy_from_slice(&created_unix_ms.to_le_bytes());
             encode_small(KIND_SEGMENT_HEADER, &p)
         }
-        Record::Message { id, envelope_json, body } => {
+        Record::Message {
+            id,
+            envelope_json,
+            body,
+        } => {
             let mut v = encode_message_head(id, envelope_json, body)?;
             v.extend_from_slice(body);
             v
@@ -192,7 +213,9 @@ pub(crate) fn decode(buf: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
         }
         KIND_MESSAGE => {
             if payload.len() < MESSAGE_FIXED {
-                return Err(DecodeError::BadPayload("message shorter than its fixed part"));
+                return Err(DecodeError::BadPayload(
+                    "message shorter than its fixed part",
+                ));
             }
             let id = u64_at(payload, 0);
             let env_len = u32_at(payload, 8) as usize;
@@ -210,7 +233,9 @@ pub(crate) fn decode(buf: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
             if payload.len() != 8 {
                 return Err(DecodeError::BadPayload("remove must be 8 bytes"));
             }
-            Record::Remove { id: u64_at(payload, 0) }
+            Record::Remove {
+                id: u64_at(payload, 0),
+            }
         }
         KIND_RECIPIENT_DONE => {
             if payload.len() != 12 {
@@ -249,9 +274,17 @@ mod tests {
 
     fn samples() -> Vec<Vec<u8>> {
         vec![
-            encode(&Record::SegmentHeader { next_id: 7, created_unix_ms: 99 }).unwrap(),
-            encode(&Record::Message { id: 42, envelope_json: b"{\"a\":1}", body: b"hello\r\n" })
-                .unwrap(),
+            encode(&Record::SegmentHeader {
+                next_id: 7,
+                created_unix_ms: 99,
+            })
+            .unwrap(),
+            encode(&Record::Message {
+                id: 42,
+                envelope_json: b"{\"a\":1}",
+                body: b"hello\r\n",
+            })
+            .unwrap(),
             encode(&Record::Remove { id: 42 }).unwrap(),
             encode(&Record::RecipientDone { id: 42, rcpt: 3 }).unwrap(),
         ]
@@ -260,8 +293,15 @@ mod tests {
     #[test]
     fn roundtrip_each_kind() {
         let expected = [
-            Record::SegmentHeader { next_id: 7, created_unix_ms: 99 },
-            Record::Message { id: 42, envelope_json: b"{\"a\":1}", body: b"hello\r\n" },
+            Record::SegmentHeader {
+                next_id: 7,
+                created_unix_ms: 99,
+            },
+            Record::Message {
+                id: 42,
+                envelope_json: b"{\"a\":1}",
+                body: b"hello\r\n",
+            },
             Record::Remove { id: 42 },
             Record::RecipientDone { id: 42, rcpt: 3 },
         ];
@@ -277,7 +317,12 @@ mod tests {
         let head = encode_message_head(5, b"{}", b"body").unwrap();
         let mut joined = head.clone();
         joined.extend_from_slice(b"body");
-        let full = encode(&Record::Message { id: 5, envelope_json: b"{}", body: b"body" }).unwrap();
+        let full = encode(&Record::Message {
+            id: 5,
+            envelope_json: b"{}",
+            body: b"body",
+        })
+        .unwrap();
         assert_eq!(joined, full);
         assert_eq!(head.len(), HEADER_LEN + MESSAGE_FIXED + 2);
     }
@@ -313,7 +358,10 @@ mod tests {
                     b[i] ^= 1 << bit;
                     // A flip in the length field may make the record look longer
                     // (Incomplete) or shorter (CRC over fewer bytes): never valid.
-                    assert!(decode(&b).is_err(), "flip byte {i} bit {bit} went unnoticed");
+                    assert!(
+                        decode(&b).is_err(),
+                        "flip byte {i} bit {bit} went unnoticed"
+                    );
                 }
             }
         }

@@ -10,11 +10,13 @@
 //! * A bad record never yields a message: a message either decodes completely with its CRC
 //!   or it does not exist.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
+
+use serde::Serialize;
 
 use crate::index::{Entry, Index, Location};
 use crate::record::{self, Record};
@@ -22,7 +24,7 @@ use crate::segment;
 use crate::{Envelope, MessageId, SpoolError};
 
 /// A stretch of a segment that did not decode and was skipped at recovery.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct CorruptRecord {
     /// Segment number (file `seg-<number>.log`).
     pub segment: u64,
@@ -46,7 +48,7 @@ impl fmt::Display for CorruptRecord {
 
 /// What `Spool::open` found, so the daemon can log one line at start-up and an operator
 /// can see whether anything was lost to corruption.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Serialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
     /// Segment files replayed.
     pub segments: usize,
@@ -70,10 +72,18 @@ impl fmt::Display for RecoveryReport {
             self.messages, self.recipients, self.segments
         )?;
         if self.torn_tail_bytes > 0 {
-            write!(f, "; truncated a torn tail of {} byte(s)", self.torn_tail_bytes)?;
+            write!(
+                f,
+                "; truncated a torn tail of {} byte(s)",
+                self.torn_tail_bytes
+            )?;
         }
         if !self.corrupt_records.is_empty() {
-            write!(f, "; {} corrupt record(s) skipped:", self.corrupt_records.len())?;
+            write!(
+                f,
+                "; {} corrupt record(s) skipped:",
+                self.corrupt_records.len()
+            )?;
             for c in &self.corrupt_records {
                 write!(f, " [{c}]")?;
             }
@@ -92,6 +102,8 @@ pub(crate) struct Recovered {
     pub live: HashMap<u64, u64>,
     /// Every id below this was used at some point.
     pub id_floor: u64,
+    /// Segments in which corrupt records were found: kept for inspection when reclaimed.
+    pub damaged: HashSet<u64>,
 }
 
 pub(crate) fn recover(dir: &Path) -> Result<Recovered, SpoolError> {
@@ -170,12 +182,14 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, SpoolError> {
     for c in &report.corrupt_records {
         tracing::error!(corrupt = %c, "corrupt spool record skipped");
     }
+    let damaged = report.corrupt_records.iter().map(|c| c.segment).collect();
     Ok(Recovered {
         report,
         index,
         segments,
         live,
         id_floor,
+        damaged,
     })
 }
 

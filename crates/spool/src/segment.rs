@@ -14,6 +14,11 @@ pub(crate) fn path(dir: &Path, n: u64) -> PathBuf {
     dir.join(file_name(n))
 }
 
+/// Where a reclaimed segment that had corrupt records is kept for inspection.
+pub(crate) fn quarantine_path(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("{}.corrupt", file_name(n)))
+}
+
 /// Parses a segment file name; anything else in the directory is ignored.
 pub(crate) fn parse_name(name: &str) -> Option<u64> {
     let digits = name.strip_prefix("seg-")?.strip_suffix(".log")?;
@@ -151,7 +156,11 @@ impl ActiveSegment {
         }
     }
 
-    fn write_all(&mut self, mut bufs: &mut [IoSlice<'_>], mut offset: u64) -> Result<(), AppendError> {
+    fn write_all(
+        &mut self,
+        mut bufs: &mut [IoSlice<'_>],
+        mut offset: u64,
+    ) -> Result<(), AppendError> {
         let fail = |error| AppendError {
             context: "writing segment",
             error,
@@ -294,7 +303,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut seg, _plan, p) = faulty(dir.path());
         // More slices than IOV_MAX, with empty ones mixed in.
-        let parts: Vec<Vec<u8>> = (0..3000u32).map(|i| vec![(i % 251) as u8; (i % 3) as usize]).collect();
+        let parts: Vec<Vec<u8>> = (0..3000u32)
+            .map(|i| vec![(i % 251) as u8; (i % 3) as usize])
+            .collect();
         let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
         assert_eq!(seg.append(&mut slices).unwrap(), 0);
         let expected: Vec<u8> = parts.concat();

@@ -195,6 +195,8 @@ pub(crate) struct Writer {
     closed: VecDeque<(u64, u64)>,
     /// Live messages per segment.
     live: HashMap<u64, u64>,
+    /// Segments with corrupt records: renamed to `*.corrupt` instead of deleted.
+    damaged: HashSet<u64>,
     free: FreeSpace,
 }
 
@@ -213,6 +215,7 @@ impl Writer {
         wrap: IoWrap,
         mut segments: Vec<(u64, u64)>,
         live: HashMap<u64, u64>,
+        damaged: HashSet<u64>,
     ) -> Result<Writer, SpoolError> {
         let free = FreeSpace {
             dir: shared.dir.clone(),
@@ -232,15 +235,18 @@ impl Writer {
                 active
             }
         };
-        let writer = Writer {
+        let mut writer = Writer {
             shared,
             opts,
             wrap,
             active,
             closed: segments.into(),
             live,
+            damaged,
             free,
         };
+        // Segments left dead by a crash (or by corruption) go now, before `open` returns.
+        writer.reclaim();
         writer.publish_segment_stats();
         Ok(writer)
     }
@@ -257,7 +263,6 @@ impl Writer {
 
     /// The thread body: group, write, sync, answer; until shut down.
     pub fn run(mut self, mut rx: mpsc::Receiver<Request>) {
-        self.reclaim();
         while let Some(first) = rx.blocking_recv() {
             let group = self.collect_group(first, &mut rx);
             let shutdown = self.process(group);
@@ -469,7 +474,9 @@ impl Writer {
                         }
                         others.push(reply);
                     }
-                    Op::Done { id, rcpt, reply, .. } => {
+                    Op::Done {
+                        id, rcpt, reply, ..
+                    } => {
                         if let DoneOutcome::Completed(entry) = index.mark_done(id, rcpt) {
                             dead(&mut self.live, entry.location.segment);
                             removed_any = true;
@@ -510,7 +517,15 @@ impl Writer {
                 break;
             }
             let path = segment::path(&self.shared.dir, number);
-            if let Err(e) = fs::remove_file(&path) {
+            let result = if self.damaged.remove(&number) {
+                // Keep the evidence, out of the way of the log.
+                let to = segment::quarantine_path(&self.shared.dir, number);
+                tracing::warn!(path = %to.display(), "spool segment with corrupt records kept for inspection");
+                fs::rename(&path, &to)
+            } else {
+                fs::remove_file(&path)
+            };
+            if let Err(e) = result {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     tracing::warn!(error = %e, path = %path.display(), "could not delete spool segment");
                     break;
@@ -558,7 +573,11 @@ fn write_header(shared: &Shared, active: &mut ActiveSegment) -> Result<(), Spool
 
 /// Creates segment `number` with its header record, durable (file data and directory
 /// entry) before it is used.
-fn create_segment(shared: &Shared, wrap: &IoWrap, number: u64) -> Result<ActiveSegment, SpoolError> {
+fn create_segment(
+    shared: &Shared,
+    wrap: &IoWrap,
+    number: u64,
+) -> Result<ActiveSegment, SpoolError> {
     let dir = &shared.dir;
     let file = segment::create(dir, number).map_err(|e| SpoolError::io("creating segment", e))?;
     let mut active = ActiveSegment::new(number, wrap(file), 0);

@@ -33,7 +33,7 @@ fn envelope_for(round: u32, task: u32, n: u32) -> Envelope {
         recipients: (0..1 + n % 3)
             .map(|r| Recipient::new(format!("user{r}+{n}@dest{}.example", task % 4)))
             .collect(),
-        vmta: if task % 2 == 0 { "{default}".into() } else { "pool-a".into() },
+        vmta: ["{default}", "pool-a"][(task % 2) as usize].into(),
         job_id: Some(format!("job-{round}-{task}-{n}")),
         env_id: None,
         ret: None,
@@ -175,14 +175,25 @@ fn sigkill_mid_stream_loses_no_acknowledged_message() {
                 .envelope(*id)
                 .unwrap_or_else(|| panic!("acknowledged message {id} lost"));
             assert_eq!(*env, envelope_for(r, t, n), "envelope of {id}");
-            assert_eq!(spool.read_body(*id).unwrap(), body_for(r, t, n), "body of {id}");
+            assert_eq!(
+                spool.read_body(*id).unwrap(),
+                body_for(r, t, n),
+                "body of {id}"
+            );
         }
         for id in &deleted {
-            assert!(spool.envelope(*id).is_none(), "removed message {id} came back");
+            assert!(
+                spool.envelope(*id).is_none(),
+                "removed message {id} came back"
+            );
         }
         // Unacknowledged messages may have survived too (committed, but killed before the
         // ack was printed); that is allowed, and they are the only extra ones.
-        let extra = spool.ids().into_iter().filter(|id| !live.contains_key(id)).count();
+        let extra = spool
+            .ids()
+            .into_iter()
+            .filter(|id| !live.contains_key(id))
+            .count();
         assert!(
             extra <= TASKS as usize * (round as usize + 1),
             "{extra} unexpected messages"
