@@ -4,7 +4,7 @@ use crate::model::*;
 use crate::resolve::Index;
 use crate::values::DomainPattern;
 use std::ops::Deref;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Everything the configuration says, fully typed.
@@ -150,10 +150,68 @@ impl Config {
             .find(|v| v.name.eq_ignore_ascii_case(name))
     }
 
+    /// The listeners to bind (never empty: an implicit `0.0.0.0:25` when none is
+    /// configured).
+    pub fn listeners(&self) -> &[Listener] {
+        &self.data.listeners
+    }
+
+    /// The first spool directory (see [`Config::spool_dirs`]); what a single-spool
+    /// server uses.
+    pub fn spool_dir(&self) -> &Path {
+        self.index
+            .spool_dirs
+            .first()
+            .map(|s| s.path.as_path())
+            .unwrap_or_else(|| Path::new("var/spool"))
+    }
+
+    /// `min-free-space` of the first spool directory, in bytes.
+    pub fn spool_min_free_space(&self) -> u64 {
+        self.index
+            .spool_dirs
+            .first()
+            .map(|s| s.min_free_space)
+            .unwrap_or(0)
+    }
+
+    /// Checks AUTH credentials. `Some(source)` when `user` exists with this password
+    /// (`source` is the user's named source, `None` meaning `{auth}`); `None` otherwise.
+    /// The comparison does not stop at the first differing byte.
+    pub fn check_smtp_password(&self, user: &str, password: &str) -> Option<Option<String>> {
+        let u = self.smtp_user(user)?;
+        if constant_time_eq(u.password.as_bytes(), password.as_bytes()) {
+            Some(u.source.clone())
+        } else {
+            None
+        }
+    }
+
+    /// Applies the named `<rewrite-list>` to a reverse-path (`""` = `<>`); `None` when the
+    /// list does not exist or no rule matches.
+    pub fn rewrite_mail_from(&self, list: &str, addr: &str) -> Option<String> {
+        self.rewrite_list(list)?.rewrite_mail_from(addr)
+    }
+
+    /// Same as [`Config::is_selectable_vmta`]; the name the listener uses.
+    pub fn virtual_mta_exists(&self, name: &str) -> bool {
+        self.is_selectable_vmta(name)
+    }
+
     /// Whether a submission may select `name` (a vmta, a pool, or `{default}`).
     pub fn is_selectable_vmta(&self, name: &str) -> bool {
         name.eq_ignore_ascii_case("{default}")
             || self.virtual_mta(name).is_some()
             || self.pool(name).is_some()
     }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= usize::from(x ^ y);
+    }
+    diff == 0
 }

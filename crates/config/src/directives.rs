@@ -129,7 +129,12 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("smtp-await-slot", G, BOOL, P),
     d("spool", G, K::Path, Status::Deprecated("<spool DIR>")),
     d("spool-delete-corrupted", G, BOOL, P),
-    d("spool-min-free-space", G, INT, Status::Deprecated("`min-free-space` in <spool>")),
+    d(
+        "spool-min-free-space",
+        G,
+        INT,
+        Status::Deprecated("`min-free-space` in <spool>"),
+    ),
     d("spool-max-recipients", G, K::Word, P),
     d("run-as-root", G, BOOL, P),
     d("smtp-server-tls-certificate", G, K::Custom, A),
@@ -174,7 +179,12 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("http-log-data", G, BOOL, P),
     d("http-log-requests", G, BOOL, P),
     d("http-default-max-items", G, INT, P),
-    d("http-default-sort-order", G, K::Choice(&["rcpt", "name", "size"]), P),
+    d(
+        "http-default-sort-order",
+        G,
+        K::Choice(&["rcpt", "name", "size"]),
+        P,
+    ),
     d("log-file", G, K::Path, A),
     d("log-rotate", G, INT, P),
     d("log-auto-rotation", G, BOOL, P),
@@ -226,8 +236,18 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("always-allow-api-submission", SRC, BOOL, P),
     d("add-received-header", SRC, BOOL, A),
     d("hide-message-source", SRC, BOOL, A),
-    d("add-date-header", SRC, K::Choice(&["no", "yes", "override", "false", "true"]), P),
-    d("date-header-time", SRC, K::Choice(&["reception", "delivery"]), P),
+    d(
+        "add-date-header",
+        SRC,
+        K::Choice(&["no", "yes", "override", "false", "true"]),
+        P,
+    ),
+    d(
+        "date-header-time",
+        SRC,
+        K::Choice(&["reception", "delivery"]),
+        P,
+    ),
     d("add-message-id-header", SRC, BOOL, A),
     d("remove-header", SRC, K::List, P),
     d("bcc", SRC, K::List, P),
@@ -237,7 +257,12 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("too-many-rcpts-fails-message", SRC, BOOL, P),
     d("accept-invalid-recipients", SRC, BOOL, P),
     d("suppress-local-dsn", SRC, BOOL, P),
-    d("dsn-return-default", SRC, K::Choice(&["headers", "full", "system"]), P),
+    d(
+        "dsn-return-default",
+        SRC,
+        K::Choice(&["headers", "full", "system"]),
+        P,
+    ),
     d("disconnect-on-transient-error", SRC, BOOL, P),
     d("smtp-command-timeout", SRC, K::Duration, A),
     d("smtp-data-timeout", SRC, K::Duration, A),
@@ -297,10 +322,30 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("queue-priority", DOM, K::Int(0, 100), P),
     d("allow-priority-interruption", DOM, BOOL, P),
     d("allow-priority-interruption-during-transfer", DOM, BOOL, P),
-    d("max-msg-per-hour", DOM, INT, Status::Deprecated("`max-msg-rate`")),
-    d("backoff-max-msg-per-hour", DOM, INT, Status::Deprecated("`backoff-max-msg-rate`")),
-    d("delivery-priority", DOM, INT, Status::Deprecated("`queue-priority`")),
-    d("max-smtp-out-per-source-ip", DOM, INT, Status::Deprecated("`source-ip-max-smtp-out`")),
+    d(
+        "max-msg-per-hour",
+        DOM,
+        INT,
+        Status::Deprecated("`max-msg-rate`"),
+    ),
+    d(
+        "backoff-max-msg-per-hour",
+        DOM,
+        INT,
+        Status::Deprecated("`backoff-max-msg-rate`"),
+    ),
+    d(
+        "delivery-priority",
+        DOM,
+        INT,
+        Status::Deprecated("`queue-priority`"),
+    ),
+    d(
+        "max-smtp-out-per-source-ip",
+        DOM,
+        INT,
+        Status::Deprecated("`source-ip-max-smtp-out`"),
+    ),
     d("route", DOM, K::Text, Status::Deprecated("`smtp-hosts`")),
     d("retry-after", DOM, K::DurationList, P),
     d("backoff-retry-after", DOM, K::DurationList, P),
@@ -311,7 +356,12 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("bounce-upon-transfer-failure", DOM, BOOL, P),
     d("bounce-upon-pix-transfer-failure", DOM, BOOL, P),
     d("pix-bug-workaround", DOM, BOOL, P),
-    d("assume-delivery-upon-data-termination-timeout", DOM, BOOL, P),
+    d(
+        "assume-delivery-upon-data-termination-timeout",
+        DOM,
+        BOOL,
+        P,
+    ),
     d("retry-upon-new-mail", DOM, BOOL, P),
     d("notify-of-delay-every", DOM, K::DurationOrNever, P),
     d("backoff-notify", DOM, K::List, P),
@@ -332,7 +382,12 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("disable-mx-rollup", DOM, BOOL, P),
     d("type", DOM, K::DeliveryType, P),
     d("discard-as-bounce", DOM, BOOL, P),
-    d("file-format", DOM, K::Choice(&["newfile-plain", "newfile-pickup", "append-mbox"]), P),
+    d(
+        "file-format",
+        DOM,
+        K::Choice(&["newfile-plain", "newfile-pickup", "append-mbox"]),
+        P,
+    ),
     d("file-destination", DOM, K::Text, P),
     d("command", DOM, K::Text, P),
     d("http-delivery-url", DOM, K::Word, P),
@@ -374,14 +429,29 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("max-events-recorded", DOM, INT, P),
     d("track-recipient-events", DOM, BOOL, P),
     d("disable-acct-records", DOM, K::List, P),
-    d("deliver-local-dsn", DOM, BOOL, Status::Deprecated("`suppress-local-dsn` in <source>")),
+    d(
+        "deliver-local-dsn",
+        DOM,
+        BOOL,
+        Status::Deprecated("`suppress-local-dsn` in <source>"),
+    ),
     d("dsn-format", DOM, K::Choice(&["standard", "plain-text"]), P),
     d("bcc-upon-delivery", DOM, K::List, P),
     d("remove-header", DOM, K::List, P),
     d("check-spf-outbound", DOM, BOOL, P),
     d("dkim-sign", DOM, K::DkimSign, P),
-    d("dkim-algorithm", DOM, K::Choice(&["rsa-sha1", "rsa-sha256"]), P),
-    d("dkim-headers-canon", DOM, K::Choice(&["relaxed", "simple"]), P),
+    d(
+        "dkim-algorithm",
+        DOM,
+        K::Choice(&["rsa-sha1", "rsa-sha256"]),
+        P,
+    ),
+    d(
+        "dkim-headers-canon",
+        DOM,
+        K::Choice(&["relaxed", "simple"]),
+        P,
+    ),
     d("dkim-body-canon", DOM, K::Choice(&["relaxed", "simple"]), P),
     d("dkim-headers", DOM, K::List, P),
     d("dkim-identity", DOM, K::Word, P),
@@ -434,7 +504,12 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("deliver-matched-email", BP | FBL, BOOL, P),
     d("forward-unmatched-to", BP | FBL, K::Email, P),
     d("forward-errors-to", BP | FBL, K::Email, P),
-    d("deliver-email", BP | FBL, BOOL, Status::Deprecated("`deliver-unmatched-email`")),
+    d(
+        "deliver-email",
+        BP | FBL,
+        BOOL,
+        Status::Deprecated("`deliver-unmatched-email`"),
+    ),
     d("address", ADDR, K::Word, P),
     d("domain", ADDR, K::Word, P),
     d("address-file", ADDR, K::Path, P),
@@ -521,7 +596,13 @@ pub(crate) const SECTIONS: &[SectionDef] = &[
     s("acct-file", ACCT, G, ReqArg, P),
     s("spool", SPOOL, G, ReqArg, A),
     s("signals", SIG, G, NoArg, P),
-    s("sparkpost-analytics", SIG, G, NoArg, Status::Deprecated("<signals>")),
+    s(
+        "sparkpost-analytics",
+        SIG,
+        G,
+        NoArg,
+        Status::Deprecated("<signals>"),
+    ),
     s("signals-filter", SIGF, G, ReqArg, P),
     s("bounce-processor", BP, G, NoArg, P),
     s("feedback-loop-processor", FBL, G, NoArg, P),
@@ -611,7 +692,10 @@ pub(crate) fn lookup(name: &str, section: u32) -> Lookup {
 }
 
 /// The candidate closest to `name` by edit distance, when it is close enough to be a typo.
-pub(crate) fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = std::cmp::max(2, name.chars().count() / 4);
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
@@ -714,10 +798,7 @@ pub(crate) fn parse_kind(kind: Kind, line: &Line) -> Result<Value, String> {
         if line.words.len() == 1 {
             Ok(line.words[0].as_str())
         } else {
-            Err(format!(
-                "`{kw}` takes a single value, got `{}`",
-                line.value
-            ))
+            Err(format!("`{kw}` takes a single value, got `{}`", line.value))
         }
     };
     let nonempty = |s: &str| -> Result<(), String> {
@@ -753,9 +834,9 @@ pub(crate) fn parse_kind(kind: Kind, line: &Line) -> Result<Value, String> {
             if s.eq_ignore_ascii_case("unlimited") {
                 Value::IntLimit(None)
             } else {
-                let n: u32 = s.parse().map_err(|_| {
-                    format!("`{kw}`: `{s}` is not a whole number or `unlimited`")
-                })?;
+                let n: u32 = s
+                    .parse()
+                    .map_err(|_| format!("`{kw}`: `{s}` is not a whole number or `unlimited`"))?;
                 Value::IntLimit(if n == 0 { None } else { Some(n) })
             }
         }
@@ -782,7 +863,11 @@ pub(crate) fn parse_kind(kind: Kind, line: &Line) -> Result<Value, String> {
         }
         Kind::WordOrEmpty => {
             let s = one()?;
-            Value::OptText(if s.is_empty() { None } else { Some(s.to_string()) })
+            Value::OptText(if s.is_empty() {
+                None
+            } else {
+                Some(s.to_string())
+            })
         }
         Kind::List => Value::List(split_list(&line.value)),
         Kind::Path => {
@@ -813,7 +898,9 @@ pub(crate) fn parse_kind(kind: Kind, line: &Line) -> Result<Value, String> {
         }
         Kind::CidrInt | Kind::CidrRate | Kind::CidrDataRate => {
             if line.words.len() != 2 {
-                return Err(format!("`{kw}` takes a network and a limit, e.g. `{kw} 10/8 5`"));
+                return Err(format!(
+                    "`{kw}` takes a network and a limit, e.g. `{kw} 10/8 5`"
+                ));
             }
             line.words[0].parse::<Cidr>().map_err(e)?;
             let v = &line.words[1];
@@ -836,7 +923,8 @@ pub(crate) fn parse_kind(kind: Kind, line: &Line) -> Result<Value, String> {
         Kind::DailyLimits => {
             for item in split_list(&line.value) {
                 let ok = item.split_once('/').is_some_and(|(n, u)| {
-                    n.parse::<u32>().is_ok() && matches!(u.to_ascii_lowercase().as_str(), "d" | "day")
+                    n.parse::<u32>().is_ok()
+                        && matches!(u.to_ascii_lowercase().as_str(), "d" | "day")
                 });
                 if !ok {
                     return Err(format!(
@@ -916,9 +1004,7 @@ pub(crate) fn parse_smtp_hosts(v: &str) -> Result<Option<SmtpHosts>, crate::erro
         for h in level.split(',') {
             let h = h.trim();
             if h.is_empty() {
-                return Err(ValueError::new(format!(
-                    "`{v}` has an empty host entry"
-                )));
+                return Err(ValueError::new(format!("`{v}` has an empty host entry")));
             }
             hosts.push(parse_smtp_host(h)?);
         }
@@ -929,12 +1015,16 @@ pub(crate) fn parse_smtp_hosts(v: &str) -> Result<Option<SmtpHosts>, crate::erro
 
 fn parse_smtp_host(h: &str) -> Result<SmtpHost, crate::error::ValueError> {
     use crate::error::ValueError;
-    let bad = || ValueError::new(format!("`{h}` is not a host (name[:port], [ip][:port], lookup-mx:domain)"));
+    let bad = || {
+        ValueError::new(format!(
+            "`{h}` is not a host (name[:port], [ip][:port], lookup-mx:domain)"
+        ))
+    };
     let port_of = |p: &str| -> Result<u16, ValueError> {
         p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)
     };
-    if h.len() >= 10 && h[..10].eq_ignore_ascii_case("lookup-mx:") {
-        let dom = h[10..].trim();
+    if let Some(dom) = crate::values::strip_prefix_ci(h, "lookup-mx:") {
+        let dom = dom.trim();
         if dom.is_empty() || dom.contains(char::is_whitespace) {
             return Err(bad());
         }
@@ -942,11 +1032,7 @@ fn parse_smtp_host(h: &str) -> Result<SmtpHost, crate::error::ValueError> {
     }
     if let Some(rest) = h.strip_prefix('[') {
         let (inner, after) = rest.split_once(']').ok_or_else(bad)?;
-        let inner = if inner.len() >= 5 && inner[..5].eq_ignore_ascii_case("ipv6:") {
-            &inner[5..]
-        } else {
-            inner
-        };
+        let inner = crate::values::strip_prefix_ci(inner, "ipv6:").unwrap_or(inner);
         let ip: IpAddr = inner.parse().map_err(|_| bad())?;
         let port = match after {
             "" => None,
@@ -990,29 +1076,78 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert!(matches!(lookup("max-smtp-outt", sec::DOM), Lookup::Unknown { suggestion: Some("max-smtp-out") }));
-        assert!(matches!(lookup("smtp-servise", sec::SRC), Lookup::Unknown { suggestion: Some("smtp-service") }));
-        assert!(matches!(lookup("zzzzzz", sec::SRC), Lookup::Unknown { suggestion: None }));
-        assert!(matches!(lookup("max-smtp-out", sec::SRC), Lookup::WrongSection { .. }));
-        assert!(matches!(lookup("second-dkim-sign", sec::DOM), Lookup::Found(_)));
+        assert!(matches!(
+            lookup("max-smtp-outt", sec::DOM),
+            Lookup::Unknown {
+                suggestion: Some("max-smtp-out")
+            }
+        ));
+        assert!(matches!(
+            lookup("smtp-servise", sec::SRC),
+            Lookup::Unknown {
+                suggestion: Some("smtp-service")
+            }
+        ));
+        assert!(matches!(
+            lookup("zzzzzz", sec::SRC),
+            Lookup::Unknown { suggestion: None }
+        ));
+        assert!(matches!(
+            lookup("max-smtp-out", sec::SRC),
+            Lookup::WrongSection { .. }
+        ));
+        assert!(matches!(
+            lookup("second-dkim-sign", sec::DOM),
+            Lookup::Found(_)
+        ));
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "abc"), 3);
     }
 
     #[test]
     fn smtp_hosts() {
-        let h = parse_smtp_hosts("h1, h2; [10.1.1.1]:2525; lookup-mx:other.example").unwrap().unwrap();
+        let h = parse_smtp_hosts("h1, h2; [10.1.1.1]:2525; lookup-mx:other.example")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.levels.len(), 3);
-        assert_eq!(h.levels[0], vec![
-            SmtpHost::Name { name: "h1".into(), port: None },
-            SmtpHost::Name { name: "h2".into(), port: None },
-        ]);
-        assert_eq!(h.levels[1], vec![SmtpHost::Ip { ip: "10.1.1.1".parse().unwrap(), port: Some(2525) }]);
-        assert_eq!(h.levels[2], vec![SmtpHost::LookupMx("other.example".into())]);
-        let h = parse_smtp_hosts("[IPv6:2001:db8::1]:25, mx.example.com:587").unwrap().unwrap();
+        assert_eq!(
+            h.levels[0],
+            vec![
+                SmtpHost::Name {
+                    name: "h1".into(),
+                    port: None
+                },
+                SmtpHost::Name {
+                    name: "h2".into(),
+                    port: None
+                },
+            ]
+        );
+        assert_eq!(
+            h.levels[1],
+            vec![SmtpHost::Ip {
+                ip: "10.1.1.1".parse().unwrap(),
+                port: Some(2525)
+            }]
+        );
+        assert_eq!(
+            h.levels[2],
+            vec![SmtpHost::LookupMx("other.example".into())]
+        );
+        let h = parse_smtp_hosts("[IPv6:2001:db8::1]:25, mx.example.com:587")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.levels[0].len(), 2);
         assert_eq!(parse_smtp_hosts("").unwrap(), None);
-        for bad in ["h1,,h2", "[1.2.3]:25", "h1:0", "h1:x", "[::1]x", "a b", "lookup-mx:"] {
+        for bad in [
+            "h1,,h2",
+            "[1.2.3]:25",
+            "h1:0",
+            "h1:x",
+            "[::1]x",
+            "a b",
+            "lookup-mx:",
+        ] {
             assert!(parse_smtp_hosts(bad).is_err(), "{bad}");
         }
     }

@@ -30,8 +30,9 @@ pub(crate) struct RawLine {
 /// Why a line could not be lexed, or a placeholder marker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum LexError {
-    /// The value contains `##…##`: a template placeholder nobody filled in.
-    Placeholder(String),
+    /// The value contains `##…##`: a template placeholder nobody filled in. Carries the
+    /// placeholder and the directive keyword (lower-case) when the line had one.
+    Placeholder(String, Option<String>),
     /// Any other syntax problem, already phrased for the operator.
     Syntax(String),
 }
@@ -49,7 +50,12 @@ pub(crate) fn lex_line(raw: &str) -> Result<Option<Lexed>, LexError> {
         if let Some(inner) = c.strip_prefix("##") {
             if let Some(end) = inner.find("##") {
                 if !inner[..end].trim().is_empty() {
-                    return Err(LexError::Placeholder(format!("##{}##", &inner[..end])));
+                    let kw = content
+                        .split_whitespace()
+                        .next()
+                        .filter(|k| !k.starts_with('<'))
+                        .map(str::to_ascii_lowercase);
+                    return Err(LexError::Placeholder(format!("##{}##", &inner[..end]), kw));
                 }
             }
         }
@@ -68,7 +74,10 @@ pub(crate) fn lex_line(raw: &str) -> Result<Option<Lexed>, LexError> {
     }
     let (words, value) = split_value(rest)?;
     if let Some(w) = words.iter().find(|w| w.contains("##")) {
-        return Err(LexError::Placeholder(w.clone()));
+        return Err(LexError::Placeholder(
+            w.clone(),
+            Some(kw.to_ascii_lowercase()),
+        ));
     }
     Ok(Some(Lexed::Directive(RawLine {
         keyword: kw.to_ascii_lowercase(),
@@ -194,7 +203,7 @@ fn lex_tag(content: &str) -> Result<Lexed, LexError> {
     };
     if let Some(a) = &arg {
         if a.contains("##") {
-            return Err(LexError::Placeholder(a.clone()));
+            return Err(LexError::Placeholder(a.clone(), None));
         }
     }
     let tag = tag.to_ascii_lowercase();
@@ -264,19 +273,31 @@ mod tests {
     fn tags() {
         assert_eq!(
             lex_line("<source 0/0>").unwrap(),
-            Some(Lexed::Open { tag: "source".into(), arg: Some("0/0".into()) })
+            Some(Lexed::Open {
+                tag: "source".into(),
+                arg: Some("0/0".into())
+            })
         );
         assert_eq!(
             lex_line("  <Signals>  # c").unwrap(),
-            Some(Lexed::Open { tag: "signals".into(), arg: None })
+            Some(Lexed::Open {
+                tag: "signals".into(),
+                arg: None
+            })
         );
         assert_eq!(
             lex_line("</domain-key-list keylist-one>").unwrap(),
-            Some(Lexed::Close { tag: "domain-key-list".into(), arg: Some("keylist-one".into()) })
+            Some(Lexed::Close {
+                tag: "domain-key-list".into(),
+                arg: Some("keylist-one".into())
+            })
         );
         assert_eq!(
             lex_line(r#"<acct-file "c:\my stuff\\x.exe">"#).unwrap(),
-            Some(Lexed::Open { tag: "acct-file".into(), arg: Some(r"c:\my stuff\x.exe".into()) })
+            Some(Lexed::Open {
+                tag: "acct-file".into(),
+                arg: Some(r"c:\my stuff\x.exe".into())
+            })
         );
         assert_eq!(
             lex_line("<acct-file |/usr/bin/etl --logfile x.log>").unwrap(),
@@ -295,15 +316,18 @@ mod tests {
     fn placeholders() {
         assert_eq!(
             lex_line("  api-key ##my ingest API key here##"),
-            Err(LexError::Placeholder("##my ingest API key here##".into()))
+            Err(LexError::Placeholder(
+                "##my ingest API key here##".into(),
+                Some("api-key".into())
+            ))
         );
         assert!(matches!(
-            lex_line(r#"password "##secret##""#),
-            Err(LexError::Placeholder(_))
+            lex_line(r###"password "##secret##""###),
+            Err(LexError::Placeholder(..))
         ));
         assert!(matches!(
             lex_line("<virtual-mta ##name##x>"),
-            Err(LexError::Placeholder(_))
+            Err(LexError::Placeholder(..))
         ));
         // an ordinary double-hash comment is not a placeholder
         assert!(lex_line("max-smtp-out 20 ## per domain").unwrap().is_some());

@@ -273,7 +273,12 @@ impl Default for ServerTls {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddrPattern {
     /// `a@x.com`
-    Exact { local: String, domain: String },
+    Exact {
+        /// The local part.
+        local: String,
+        /// The domain (lower-case).
+        domain: String,
+    },
     /// `a@*`: this local part at any domain.
     LocalAtAny(String),
     /// `*@x.com`: any local part at this domain.
@@ -288,7 +293,12 @@ pub enum AddrPattern {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddrTarget {
     /// `a@x.com`
-    Exact { local: String, domain: String },
+    Exact {
+        /// The local part.
+        local: String,
+        /// The domain (lower-case).
+        domain: String,
+    },
     /// `a@*`: new local part, keep the source domain.
     KeepDomain(String),
     /// `*@x.com`: keep the source local part, new domain.
@@ -301,9 +311,19 @@ pub enum AddrTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RewriteRule {
     /// `mail-from SOURCE TARGET`: rewrite the envelope sender.
-    MailFrom { from: AddrPattern, to: AddrTarget },
+    MailFrom {
+        /// What to match.
+        from: AddrPattern,
+        /// What to write.
+        to: AddrTarget,
+    },
     /// `from-domain PATTERN DOMAIN`: rewrite the From header's domain (planned).
-    FromDomain { from: DomainPattern, to: String },
+    FromDomain {
+        /// Domains to rewrite.
+        from: DomainPattern,
+        /// The new domain.
+        to: String,
+    },
 }
 
 /// A named `<rewrite-list>`.
@@ -337,9 +357,7 @@ impl RewriteList {
                     l.eq_ignore_ascii_case(local) && d.eq_ignore_ascii_case(domain)
                 }
                 (AddrPattern::LocalAtAny(local), Some((l, _))) => l.eq_ignore_ascii_case(local),
-                (AddrPattern::AnyAtDomain(domain), Some((_, d))) => {
-                    d.eq_ignore_ascii_case(domain)
-                }
+                (AddrPattern::AnyAtDomain(domain), Some((_, d))) => d.eq_ignore_ascii_case(domain),
             };
             if !hit {
                 continue;
@@ -407,7 +425,10 @@ pub enum SourceAddr {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnableSignals {
     /// `true[,subaccount=N]`
-    Enabled { subaccount: Option<u64> },
+    Enabled {
+        /// SparkPost subaccount to tag events with.
+        subaccount: Option<u64>,
+    },
     /// `false`
     Disabled,
     /// The name of a `<signals-filter>`.
@@ -473,9 +494,19 @@ pub struct VirtualMtaPool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SmtpHost {
     /// A host name, optionally with a port.
-    Name { name: String, port: Option<u16> },
+    Name {
+        /// Host name (lower-case).
+        name: String,
+        /// Port, when not the default.
+        port: Option<u16>,
+    },
     /// `[ip]` or `[IPv6:ip]`, optionally with a port.
-    Ip { ip: IpAddr, port: Option<u16> },
+    Ip {
+        /// The address.
+        ip: IpAddr,
+        /// Port, when not the default.
+        port: Option<u16>,
+    },
     /// `lookup-mx:other.domain`: use that domain's MX records.
     LookupMx(String),
 }
@@ -867,7 +898,7 @@ pub struct SpoolDir {
 
 /// Web monitor access level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum AccessLevel {
+pub enum HttpAccessLevel {
     /// No access.
     None,
     /// Read-only status pages.
@@ -886,7 +917,7 @@ pub struct HttpAccess {
     /// Client network.
     pub cidr: Cidr,
     /// Granted level.
-    pub level: AccessLevel,
+    pub level: HttpAccessLevel,
     /// `monitor,deny-logs`: no log viewing.
     pub deny_logs: bool,
 }

@@ -37,6 +37,9 @@ pub(crate) struct Line {
     pub keyword: String,
     pub words: Vec<String>,
     pub value: String,
+    /// The line had an error already reported (e.g. a placeholder); only its keyword is
+    /// known. Kept so "required directive missing" checks do not pile on.
+    pub broken: bool,
 }
 
 /// A `<tag arg>` … `</tag>` block.
@@ -57,6 +60,9 @@ pub(crate) enum Node {
 /// Sections inside which `include` may appear (plus global level).
 const INCLUDE_OK: &[&str] = &["source", "domain", "virtual-mta", "smtp-pattern-list"];
 const MAX_DEPTH: usize = 32;
+/// Real configurations nest three or four levels; the cap keeps hostile input from building
+/// a tree deep enough to exhaust the stack when it is dropped.
+const MAX_NESTING: usize = 16;
 
 pub(crate) struct Reader<'a> {
     pub io: bool,
@@ -100,10 +106,23 @@ impl<'a> Reader<'a> {
             let lexed = match lex_line(raw) {
                 Ok(Some(l)) => l,
                 Ok(None) => continue,
-                Err(LexError::Placeholder(p)) => {
+                Err(LexError::Placeholder(p, kw)) => {
                     self.errors.push(loc.diag(format!(
                         "placeholder value left unfilled (`{p}`); put the real value here"
                     )));
+                    if let Some(keyword) = kw {
+                        let node = Node::Line(Line {
+                            loc,
+                            keyword,
+                            words: Vec::new(),
+                            value: String::new(),
+                            broken: true,
+                        });
+                        match open.last_mut() {
+                            Some(s) => s.children.push(node),
+                            None => root.push(node),
+                        }
+                    }
                     continue;
                 }
                 Err(LexError::Syntax(m)) => {
@@ -135,11 +154,17 @@ impl<'a> Reader<'a> {
                         keyword: d.keyword,
                         words: d.words,
                         value: d.value,
+                        broken: false,
                     });
                     match open.last_mut() {
                         Some(s) => s.children.push(node),
                         None => root.push(node),
                     }
+                }
+                Lexed::Open { .. } if open.len() >= MAX_NESTING => {
+                    self.errors.push(
+                        loc.diag(format!("sections are nested more than {MAX_NESTING} deep")),
+                    );
                 }
                 Lexed::Open { tag, arg } => open.push(Section {
                     loc,
@@ -149,9 +174,8 @@ impl<'a> Reader<'a> {
                 }),
                 Lexed::Close { tag, arg } => {
                     let Some(pos) = open.iter().rposition(|s| s.tag == tag) else {
-                        self.errors.push(loc.diag(format!(
-                            "`</{tag}>` has no matching `<{tag}>`"
-                        )));
+                        self.errors
+                            .push(loc.diag(format!("`</{tag}>` has no matching `<{tag}>`")));
                         continue;
                     };
                     while open.len() > pos + 1 {
@@ -236,10 +260,8 @@ impl<'a> Reader<'a> {
             let canon = match f.canonicalize() {
                 Ok(c) => c,
                 Err(e) => {
-                    self.errors.push(loc.diag(format!(
-                        "cannot read include file `{}`: {e}",
-                        f.display()
-                    )));
+                    self.errors
+                        .push(loc.diag(format!("cannot read include file `{}`: {e}", f.display())));
                     continue;
                 }
             };
@@ -253,10 +275,8 @@ impl<'a> Reader<'a> {
             let text = match std::fs::read(&f) {
                 Ok(b) => String::from_utf8_lossy(&b).into_owned(),
                 Err(e) => {
-                    self.errors.push(loc.diag(format!(
-                        "cannot read include file `{}`: {e}",
-                        f.display()
-                    )));
+                    self.errors
+                        .push(loc.diag(format!("cannot read include file `{}`: {e}", f.display())));
                     continue;
                 }
             };
@@ -314,7 +334,9 @@ pub(crate) fn expand_glob(path: &Path) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for entry in rd.flatten() {
         let fname = entry.file_name();
-        let Some(fname) = fname.to_str() else { continue };
+        let Some(fname) = fname.to_str() else {
+            continue;
+        };
         if fname.starts_with('.') && !name.starts_with('.') {
             continue;
         }
@@ -408,6 +430,13 @@ mod tests {
         assert!(e[0].message.contains("does not match"));
         let (_, e) = parse("<virtual-mta a>\n</virtual-mta A>\n");
         assert!(e.is_empty());
+    }
+
+    #[test]
+    fn deep_nesting_is_capped() {
+        let text = "<pattern-list a>\n".repeat(100_000);
+        let (_, e) = parse(&text);
+        assert!(e.iter().any(|d| d.message.contains("nested more than")));
     }
 
     #[test]

@@ -112,9 +112,7 @@ pub fn parse_duration_list(s: &str) -> Result<Vec<Duration>, ValueError> {
 pub fn parse_size(s: &str) -> Result<u64, ValueError> {
     let bad = || ValueError::new(format!("`{s}` is not a size (e.g. 0, 40k, 250M, 1G)"));
     let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     if num.is_empty() {
         return Err(bad());
@@ -142,7 +140,7 @@ pub fn parse_size_limit(s: &str) -> Result<Option<u64>, ValueError> {
     Ok(if n == 0 { None } else { Some(n) })
 }
 
-/// A RATE: at most `count` events per `per` window (`100/15m` is 100 per 15 minutes).
+/// A RATE: at most `count` events per `window` (`100/15m` is 100 per 15 minutes).
 ///
 /// Exists so throttles (`max-msg-rate`, `smtp-max-auth-failure-rate`...) are numbers the
 /// engine can use directly. "Unlimited" is modelled as `Option<Rate>::None` by the parsers.
@@ -151,12 +149,12 @@ pub struct Rate {
     /// How many events are allowed in one window (never 0).
     pub count: u32,
     /// The window length.
-    pub per: Duration,
+    pub window: Duration,
 }
 
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}s", self.count, self.per.as_secs())
+        write!(f, "{}/{}s", self.count, self.window.as_secs())
     }
 }
 
@@ -203,11 +201,11 @@ pub fn parse_rate(s: &str) -> Result<Option<Rate>, ValueError> {
     let secs = parse_rate_unit(unit.trim()).ok_or_else(bad)?;
     Ok(Some(Rate {
         count,
-        per: Duration::from_secs(secs),
+        window: Duration::from_secs(secs),
     }))
 }
 
-/// A DATA-RATE: at most `bytes` per `per` window (`1024K/15s`).
+/// A DATA-RATE: at most `bytes` per `window` (`1024K/15s`).
 ///
 /// Exists for the `*-data-volume-rate` throttles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -215,7 +213,7 @@ pub struct DataRate {
     /// Bytes allowed per window.
     pub bytes: u64,
     /// The window length.
-    pub per: Duration,
+    pub window: Duration,
 }
 
 /// Parses a DATA-RATE: `unlimited` | `0` | `SIZE/[M]unit`. Unlimited gives `None`.
@@ -237,7 +235,7 @@ pub fn parse_data_rate(s: &str) -> Result<Option<DataRate>, ValueError> {
     let secs = parse_rate_unit(unit.trim()).ok_or_else(bad)?;
     Ok(Some(DataRate {
         bytes,
-        per: Duration::from_secs(secs),
+        window: Duration::from_secs(secs),
     }))
 }
 
@@ -297,9 +295,7 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, canonical_ip(ip)) {
             (IpAddr::V4(n), IpAddr::V4(a)) => u32::from(a) & mask32(self.prefix) == u32::from(n),
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                u128::from(a) & mask128(self.prefix) == u128::from(n)
-            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => u128::from(a) & mask128(self.prefix) == u128::from(n),
             _ => false,
         }
     }
@@ -414,9 +410,8 @@ fn valid_domain_name(d: &str) -> bool {
     !d.is_empty()
         && !d.starts_with('.')
         && !d.contains("..")
-        && d.chars().all(|c| {
-            c.is_alphanumeric() || c == '-' || c == '.' || c == '_' || !c.is_ascii()
-        })
+        && d.chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '.' || c == '_' || !c.is_ascii())
 }
 
 fn normalize_domain(d: &str) -> String {
@@ -479,10 +474,16 @@ impl FromStr for DomainPattern {
 }
 
 fn strip_ipv6_tag(s: &str) -> &str {
-    if s.len() >= 5 && s[..5].eq_ignore_ascii_case("ipv6:") {
-        &s[5..]
+    strip_prefix_ci(s, "ipv6:").unwrap_or(s)
+}
+
+/// `s` without an ASCII `prefix` compared case-insensitively (safe on any UTF-8 input).
+pub(crate) fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    if head.eq_ignore_ascii_case(prefix) {
+        s.get(prefix.len()..)
     } else {
-        s
+        None
     }
 }
 
@@ -514,7 +515,10 @@ impl DomainPattern {
                 .and_then(|r| r.strip_suffix(']'))
                 .and_then(|r| strip_ipv6_tag(r).parse::<IpAddr>().ok())
                 .is_some_and(|ip| c.contains(ip)),
-            DomainPattern::Reserved(_) => false,
+            DomainPattern::Reserved(x) => d
+                .strip_prefix('{')
+                .and_then(|r| r.strip_suffix('}'))
+                .is_some_and(|r| r == x),
         }
     }
 
@@ -567,21 +571,36 @@ mod tests {
             assert!(!parse_bool(s).unwrap());
         }
         let e = parse_bool("maybe").unwrap_err();
-        assert_eq!(e.to_string(), "`maybe` is not a boolean (yes/no/true/false)");
+        assert_eq!(
+            e.to_string(),
+            "`maybe` is not a boolean (yes/no/true/false)"
+        );
         assert!(parse_bool("").is_err());
         assert!(parse_bool("1").is_err());
     }
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("4d12h").unwrap(), secs(4 * 86400 + 12 * 3600));
+        assert_eq!(
+            parse_duration("4d12h").unwrap(),
+            secs(4 * 86400 + 12 * 3600)
+        );
         assert_eq!(parse_duration("10m").unwrap(), secs(600));
         assert_eq!(parse_duration("1w2d").unwrap(), secs(9 * 86400));
         assert_eq!(parse_duration("300s").unwrap(), secs(300));
         assert_eq!(parse_duration("600").unwrap(), secs(600));
         assert_eq!(parse_duration("0").unwrap(), secs(0));
         assert_eq!(parse_duration("1H30M").unwrap(), secs(5400));
-        for bad in ["", "h", "10x", "1h30", "-1m", "1.5h", "never", "99999999999999999999w"] {
+        for bad in [
+            "",
+            "h",
+            "10x",
+            "1h30",
+            "-1m",
+            "1.5h",
+            "never",
+            "99999999999999999999w",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_duration_or_never("never").unwrap(), None);
@@ -619,7 +638,15 @@ mod tests {
         assert_eq!(parse_size("0").unwrap(), 0);
         assert_eq!(parse_size("512").unwrap(), 512);
         assert_eq!(parse_size("512b").unwrap(), 512);
-        for bad in ["", "G", "1X", "-1", "1.5M", "unlimited", "99999999999999999999t"] {
+        for bad in [
+            "",
+            "G",
+            "1X",
+            "-1",
+            "1.5M",
+            "unlimited",
+            "99999999999999999999t",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_size_limit("unlimited").unwrap(), None);
@@ -630,7 +657,12 @@ mod tests {
 
     #[test]
     fn rates() {
-        let r = |c, s| Some(Rate { count: c, per: secs(s) });
+        let r = |c, s| {
+            Some(Rate {
+                count: c,
+                window: secs(s),
+            })
+        };
         assert_eq!(parse_rate("1/min").unwrap(), r(1, 60));
         assert_eq!(parse_rate("100/15m").unwrap(), r(100, 900));
         assert_eq!(parse_rate("83/5s").unwrap(), r(83, 5));
@@ -641,7 +673,9 @@ mod tests {
         assert_eq!(parse_rate("10/2hr").unwrap(), r(10, 7200));
         assert_eq!(parse_rate("unlimited").unwrap(), None);
         assert_eq!(parse_rate("0").unwrap(), None);
-        for bad in ["", "5", "0/min", "5/", "5/x", "/min", "5/0m", "a/min", "5/min/2"] {
+        for bad in [
+            "", "5", "0/min", "5/", "5/x", "/min", "5/0m", "a/min", "5/min/2",
+        ] {
             assert!(parse_rate(bad).is_err(), "{bad}");
         }
     }
@@ -650,11 +684,17 @@ mod tests {
     fn data_rates() {
         assert_eq!(
             parse_data_rate("1024K/15s").unwrap(),
-            Some(DataRate { bytes: 1024 << 10, per: secs(15) })
+            Some(DataRate {
+                bytes: 1024 << 10,
+                window: secs(15)
+            })
         );
         assert_eq!(
             parse_data_rate("2g/10h").unwrap(),
-            Some(DataRate { bytes: 2 << 30, per: secs(36000) })
+            Some(DataRate {
+                bytes: 2 << 30,
+                window: secs(36000)
+            })
         );
         assert_eq!(parse_data_rate("unlimited").unwrap(), None);
         assert!(parse_data_rate("0/h").is_err());
@@ -692,8 +732,19 @@ mod tests {
         assert!(!c.contains_net(&all));
         assert_eq!(c.to_string(), "10.0.0.0/8");
         for bad in [
-            "", "10", "1.2.3", "1.2.3.4/33", "::1/129", "300/8", "1.2.3.4.5/32", "a.b.c.d",
-            "10/", "10/x", "1..2/8", ":::/8", "1.2.3.4/-1",
+            "",
+            "10",
+            "1.2.3",
+            "1.2.3.4/33",
+            "::1/129",
+            "300/8",
+            "1.2.3.4.5/32",
+            "a.b.c.d",
+            "10/",
+            "10/x",
+            "1..2/8",
+            ":::/8",
+            "1.2.3.4/-1",
         ] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad}");
         }
@@ -720,12 +771,29 @@ mod tests {
         assert!(p("[2001:db8::/32]").matches("[IPv6:2001:db8::1]"));
         assert!(p("Bücher.DE").matches("bücher.de"));
         assert!(p("bücher.de").matches("BÜCHER.de"));
-        assert_eq!(p("{sparkpost}"), DomainPattern::Reserved("sparkpost".into()));
+        assert_eq!(
+            p("{sparkpost}"),
+            DomainPattern::Reserved("sparkpost".into())
+        );
         assert!(!p("{sparkpost}").matches("sparkpost"));
-        for bad in ["", "a b", "*.", "[*.]", "[nope]", "yahoo.$tld", "a..b", "{}", "*x.com"] {
+        assert!(p("{sparkpost}").matches("{SparkPost}"));
+        for bad in [
+            "",
+            "a b",
+            "*.",
+            "[*.]",
+            "[nope]",
+            "yahoo.$tld",
+            "a..b",
+            "{}",
+            "*x.com",
+        ] {
             assert!(bad.parse::<DomainPattern>().is_err(), "{bad}");
         }
         assert_eq!(p("[*.]Example.COM").to_string(), "[*.]example.com");
+        assert!("[ipv6é:1]".parse::<DomainPattern>().is_err());
+        assert_eq!(strip_prefix_ci("IPv6:x", "ipv6:"), Some("x"));
+        assert_eq!(strip_prefix_ci("ipvé", "ipv6:"), None);
     }
 
     #[test]

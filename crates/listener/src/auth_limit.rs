@@ -14,7 +14,13 @@ pub struct AuthFailures {
 
 impl AuthFailures {
     /// If `ip` is throttled under `max` failures per `window`, how long until it may retry.
-    pub fn blocked_for(&self, ip: IpAddr, max: u32, window: Duration, now: Instant) -> Option<Duration> {
+    pub fn blocked_for(
+        &self,
+        ip: IpAddr,
+        max: u32,
+        window: Duration,
+        now: Instant,
+    ) -> Option<Duration> {
         let map = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         let (start, count) = *map.get(&ip)?;
         let end = start + window;
@@ -47,9 +53,13 @@ mod tests {
         let w = Duration::from_secs(60);
         assert!(f.blocked_for(ip, 1, w, t0).is_none());
         f.record(ip, w, t0);
-        let left = f.blocked_for(ip, 1, w, t0 + Duration::from_secs(10)).unwrap();
+        let left = f
+            .blocked_for(ip, 1, w, t0 + Duration::from_secs(10))
+            .unwrap();
         assert_eq!(left, Duration::from_secs(50));
-        assert!(f.blocked_for(ip, 1, w, t0 + Duration::from_secs(61)).is_none());
+        assert!(f
+            .blocked_for(ip, 1, w, t0 + Duration::from_secs(61))
+            .is_none());
         assert!(f.blocked_for(ip, 2, w, t0).is_none());
     }
 }

@@ -65,7 +65,10 @@ impl Context {
 
     /// The configuration new sessions use.
     pub fn config(&self) -> Arc<Config> {
-        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Replaces the configuration (and TLS settings) for sessions that start from now on.

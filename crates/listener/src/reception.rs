@@ -87,7 +87,11 @@ pub(crate) fn prepare_message(
     if policy.process_x_virtual_mta {
         if let Some(v) = headers.get("X-Virtual-MTA") {
             if v.is_empty() {
-                return Err(Rejection(Reply::new(550, (5, 3, 5), "empty X-Virtual-MTA header")));
+                return Err(Rejection(Reply::new(
+                    550,
+                    (5, 3, 5),
+                    "empty X-Virtual-MTA header",
+                )));
             }
             if !config.virtual_mta_exists(&v) {
                 return Err(Rejection(Reply::new(
@@ -104,10 +108,12 @@ pub(crate) fn prepare_message(
     }
 
     if policy.add_received_header {
-        edit.prepend.push(received_header(origin, policy.hide_message_source));
+        edit.prepend
+            .push(received_header(origin, policy.hide_message_source));
     }
     if !headers.has("Message-ID") {
-        edit.append.push(format!("Message-ID: {}", new_message_id(origin.host)));
+        edit.append
+            .push(format!("Message-ID: {}", new_message_id(origin.host)));
     }
     Ok(Prepared {
         body: headers.apply(&edit),

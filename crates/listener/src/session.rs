@@ -1,10 +1,10 @@
 //! One inbound SMTP session: the command state machine, policy checks and the hand-off to
 //! the spool. Protocol syntax comes from `petrel-smtp`; this module decides what to answer.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use petrel_config::{Config, SourcePolicy};
 use petrel_smtp::{
@@ -12,7 +12,7 @@ use petrel_smtp::{
     DataReader, MailParams, Notify, RcptParams, Reply, MAX_COMMAND_LINE,
 };
 use petrel_spool::{Envelope, Recipient, SpoolError};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tracing::{info, warn};
 
@@ -48,7 +48,6 @@ pub(crate) struct Session {
     peer: SocketAddr,
     base_policy: SourcePolicy,
     policy: SourcePolicy,
-    listener_source: Option<String>,
     helo: Option<String>,
     esmtp: bool,
     tls: Option<String>,
@@ -59,7 +58,11 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(ctx: Arc<Context>, peer: SocketAddr, listener_source: Option<String>) -> Self {
+    pub(crate) fn new(
+        ctx: Arc<Context>,
+        peer: SocketAddr,
+        listener_source: Option<String>,
+    ) -> Self {
         let config = ctx.config();
         let mut base_policy = config.source_for_ip(peer.ip());
         if let Some(name) = &listener_source {
@@ -71,7 +74,6 @@ impl Session {
             base_policy,
             config,
             peer,
-            listener_source,
             helo: None,
             esmtp: false,
             tls: None,
@@ -88,7 +90,9 @@ impl Session {
 
     fn reply(&mut self, reply: Reply) {
         if self.policy.log_commands {
-            info!(target: "petrel::smtp", "{} <<< {}", self.peer, reply);
+            for line in reply.to_wire().lines() {
+                info!(target: "petrel::smtp", "{} <<< {line}", self.peer);
+            }
         }
         reply.write_to(&mut self.out);
     }
@@ -128,13 +132,19 @@ impl Session {
         let mut reader = BufReader::with_capacity(16 * 1024, stream);
         if !self.policy.smtp_service {
             let host = self.host().to_string();
-            self.reply(Reply::plain(521, format!("{host} does not accept mail from you")));
+            self.reply(Reply::plain(
+                521,
+                format!("{host} does not accept mail from you"),
+            ));
             return self.flush(reader.get_mut()).await;
         }
         let host = self.host().to_string();
         self.reply(Reply::plain(
             220,
-            format!("{host} (petrel {}) ESMTP service ready", env!("CARGO_PKG_VERSION")),
+            format!(
+                "{host} (petrel {}) ESMTP service ready",
+                env!("CARGO_PKG_VERSION")
+            ),
         ));
         match self.dialogue(&mut reader).await? {
             Next::Close => Ok(()),
@@ -201,7 +211,11 @@ impl Session {
                 Ok(line) => line?,
                 Err(_) => {
                     let host = self.host().to_string();
-                    self.reply(Reply::new(421, (4, 4, 2), format!("{host} timeout exceeded, closing connection")));
+                    self.reply(Reply::new(
+                        421,
+                        (4, 4, 2),
+                        format!("{host} timeout exceeded, closing connection"),
+                    ));
                     self.flush(reader.get_mut()).await?;
                     return Ok(Next::Close);
                 }
@@ -246,7 +260,7 @@ impl Session {
         line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"AUTH")
     }
 
-    async fn too_many_errors<S: AsyncWrite + Unpin>(
+    async fn too_many_errors<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         reader: &mut BufReader<S>,
     ) -> std::io::Result<bool> {
@@ -254,7 +268,11 @@ impl Session {
             return Ok(false);
         }
         let host = self.host().to_string();
-        self.reply(Reply::new(421, (4, 7, 0), format!("{host} too many errors, closing connection")));
+        self.reply(Reply::new(
+            421,
+            (4, 7, 0),
+            format!("{host} too many errors, closing connection"),
+        ));
         self.flush(reader.get_mut()).await?;
         Ok(true)
     }
@@ -296,7 +314,11 @@ impl Session {
             }
             Command::Quit => {
                 let host = self.host().to_string();
-                self.reply(Reply::new(221, (2, 0, 0), format!("{host} closing connection")));
+                self.reply(Reply::new(
+                    221,
+                    (2, 0, 0),
+                    format!("{host} closing connection"),
+                ));
                 return Ok(Some(Next::Close));
             }
             Command::Rset => {
@@ -309,11 +331,17 @@ impl Session {
                 (2, 0, 0),
                 "see https://www.rfc-editor.org/rfc/rfc5321",
             )),
-            Command::Vrfy(_) => self.reply(Reply::new(252, (2, 5, 0), "cannot VRFY user, but will accept message")),
+            Command::Vrfy(_) => self.reply(Reply::new(
+                252,
+                (2, 5, 0),
+                "cannot VRFY user, but will accept message",
+            )),
             Command::Expn(_) => self.error(Reply::new(502, (5, 5, 1), "EXPN not available")),
-            Command::Bdat { .. } => {
-                self.error(Reply::new(502, (5, 5, 1), "BDAT (CHUNKING) is not offered; use DATA"))
-            }
+            Command::Bdat { .. } => self.error(Reply::new(
+                502,
+                (5, 5, 1),
+                "BDAT (CHUNKING) is not offered; use DATA",
+            )),
             Command::StartTls => return Ok(self.starttls()),
             Command::Auth { mechanism, initial } => self.auth(mechanism, initial, reader).await?,
             Command::Mail { address, params } => self.mail(address, params),
@@ -375,8 +403,15 @@ impl Session {
     ) -> std::io::Result<Option<String>> {
         self.reply(Reply::plain(334, prompt));
         self.flush(reader.get_mut()).await?;
-        match tokio::time::timeout(self.policy.smtp_command_timeout, read_line(reader, MAX_COMMAND_LINE)).await {
-            Ok(Ok(Line::Complete(l))) => Ok(Some(String::from_utf8_lossy(&l).trim_end().to_string())),
+        match tokio::time::timeout(
+            self.policy.smtp_command_timeout,
+            read_line(reader, MAX_COMMAND_LINE),
+        )
+        .await
+        {
+            Ok(Ok(Line::Complete(l))) => {
+                Ok(Some(String::from_utf8_lossy(&l).trim_end().to_string()))
+            }
             Ok(Ok(_)) | Err(_) => Ok(None),
             Ok(Err(e)) => Err(e),
         }
@@ -397,7 +432,11 @@ impl Session {
             return Ok(());
         }
         if self.txn.is_some() {
-            self.error(Reply::new(503, (5, 5, 1), "AUTH not allowed during a mail transaction"));
+            self.error(Reply::new(
+                503,
+                (5, 5, 1),
+                "AUTH not allowed during a mail transaction",
+            ));
             return Ok(());
         }
         if !self.policy.allow_auth {
@@ -405,7 +444,8 @@ impl Session {
             return Ok(());
         }
         if self.tls.is_none()
-            && (!self.policy.allow_unencrypted_plain_auth || self.policy.require_starttls_before_auth)
+            && (!self.policy.allow_unencrypted_plain_auth
+                || self.policy.require_starttls_before_auth)
         {
             self.error(Reply::new(
                 538,
@@ -416,7 +456,11 @@ impl Session {
         }
         let ip = self.peer.ip();
         if let Some(rate) = self.policy.smtp_max_auth_failure_rate {
-            if let Some(wait) = self.ctx.auth_failures.blocked_for(ip, rate.count, rate.window, Instant::now()) {
+            if let Some(wait) =
+                self.ctx
+                    .auth_failures
+                    .blocked_for(ip, rate.count, rate.window, Instant::now())
+            {
                 self.error(Reply::new(
                     454,
                     (4, 7, 0),
@@ -434,8 +478,12 @@ impl Session {
                     Some(r) => Some(r),
                     None => self.read_auth_line(reader, "").await?,
                 };
-                let Some(response) = response else { return Ok(()) };
-                decode_base64_line(&response).and_then(|d| parse_plain_response(&d)).map(|c| (c.authcid, c.password))
+                let Some(response) = response else {
+                    return Ok(());
+                };
+                decode_base64_line(&response)
+                    .and_then(|d| parse_plain_response(&d))
+                    .map(|c| (c.authcid, c.password))
             }
             "LOGIN" => {
                 let user = match initial {
@@ -459,7 +507,11 @@ impl Session {
                 }
             }
             _ => {
-                self.error(Reply::new(504, (5, 5, 4), "unrecognized authentication type; use PLAIN or LOGIN"));
+                self.error(Reply::new(
+                    504,
+                    (5, 5, 4),
+                    "unrecognized authentication type; use PLAIN or LOGIN",
+                ));
                 return Ok(());
             }
         };
@@ -470,7 +522,11 @@ impl Session {
                 return Ok(());
             }
             Err(_) => {
-                self.error(Reply::new(501, (5, 5, 2), "cannot decode authentication response"));
+                self.error(Reply::new(
+                    501,
+                    (5, 5, 2),
+                    "cannot decode authentication response",
+                ));
                 return Ok(());
             }
         };
@@ -484,10 +540,16 @@ impl Session {
             }
             None => {
                 if let Some(rate) = self.policy.smtp_max_auth_failure_rate {
-                    self.ctx.auth_failures.record(ip, rate.window, Instant::now());
+                    self.ctx
+                        .auth_failures
+                        .record(ip, rate.window, Instant::now());
                 }
                 warn!(target: "petrel::smtp", "{} authentication failed for {user:?}", self.peer);
-                self.error(Reply::new(535, (5, 7, 8), "authentication credentials invalid"));
+                self.error(Reply::new(
+                    535,
+                    (5, 7, 8),
+                    "authentication credentials invalid",
+                ));
             }
         }
         Ok(())
@@ -515,17 +577,28 @@ impl Session {
             return;
         }
         if !params.smtputf8 && !address.is_ascii() {
-            self.error(Reply::new(553, (5, 6, 7), "non-ASCII address needs SMTPUTF8"));
+            self.error(Reply::new(
+                553,
+                (5, 6, 7),
+                "non-ASCII address needs SMTPUTF8",
+            ));
             return;
         }
         if let (Some(size), Some(max)) = (params.size, self.policy.max_message_size) {
             if size > max {
-                self.error(Reply::new(552, (5, 3, 4), format!("message size exceeds fixed maximum of {max} bytes")));
+                self.error(Reply::new(
+                    552,
+                    (5, 3, 4),
+                    format!("message size exceeds fixed maximum of {max} bytes"),
+                ));
                 return;
             }
         }
         let mail_from = match &self.policy.rewrite_list {
-            Some(list) => self.config.rewrite_mail_from(list, &address).unwrap_or(address),
+            Some(list) => self
+                .config
+                .rewrite_mail_from(list, &address)
+                .unwrap_or(address),
             None => address,
         };
         let shown = mail_from.clone();
@@ -543,7 +616,11 @@ impl Session {
             return;
         };
         if !txn.params.smtputf8 && !address.is_ascii() {
-            self.error(Reply::new(553, (5, 6, 7), "non-ASCII address needs SMTPUTF8"));
+            self.error(Reply::new(
+                553,
+                (5, 6, 7),
+                "non-ASCII address needs SMTPUTF8",
+            ));
             return;
         }
         if (!self.esmtp) && params != RcptParams::default() {
@@ -561,7 +638,10 @@ impl Session {
         }
         let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
         let local_postmaster = domain.is_empty();
-        if !(self.policy.always_allow_relaying || local_postmaster || self.config.is_relay_domain(domain)) {
+        if !(self.policy.always_allow_relaying
+            || local_postmaster
+            || self.config.is_relay_domain(domain))
+        {
             self.error(Reply::new(550, (5, 7, 1), "relaying denied"));
             return;
         }
@@ -569,7 +649,11 @@ impl Session {
         if let Some(txn) = &mut self.txn {
             txn.rcpts.push((address, params));
         }
-        self.reply(Reply::new(250, (2, 1, 5), format!("recipient <{shown}> ok")));
+        self.reply(Reply::new(
+            250,
+            (2, 1, 5),
+            format!("recipient <{shown}> ok"),
+        ));
     }
 
     async fn data<S: AsyncRead + AsyncWrite + Unpin>(
@@ -587,24 +671,39 @@ impl Session {
             }
             _ => {}
         }
-        self.reply(Reply::plain(354, "start mail input; end with <CRLF>.<CRLF>"));
+        self.reply(Reply::plain(
+            354,
+            "start mail input; end with <CRLF>.<CRLF>",
+        ));
         self.flush(reader.get_mut()).await?;
         let started = Instant::now();
         let mut data = DataReader::new(self.policy.max_message_size);
         let mut body = Vec::with_capacity(8 * 1024);
         loop {
-            let chunk = match tokio::time::timeout(self.policy.smtp_data_timeout, reader.fill_buf()).await {
+            let chunk = match tokio::time::timeout(self.policy.smtp_data_timeout, reader.fill_buf())
+                .await
+            {
                 Ok(r) => r?,
                 Err(_) => {
                     let host = self.host().to_string();
-                    self.reply(Reply::new(421, (4, 4, 2), format!("{host} timeout exceeded during DATA")));
+                    self.reply(Reply::new(
+                        421,
+                        (4, 4, 2),
+                        format!("{host} timeout exceeded during DATA"),
+                    ));
                     self.txn = None;
-                    return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "DATA timeout"));
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "DATA timeout",
+                    ));
                 }
             };
             if chunk.is_empty() {
                 self.txn = None;
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection lost during DATA"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection lost during DATA",
+                ));
             }
             if self.policy.log_data {
                 info!(target: "petrel::smtp", "{} >>> rd {}\n{}", self.peer, chunk.len(), hex_dump(chunk));
@@ -618,10 +717,16 @@ impl Session {
                 None => reader.consume(n),
             }
         }
-        let Some(txn) = self.txn.take() else { return Ok(()) };
+        let Some(txn) = self.txn.take() else {
+            return Ok(());
+        };
         if data.overflowed() {
             let max = self.policy.max_message_size.unwrap_or(0);
-            self.error(Reply::new(552, (5, 3, 4), format!("message size exceeds fixed maximum of {max} bytes")));
+            self.error(Reply::new(
+                552,
+                (5, 3, 4),
+                format!("message size exceeds fixed maximum of {max} bytes"),
+            ));
             return Ok(());
         }
         let prepared = prepare_message(
@@ -675,7 +780,10 @@ impl Session {
         match self.ctx.spool.commit(envelope, body).await {
             Ok(id) => {
                 self.ctx.stats.messages.fetch_add(1, Ordering::Relaxed);
-                self.ctx.stats.recipients.fetch_add(rcpt_count, Ordering::Relaxed);
+                self.ctx
+                    .stats
+                    .recipients
+                    .fetch_add(rcpt_count, Ordering::Relaxed);
                 if self.policy.log_connections {
                     info!(
                         target: "petrel::smtp",
@@ -690,8 +798,11 @@ impl Session {
             Err(e) => {
                 warn!(target: "petrel::smtp", "{} spool refused message: {e}", self.peer);
                 let text = match e {
-                    SpoolError::Full { .. } => "insufficient system storage, try again later".to_string(),
-                    _ => "insufficient system storage (spool write failed), try again later".to_string(),
+                    SpoolError::Full { .. } => {
+                        "insufficient system storage, try again later".to_string()
+                    }
+                    _ => "insufficient system storage (spool write failed), try again later"
+                        .to_string(),
                 };
                 self.error(Reply::new(452, (4, 3, 1), text));
             }
@@ -730,9 +841,14 @@ fn hex_dump(bytes: &[u8]) -> String {
             out.push_str("  ");
         }
         out.push(' ');
-        out.extend(row.iter().map(|&b| if (32..127).contains(&b) { b as char } else { '.' }));
+        out.extend(row.iter().map(|&b| {
+            if (32..127).contains(&b) {
+                b as char
+            } else {
+                '.'
+            }
+        }));
         out.push('\n');
     }
     out
 }
-

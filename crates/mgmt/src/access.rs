@@ -54,7 +54,9 @@ pub fn level_for(rules: &[AccessRule], ip: IpAddr) -> AccessLevel {
     if rules.is_empty() {
         let loopback = match ip {
             IpAddr::V4(v4) => v4.is_loopback(),
-            IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v| v.is_loopback()),
+            IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v| v.is_loopback())
+            }
         };
         return if loopback {
             AccessLevel::Operator
@@ -75,13 +77,36 @@ mod tests {
     #[test]
     fn first_match_wins_and_default_is_loopback() {
         let rules = vec![
-            AccessRule { network: "127.0.0.2".parse().unwrap(), prefix: 32, level: AccessLevel::None },
-            AccessRule { network: "127.0.0.0".parse().unwrap(), prefix: 8, level: AccessLevel::Admin },
+            AccessRule {
+                network: "127.0.0.2".parse().unwrap(),
+                prefix: 32,
+                level: AccessLevel::None,
+            },
+            AccessRule {
+                network: "127.0.0.0".parse().unwrap(),
+                prefix: 8,
+                level: AccessLevel::Admin,
+            },
         ];
-        assert_eq!(level_for(&rules, "127.0.0.2".parse().unwrap()), AccessLevel::None);
-        assert_eq!(level_for(&rules, "127.0.0.1".parse().unwrap()), AccessLevel::Admin);
-        assert_eq!(level_for(&rules, "10.0.0.1".parse().unwrap()), AccessLevel::None);
-        assert_eq!(level_for(&[], "127.0.0.1".parse().unwrap()), AccessLevel::Operator);
-        assert_eq!(level_for(&[], "192.0.2.1".parse().unwrap()), AccessLevel::None);
+        assert_eq!(
+            level_for(&rules, "127.0.0.2".parse().unwrap()),
+            AccessLevel::None
+        );
+        assert_eq!(
+            level_for(&rules, "127.0.0.1".parse().unwrap()),
+            AccessLevel::Admin
+        );
+        assert_eq!(
+            level_for(&rules, "10.0.0.1".parse().unwrap()),
+            AccessLevel::None
+        );
+        assert_eq!(
+            level_for(&[], "127.0.0.1".parse().unwrap()),
+            AccessLevel::Operator
+        );
+        assert_eq!(
+            level_for(&[], "192.0.2.1".parse().unwrap()),
+            AccessLevel::None
+        );
     }
 }

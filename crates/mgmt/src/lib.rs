@@ -109,7 +109,10 @@ async fn guard(
     if level < needed {
         return ApiError::new(
             StatusCode::FORBIDDEN,
-            format!("{} may not use this endpoint (http-access gives {level:?})", peer.ip()),
+            format!(
+                "{} may not use this endpoint (http-access gives {level:?})",
+                peer.ip()
+            ),
         )
         .into_response();
     }
@@ -118,7 +121,10 @@ async fn guard(
 
 async fn reload(State(m): State<Mgmt>) -> Result<Json<serde_json::Value>, ApiError> {
     let Some(reloader) = &m.reloader else {
-        return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "reload is not available"));
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "reload is not available",
+        ));
     };
     match reloader() {
         Ok(msg) => Ok(Json(json!({ "data": { "result": msg } }))),

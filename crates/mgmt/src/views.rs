@@ -88,15 +88,23 @@ pub(crate) async fn messages(
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if limit > 100_000 {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "limit must be at most 100000"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "limit must be at most 100000",
+        ));
     }
     let mut rows = Vec::new();
     for id in m.ctx.spool.ids() {
         if rows.len() >= limit {
             break;
         }
-        let Some(env) = m.ctx.spool.envelope(id) else { continue };
-        if q.job_id.as_ref().is_some_and(|j| env.job_id.as_ref() != Some(j)) {
+        let Some(env) = m.ctx.spool.envelope(id) else {
+            continue;
+        };
+        if q.job_id
+            .as_ref()
+            .is_some_and(|j| env.job_id.as_ref() != Some(j))
+        {
             continue;
         }
         rows.push(json!({
@@ -125,16 +133,20 @@ pub(crate) async fn message_body(
     Query(q): Query<BodyQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let id: petrel_spool::MessageId = q
-        .id
-        .parse()
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("`{}` is not a message id", q.id)))?;
+    let id: petrel_spool::MessageId = q.id.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("`{}` is not a message id", q.id),
+        )
+    })?;
     let spool = m.ctx.spool.clone();
     let body = tokio::task::spawn_blocking(move || spool.read_body(id))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| match e {
-            petrel_spool::SpoolError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            petrel_spool::SpoolError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, e.to_string())
+            }
             _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         })?;
     Ok(([(axum::http::header::CONTENT_TYPE, "message/rfc822")], body).into_response())

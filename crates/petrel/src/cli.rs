@@ -158,7 +158,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let body = mgmt_client::post(port, "/reload")?;
             println!(
                 "{}",
-                body["data"]["result"].as_str().unwrap_or("Configuration reloaded.")
+                body["data"]["result"]
+                    .as_str()
+                    .unwrap_or("Configuration reloaded.")
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -197,7 +199,10 @@ fn render(what: &str, body: &Value) -> String {
     match what {
         "queues" => {
             let rows = data["queues"].as_array().cloned().unwrap_or_default();
-            out.push_str(&format!("{:<48} {:>8} {:>8} {:>10} {:>5}\n", "queue", "#rcpt", "#msg", "kbytes", "st"));
+            out.push_str(&format!(
+                "{:<48} {:>8} {:>8} {:>10} {:>5}\n",
+                "queue", "#rcpt", "#msg", "kbytes", "st"
+            ));
             for q in &rows {
                 out.push_str(&format!(
                     "{:<48} {:>8} {:>8} {:>10} {:>5}\n",
@@ -205,14 +210,21 @@ fn render(what: &str, body: &Value) -> String {
                     q["rcp"],
                     q["msg"],
                     q["kb"],
-                    if q["paused"].as_bool() == Some(true) { "P" } else { "" }
+                    if q["paused"].as_bool() == Some(true) {
+                        "P"
+                    } else {
+                        ""
+                    }
                 ));
             }
             out.push_str(&format!("{} of {} queues.\n", rows.len(), rows.len()));
         }
         "domains" => {
             let rows = data["domains"].as_array().cloned().unwrap_or_default();
-            out.push_str(&format!("{:<40} {:>8} {:>8} {:>10}\n", "domain", "#rcpt", "#msg", "kbytes"));
+            out.push_str(&format!(
+                "{:<40} {:>8} {:>8} {:>10}\n",
+                "domain", "#rcpt", "#msg", "kbytes"
+            ));
             for d in &rows {
                 out.push_str(&format!(
                     "{:<40} {:>8} {:>8} {:>10}\n",
@@ -235,7 +247,11 @@ fn render(what: &str, body: &Value) -> String {
                     m["jobId"].as_str().unwrap_or("-"),
                     m["rcpts"]
                         .as_array()
-                        .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(","))
+                        .map(|a| a
+                            .iter()
+                            .filter_map(|v| v.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","))
                         .unwrap_or_default()
                 ));
             }

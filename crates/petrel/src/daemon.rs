@@ -39,7 +39,11 @@ pub fn serve(config_path: Option<&Path>) -> Result<()> {
     runtime.block_on(run(Arc::new(config), spool, file))
 }
 
-async fn run(config: Arc<petrel_config::Config>, spool: Spool, file: Option<PathBuf>) -> Result<()> {
+async fn run(
+    config: Arc<petrel_config::Config>,
+    spool: Spool,
+    file: Option<PathBuf>,
+) -> Result<()> {
     let ctx = Context::new(config.clone(), spool.clone()).context("loading the TLS certificate")?;
     let listeners = petrel_listener::bind_all(&config).await?;
     let addrs: Vec<String> = listeners
@@ -56,12 +60,18 @@ async fn run(config: Arc<petrel_config::Config>, spool: Spool, file: Option<Path
     let mut mgmt_addr = None;
     if config.http_mgmt_port != 0 {
         let rules = access_rules(&config);
-        let open_beyond_loopback = rules.iter().any(|r| !r.network.is_loopback() && r.level > AccessLevel::None);
-        let ip = if open_beyond_loopback { "0.0.0.0" } else { "127.0.0.1" };
+        let open_beyond_loopback = rules
+            .iter()
+            .any(|r| !r.network.is_loopback() && r.level > AccessLevel::None);
+        let ip = if open_beyond_loopback {
+            "0.0.0.0"
+        } else {
+            "127.0.0.1"
+        };
         let addr: SocketAddr = format!("{ip}:{}", config.http_mgmt_port).parse()?;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot bind the management API on {addr} (http-mgmt-port)"))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot bind the management API on {addr} (http-mgmt-port)")
+        })?;
         mgmt_addr = Some(addr);
         let mgmt = Mgmt::new(ctx.clone(), rules, reloader.clone());
         tokio::spawn(async move {
@@ -87,7 +97,8 @@ async fn run(config: Arc<petrel_config::Config>, spool: Spool, file: Option<Path
 }
 
 fn reload(ctx: &Context, path: &Path) -> Result<String, String> {
-    let loaded = petrel_config::load(path).map_err(|e| format!("reload failed, old configuration kept:\n{e}"))?;
+    let loaded = petrel_config::load(path)
+        .map_err(|e| format!("reload failed, old configuration kept:\n{e}"))?;
     for w in &loaded.warnings {
         warn!("config: {w}");
     }
@@ -143,7 +154,9 @@ fn access_rules(config: &petrel_config::Config) -> Vec<AccessRule> {
 fn init_logging(log_file: Option<&Path>) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PETREL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false);
     match log_file {
         Some(path) => {
             if let Some(dir) = path.parent() {

@@ -9,8 +9,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
 fn request(port: u16, method: &str, path: &str) -> Result<Value> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))
-        .with_context(|| format!("cannot reach the petrel daemon on 127.0.0.1:{port} (is it running?)"))?;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).with_context(|| {
+        format!("cannot reach the petrel daemon on 127.0.0.1:{port} (is it running?)")
+    })?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
         stream,
@@ -27,13 +28,22 @@ fn request(port: u16, method: &str, path: &str) -> Result<Value> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| anyhow!("malformed HTTP status line"))?;
-    let chunked = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.to_ascii_lowercase().contains("chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_string() };
-    let value: Value = serde_json::from_str(&body).with_context(|| format!("daemon answered {status} with non-JSON body"))?;
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && l.to_ascii_lowercase().contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    let value: Value = serde_json::from_str(&body)
+        .with_context(|| format!("daemon answered {status} with non-JSON body"))?;
     if status >= 400 {
-        bail!("daemon answered {status}: {}", value["error"].as_str().unwrap_or(&body));
+        bail!(
+            "daemon answered {status}: {}",
+            value["error"].as_str().unwrap_or(&body)
+        );
     }
     Ok(value)
 }
@@ -42,7 +52,9 @@ fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || after.len() < n {
             break;
         }

@@ -56,8 +56,14 @@ fn auth_is_refused_before_starttls_and_not_advertised() {
         b"EHLO client.test\r\nAUTH PLAIN AFNNVFBfSW5qZWN0aW9uAGNvcnJlY3QtaG9yc2UtYmF0dGVyeS1zdGFwbGU=\r\nQUIT\r\n",
         Duration::from_secs(2),
     );
-    assert!(out.contains("250-STARTTLS"), "{out}");
-    assert!(!out.contains("AUTH PLAIN"), "AUTH must not be offered in clear text: {out}");
+    assert!(
+        out.contains("250-STARTTLS") || out.contains("250 STARTTLS"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("AUTH PLAIN"),
+        "AUTH must not be offered in clear text: {out}"
+    );
     assert!(out.contains("538 5.7.11"), "{out}");
 }
 
@@ -92,7 +98,10 @@ fn authenticated_submission_over_starttls_with_plain_and_login() {
     assert_eq!(msgs.len(), 2, "{list}");
     for m in msgs {
         // The rewrite list moved the sender to the bounce domain.
-        assert_eq!(m["orig"], "news@bounces.pmta.signalsdemo.trymsys.net", "{m}");
+        assert_eq!(
+            m["orig"], "news@bounces.pmta.signalsdemo.trymsys.net",
+            "{m}"
+        );
         assert_eq!(m["jobId"], "spring-2026", "{m}");
         assert_eq!(m["vmta"], "default", "{m}");
         assert_eq!(m["authUser"], USER, "{m}");
@@ -114,7 +123,10 @@ fn relaying_is_denied_without_auth_but_relay_domains_are_open() {
         Duration::from_secs(2),
     );
     assert!(out.contains("550 5.7.1 relaying denied"), "{out}");
-    assert!(out.contains("250 2.1.5 recipient <bounce+1@bounces.pmta.signalsdemo.trymsys.net> ok"), "{out}");
+    assert!(
+        out.contains("250 2.1.5 recipient <bounce+1@bounces.pmta.signalsdemo.trymsys.net> ok"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -132,7 +144,9 @@ for password in ["wrong-1", "correct-horse-battery-staple"]:
     s.starttls(context=ctx)
     s.ehlo()
     try:
-        s.login("SMTP_Injection", password)
+        # One mechanism per attempt (smtplib.login would fall back to LOGIN by itself).
+        s.user, s.password = "SMTP_Injection", password
+        s.auth("PLAIN", s.auth_plain)
         codes.append("235")
     except smtplib.SMTPAuthenticationError as e:
         codes.append("%d %s" % (e.smtp_code, e.smtp_error.decode()))

@@ -31,9 +31,21 @@ fn unfilled_placeholders_point_at_their_lines() {
     let out = check(&path);
     assert!(!out.status.success(), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("seed-blog-placeholders.conf:12:"), "{}", text(&out));
-    assert!(stderr.contains("seed-blog-placeholders.conf:66:"), "{}", text(&out));
-    assert!(stderr.to_lowercase().contains("placeholder"), "{}", text(&out));
+    assert!(
+        stderr.contains("seed-blog-placeholders.conf:12:"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stderr.contains("seed-blog-placeholders.conf:66:"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stderr.to_lowercase().contains("placeholder"),
+        "{}",
+        text(&out)
+    );
 }
 
 fn check_text(body: &str) -> (bool, String) {
@@ -71,7 +83,10 @@ fn directive_in_the_wrong_section_is_named() {
 fn bad_values_are_explained() {
     let (ok, msg) = check_text("<source 0/0>\n  smtp-service maybe\n</source>\n");
     assert!(!ok, "{msg}");
-    assert!(msg.contains("broken.conf:2:") && msg.contains("maybe"), "{msg}");
+    assert!(
+        msg.contains("broken.conf:2:") && msg.contains("maybe"),
+        "{msg}"
+    );
 
     let (ok, msg) = check_text("<domain *>\n  retry-after 10 minutes\n</domain>\n");
     assert!(!ok, "{msg}");
@@ -82,7 +97,10 @@ fn bad_values_are_explained() {
 fn missing_files_and_unclosed_sections_are_errors() {
     let (ok, msg) = check_text("smtp-server-tls-certificate /nonexistent/cert.pem\n");
     assert!(!ok, "{msg}");
-    assert!(msg.contains("broken.conf:1:") && msg.contains("/nonexistent/cert.pem"), "{msg}");
+    assert!(
+        msg.contains("broken.conf:1:") && msg.contains("/nonexistent/cert.pem"),
+        "{msg}"
+    );
 
     let (ok, msg) = check_text("include missing-part.conf\n");
     assert!(!ok, "{msg}");
@@ -95,7 +113,10 @@ fn missing_files_and_unclosed_sections_are_errors() {
 
 #[test]
 fn tls_1_0_and_1_1_are_refused_with_a_reason() {
-    for directive in ["smtp-server-tls-allow-tlsv1", "smtp-server-tls-allow-tlsv1.1"] {
+    for directive in [
+        "smtp-server-tls-allow-tlsv1",
+        "smtp-server-tls-allow-tlsv1.1",
+    ] {
         let (ok, msg) = check_text(&format!("{directive} true\n"));
         assert!(!ok, "{directive}: {msg}");
         assert!(msg.contains("broken.conf:1:"), "{msg}");

@@ -64,7 +64,11 @@ fn acknowledged_messages_survive_sigkill() {
     let mut acked = HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while acked.len() < 600 {
-        assert!(Instant::now() < deadline, "burst too slow: {} acked", acked.len());
+        assert!(
+            Instant::now() < deadline,
+            "burst too slow: {} acked",
+            acked.len()
+        );
         if let Ok(r) = rx.recv_timeout(Duration::from_secs(5)) {
             acked.insert(r);
         }
@@ -83,9 +87,25 @@ fn acknowledged_messages_survive_sigkill() {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|m| m["rcpts"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()))
+        .flat_map(|m| {
+            m["rcpts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_string())
+        })
         .collect();
     let lost: Vec<_> = acked.difference(&spooled).collect();
-    assert!(lost.is_empty(), "{} of {} acknowledged messages lost, e.g. {:?}", lost.len(), acked.len(), &lost[..lost.len().min(5)]);
-    assert!(p.log().contains("recovered") || p.log().contains("messages"), "recovery report missing from log:\n{}", p.log());
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged messages lost, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
+    assert!(
+        p.log().contains("recovered") || p.log().contains("messages"),
+        "recovery report missing from log:\n{}",
+        p.log()
+    );
 }

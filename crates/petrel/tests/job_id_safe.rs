@@ -31,5 +31,8 @@ fn a_campaign_name() {
         .args(["job-id-safe", "Black Friday – 2026 (EU)"])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), "Black_Friday___2026_(EU)");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        "Black_Friday___2026_(EU)"
+    );
 }

@@ -31,18 +31,35 @@ fn a_pipelined_transaction_gets_every_reply_in_order() {
         .filter(|l| l.len() >= 4 && &l[3..4] == " ")
         .map(|l| &l[..3])
         .collect();
-    assert_eq!(codes, ["220", "250", "250", "250", "250", "354", "250", "221"], "{out}");
-    assert!(out.contains("250-PIPELINING") && out.contains("250-SIZE 10240"), "{out}");
-    assert!(out.contains("250-8BITMIME") && out.contains("250-ENHANCEDSTATUSCODES"), "{out}");
+    assert_eq!(
+        codes,
+        ["220", "250", "250", "250", "250", "354", "250", "221"],
+        "{out}"
+    );
+    assert!(
+        out.contains("250-PIPELINING") && out.contains("250-SIZE 10240"),
+        "{out}"
+    );
+    assert!(
+        out.contains("250-8BITMIME") && out.contains("250-ENHANCEDSTATUSCODES"),
+        "{out}"
+    );
     assert!(out.contains("250-SMTPUTF8") && out.contains("DSN"), "{out}");
     let list = p.list();
-    assert_eq!(list["data"]["messages"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(
+        list["data"]["messages"].as_array().unwrap().len(),
+        1,
+        "{list}"
+    );
 }
 
 #[test]
 fn size_limits_are_enforced_at_mail_and_after_data() {
     let p = Petrel::start(CONFIG);
-    let out = p.raw(b"EHLO c\r\nMAIL FROM:<a@b.example> SIZE=20000\r\nQUIT\r\n", settle());
+    let out = p.raw(
+        b"EHLO c\r\nMAIL FROM:<a@b.example> SIZE=20000\r\nQUIT\r\n",
+        settle(),
+    );
     assert!(out.contains("552 5.3.4"), "{out}");
     let big = "x".repeat(70);
     let mut data = String::from("EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@one.example>\r\nDATA\r\nSubject: big\r\n\r\n");
@@ -52,7 +69,10 @@ fn size_limits_are_enforced_at_mail_and_after_data() {
     }
     data.push_str(".\r\nNOOP\r\nQUIT\r\n");
     let out = p.raw(data.as_bytes(), settle());
-    assert!(out.contains("552 5.3.4 message size exceeds fixed maximum of 10240 bytes"), "{out}");
+    assert!(
+        out.contains("552 5.3.4 message size exceeds fixed maximum of 10240 bytes"),
+        "{out}"
+    );
     // The session goes on after the refusal.
     assert!(out.contains("250 2.0.0 ok") && out.contains("221"), "{out}");
     assert_eq!(p.list()["data"]["messages"].as_array().unwrap().len(), 0);
@@ -108,9 +128,15 @@ fn bare_lf_dot_does_not_end_the_message() {
     );
     assert_eq!(out.matches("250 2.6.0").count(), 1, "{out}");
     let list = p.list();
-    let id = list["data"]["messages"][0]["id"].as_str().unwrap().to_string();
+    let id = list["data"]["messages"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (_, body) = p.http_get(&format!("/messageBody?id={id}"));
-    assert!(body.contains("line\n.\nMAIL FROM:<evil@x.example>\r\nstill body\r\n.dot-stuffed\r\n"), "{body}");
+    assert!(
+        body.contains("line\n.\nMAIL FROM:<evil@x.example>\r\nstill body\r\n.dot-stuffed\r\n"),
+        "{body}"
+    );
 }
 
 #[test]
@@ -135,6 +161,9 @@ print("sent")
     assert_eq!(m["orig"], "józef@b.example", "{list}");
     assert_eq!(m["rcpts"][0], "zoë@one.example", "{list}");
     // Without SMTPUTF8 a non-ASCII address is refused with RFC 6531's code.
-    let out = p.raw("EHLO c\r\nMAIL FROM:<józef@b.example>\r\nQUIT\r\n".as_bytes(), settle());
+    let out = p.raw(
+        "EHLO c\r\nMAIL FROM:<józef@b.example>\r\nQUIT\r\n".as_bytes(),
+        settle(),
+    );
     assert!(out.contains("553 5.6.7"), "{out}");
 }

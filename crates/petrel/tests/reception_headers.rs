@@ -31,7 +31,12 @@ fn inject(p: &Petrel, headers: &str) -> String {
 
 fn last_body(p: &Petrel) -> (serde_json::Value, String) {
     let list = p.list();
-    let m = list["data"]["messages"].as_array().unwrap().last().unwrap().clone();
+    let m = list["data"]["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     let (status, body) = p.http_get(&format!("/messageBody?id={}", m["id"].as_str().unwrap()));
     assert_eq!(status, 200);
     (m, body)
@@ -45,21 +50,35 @@ fn default_vmta_received_and_message_id() {
     let (m, body) = last_body(&p);
     assert_eq!(m["vmta"], "pool1");
     assert!(m["jobId"].is_null());
-    assert!(body.starts_with("Received: from client.test ([127.0.0.1])\r\n\tby petrel.test (petrel) with ESMTP"), "{body}");
-    assert!(body.contains("\r\nMessage-ID: <") && body.contains("@petrel.test>\r\n"), "{body}");
+    assert!(
+        body.starts_with(
+            "Received: from client.test ([127.0.0.1])\r\n\tby petrel.test (petrel) with ESMTP"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("\r\nMessage-ID: <") && body.contains("@petrel.test>\r\n"),
+        "{body}"
+    );
     assert!(body.ends_with("\r\n\r\nbody\r\n"), "{body}");
 }
 
 #[test]
 fn x_headers_select_job_and_vmta() {
     let p = Petrel::start(CONFIG);
-    let out = inject(&p, "X-Job: autumn_sale-7\r\nX-Virtual-MTA: mta1\r\nMessage-ID: <mine@client.test>\r\n");
+    let out = inject(
+        &p,
+        "X-Job: autumn_sale-7\r\nX-Virtual-MTA: mta1\r\nMessage-ID: <mine@client.test>\r\n",
+    );
     assert!(out.contains("250 2.6.0"), "{out}");
     let (m, body) = last_body(&p);
     assert_eq!(m["jobId"], "autumn_sale-7");
     assert_eq!(m["vmta"], "mta1");
     assert!(!body.contains("X-Job"), "X-Job is stripped: {body}");
-    assert!(body.contains("X-Virtual-MTA: mta1"), "retain-x-virtual-mta keeps it: {body}");
+    assert!(
+        body.contains("X-Virtual-MTA: mta1"),
+        "retain-x-virtual-mta keeps it: {body}"
+    );
     assert_eq!(body.matches("Message-ID").count(), 1, "{body}");
     // `petrel list --jobId` filters by job.
     let out = p.cli(&["list", "--jobId", "autumn_sale-7"]);
@@ -70,10 +89,16 @@ fn x_headers_select_job_and_vmta() {
 fn invalid_x_headers_are_refused_with_reasons() {
     let p = Petrel::start(CONFIG);
     let out = inject(&p, "X-Virtual-MTA: nosuch\r\n");
-    assert!(out.contains("550 5.3.5 specified VirtualMTA does not exist: nosuch"), "{out}");
+    assert!(
+        out.contains("550 5.3.5 specified VirtualMTA does not exist: nosuch"),
+        "{out}"
+    );
     let out = inject(&p, "X-Job: two words\r\n");
     assert!(out.contains("550 5.6.0 invalid X-Job header"), "{out}");
     let out = inject(&p, "X-Job: a\r\nX-Job: b\r\n");
-    assert!(out.contains("550 5.6.0 more than one X-Job header"), "{out}");
+    assert!(
+        out.contains("550 5.6.0 more than one X-Job header"),
+        "{out}"
+    );
     assert_eq!(p.list()["data"]["messages"].as_array().unwrap().len(), 0);
 }

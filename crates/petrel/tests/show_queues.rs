@@ -44,7 +44,13 @@ fn queues_by_domain_and_vmta() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|q| (q["queue"].as_str().unwrap().to_string(), q["rcp"].as_u64().unwrap(), q["msg"].as_u64().unwrap()))
+            .map(|q| {
+                (
+                    q["queue"].as_str().unwrap().to_string(),
+                    q["rcp"].as_u64().unwrap(),
+                    q["msg"].as_u64().unwrap(),
+                )
+            })
             .collect();
         rows.sort();
         assert_eq!(
@@ -61,7 +67,10 @@ fn queues_by_domain_and_vmta() {
         let out = p.cli(&["show", "queues"]);
         let table = String::from_utf8_lossy(&out.stdout);
         assert!(table.lines().next().unwrap().contains("#rcpt"), "{table}");
-        let line = table.lines().find(|l| l.starts_with("gmail.example/mta1")).unwrap();
+        let line = table
+            .lines()
+            .find(|l| l.starts_with("gmail.example/mta1"))
+            .unwrap();
         assert_eq!(line.split_whitespace().nth(1), Some("3"), "{table}");
         assert!(table.contains("4 of 4 queues."), "{table}");
 
@@ -77,7 +86,11 @@ fn cli_reports_a_daemon_that_is_not_running() {
     p.kill9();
     let out = p.cli(&["show", "queues"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the petrel daemon"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reach the petrel daemon"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

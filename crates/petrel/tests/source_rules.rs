@@ -64,12 +64,16 @@ fn most_specific_source_wins() {
 #[test]
 fn smtp_service_false_refuses_with_521() {
     let extra = free_port();
-    let body = CONFIG
-        .replace("{EXTRA_PORT}", &extra.to_string())
-        .replace("<source 127.0.0.3>\n  always-allow-relaying yes", "<source 127.0.0.3>\n  smtp-service false");
+    let body = CONFIG.replace("{EXTRA_PORT}", &extra.to_string()).replace(
+        "<source 127.0.0.3>\n  always-allow-relaying yes",
+        "<source 127.0.0.3>\n  smtp-service false",
+    );
     let p = Petrel::start(&body);
     let out = session(p.smtp_port, "127.0.0.3", "x@local.example");
-    assert!(out.starts_with("521 petrel.test does not accept mail from you"), "{out}");
+    assert!(
+        out.starts_with("521 petrel.test does not accept mail from you"),
+        "{out}"
+    );
     let out = session(p.smtp_port, "127.0.0.2", "x@local.example");
     assert!(out.starts_with("220"), "{out}");
 }
@@ -79,5 +83,8 @@ fn listener_source_overrides_ip_rules() {
     let extra = free_port();
     let p = Petrel::start(&CONFIG.replace("{EXTRA_PORT}", &extra.to_string()));
     let out = session(extra, "127.0.0.2", "x@faraway.example");
-    assert!(out.contains("250 2.1.5"), "listener source=relayer should allow relaying: {out}");
+    assert!(
+        out.contains("250 2.1.5"),
+        "listener source=relayer should allow relaying: {out}"
+    );
 }

@@ -25,9 +25,19 @@ print("\n".join(codes))
 "#;
 
 fn send(p: &Petrel, count: usize, size: usize) -> Vec<String> {
-    let out = python(SEND, &[&p.smtp_port.to_string(), &count.to_string(), &size.to_string()]);
+    let out = python(
+        SEND,
+        &[
+            &p.smtp_port.to_string(),
+            &count.to_string(),
+            &size.to_string(),
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -76,10 +86,19 @@ fn a_full_file_system_answers_452_and_loses_nothing_acknowledged() {
     assert!(accepted > 0 && refused > 0, "{codes:?}");
     assert_eq!(accepted + refused, codes.len(), "{codes:?}");
     let out = p.raw(b"EHLO c\r\nNOOP\r\nQUIT\r\n", Duration::from_secs(1));
-    assert!(out.contains("250 2.0.0 ok"), "petrel must keep running: {out}");
+    assert!(
+        out.contains("250 2.0.0 ok"),
+        "petrel must keep running: {out}"
+    );
     // Everything acknowledged is there, also after a crash and restart.
-    assert_eq!(p.list()["data"]["messages"].as_array().unwrap().len(), accepted);
+    assert_eq!(
+        p.list()["data"]["messages"].as_array().unwrap().len(),
+        accepted
+    );
     p.kill9();
     p.spawn();
-    assert_eq!(p.list()["data"]["messages"].as_array().unwrap().len(), accepted);
+    assert_eq!(
+        p.list()["data"]["messages"].as_array().unwrap().len(),
+        accepted
+    );
 }

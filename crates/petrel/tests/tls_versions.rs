@@ -36,7 +36,15 @@ fn s_client(port: u16, flags: &[&str]) -> String {
 fn swaks_with_tls_1_2_and_1_3_succeeds() {
     let p = Petrel::start(CONFIG);
     for proto in ["tlsv1_2", "tlsv1_3"] {
-        let out = p.swaks(&["--tls", "--tls-protocol", proto, "--to", "a@example.com", "--quit-after", "EHLO"]);
+        let out = p.swaks(&[
+            "--tls",
+            "--tls-protocol",
+            proto,
+            "--to",
+            "a@example.com",
+            "--quit-after",
+            "EHLO",
+        ]);
         assert!(out.status.success(), "{proto}: {}", text(&out));
     }
 }
@@ -45,7 +53,15 @@ fn swaks_with_tls_1_2_and_1_3_succeeds() {
 fn swaks_offering_only_tls_1_0_or_1_1_fails() {
     let p = Petrel::start(CONFIG);
     for proto in ["tlsv1", "tlsv1_1"] {
-        let out = p.swaks(&["--tls", "--tls-protocol", proto, "--to", "a@example.com", "--quit-after", "EHLO"]);
+        let out = p.swaks(&[
+            "--tls",
+            "--tls-protocol",
+            proto,
+            "--to",
+            "a@example.com",
+            "--quit-after",
+            "EHLO",
+        ]);
         assert!(!out.status.success(), "{proto} must fail: {}", text(&out));
         assert!(text(&out).contains("TLS"), "{}", text(&out));
     }
@@ -57,9 +73,14 @@ fn openssl_sees_the_server_refuse_old_versions() {
     // SECLEVEL=0 lets the client really offer TLS 1.0/1.1, so the refusal is the server's.
     for flag in ["-tls1", "-tls1_1"] {
         let out = s_client(p.smtp_port, &[flag, "-cipher", "DEFAULT@SECLEVEL=0"]);
-        assert!(!out.contains("Cipher is ECDHE") && !out.contains("New, TLSv1"), "{flag} negotiated: {out}");
         assert!(
-            out.contains("alert protocol version") || out.contains("handshake failure") || out.contains("unsupported protocol"),
+            !out.contains("Cipher is ECDHE") && !out.contains("New, TLSv1"),
+            "{flag} negotiated: {out}"
+        );
+        assert!(
+            out.contains("alert protocol version")
+                || out.contains("handshake failure")
+                || out.contains("unsupported protocol"),
             "{flag}: {out}"
         );
     }
@@ -71,9 +92,28 @@ fn openssl_sees_the_server_refuse_old_versions() {
 
 #[test]
 fn disabling_tls_1_2_leaves_only_1_3() {
-    let p = Petrel::start(&CONFIG.replace("smtp-server-tls-allow-tlsv1.2 true", "smtp-server-tls-allow-tlsv1.2 false"));
-    let out = p.swaks(&["--tls", "--tls-protocol", "tlsv1_2", "--to", "a@example.com", "--quit-after", "EHLO"]);
+    let p = Petrel::start(&CONFIG.replace(
+        "smtp-server-tls-allow-tlsv1.2 true",
+        "smtp-server-tls-allow-tlsv1.2 false",
+    ));
+    let out = p.swaks(&[
+        "--tls",
+        "--tls-protocol",
+        "tlsv1_2",
+        "--to",
+        "a@example.com",
+        "--quit-after",
+        "EHLO",
+    ]);
     assert!(!out.status.success(), "{}", text(&out));
-    let out = p.swaks(&["--tls", "--tls-protocol", "tlsv1_3", "--to", "a@example.com", "--quit-after", "EHLO"]);
+    let out = p.swaks(&[
+        "--tls",
+        "--tls-protocol",
+        "tlsv1_3",
+        "--to",
+        "a@example.com",
+        "--quit-after",
+        "EHLO",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
 }

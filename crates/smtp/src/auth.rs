@@ -44,7 +44,8 @@ pub fn decode_base64_line(line: &str) -> Result<Vec<u8>, AuthError> {
 /// Parses a decoded PLAIN response: `authzid NUL authcid NUL password`.
 pub fn parse_plain_response(decoded: &[u8]) -> Result<PlainCredentials, AuthError> {
     let mut parts = decoded.split(|&b| b == 0);
-    let (Some(z), Some(c), Some(p), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(z), Some(c), Some(p), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(AuthError::Malformed);
     };

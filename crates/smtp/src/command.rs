@@ -174,9 +174,8 @@ pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
             })
         }
         "MAIL" => {
-            let rest = strip_prefix_ci(rest, "FROM:").ok_or(CommandError::Syntax(
-                "use MAIL FROM:<address>",
-            ))?;
+            let rest = strip_prefix_ci(rest, "FROM:")
+                .ok_or(CommandError::Syntax("use MAIL FROM:<address>"))?;
             let (address, params) = split_path(rest)?;
             let params = parse_mail_params(params)?;
             if !address.is_empty() {
@@ -185,8 +184,8 @@ pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
             Ok(Command::Mail { address, params })
         }
         "RCPT" => {
-            let rest =
-                strip_prefix_ci(rest, "TO:").ok_or(CommandError::Syntax("use RCPT TO:<address>"))?;
+            let rest = strip_prefix_ci(rest, "TO:")
+                .ok_or(CommandError::Syntax("use RCPT TO:<address>"))?;
             let (address, params) = split_path(rest)?;
             if address.is_empty() {
                 return Err(CommandError::BadAddress);
@@ -506,8 +505,14 @@ mod tests {
             parse_command(b"RCPT TO:<a@b> NOTIFY=NEVER,DELAY\r\n"),
             Err(CommandError::BadParam("NOTIFY"))
         );
-        assert!(matches!(parse_command(b"DATA x\r\n"), Err(CommandError::Syntax(_))));
-        assert!(matches!(parse_command(b"HELO\r\n"), Err(CommandError::Syntax(_))));
+        assert!(matches!(
+            parse_command(b"DATA x\r\n"),
+            Err(CommandError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_command(b"HELO\r\n"),
+            Err(CommandError::Syntax(_))
+        ));
         let long = vec![b'A'; MAX_COMMAND_LINE + 1];
         assert_eq!(parse_command(&long), Err(CommandError::LineTooLong));
         assert_eq!(parse_command(b"NOOP \x00\r\n"), Err(CommandError::NotText));

@@ -103,7 +103,13 @@ mod tests {
 
     #[test]
     fn multiline_uses_dash_continuations() {
-        let r = Reply::multiline(250, vec!["host".into(), "PIPELINING".into(), "8BITMIME".into()]);
-        assert_eq!(r.to_wire(), "250-host\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+        let r = Reply::multiline(
+            250,
+            vec!["host".into(), "PIPELINING".into(), "8BITMIME".into()],
+        );
+        assert_eq!(
+            r.to_wire(),
+            "250-host\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+        );
     }
 }

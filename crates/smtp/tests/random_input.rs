@@ -47,7 +47,9 @@ fn parser_and_data_reader_survive_random_input() {
     let mut rng = XorShift(0x5eed_1234_abcd_9876);
     for i in 0..20_000 {
         let input: Vec<u8> = if i % 3 == 0 {
-            (0..(rng.next() % 200)).map(|_| (rng.next() & 0xff) as u8).collect()
+            (0..(rng.next() % 200))
+                .map(|_| (rng.next() & 0xff) as u8)
+                .collect()
         } else {
             let seed = SEEDS[(rng.next() as usize) % SEEDS.len()];
             mutate(&mut rng, seed)

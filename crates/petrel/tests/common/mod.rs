@@ -25,7 +25,11 @@ pub fn test_cert() -> PathBuf {
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Fails loudly when a peer tool is missing: `./test.sh` installs them, and a test that
@@ -37,7 +41,10 @@ pub fn require(tool: &str) {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(found, "{tool} is not installed; run ./test.sh, which installs the test peers");
+    assert!(
+        found,
+        "{tool} is not installed; run ./test.sh, which installs the test peers"
+    );
 }
 
 /// A running petrel daemon with its own directory, config and ports. Killed (by PID) on drop.
@@ -56,9 +63,14 @@ impl Petrel {
         let dir = tempfile::tempdir().unwrap();
         let smtp_port = free_port();
         let mgmt_port = free_port();
+        // A test that brings its own <spool> gets only that one.
+        let spool = if body.contains("<spool") {
+            String::new()
+        } else {
+            format!("<spool {}/spool>\n</spool>\n", dir.path().display())
+        };
         let text = format!(
-            "host-name petrel.test\nsmtp-listener 127.0.0.1:{smtp_port}\nhttp-mgmt-port {mgmt_port}\nlog-file {}/petrel.log\n<spool {}/spool>\n</spool>\n{}",
-            dir.path().display(),
+            "host-name petrel.test\nsmtp-listener 127.0.0.1:{smtp_port}\nhttp-mgmt-port {mgmt_port}\nlog-file {}/petrel.log\n{spool}{}",
             dir.path().display(),
             substitute(body, smtp_port, mgmt_port, dir.path())
         );
@@ -115,10 +127,18 @@ impl Petrel {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(_) => {
                     let status = child.wait().ok();
-                    panic!("petrel exited ({status:?}) before ready:\n{}\nlog:\n{}", seen.join("\n"), self.log());
+                    panic!(
+                        "petrel exited ({status:?}) before ready:\n{}\nlog:\n{}",
+                        seen.join("\n"),
+                        self.log()
+                    );
                 }
             }
-            assert!(Instant::now() < deadline, "petrel not ready in 30s:\n{}", seen.join("\n"));
+            assert!(
+                Instant::now() < deadline,
+                "petrel not ready in 30s:\n{}",
+                seen.join("\n")
+            );
         }
         self.child = Some(child);
     }
@@ -151,7 +171,11 @@ impl Petrel {
     /// JSON of `petrel list --json`.
     pub fn list(&self) -> serde_json::Value {
         let out = self.cli(&["list", "--json", "--maxitems", "100000"]);
-        assert!(out.status.success(), "petrel list failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "petrel list failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -159,7 +183,14 @@ impl Petrel {
     pub fn swaks(&self, args: &[&str]) -> Output {
         require("swaks");
         Command::new("swaks")
-            .args(["--server", "127.0.0.1", "--port", &self.smtp_port.to_string(), "--timeout", "20"])
+            .args([
+                "--server",
+                "127.0.0.1",
+                "--port",
+                &self.smtp_port.to_string(),
+                "--timeout",
+                "20",
+            ])
             .args(args)
             .output()
             .unwrap()
@@ -192,11 +223,18 @@ fn substitute(body: &str, smtp: u16, mgmt: u16, dir: &Path) -> String {
 pub fn http(port: u16, method: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let status = raw.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = raw.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -232,7 +270,12 @@ pub fn python(script: &str, args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -249,6 +292,9 @@ pub fn text(o: &Output) -> String {
 /// Reads a file under the daemon's directory.
 pub fn read(p: &Path) -> String {
     let mut s = String::new();
-    std::fs::File::open(p).unwrap().read_to_string(&mut s).unwrap();
+    std::fs::File::open(p)
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
     s
 }

@@ -1,0 +1,1356 @@
+//! Loader-level tests: fixtures, precedence, diagnostics, includes, fuzzing.
+
+use crate::*;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+const KEY: &str = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures")
+        .join(name)
+}
+
+fn ok(text: &str) -> Loaded {
+    match parse_str(text, Path::new("/virtual/petrel.conf")) {
+        Ok(l) => l,
+        Err(e) => panic!("unexpected errors:\n{e}"),
+    }
+}
+
+fn cfg(text: &str) -> Config {
+    ok(text).config
+}
+
+/// The errors of a config that must fail, as (line, message).
+fn errs(text: &str) -> Vec<(usize, String)> {
+    match parse_str(text, Path::new("/virtual/petrel.conf")) {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(e) => e.errors.into_iter().map(|d| (d.line, d.message)).collect(),
+    }
+}
+
+fn one_err(text: &str) -> (usize, String) {
+    let e = errs(text);
+    assert_eq!(e.len(), 1, "expected one error, got {e:?}");
+    e.into_iter().next().unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+// ------------------------------------------------------------------ fixtures
+
+#[test]
+fn seed_blog_loads_with_typed_values() {
+    let l = match load(&fixture("seed-blog.conf")) {
+        Ok(l) => l,
+        Err(e) => panic!("seed failed:\n{e}"),
+    };
+    let c = &l.config;
+    let addrs: Vec<SocketAddr> = c.listeners.iter().map(|l| l.addr).collect();
+    assert_eq!(
+        addrs,
+        vec![
+            "0.0.0.0:587".parse().unwrap(),
+            "0.0.0.0:25".parse().unwrap()
+        ]
+    );
+
+    let p = c.source_for_ip(ip("203.0.113.9"));
+    assert!(p.smtp_service);
+    assert!(p.allow_starttls);
+    assert!(!p.allow_unencrypted_plain_auth);
+    assert!(!p.log_commands);
+    assert_eq!(p.rewrite_list.as_deref(), Some("mfrom"));
+    assert_eq!(
+        p.smtp_max_auth_failure_rate,
+        Some(Rate {
+            count: 1,
+            window: secs(60)
+        })
+    );
+    assert!(!p.always_allow_relaying);
+    assert!(!p.process_x_job);
+
+    let a = c.source_after_auth(&p, "SMTP_Injection");
+    assert!(a.always_allow_relaying);
+    assert_eq!(a.default_virtual_mta.as_deref(), Some("default"));
+    assert!(a.process_x_job);
+    assert!(a.allow_starttls, "IP-derived settings survive the overlay");
+
+    assert_eq!(
+        c.check_smtp_password("SMTP_Injection", "correct-horse-battery-staple"),
+        Some(None)
+    );
+    assert_eq!(
+        c.check_smtp_password("SMTP_Injection", "correct-horse-battery-stapl"),
+        None
+    );
+    assert_eq!(c.check_smtp_password("nobody", "x"), None);
+    assert_eq!(
+        c.rewrite_mail_from("mfrom", "a@pmta.signalsdemo.trymsys.net")
+            .as_deref(),
+        Some("a@bounces.pmta.signalsdemo.trymsys.net")
+    );
+    assert!(c.virtual_mta_exists("mta1") && !c.virtual_mta_exists("mta2"));
+    assert_eq!(c.listeners().len(), 2);
+    assert_eq!(c.spool_dir(), fixture("var/spool"));
+    assert_eq!(c.spool_min_free_space(), 0);
+    let u = c.smtp_user("SMTP_Injection").unwrap();
+    assert_eq!(u.password, "correct-horse-battery-staple");
+    assert!(c.smtp_user("smtp_injection").is_none());
+
+    let tls = &c.server_tls;
+    assert_eq!(
+        tls.certificate.as_ref().unwrap().path,
+        fixture("pmtasignalsdemo.pem")
+    );
+    assert!(tls.allow_tlsv1_2 && tls.allow_tlsv1_3);
+    assert!(!tls.allow_tlsv1 && !tls.allow_tlsv1_1 && !tls.allow_sslv3);
+
+    let rw = c.rewrite_list("mfrom").unwrap();
+    assert_eq!(
+        rw.rewrite_mail_from("alice@pmta.signalsdemo.trymsys.net")
+            .as_deref(),
+        Some("alice@bounces.pmta.signalsdemo.trymsys.net")
+    );
+    assert!(c.is_relay_domain("bounces.pmta.signalsdemo.trymsys.net"));
+    assert!(c.is_relay_domain("FBL.pmta.signalsdemo.trymsys.net"));
+    assert!(!c.is_relay_domain("gmail.com"));
+
+    assert_eq!(c.domain_keys.len(), 1);
+    assert_eq!(c.domain_keys[0].selector, "mypmta");
+    assert_eq!(
+        c.domain_keys[0].key_file,
+        fixture("mypmta.pmta.signalsdemo.trymsys.net.pem")
+    );
+
+    let bp = c.bounce_processor.as_ref().unwrap();
+    assert!(!bp.deliver_unmatched_email && !bp.deliver_matched_email);
+    assert_eq!(
+        bp.address_list.domains,
+        vec![
+            "pmta.signalsdemo.trymsys.net",
+            "bounces.pmta.signalsdemo.trymsys.net"
+        ]
+    );
+    let fbl = c.feedback_loop_processor.as_ref().unwrap();
+    assert_eq!(
+        fbl.address_list.domains,
+        vec!["fbl.pmta.signalsdemo.trymsys.net"]
+    );
+
+    let sig = c.signals.as_ref().unwrap();
+    assert_eq!(sig.api_key, "0123456789abcdef0123456789abcdef01234567");
+    assert_eq!(sig.min_free_space, 1 << 30);
+    assert_eq!(sig.engagement_tracking, EngagementTracking::Sparkpost);
+    assert_eq!(sig.customer_id, Some(123));
+    assert!(sig.log_verbose);
+    assert_eq!(
+        c.enable_signals,
+        EnableSignals::Enabled { subaccount: None }
+    );
+
+    let v = c.virtual_mta("mta1").unwrap();
+    assert_eq!(
+        v.smtp_source_hosts[0].addr,
+        SourceAddr::Ip(ip("172.31.25.101"))
+    );
+    assert_eq!(c.pool("default").unwrap().members, vec!["mta1"]);
+    assert!(c.is_selectable_vmta("default") && c.is_selectable_vmta("{default}"));
+
+    let d = c.domain_settings("gmail.com", "mta1");
+    assert_eq!(d.max_smtp_out, 20);
+    assert_eq!(d.bounce_after, secs(4 * 86400 + 12 * 3600));
+    assert_eq!(d.retry_after, vec![secs(600)]);
+    assert_eq!(d.dkim_sign, DkimSign::Yes);
+    assert!(d.use_starttls);
+    assert_eq!(d.max_rcpt_per_transaction, 1000);
+    // the {default} queue does not see the pool's <domain *>
+    assert_eq!(
+        c.domain_settings("gmail.com", "{default}").dkim_sign,
+        DkimSign::No
+    );
+
+    assert_eq!(c.http_mgmt_port, 8080);
+    assert_eq!(c.spool_dirs().len(), 1);
+    assert_eq!(c.spool_dirs()[0].path, fixture("var/spool"));
+    assert!(!c.host_name.is_empty());
+
+    // planned directives warn, active ones do not
+    let warned: Vec<usize> = l.warnings.iter().map(|w| w.line).collect();
+    assert!(warned.contains(&12) && warned.contains(&73) && warned.contains(&111));
+    assert!(!warned.contains(&24) && !warned.contains(&33) && !warned.contains(&66));
+    assert!(l.warnings[0]
+        .to_string()
+        .ends_with(":12: `api-key` is accepted but not acted on yet (planned)"));
+}
+
+#[test]
+fn placeholder_fixture_fails_at_12_and_66() {
+    let e = load(&fixture("seed-blog-placeholders.conf")).unwrap_err();
+    let lines: Vec<usize> = e.errors.iter().map(|d| d.line).collect();
+    assert_eq!(lines, vec![12, 66], "{e}");
+    for d in &e.errors {
+        assert!(d.message.contains("placeholder value left unfilled"), "{d}");
+        assert!(d.file.ends_with("seed-blog-placeholders.conf"));
+    }
+    let shown = e.to_string();
+    assert!(
+        shown.contains("seed-blog-placeholders.conf:12: placeholder value left unfilled"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn missing_main_file() {
+    let e = load(Path::new("/definitely/not/here.conf")).unwrap_err();
+    assert_eq!(e.errors[0].line, 0);
+    assert!(e
+        .to_string()
+        .starts_with("/definitely/not/here.conf: cannot read"));
+}
+
+// ------------------------------------------------------------------ syntax
+
+#[test]
+fn comments_quotes_and_case() {
+    let c = cfg(r#"
+# comment
+POSTMASTER ops@example.com   # trailing
+Host-Name "mx.example.com"
+<Source 0/0>
+  Smtp-Service YES
+  jobid-prefix "{auth}"
+</SOURCE>
+<domain *>
+  remove-header "X-One, X-Two"
+</domain>
+<domain example.com>
+  remove-header ""
+</domain>
+"#);
+    assert_eq!(c.postmaster, vec!["ops@example.com"]);
+    assert_eq!(c.host_name, vec!["mx.example.com"]);
+    assert_eq!(
+        c.source_for_ip(ip("1.1.1.1")).jobid_prefix.as_deref(),
+        Some("{auth}")
+    );
+    assert_eq!(
+        c.domain_settings("other.com", "{default}").remove_header,
+        vec!["X-One", "X-Two"]
+    );
+    assert!(
+        c.domain_settings("example.com", "{default}")
+            .remove_header
+            .is_empty(),
+        "\"\" clears"
+    );
+}
+
+#[test]
+fn quoted_escapes_in_values() {
+    let c = cfg(r#"
+<smtp-user u>
+  password "pa ss\"wo\\rd"
+</smtp-user>
+"#);
+    assert_eq!(c.smtp_user("u").unwrap().password, r#"pa ss"wo\rd"#);
+}
+
+#[test]
+fn section_structure_errors() {
+    let (l, m) = one_err("<source 0/0>\nsmtp-service yes\n");
+    assert_eq!(l, 1);
+    assert!(m.contains("never closed"), "{m}");
+    let e = errs("<virtual-mta a>\n</virtual-mta b>\n");
+    assert_eq!(e[0].0, 2);
+    assert!(e[0].1.contains("does not match"));
+    let e = errs("</domain>\n");
+    assert_eq!(e[0].0, 1);
+    let (l, m) = one_err("<source 0/0>\n<domain *>\n</domain>\n</source>\n");
+    assert_eq!(l, 2);
+    assert!(m.contains("`<domain>` is not allowed in <source>"), "{m}");
+    let (l, m) = one_err("\n<sourse 0/0>\n</sourse>\n");
+    assert_eq!(l, 2);
+    assert!(m.contains("did you mean `<source>`?"), "{m}");
+    let (_, m) = one_err("<source>\n</source>\n");
+    assert!(m.contains("argument missing"), "{m}");
+    let (_, m) =
+        one_err("<signals x>\napi-key 0123456789abcdef0123456789abcdef01234567\n</signals>\n");
+    assert!(m.contains("takes no argument"), "{m}");
+    let (_, m) = one_err("<transmissions-api>\n</transmissions-api>\n");
+    assert!(m.contains("not supported"), "{m}");
+}
+
+// ------------------------------------------------------------------ diagnostics
+
+#[test]
+fn unknown_directive_suggests() {
+    let (l, m) = one_err("\n\n<source 0/0>\n  smtp-servise yes\n</source>\n");
+    assert_eq!(l, 4);
+    assert_eq!(
+        m,
+        "unknown directive `smtp-servise` in <source>; did you mean `smtp-service`?"
+    );
+    let (_, m) = one_err("http-mgmt-prot 8080\n");
+    assert!(m.ends_with("did you mean `http-mgmt-port`?"), "{m}");
+    let (_, m) = one_err("frobnicate yes\n");
+    assert_eq!(m, "unknown directive `frobnicate` in global level");
+}
+
+#[test]
+fn wrong_section_names_the_right_ones() {
+    let (l, m) = one_err("<source 0/0>\n max-smtp-out 20\n</source>\n");
+    assert_eq!(l, 2);
+    assert!(
+        m.starts_with("`max-smtp-out` is not allowed in <source>; it belongs in "),
+        "{m}"
+    );
+    assert!(m.contains("<domain>") && m.contains("<virtual-mta>"), "{m}");
+    let (_, m) = one_err("smtp-service yes\n");
+    assert!(m.contains("belongs in <source>"), "{m}");
+}
+
+#[test]
+fn bad_values() {
+    let (l, m) = one_err("<source 0/0>\nsmtp-service maybe\n</source>\n");
+    assert_eq!(l, 2);
+    assert_eq!(
+        m,
+        "`smtp-service`: `maybe` is not a boolean (yes/no/true/false)"
+    );
+    let (_, m) = one_err("<source 0/0>\nsmtp-max-auth-failure-rate 5/fortnight\n</source>\n");
+    assert!(m.contains("is not a rate"), "{m}");
+    let (_, m) = one_err("<domain *>\nretry-after 10m,soon\n</domain>\n");
+    assert!(m.contains("not a time interval"), "{m}");
+    let (_, m) = one_err("<domain *>\nqueue-priority 101\n</domain>\n");
+    assert!(m.contains("out of range"), "{m}");
+    let (_, m) = one_err("http-mgmt-port 99999\n");
+    assert!(m.contains("not a port"), "{m}");
+    let (_, m) = one_err("<source 0/0>\nmax-message-size huge\n</source>\n");
+    assert!(m.contains("not a size"), "{m}");
+    let (_, m) = one_err("relay-domain bad..domain\n");
+    assert!(m.contains("not a domain pattern"), "{m}");
+    let (_, m) = one_err("<source 0/0>\nsmtp-service yes no\n</source>\n");
+    assert!(m.contains("single value"), "{m}");
+}
+
+#[test]
+fn missing_argument() {
+    let (l, m) = one_err("postmaster\n");
+    assert_eq!(l, 1);
+    assert_eq!(m, "`postmaster`: argument missing");
+    let (_, m) = one_err("<source 0/0>\nallow-starttls   # nothing\n</source>\n");
+    assert_eq!(m, "`allow-starttls`: argument missing");
+}
+
+#[test]
+fn errors_are_collected_in_one_pass() {
+    let e = errs("frobnicate 1\n<source 0/0>\nsmtp-service maybe\nrewrite-list nope\n</source>\nhttp-mgmt-port x\n");
+    let lines: Vec<usize> = e.iter().map(|x| x.0).collect();
+    assert_eq!(lines, vec![1, 3, 4, 6], "{e:?}");
+}
+
+#[test]
+fn placeholders_anywhere() {
+    let (l, m) = one_err("postmaster ##your address##\n");
+    assert_eq!(l, 1);
+    assert!(m.contains("placeholder value left unfilled"));
+    let (_, m) = one_err("<smtp-user u>\npassword \"##x##\"\n</smtp-user>\n");
+    assert!(m.contains("placeholder"), "{m}");
+}
+
+#[test]
+fn error_display_format() {
+    let e = parse_str("bogus 1\n", Path::new("/etc/petrel/petrel.conf")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "/etc/petrel/petrel.conf:1: unknown directive `bogus` in global level"
+    );
+}
+
+#[test]
+fn planned_and_deprecated_warnings() {
+    let l = ok("<domain *>\nmax-smtp-out 5\nmax-msg-per-hour 100\n</domain>\nspool /var/spool/old\n<pattern-list p>\nmail-from /x/ virtual-mta=a\n</pattern-list>\n");
+    let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        w[0],
+        "/virtual/petrel.conf:2: `max-smtp-out` is accepted but not acted on yet (planned)"
+    );
+    assert!(
+        w[1].contains(":3: `max-msg-per-hour` is deprecated, use `max-msg-rate`"),
+        "{w:?}"
+    );
+    assert!(
+        w[2].contains(":5: `spool` is deprecated, use <spool DIR>"),
+        "{w:?}"
+    );
+    assert!(
+        w[3].contains(":6: `<pattern-list>` is accepted but not acted on yet"),
+        "{w:?}"
+    );
+    assert_eq!(
+        l.config.spool_dirs()[0].path,
+        PathBuf::from("/var/spool/old")
+    );
+    assert_eq!(l.config.pattern_lists, vec!["p"]);
+}
+
+// ------------------------------------------------------------------ TLS, users, files
+
+#[test]
+fn old_tls_versions_are_refused() {
+    for v in ["sslv3", "tlsv1", "tlsv1.1"] {
+        let (l, m) = one_err(&format!("\nsmtp-server-tls-allow-{v} true\n"));
+        assert_eq!(l, 2);
+        assert!(m.contains("supports only TLS 1.2 and TLS 1.3"), "{m}");
+        ok(&format!("smtp-server-tls-allow-{v} false\n"));
+    }
+    let (_, m) = one_err("smtp-server-tls-allow-tlsv1.2 no\nsmtp-server-tls-allow-tlsv1.3 no\n");
+    assert!(m.contains("no TLS version is left"), "{m}");
+    let c = cfg("smtp-server-tls-allow-tlsv1.3 false\n");
+    assert!(!c.server_tls.allow_tlsv1_3 && c.server_tls.allow_tlsv1_2);
+}
+
+#[test]
+fn certificate_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("petrel.conf");
+    std::fs::write(dir.path().join("good.pem"), PEM).unwrap();
+    std::fs::write(
+        dir.path().join("nokey.pem"),
+        "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("nocert.pem"), KEY).unwrap();
+
+    let c = parse_str("smtp-server-tls-certificate good.pem secret\n", &conf)
+        .unwrap()
+        .config;
+    let cert = c.server_tls.certificate.as_ref().unwrap();
+    assert_eq!(cert.path, dir.path().join("good.pem"));
+    assert_eq!(cert.password.as_deref(), Some("secret"));
+
+    let e = parse_str("smtp-server-tls-certificate missing.pem\n", &conf).unwrap_err();
+    let m = &e.errors[0].message;
+    assert!(
+        m.contains(&dir.path().join("missing.pem").display().to_string()),
+        "{m}"
+    );
+    let e = parse_str("smtp-server-tls-certificate nokey.pem\n", &conf).unwrap_err();
+    assert!(e.errors[0].message.contains("no private key block"), "{e}");
+    let e = parse_str("smtp-server-tls-certificate nocert.pem\n", &conf).unwrap_err();
+    assert!(e.errors[0].message.contains("BEGIN CERTIFICATE"), "{e}");
+}
+
+#[test]
+fn domain_key_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("petrel.conf");
+    std::fs::write(dir.path().join("k.pem"), KEY).unwrap();
+    let c = parse_str(
+        "domain-key s1, example.com, k.pem\ndomain-key s2,*,k.pem\n",
+        &conf,
+    )
+    .unwrap()
+    .config;
+    assert_eq!(
+        c.domain_keys[0].domain,
+        KeyDomain::Name("example.com".into())
+    );
+    assert_eq!(c.domain_keys[1].domain, KeyDomain::Any);
+    assert_eq!(c.domain_keys[1].key_file, dir.path().join("k.pem"));
+    let e = parse_str("\ndomain-key s1,example.com,nope.pem\n", &conf).unwrap_err();
+    assert_eq!(e.errors[0].line, 2);
+    assert!(e.errors[0]
+        .message
+        .contains(&dir.path().join("nope.pem").display().to_string()));
+    let e = parse_str("domain-key s1 example.com k.pem\n", &conf).unwrap_err();
+    assert!(e.errors[0].message.contains("SELECTOR,DOMAIN,KEYFILE"));
+}
+
+#[test]
+fn smtp_users() {
+    let c = cfg("<source relayers>\nalways-allow-relaying yes\n</source>\n<smtp-user a>\npassword pw\nsource relayers\n</smtp-user>\n<smtp-user b>\npassword pw2\nauthentication-method password\n</smtp-user>\n");
+    assert_eq!(
+        c.smtp_user("a").unwrap().source.as_deref(),
+        Some("relayers")
+    );
+    let base = c.source_for_ip(ip("1.2.3.4"));
+    assert!(c.source_after_auth(&base, "a").always_allow_relaying);
+    assert!(
+        !c.source_after_auth(&base, "b").always_allow_relaying,
+        "no {{auth}} block"
+    );
+    let (l, m) = one_err("<smtp-user a>\npassword x\nauthentication-method system\n</smtp-user>\n");
+    assert_eq!(l, 3);
+    assert!(m.contains("not supported"), "{m}");
+    let (_, m) =
+        one_err("<smtp-user a>\npassword x\nauthentication-method certificate\n</smtp-user>\n");
+    assert!(m.contains("not supported"), "{m}");
+    let (l, m) = one_err("<smtp-user a>\n</smtp-user>\n");
+    assert_eq!(l, 1);
+    assert!(m.contains("no `password`"));
+    let (l, m) = one_err("<smtp-user a>\npassword x\nsource ghost\n</smtp-user>\n");
+    assert_eq!(l, 3);
+    assert!(m.contains("named <source>"), "{m}");
+}
+
+// ------------------------------------------------------------------ sources
+
+#[test]
+fn source_cidr_most_specific_merge() {
+    // deliberately specific-first in the file: order must not matter
+    let c = cfg("
+<source 10.1/16>
+  log-data yes
+</source>
+<source 10/8>
+  log-commands yes
+  log-data no
+  require-auth yes
+</source>
+<source 0/0>
+  log-connections yes
+  log-commands no
+  max-message-size 10M
+</source>
+<source 10.1.2.3>
+  smtp-service no
+</source>
+");
+    let p = c.source_for_ip(ip("10.1.2.4"));
+    assert!(p.log_connections && p.log_commands && p.log_data && p.require_auth && p.smtp_service);
+    assert_eq!(p.max_message_size, Some(10 << 20));
+    let p = c.source_for_ip(ip("10.2.0.1"));
+    assert!(p.log_connections && p.log_commands && !p.log_data);
+    let p = c.source_for_ip(ip("11.0.0.1"));
+    assert!(p.log_connections && !p.log_commands && !p.require_auth);
+    let p = c.source_for_ip(ip("10.1.2.3"));
+    assert!(!p.smtp_service && p.log_data);
+    // IPv4-mapped IPv6
+    assert!(c.source_for_ip(ip("::ffff:10.1.2.3")).log_data);
+    // 0/0 also covers IPv6 clients
+    let p = c.source_for_ip(ip("2001:db8::1"));
+    assert!(p.log_connections && !p.log_commands);
+}
+
+#[test]
+fn source_defaults_without_blocks() {
+    let c = cfg("");
+    let p = c.source_for_ip(ip("192.0.2.1"));
+    assert_eq!(p, SourcePolicy::default());
+    assert!(
+        p.smtp_service
+            && p.allow_auth
+            && p.add_received_header
+            && p.allow_smtputf8
+            && p.allow_chunking
+    );
+    assert!(!p.always_allow_relaying && !p.require_auth && !p.allow_starttls);
+    assert_eq!(p.smtp_command_timeout, secs(600));
+    assert_eq!(p.smtp_data_timeout, secs(600));
+    assert_eq!(p.max_message_hops, 100);
+    assert_eq!(p.smtp_max_auth_failure_rate, None);
+    assert_eq!(p.max_message_size, None);
+    assert_eq!(p.max_rcpt_per_message, None);
+    let l = &c.listeners[0];
+    assert_eq!(l.addr, "0.0.0.0:25".parse().unwrap());
+    assert_eq!(l.origin.line, 0);
+    assert_eq!(c.total_max_smtp_in, 100);
+    assert_eq!(c.enable_signals, EnableSignals::Disabled);
+    assert_eq!(c.spool_dirs()[0].path, PathBuf::from("/virtual/var/spool"));
+}
+
+#[test]
+fn global_level_source_settings_are_the_base() {
+    let c = cfg("max-message-size 5M\n<source 10/8>\nmax-message-size unlimited\n</source>\n");
+    assert_eq!(
+        c.source_for_ip(ip("1.1.1.1")).max_message_size,
+        Some(5 << 20)
+    );
+    assert_eq!(c.source_for_ip(ip("10.0.0.1")).max_message_size, None);
+}
+
+#[test]
+fn named_source_overlay_and_listeners() {
+    let c = cfg("
+smtp-listener 127.0.0.1:2525 source=internal
+smtp-listener [::1]:2526
+<smtp-listener 0/0:587>
+  source submission
+</smtp-listener>
+<source 0/0>
+  require-auth yes
+  log-commands yes
+</source>
+<source internal>
+  always-allow-relaying yes
+  require-auth no
+</source>
+<source submission>
+  require-starttls-before-auth yes
+</source>
+<source {auth}>
+  max-rcpt-per-message 50
+</source>
+");
+    assert_eq!(c.listeners[0].source.as_deref(), Some("internal"));
+    assert_eq!(c.listeners[1].addr, "[::1]:2526".parse().unwrap());
+    assert_eq!(c.listeners[2].addr, "0.0.0.0:587".parse().unwrap());
+    assert_eq!(c.listeners[2].source.as_deref(), Some("submission"));
+    let base = c.source_for_ip(ip("127.0.0.1"));
+    assert!(base.require_auth);
+    let p = c.source_with_named(&base, "internal");
+    assert!(p.always_allow_relaying && !p.require_auth && p.log_commands);
+    let p = c.source_with_named(&base, "{auth}");
+    assert_eq!(p.max_rcpt_per_message, Some(50));
+    assert!(p.require_auth);
+    assert_eq!(c.source_with_named(&base, "unknown"), base);
+    assert!(c.source_with_named(&base, "INTERNAL").always_allow_relaying);
+    assert!(c.has_named_source("{auth}"));
+}
+
+#[test]
+fn listener_forms() {
+    let l = ok("smtp-listener ::1:2525\n");
+    assert_eq!(l.config.listeners[0].addr, "[::1]:2525".parse().unwrap());
+    assert!(
+        l.warnings[0].message.contains("[::1]:2525"),
+        "{:?}",
+        l.warnings
+    );
+    let (_, m) = one_err("smtp-listener 0.0.0.0\n");
+    assert!(m.contains("no port"), "{m}");
+    let (_, m) = one_err("smtp-listener 0.0.0.0:0\n");
+    assert!(m.contains("invalid port"), "{m}");
+    let (_, m) = one_err("smtp-listener 10/8:25\n");
+    assert!(m.contains("network range"), "{m}");
+    let (_, m) = one_err("smtp-listener 0.0.0.0:25 sauce=x\n");
+    assert!(m.contains("source=NAME"), "{m}");
+    let (l, m) = one_err("\nsmtp-listener 0.0.0.0:25 source=ghost\n");
+    assert_eq!(l, 2);
+    assert!(m.contains("no named <source> named `ghost`"), "{m}");
+    let (_, m) = one_err("<source 10.0.0.300/8>\n</source>\n");
+    assert!(m.contains("not an IP address or network"), "{m}");
+}
+
+// ------------------------------------------------------------------ relay & rewrite
+
+#[test]
+fn relay_domains_and_host_names() {
+    let c = cfg("host-name mx.example.com\nrelay-domain [*.]example.org\nrelay-domain *.sub.example.net\nrelay-domain exact.example\n");
+    assert!(c.is_relay_domain("mx.example.com"));
+    assert!(c.is_relay_domain("MX.Example.com."));
+    assert!(c.is_relay_domain("example.org"));
+    assert!(c.is_relay_domain("a.b.example.org"));
+    assert!(!c.is_relay_domain("sub.example.net"));
+    assert!(c.is_relay_domain("x.sub.example.net"));
+    assert!(c.is_relay_domain("exact.example"));
+    assert!(!c.is_relay_domain("example.com"));
+    assert_eq!(c.primary_host_name(), "mx.example.com");
+}
+
+#[test]
+fn rewrite_rules() {
+    let c = cfg("
+<rewrite-list r>
+  mail-from <> bounces@example.com
+  mail-from alice@old.example bob@new.example
+  mail-from carol@* dave@*
+  mail-from *@old.example *@new.example
+  mail-from *@* fallback@example.com
+  from-domain [*.]old.example new.example
+</rewrite-list>
+<source 0/0>
+  rewrite-list R
+</source>
+");
+    let r = c.rewrite_list("r").unwrap();
+    assert_eq!(r.rules.len(), 6);
+    assert_eq!(
+        r.rewrite_mail_from("").as_deref(),
+        Some("bounces@example.com")
+    );
+    assert_eq!(
+        r.rewrite_mail_from("Alice@OLD.example").as_deref(),
+        Some("bob@new.example")
+    );
+    assert_eq!(
+        r.rewrite_mail_from("carol@any.where").as_deref(),
+        Some("dave@any.where")
+    );
+    assert_eq!(
+        r.rewrite_mail_from("zed@old.example").as_deref(),
+        Some("zed@new.example")
+    );
+    assert_eq!(
+        r.rewrite_mail_from("x@y.z").as_deref(),
+        Some("fallback@example.com")
+    );
+    let r2 = cfg("<rewrite-list r>\nmail-from a@b.c <>\n</rewrite-list>\n");
+    assert_eq!(
+        r2.rewrite_list("r")
+            .unwrap()
+            .rewrite_mail_from("a@b.c")
+            .as_deref(),
+        Some("")
+    );
+    assert_eq!(
+        r2.rewrite_list("r").unwrap().rewrite_mail_from("q@b.c"),
+        None
+    );
+
+    for bad in [
+        "<> *@x.com",
+        "<> a@*",
+        "a@x *@*",
+        "a b@c",
+        "a@x.com bø@x.com",
+        "@x a@b",
+    ] {
+        let (l, m) = one_err(&format!(
+            "<rewrite-list r>\nmail-from {bad}\n</rewrite-list>\n"
+        ));
+        assert_eq!(l, 2, "{bad}");
+        assert!(m.starts_with("`mail-from`"), "{bad}: {m}");
+    }
+    let (_, m) = one_err("<rewrite-list r>\nmail-from a@b.c\n</rewrite-list>\n");
+    assert!(m.contains("source and a target"), "{m}");
+    let (l, m) = one_err("<source 0/0>\nrewrite-list missing\n</source>\n");
+    assert_eq!(l, 2);
+    assert!(m.contains("no <rewrite-list> named `missing`"), "{m}");
+}
+
+// ------------------------------------------------------------------ vmtas, pools, domains
+
+#[test]
+fn vmta_pool_references() {
+    let (l, m) = one_err("<virtual-mta a>\n</virtual-mta>\n<virtual-mta-pool a>\nvirtual-mta a\n</virtual-mta-pool>\n");
+    assert_eq!(l, 3);
+    assert!(m.contains("same name"), "{m}");
+    let (l, m) = one_err("<virtual-mta-pool p>\n  virtual-mta ghost\n</virtual-mta-pool>\n");
+    assert_eq!(l, 2);
+    assert!(m.contains("no <virtual-mta ghost>"), "{m}");
+    let (l, m) = one_err(
+        "<virtual-mta a>\n</virtual-mta>\n<source {auth}>\ndefault-virtual-mta b\n</source>\n",
+    );
+    assert_eq!(l, 4);
+    assert!(m.contains("default-virtual-mta b"), "{m}");
+    ok("<source {auth}>\ndefault-virtual-mta {default}\n</source>\n");
+    let (_, m) = one_err("<virtual-mta a>\n</virtual-mta>\n<virtual-mta a>\n</virtual-mta>\n");
+    assert!(m.contains("more than once"));
+    let (_, m) = one_err("<virtual-mta-pool p>\n</virtual-mta-pool>\n");
+    assert!(m.contains("no `virtual-mta` members"));
+    let e = errs("<virtual-mta v>\n</virtual-mta>\n<virtual-mta-pool p1>\nvirtual-mta v\n<domain *>\n</domain>\n</virtual-mta-pool>\n<virtual-mta-pool p2>\nvirtual-mta v\n<domain *>\n</domain>\n</virtual-mta-pool>\n");
+    assert!(e[0].1.contains("more than one pool"), "{e:?}");
+    let (_, m) = one_err("enable-signals nofilter\n");
+    assert!(m.contains("<signals-filter>"), "{m}");
+}
+
+#[test]
+fn domain_precedence() {
+    let c = cfg("
+<domain *>
+  max-smtp-out 5
+  retry-after 5m,10m
+  use-starttls no
+</domain>
+<domain example.com>
+  max-smtp-out 2
+</domain>
+<domain [*.]example.com>
+  max-smtp-out 3
+  queue-priority 60
+</domain>
+<domain *.example.com>
+  max-smtp-out 4
+</domain>
+<virtual-mta v1>
+  <domain [*.]example.com>
+    max-msg-rate 100/h
+  </domain>
+</virtual-mta>
+<virtual-mta v2>
+</virtual-mta>
+<virtual-mta-pool p>
+  virtual-mta v1
+  virtual-mta v2
+  <domain *>
+    max-smtp-out 9
+    bounce-after 1d
+    max-rcpt-per-message 7
+  </domain>
+</virtual-mta-pool>
+");
+    let d = c.domain_settings("example.com", "{default}");
+    assert_eq!(d.max_smtp_out, 2, "exact beats [*.] beats *");
+    assert_eq!(d.queue_priority, 60);
+    assert_eq!(d.retry_after, vec![secs(300), secs(600)]);
+    assert!(!d.use_starttls);
+    assert_eq!(
+        c.domain_settings("a.example.com", "{default}").max_smtp_out,
+        4
+    );
+    assert_eq!(c.domain_settings("other.org", "{default}").max_smtp_out, 5);
+    assert_eq!(c.domain_settings("OTHER.org", "nosuchvmta").max_smtp_out, 5);
+
+    // pool level beats global, even the global exact match
+    let d = c.domain_settings("example.com", "v2");
+    assert_eq!(d.max_smtp_out, 9);
+    assert_eq!(d.bounce_after, secs(86400));
+    assert_eq!(d.max_rcpt_per_transaction, 7, "alias");
+    assert_eq!(
+        d.queue_priority, 60,
+        "unset at pool level: global value kept"
+    );
+    assert_eq!(d.max_msg_rate, None);
+    // vmta level beats pool
+    let d = c.domain_settings("example.com", "v1");
+    assert_eq!(
+        d.max_msg_rate,
+        Some(Rate {
+            count: 100,
+            window: secs(3600)
+        })
+    );
+    assert_eq!(
+        d.backoff_max_msg_rate, d.max_msg_rate,
+        "backoff rate defaults to max-msg-rate"
+    );
+    assert_eq!(d.max_smtp_out, 9);
+    assert_eq!(c.domain_settings("example.org", "v1").max_msg_rate, None);
+    // a pool name as the queue's vmta
+    assert_eq!(c.domain_settings("x.net", "p").max_smtp_out, 9);
+}
+
+#[test]
+fn domain_defaults() {
+    let d = cfg("").domain_settings("example.com", "{default}");
+    assert_eq!(d, EffectiveDomainSettings::default());
+    assert_eq!(d.max_smtp_out, 20);
+    assert_eq!(d.retry_after, vec![secs(600)]);
+    assert_eq!(d.bounce_after, secs(4 * 86400 + 12 * 3600));
+    assert!(d.use_starttls && !d.require_starttls);
+    assert_eq!(d.max_rcpt_per_transaction, 1000);
+    assert_eq!(d.connect_timeout, secs(120));
+    assert_eq!(d.smtp_greeting_timeout, secs(300));
+    assert_eq!(d.data_send_timeout, secs(180));
+    assert_eq!(d.smtp_data_termination_timeout, secs(600));
+    assert_eq!(d.queue_priority, 50);
+    assert_eq!(d.delivery_type, DeliveryType::Smtp);
+    assert_eq!(d.smtp_hosts, None);
+}
+
+#[test]
+fn domain_typed_directives() {
+    let c = cfg("
+<domain relay.example>
+  smtp-hosts h1.example, h2.example; [10.1.1.1]:2525
+  type discard
+  bounce-upon-no-mx 2h
+  dkim-sign if-x-dkim-options-present
+  max-msg-per-connection unlimited
+  notify-of-delay-every never
+  auth-username user
+  second-dkim-sign yes
+  source-ip-max-msg-rate 10/8 100/h
+</domain>
+<domain {sparkpost}>
+  auth-password 0123
+</domain>
+");
+    let d = c.domain_settings("relay.example", "{default}");
+    let h = d.smtp_hosts.unwrap();
+    assert_eq!(h.levels.len(), 2);
+    assert_eq!(
+        h.levels[1],
+        vec![SmtpHost::Ip {
+            ip: ip("10.1.1.1"),
+            port: Some(2525)
+        }]
+    );
+    assert_eq!(d.delivery_type, DeliveryType::Discard);
+    assert_eq!(d.bounce_upon_no_mx, NoMxPolicy::After(secs(7200)));
+    assert_eq!(d.dkim_sign, DkimSign::IfXDkimOptionsPresent);
+    assert_eq!(d.max_msg_per_connection, None);
+    assert_eq!(d.notify_of_delay_every, None);
+    assert_eq!(d.auth_username.as_deref(), Some("user"));
+    assert_eq!(
+        c.domain_settings("{sparkpost}", "{default}")
+            .auth_password
+            .as_deref(),
+        Some("0123")
+    );
+    let (_, m) = one_err("<domain x.com>\ntype carrier-pigeon\n</domain>\n");
+    assert!(m.contains("not one of smtp"), "{m}");
+    let (_, m) = one_err("<domain x.com>\nsmtp-hosts a,,b\n</domain>\n");
+    assert!(m.contains("empty host"), "{m}");
+    let (_, m) = one_err("<domain yahoo.$tld>\n</domain>\n");
+    assert!(m.contains("macro"), "{m}");
+}
+
+// ------------------------------------------------------------------ other sections
+
+#[test]
+fn spool_http_log_acct() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("petrel.conf");
+    let text = "
+<spool spool-a>
+  min-free-space 1G
+  priority 10
+</spool>
+<spool /abs/spool>
+  deliver-only yes
+</spool>
+http-mgmt-port 0
+http-access 127.0.0.1 monitor
+http-access ::1 admin
+http-access 10/8 monitor,deny-logs
+http-access 0/0 none
+log-file logs/petrel.log
+total-max-smtp-in 500
+<acct-file acct.csv>
+  records d, b, rb
+  record-fields d *,header_X-Id,!orcpt
+  move-interval 5m
+  max-size 50M
+  delete-after never
+</acct-file>
+<acct-file |/usr/bin/etl --log x.log>
+  records d
+</acct-file>
+";
+    let c = parse_str(text, &conf).unwrap().config;
+    let s = c.spool_dirs();
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].path, dir.path().join("spool-a"));
+    assert_eq!(s[0].min_free_space, 1 << 30);
+    assert_eq!(s[0].priority, 10);
+    assert!(s[1].deliver_only);
+    assert_eq!(c.http_mgmt_port, 0);
+    assert_eq!(c.http_access.len(), 4);
+    assert_eq!(c.http_access[1].level, HttpAccessLevel::Admin);
+    assert!(c.http_access[1].cidr.contains(ip("::1")));
+    assert!(c.http_access[2].deny_logs);
+    assert_eq!(c.http_access[3].level, HttpAccessLevel::None);
+    assert_eq!(
+        c.log_file.as_deref(),
+        Some(dir.path().join("logs/petrel.log").as_path())
+    );
+    assert_eq!(c.total_max_smtp_in, 500);
+    let a = &c.acct_files[0];
+    assert_eq!(a.target, AcctTarget::File(dir.path().join("acct.csv")));
+    assert_eq!(
+        a.records,
+        vec![
+            RecordType::Delivery,
+            RecordType::Bounce,
+            RecordType::RemoteBounce
+        ]
+    );
+    assert_eq!(
+        a.record_fields[0].1,
+        vec![
+            FieldSelector::All,
+            FieldSelector::Header("X-Id".into()),
+            FieldSelector::Exclude("orcpt".into()),
+        ]
+    );
+    assert_eq!(a.move_interval, secs(300));
+    assert_eq!(a.max_size, 50 << 20);
+    assert_eq!(a.delete_after, None);
+    assert_eq!(
+        c.acct_files[1].target,
+        AcctTarget::Pipe("/usr/bin/etl --log x.log".into())
+    );
+
+    let (_, m) = one_err("http-access 127.0.0.1 god\n");
+    assert!(m.contains("not one of none"), "{m}");
+    let (_, m) = one_err("<acct-file a.csv>\nrecords d,x\n</acct-file>\n");
+    assert!(m.contains("`x` is not a record type"), "{m}");
+    let (_, m) = one_err("<acct-file a.csv>\nmax-size 10k\n</acct-file>\n");
+    assert!(m.contains("at least 1M"), "{m}");
+}
+
+#[test]
+fn signals_validation() {
+    let (l, m) = one_err("<signals>\napi-key abc\n</signals>\n");
+    assert_eq!(l, 2);
+    assert!(m.contains("40 hexadecimal"), "{m}");
+    let (l, m) = one_err("<signals>\nlog-verbose yes\n</signals>\n");
+    assert_eq!(l, 1);
+    assert!(m.contains("needs an `api-key`"), "{m}");
+    let c = cfg("<signals>\napi-key 0123456789abcdef0123456789abcdef01234567\nprivacy-policy sha1\nengagement-tracking true\n</signals>\nenable-signals false\n<signals-filter f>\nsender-or-from *.example.com enable-signals,subaccount=5\nsender-or-from * disable-signals\n</signals-filter>\n<virtual-mta v>\nenable-signals true,subaccount=100\n</virtual-mta>\n<virtual-mta w>\nenable-signals f\n</virtual-mta>\n");
+    let s = c.signals.as_ref().unwrap();
+    assert_eq!(s.privacy_policy, SignalsPrivacy::Sha1);
+    assert_eq!(s.engagement_tracking, EngagementTracking::Declared);
+    assert_eq!(
+        s.upload_url,
+        "https://api.sparkpost.com/api/v1/ingest/events"
+    );
+    assert_eq!(c.enable_signals, EnableSignals::Disabled);
+    assert_eq!(
+        c.virtual_mta("v").unwrap().enable_signals,
+        Some(EnableSignals::Enabled {
+            subaccount: Some(100)
+        })
+    );
+    assert_eq!(
+        c.virtual_mta("w").unwrap().enable_signals,
+        Some(EnableSignals::Filter("f".into()))
+    );
+    let (_, m) = one_err("enable-signals false,subaccount=3\n");
+    assert!(m.contains("only with `true`"), "{m}");
+}
+
+#[test]
+fn processors_and_address_lists() {
+    let c = cfg("<bounce-processor>\nforward-unmatched-to ops@example.com\n<address-list>\ndomain B.example\naddress /^bounce-/\naddress postmaster\naddress a@b.c\n</address-list>\n<email-patterns>\nlog-match-info yes\n</email-patterns>\n</bounce-processor>\n<address-list suppress>\naddress x@y.z\n</address-list>\n");
+    let bp = c.bounce_processor.as_ref().unwrap();
+    assert!(bp.deliver_unmatched_email, "default true");
+    assert_eq!(bp.forward_unmatched_to, vec!["ops@example.com"]);
+    assert_eq!(bp.address_list.domains, vec!["b.example"]);
+    assert_eq!(
+        bp.address_list.addresses,
+        vec![
+            AddressEntry::Regex("^bounce-".into()),
+            AddressEntry::LocalPart("postmaster".into()),
+            AddressEntry::Email("a@b.c".into()),
+        ]
+    );
+    assert!(bp.log_match_info);
+    assert_eq!(c.address_lists[0].name.as_deref(), Some("suppress"));
+    let (_, m) = one_err("<feedback-loop-processor>\n<email-patterns>\n</email-patterns>\n<domain x>\n</domain>\n</feedback-loop-processor>\n");
+    assert!(
+        m.contains("not allowed in <feedback-loop-processor>"),
+        "{m}"
+    );
+}
+
+// ------------------------------------------------------------------ includes
+
+#[test]
+fn includes_relative_glob_and_nested() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("conf.d")).unwrap();
+    std::fs::create_dir_all(root.join("conf.d/tls")).unwrap();
+    std::fs::write(root.join("conf.d/tls/cert.pem"), PEM).unwrap();
+    std::fs::write(
+        root.join("conf.d/10-users.conf"),
+        "<smtp-user u1>\npassword one\n</smtp-user>\n",
+    )
+    .unwrap();
+    // file-valued directive in an included file resolves against that file's directory
+    std::fs::write(
+        root.join("conf.d/20-tls.conf"),
+        "smtp-server-tls-certificate tls/cert.pem\ninclude nested/*.inc\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("conf.d/nested")).unwrap();
+    std::fs::write(root.join("conf.d/nested/a.inc"), "relay-domain a.example\n").unwrap();
+    std::fs::write(root.join("conf.d/ignored.txt"), "this is not config\n").unwrap();
+    std::fs::write(root.join("source-body.conf"), "log-commands yes\n").unwrap();
+    let main = root.join("petrel.conf");
+    std::fs::write(
+        &main,
+        "include conf.d/*.conf\n<source 0/0>\n  include source-body.conf\n</source>\n",
+    )
+    .unwrap();
+    let l = load(&main).unwrap_or_else(|e| panic!("{e}"));
+    let c = l.config;
+    assert_eq!(c.smtp_user("u1").unwrap().password, "one");
+    assert_eq!(
+        c.server_tls.certificate.as_ref().unwrap().path,
+        root.join("conf.d/tls/cert.pem")
+    );
+    assert!(c.is_relay_domain("a.example"));
+    assert!(c.source_for_ip(ip("1.2.3.4")).log_commands);
+
+    // errors inside an included file name that file and its line
+    std::fs::write(root.join("conf.d/30-bad.conf"), "\n\nbogus-directive 1\n").unwrap();
+    let e = load(&main).unwrap_err();
+    assert_eq!(e.errors[0].file, root.join("conf.d/30-bad.conf"));
+    assert_eq!(e.errors[0].line, 3);
+}
+
+#[test]
+fn include_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let main = root.join("petrel.conf");
+    std::fs::write(&main, "\ninclude missing.conf\n").unwrap();
+    let e = load(&main).unwrap_err();
+    assert_eq!(e.errors[0].line, 2);
+    assert!(
+        e.errors[0]
+            .message
+            .contains(&root.join("missing.conf").display().to_string()),
+        "{e}"
+    );
+
+    std::fs::write(root.join("a.conf"), "include b.conf\n").unwrap();
+    std::fs::write(root.join("b.conf"), "include a.conf\n").unwrap();
+    std::fs::write(&main, "include a.conf\n").unwrap();
+    let e = load(&main).unwrap_err();
+    assert!(e.errors[0].message.contains("include loop"), "{e}");
+    assert_eq!(e.errors[0].file, root.join("b.conf"));
+
+    std::fs::write(&main, "include petrel.conf\n").unwrap();
+    let e = load(&main).unwrap_err();
+    assert!(e.errors[0].message.contains("include loop"), "{e}");
+
+    std::fs::write(&main, "include none/*.conf\n").unwrap();
+    let e = load(&main).unwrap_err();
+    assert!(
+        e.errors[0]
+            .message
+            .contains("cannot list include directory"),
+        "{e}"
+    );
+
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    std::fs::write(&main, "include empty/*.conf\n").unwrap();
+    let l = load(&main).unwrap();
+    assert!(l.warnings[0].message.contains("matched no files"));
+
+    std::fs::write(
+        &main,
+        "<smtp-user u>\npassword p\ninclude x\n</smtp-user>\n",
+    )
+    .unwrap();
+    let e = load(&main).unwrap_err();
+    assert!(
+        e.errors[0].message.contains("not allowed in <smtp-user>"),
+        "{e}"
+    );
+}
+
+// ------------------------------------------------------------------ misc
+
+#[test]
+fn config_is_cheap_to_clone_and_shared() {
+    let c = cfg("postmaster a@b.c\n");
+    let d = c.clone();
+    assert!(std::ptr::eq(&c.postmaster, &d.postmaster));
+}
+
+#[test]
+fn host_name_defaults_to_os_name() {
+    let c = cfg("");
+    assert_eq!(c.host_name.len(), 1);
+    assert!(!c.host_name[0].is_empty());
+}
+
+// ------------------------------------------------------------------ fuzzing
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn fuzz_parse_never_panics() {
+    let seed = std::fs::read(fixture("seed-blog.conf")).unwrap();
+    let lines: Vec<&[u8]> = seed.split(|b| *b == b'\n').collect();
+    let tokens: &[&[u8]] = &[
+        b"<",
+        b">",
+        b"</",
+        b"\"",
+        b"\\",
+        b"#",
+        b"##x##",
+        b"<source",
+        b"</source>",
+        b"<domain *>",
+        b"</domain>",
+        b"include *",
+        b"0/0",
+        b"::1",
+        b"[",
+        b"]",
+        b":",
+        b",",
+        b";",
+        b"/",
+        b"\n",
+        b"\r\n",
+        b"\xff\xfe",
+        b"unlimited",
+        b"never",
+        b"99999999999999999999",
+        b"<virtual-mta x>",
+        b"mail-from <> *@x",
+        b"smtp-hosts [::1]:99999",
+        b"\xc3\xa9",
+        b"$tld",
+        b"{auth}",
+        b"=",
+    ];
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    for round in 0..2000 {
+        let mut data: Vec<u8> = match round % 5 {
+            // random directives with random values inside random sections
+            4 => {
+                use crate::directives::{DIRECTIVES, SECTIONS};
+                let values: &[&str] = &[
+                    "",
+                    "\"\"",
+                    "yes",
+                    "maybe",
+                    "10m",
+                    "4d12h",
+                    "never",
+                    "1G",
+                    "unlimited",
+                    "0",
+                    "1/min",
+                    "100/15m",
+                    "10/8",
+                    "::1",
+                    "[::1]:25",
+                    "0/0:25",
+                    "a@b.c",
+                    "*@*",
+                    "<>",
+                    "h1, h2; [10.1.1.1]:2525",
+                    "lookup-mé:x",
+                    "héader_é",
+                    "d *,header_X,!y",
+                    "s,é.com,k.pem",
+                    "true,subaccount=é",
+                    "é",
+                    "x y z",
+                    "10/8 5",
+                    "1/day,2/dé",
+                    "[ipvé:1]",
+                    "*.é",
+                    "[*.]x",
+                    "{auth}",
+                    "source=é",
+                    "retain",
+                    "monitor,deny-logs",
+                ];
+                let mut out = String::new();
+                for _ in 0..rng.below(30) {
+                    let open = rng.below(3) == 0;
+                    let sec = SECTIONS[rng.below(SECTIONS.len())];
+                    if open {
+                        out.push_str(&format!(
+                            "<{} {}>\n",
+                            sec.tag,
+                            values[rng.below(values.len())]
+                        ));
+                    }
+                    for _ in 0..rng.below(6) {
+                        let d = DIRECTIVES[rng.below(DIRECTIVES.len())];
+                        out.push_str(&format!(
+                            "{} {} {}\n",
+                            d.name,
+                            values[rng.below(values.len())],
+                            values[rng.below(values.len())]
+                        ));
+                    }
+                    if open {
+                        out.push_str(&format!("</{}>\n", sec.tag));
+                    }
+                }
+                out.into_bytes()
+            }
+            // pure random bytes
+            0 => (0..rng.below(400)).map(|_| rng.next() as u8).collect(),
+            // byte-level mutations of the seed
+            1 => {
+                let mut d = seed.clone();
+                for _ in 0..=rng.below(20) {
+                    let i = rng.below(d.len());
+                    match rng.below(3) {
+                        0 => d[i] = rng.next() as u8,
+                        1 => {
+                            d.remove(i);
+                        }
+                        _ => d.insert(i, rng.next() as u8),
+                    }
+                }
+                d
+            }
+            // line shuffles / duplications / truncations
+            2 => {
+                let mut out = Vec::new();
+                for _ in 0..rng.below(150) {
+                    out.extend_from_slice(lines[rng.below(lines.len())]);
+                    out.push(b'\n');
+                }
+                out
+            }
+            // token soup spliced into the seed
+            _ => {
+                let mut d = seed.clone();
+                for _ in 0..=rng.below(15) {
+                    let t = tokens[rng.below(tokens.len())];
+                    let i = rng.below(d.len() + 1);
+                    d.splice(i..i, t.iter().copied());
+                }
+                d
+            }
+        };
+        if round % 97 == 0 {
+            data.truncate(rng.below(data.len() + 1));
+        }
+        fuzz_parse(&data);
+    }
+}
+
+#[test]
+fn model_fields_and_directive_table_agree() {
+    use crate::directives::{lookup, sec, Lookup};
+    for n in SourceSettings::NAMES {
+        assert!(
+            matches!(lookup(n, sec::SRC), Lookup::Found(_)),
+            "{n} missing from <source> table"
+        );
+    }
+    for n in DomainSettings::NAMES {
+        assert!(
+            matches!(lookup(n, sec::DOM), Lookup::Found(_)),
+            "{n} missing from <domain> table"
+        );
+    }
+}
+
+#[test]
+fn shipped_petrel_conf_loads_if_present() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../petrel.conf");
+    if !p.exists() {
+        return;
+    }
+    let c = load(&p).unwrap_or_else(|e| panic!("{e}")).config;
+    assert!(!c.source_for_ip(ip("192.0.2.1")).smtp_service);
+    assert!(!c.source_for_ip(ip("2001:db8::1")).smtp_service);
+    assert!(c.source_for_ip(ip("127.0.0.1")).always_allow_relaying);
+    assert!(c.source_for_ip(ip("::1")).smtp_service);
+}
