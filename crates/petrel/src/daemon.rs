@@ -23,7 +23,7 @@ pub fn serve(config_path: Option<&Path>) -> Result<()> {
     let spool_dir = config.spool_dir();
     let min_free = config.spool_min_free_space();
     let (spool, report) = Spool::open(
-        &spool_dir,
+        spool_dir,
         SpoolOptions {
             min_free_space: min_free,
             ..SpoolOptions::default()

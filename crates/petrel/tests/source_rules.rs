@@ -81,7 +81,7 @@ fn smtp_service_false_refuses_with_521() {
 #[test]
 fn listener_source_overrides_ip_rules() {
     let extra = free_port();
-    let p = Petrel::start(&CONFIG.replace("{EXTRA_PORT}", &extra.to_string()));
+    let _daemon = Petrel::start(&CONFIG.replace("{EXTRA_PORT}", &extra.to_string()));
     let out = session(extra, "127.0.0.2", "x@faraway.example");
     assert!(
         out.contains("250 2.1.5"),

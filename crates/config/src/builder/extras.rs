@@ -1,0 +1,441 @@
+//! `<acct-file>`, `<spool>`, `<signals>`, processors, address lists and rewrite lists.
+
+use super::*;
+
+impl Builder<'_> {
+    // ------------------------------------------------------------------ accounting
+
+    pub(super) fn acct_section(&mut self, s: &Section) {
+        let arg = Self::arg(s);
+        let target = match arg.strip_prefix('|') {
+            Some(cmd) if !cmd.trim().is_empty() => AcctTarget::Pipe(cmd.trim().to_string()),
+            Some(_) => {
+                self.err(&s.loc, "`<acct-file |…>`: the pipe command is empty");
+                return;
+            }
+            None => AcctTarget::File(resolve_path(&s.loc.base_dir(), arg)),
+        };
+        let mut a = AcctFile {
+            target,
+            records: vec![RecordType::Delivery, RecordType::Bounce],
+            record_fields: Vec::new(),
+            move_to: None,
+            move_interval: Duration::from_secs(86_400),
+            max_size: 250 << 20,
+            delete_after: Some(Duration::from_secs(8 * 86_400)),
+            iso_times: true,
+            user_string: None,
+            world_readable: false,
+            sync: false,
+            origin: origin(&s.loc),
+        };
+        let mut records_seen = false;
+        for c in &s.children {
+            let l = match c {
+                Node::Line(l) => l,
+                Node::Section(sub) => {
+                    self.open(sub, ACCT);
+                    continue;
+                }
+            };
+            let Some((d, v)) = self.check(l, ACCT) else {
+                continue;
+            };
+            match (d.name, v) {
+                ("records", _) => {
+                    if records_seen {
+                        self.err(&l.loc, "`records` may be set only once per <acct-file>");
+                    }
+                    records_seen = true;
+                    let mut out = Vec::new();
+                    for r in split_list(&l.value) {
+                        match RecordType::parse(&r) {
+                            Some(t) => out.push(t),
+                            None => self.err(&l.loc, format!("`records`: `{r}` is not a record type (d, b, t, tq, r, f, rb, rs)")),
+                        }
+                    }
+                    a.records = out;
+                }
+                ("record-fields", _) => {
+                    let Some(t) = RecordType::parse(&l.words[0]) else {
+                        self.err(
+                            &l.loc,
+                            format!("`record-fields`: `{}` is not a record type", l.words[0]),
+                        );
+                        continue;
+                    };
+                    let rest = l.value
+                        [l.value.find(char::is_whitespace).unwrap_or(l.value.len())..]
+                        .trim();
+                    let fields = split_list(rest);
+                    if fields.is_empty() {
+                        self.err(&l.loc, "`record-fields`: field list missing");
+                        continue;
+                    }
+                    let sel = fields
+                        .into_iter()
+                        .map(|f| {
+                            if f == "*" {
+                                FieldSelector::All
+                            } else if let Some(x) = f.strip_prefix('!') {
+                                FieldSelector::Exclude(x.to_string())
+                            } else if let Some(h) = crate::values::strip_prefix_ci(&f, "header_")
+                                .filter(|h| !h.is_empty())
+                            {
+                                FieldSelector::Header(h.to_string())
+                            } else {
+                                FieldSelector::Field(f)
+                            }
+                        })
+                        .collect();
+                    a.record_fields.push((t, sel));
+                }
+                ("map-header-to-field", _)
+                    if l.words.len() != 3 || RecordType::parse(&l.words[0]).is_none() =>
+                {
+                    self.err(&l.loc, "`map-header-to-field` takes TYPE header_NAME FIELD");
+                }
+                ("privacy-policy", _) => {
+                    let p = l.words[0].to_ascii_lowercase();
+                    let ok = match p.as_str() {
+                        "retain" => l.words.len() == 1,
+                        "redact" => l.words.len() <= 2,
+                        "siphash" | "siphash-hexkey" | "hmac-sha256" | "hmac-sha256-hexkey" => {
+                            l.words.len() == 2
+                        }
+                        _ => false,
+                    };
+                    if !ok {
+                        self.err(&l.loc, format!("`privacy-policy`: `{}` is not retain, redact [\"str\"], siphash \"key\", siphash-hexkey KEY, hmac-sha256 \"key\" or hmac-sha256-hexkey KEY", l.value));
+                    }
+                }
+                ("move-to", Value::Path(p)) => a.move_to = Some(p),
+                ("move-interval", Value::Duration(x)) => a.move_interval = x,
+                ("max-size", Value::Size(n)) => {
+                    if n < (1 << 20) {
+                        self.err(&l.loc, "`max-size` must be at least 1M");
+                    }
+                    a.max_size = n;
+                }
+                ("delete-after", Value::OptDuration(x)) => a.delete_after = x,
+                ("iso-times", Value::Bool(b)) => a.iso_times = b,
+                ("user-string", Value::Text(t)) => a.user_string = Some(t),
+                ("world-readable", Value::Bool(b)) => a.world_readable = b,
+                ("sync", Value::Bool(b)) => a.sync = b,
+                _ => {}
+            }
+        }
+        self.data.acct_files.push(a);
+    }
+
+    pub(super) fn spool_section(&mut self, s: &Section) {
+        let mut sp = SpoolDir {
+            path: resolve_path(&s.loc.base_dir(), Self::arg(s)),
+            priority: 1,
+            min_free_space: 0,
+            deliver_only: false,
+            origin: origin(&s.loc),
+        };
+        for c in &s.children {
+            match c {
+                Node::Line(l) => {
+                    let Some((d, v)) = self.check(l, SPOOL) else {
+                        continue;
+                    };
+                    match (d.name, v) {
+                        ("priority", Value::Int(n)) => sp.priority = n,
+                        ("min-free-space", Value::Size(n)) => sp.min_free_space = n,
+                        ("deliver-only", Value::Bool(b)) => sp.deliver_only = b,
+                        _ => {}
+                    }
+                }
+                Node::Section(sub) => {
+                    self.open(sub, SPOOL);
+                }
+            }
+        }
+        self.data.spools.push(sp);
+    }
+
+    // ------------------------------------------------------------------ signals
+
+    pub(super) fn signals_section(&mut self, s: &Section) {
+        if self.data.signals.is_some() {
+            self.err(&s.loc, "`<signals>` is defined more than once");
+        }
+        let mut sig = Signals {
+            api_key: String::new(),
+            upload_url: "https://api.sparkpost.com/api/v1/ingest/events".to_string(),
+            log_verbose: false,
+            min_free_space: 20 << 20,
+            engagement_tracking: EngagementTracking::Off,
+            customer_id: None,
+            tracking_domain: None,
+            custom_message_id_header: None,
+            process_x_sp_subaccount_id: false,
+            retain_x_sp_subaccount_id: false,
+            privacy_policy: SignalsPrivacy::Retain,
+            origin: origin(&s.loc),
+        };
+        for c in &s.children {
+            let l = match c {
+                Node::Line(l) => l,
+                Node::Section(sub) => {
+                    self.open(sub, SIG);
+                    continue;
+                }
+            };
+            let Some((d, v)) = self.check(l, SIG) else {
+                continue;
+            };
+            match (d.name, v) {
+                ("api-key", Value::Text(k)) => {
+                    if k.len() != 40 || !k.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        self.err(&l.loc, "`api-key` must be exactly 40 hexadecimal characters (a SparkPost API key with Incoming Events: Write)");
+                    }
+                    sig.api_key = k;
+                }
+                ("upload-url", Value::Text(u)) => {
+                    if !u.starts_with("https://") && !u.starts_with("http://") {
+                        self.err(&l.loc, format!("`upload-url`: `{u}` is not an http(s) URL"));
+                    }
+                    sig.upload_url = u;
+                }
+                ("log-verbose", Value::Bool(b)) => sig.log_verbose = b,
+                ("min-free-space", Value::Size(n)) => sig.min_free_space = n,
+                ("engagement-tracking", _) => {
+                    let w = &l.words[0];
+                    sig.engagement_tracking = if l.words.len() == 1
+                        && w.eq_ignore_ascii_case("sparkpost")
+                    {
+                        EngagementTracking::Sparkpost
+                    } else {
+                        match (l.words.len(), parse_bool(w)) {
+                            (1, Ok(true)) => EngagementTracking::Declared,
+                            (1, Ok(false)) => EngagementTracking::Off,
+                            _ => {
+                                self.err(&l.loc, format!("`engagement-tracking`: `{}` is not true, false or sparkpost", l.value));
+                                continue;
+                            }
+                        }
+                    };
+                }
+                ("customer-id", _) => match (l.words.len(), l.words[0].parse::<u64>()) {
+                    (1, Ok(n)) => sig.customer_id = Some(n),
+                    _ => self.err(
+                        &l.loc,
+                        format!("`customer-id`: `{}` is not a number", l.value),
+                    ),
+                },
+                ("tracking-domain", Value::Text(t)) => {
+                    sig.tracking_domain = Some(t.to_ascii_lowercase())
+                }
+                ("custom-message-id-header", Value::Text(t)) => {
+                    sig.custom_message_id_header = Some(t)
+                }
+                ("process-x-sp-subaccount-id", Value::Bool(b)) => {
+                    sig.process_x_sp_subaccount_id = b
+                }
+                ("retain-x-sp-subaccount-id", Value::Bool(b)) => sig.retain_x_sp_subaccount_id = b,
+                ("privacy-policy", Value::Choice(c)) => {
+                    sig.privacy_policy = if c == "sha1" {
+                        SignalsPrivacy::Sha1
+                    } else {
+                        SignalsPrivacy::Retain
+                    }
+                }
+                _ => {}
+            }
+        }
+        if sig.api_key.is_empty() && !mentions(s, "api-key") {
+            self.err(&s.loc, "`<signals>` needs an `api-key`");
+        }
+        self.data.signals = Some(sig);
+    }
+
+    pub(super) fn signals_filter_section(&mut self, s: &Section) {
+        self.data.signals_filters.push(Self::arg(s).to_string());
+        for c in &s.children {
+            let l = match c {
+                Node::Line(l) => l,
+                Node::Section(sub) => {
+                    self.open(sub, SIGF);
+                    continue;
+                }
+            };
+            if self.check(l, SIGF).is_none() {
+                continue;
+            }
+            let ok = l.words.len() == 2 && l.words[0].parse::<DomainPattern>().is_ok() && {
+                let a = split_list(&l.words[1]);
+                match a.first().map(|x| x.to_ascii_lowercase()).as_deref() {
+                    Some("disable-signals") => a.len() == 1,
+                    Some("enable-signals") => a[1..].iter().all(|p| {
+                        p.split_once('=').is_some_and(|(k, v)| {
+                            k.eq_ignore_ascii_case("subaccount") && v.parse::<u64>().is_ok()
+                        })
+                    }),
+                    _ => false,
+                }
+            };
+            if !ok {
+                self.err(&l.loc, format!("`sender-or-from`: `{}` is not `DOMAIN-PATTERN enable-signals[,subaccount=N]` or `DOMAIN-PATTERN disable-signals`", l.value));
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ processors
+
+    pub(super) fn processor_section(&mut self, s: &Section, bit: u32) -> Processor {
+        let mut p = Processor {
+            origin: origin(&s.loc),
+            ..Processor::default()
+        };
+        for c in &s.children {
+            match c {
+                Node::Line(l) => {
+                    let Some((d, v)) = self.check(l, bit) else {
+                        continue;
+                    };
+                    match (d.name, v) {
+                        ("deliver-unmatched-email", Value::Bool(b)) => {
+                            p.deliver_unmatched_email = b
+                        }
+                        ("deliver-matched-email", Value::Bool(b)) => p.deliver_matched_email = b,
+                        ("forward-unmatched-to", Value::Text(t)) => p.forward_unmatched_to.push(t),
+                        ("forward-errors-to", Value::Text(t)) => p.forward_errors_to.push(t),
+                        _ => {}
+                    }
+                }
+                Node::Section(sub) => {
+                    let Some(def) = self.open(sub, bit) else {
+                        continue;
+                    };
+                    if def.bit == ADDR {
+                        let list = self.address_list(sub);
+                        p.address_list.domains.extend(list.domains);
+                        p.address_list.addresses.extend(list.addresses);
+                        p.address_list.address_files.extend(list.address_files);
+                    } else if def.bit == EMAILP {
+                        for c2 in &sub.children {
+                            match c2 {
+                                Node::Line(l) => match self.check(l, EMAILP) {
+                                    Some((_, Value::Path(f))) => p.body_pattern_files.push(f),
+                                    Some((_, Value::Bool(b))) => p.log_match_info = b,
+                                    _ => {}
+                                },
+                                Node::Section(x) => {
+                                    self.open(x, EMAILP);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p
+    }
+
+    pub(super) fn address_list(&mut self, s: &Section) -> AddressList {
+        let mut a = AddressList {
+            name: s.arg.clone(),
+            ..AddressList::default()
+        };
+        for c in &s.children {
+            match c {
+                Node::Line(l) => {
+                    let Some((d, v)) = self.check(l, ADDR) else {
+                        continue;
+                    };
+                    match (d.name, v) {
+                        ("domain", Value::Text(t)) => match t.parse::<DomainPattern>() {
+                            Ok(DomainPattern::Exact(x)) => a.domains.push(x),
+                            _ => self.err(&l.loc, format!("`domain`: `{t}` is not a domain name")),
+                        },
+                        ("address", Value::Text(t)) => a.addresses.push(
+                            if t.len() >= 2 && t.starts_with('/') && t.ends_with('/') {
+                                AddressEntry::Regex(t[1..t.len() - 1].to_string())
+                            } else if t.contains('@') {
+                                AddressEntry::Email(t)
+                            } else {
+                                AddressEntry::LocalPart(t)
+                            },
+                        ),
+                        ("address-file", Value::Path(p)) => a.address_files.push(p),
+                        _ => {}
+                    }
+                }
+                Node::Section(sub) => {
+                    self.open(sub, ADDR);
+                }
+            }
+        }
+        a
+    }
+
+    // ------------------------------------------------------------------ rewrite
+
+    pub(super) fn rewrite_section(&mut self, s: &Section) {
+        let name = Self::arg(s).to_string();
+        if self
+            .data
+            .rewrite_lists
+            .iter()
+            .any(|r| r.name.eq_ignore_ascii_case(&name))
+        {
+            self.err(
+                &s.loc,
+                format!("`<rewrite-list {name}>` is defined more than once"),
+            );
+        }
+        let mut rules = Vec::new();
+        for c in &s.children {
+            let l = match c {
+                Node::Line(l) => l,
+                Node::Section(sub) => {
+                    self.open(sub, RW);
+                    continue;
+                }
+            };
+            let Some((d, _)) = self.check(l, RW) else {
+                continue;
+            };
+            if l.words.len() != 2 {
+                self.err(&l.loc, format!("`{}` takes a source and a target", d.name));
+                continue;
+            }
+            match d.name {
+                "mail-from" => match parse_mail_from_rule(&l.words[0], &l.words[1]) {
+                    Ok((from, to)) => rules.push(RewriteRule::MailFrom { from, to }),
+                    Err(m) => self.err(&l.loc, format!("`mail-from`: {m}")),
+                },
+                _ => {
+                    let from = match l.words[0].parse::<DomainPattern>() {
+                        Ok(p) => p,
+                        Err(e) => {
+                            self.err(&l.loc, format!("`from-domain`: {e}"));
+                            continue;
+                        }
+                    };
+                    match l.words[1].parse::<DomainPattern>() {
+                        Ok(DomainPattern::Exact(to)) if to.is_ascii() => {
+                            rules.push(RewriteRule::FromDomain { from, to })
+                        }
+                        _ => self.err(
+                            &l.loc,
+                            format!(
+                                "`from-domain`: target `{}` must be a plain ASCII domain",
+                                l.words[1]
+                            ),
+                        ),
+                    }
+                }
+            }
+        }
+        self.data.rewrite_lists.push(RewriteList {
+            name,
+            rules,
+            origin: origin(&s.loc),
+        });
+    }
+}
