@@ -48,7 +48,8 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int(
 declare -a direct petrel postfix
 for run in $(seq "$RUNS"); do
   # direct: the sink accepts and discards.
-  smtp-sink -c "127.0.0.1:$SINK_PORT" 1000 >/dev/null 2>&1 & sink=$!
+  sink_user=(); [ "$(id -u)" = 0 ] && sink_user=(-u nobody)
+  smtp-sink "${sink_user[@]}" -c "127.0.0.1:$SINK_PORT" 1000 >/dev/null 2>&1 & sink=$!
   sleep 0.5
   direct+=("$(inject $SINK_PORT)")
   kill $sink; wait $sink 2>/dev/null || true

@@ -59,6 +59,12 @@ impl DataReader {
         self.eight_bit
     }
 
+    fn note_8bit(&mut self, bytes: &[u8]) {
+        if !self.eight_bit && !bytes.is_ascii() {
+            self.eight_bit = true;
+        }
+    }
+
     fn emit(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
         self.seen += bytes.len() as u64;
         if let Some(max) = self.max {
@@ -77,18 +83,19 @@ impl DataReader {
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<DataEnd> {
         let mut run_start = 0usize;
         let mut i = 0usize;
-        // Fast path: bytes in the middle of a line are copied in runs, not one by one.
+        // Bytes in the middle of a line are copied in runs, not one by one: the scan jumps
+        // from one CR to the next with memchr.
         while i < input.len() {
             let b = input[i];
-            if b >= 0x80 {
-                self.eight_bit = true;
-            }
             match self.state {
                 State::Mid => {
-                    if b == b'\r' {
-                        self.state = State::Cr;
+                    match memchr::memchr(b'\r', &input[i..]) {
+                        Some(k) => {
+                            i += k + 1;
+                            self.state = State::Cr;
+                        }
+                        None => i = input.len(),
                     }
-                    i += 1;
                     continue;
                 }
                 State::Cr => {
@@ -128,6 +135,7 @@ impl DataReader {
                 }
                 State::DotCr => {
                     if b == b'\n' {
+                        self.note_8bit(&input[..i]);
                         return Some(DataEnd { consumed: i + 1 });
                     }
                     // `.\r` followed by something else: the dot was stuffing, keep the CR.
@@ -143,6 +151,7 @@ impl DataReader {
         }
         let run = &input[run_start.min(input.len())..];
         self.emit(out, run);
+        self.note_8bit(input);
         None
     }
 }
@@ -205,6 +214,17 @@ mod tests {
     fn dot_cr_not_followed_by_lf_keeps_cr() {
         let (out, _) = read_all(&[b".\rx\r\n.\r\n"]);
         assert_eq!(out, b"\rx\r\n");
+    }
+
+    #[test]
+    fn eight_bit_is_noticed_but_not_after_the_terminator() {
+        let mut r = DataReader::new(None);
+        let mut out = Vec::new();
+        assert!(r.feed(b"plain\r\n.\r\n\xff", &mut out).is_some());
+        assert!(!r.saw_8bit());
+        let mut r = DataReader::new(None);
+        assert!(r.feed("caf\u{e9}\r\n.\r\n".as_bytes(), &mut out).is_some());
+        assert!(r.saw_8bit());
     }
 
     #[test]
