@@ -32,19 +32,24 @@ fn s_client(port: u16, flags: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// swaks negotiating STARTTLS with only `proto` enabled, then quitting after EHLO.
+fn starttls_with(p: &Petrel, proto: &str) -> std::process::Output {
+    p.swaks(&[
+        "--tls",
+        "--tls-protocol",
+        proto,
+        "--to",
+        "a@example.com",
+        "--quit-after",
+        "EHLO",
+    ])
+}
+
 #[test]
 fn swaks_with_tls_1_2_and_1_3_succeeds() {
     let p = Petrel::start(CONFIG);
     for proto in ["tlsv1_2", "tlsv1_3"] {
-        let out = p.swaks(&[
-            "--tls",
-            "--tls-protocol",
-            proto,
-            "--to",
-            "a@example.com",
-            "--quit-after",
-            "EHLO",
-        ]);
+        let out = starttls_with(&p, proto);
         assert!(out.status.success(), "{proto}: {}", text(&out));
     }
 }
@@ -53,15 +58,7 @@ fn swaks_with_tls_1_2_and_1_3_succeeds() {
 fn swaks_offering_only_tls_1_0_or_1_1_fails() {
     let p = Petrel::start(CONFIG);
     for proto in ["tlsv1", "tlsv1_1"] {
-        let out = p.swaks(&[
-            "--tls",
-            "--tls-protocol",
-            proto,
-            "--to",
-            "a@example.com",
-            "--quit-after",
-            "EHLO",
-        ]);
+        let out = starttls_with(&p, proto);
         assert!(!out.status.success(), "{proto} must fail: {}", text(&out));
         assert!(text(&out).contains("TLS"), "{}", text(&out));
     }
@@ -96,24 +93,8 @@ fn disabling_tls_1_2_leaves_only_1_3() {
         "smtp-server-tls-allow-tlsv1.2 true",
         "smtp-server-tls-allow-tlsv1.2 false",
     ));
-    let out = p.swaks(&[
-        "--tls",
-        "--tls-protocol",
-        "tlsv1_2",
-        "--to",
-        "a@example.com",
-        "--quit-after",
-        "EHLO",
-    ]);
+    let out = starttls_with(&p, "tlsv1_2");
     assert!(!out.status.success(), "{}", text(&out));
-    let out = p.swaks(&[
-        "--tls",
-        "--tls-protocol",
-        "tlsv1_3",
-        "--to",
-        "a@example.com",
-        "--quit-after",
-        "EHLO",
-    ]);
+    let out = starttls_with(&p, "tlsv1_3");
     assert!(out.status.success(), "{}", text(&out));
 }
