@@ -250,10 +250,10 @@ fn no_args(rest: &str, cmd: Command) -> Result<Command, CommandError> {
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    if s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix) {
-        Some(s[prefix.len()..].trim_start())
-    } else {
-        None
+    // `get` rather than slicing: the cut may fall inside a multi-byte character.
+    match (s.get(..prefix.len()), s.get(prefix.len()..)) {
+        (Some(head), Some(rest)) if head.eq_ignore_ascii_case(prefix) => Some(rest.trim_start()),
+        _ => None,
     }
 }
 
@@ -516,6 +516,15 @@ mod tests {
         let long = vec![b'A'; MAX_COMMAND_LINE + 1];
         assert_eq!(parse_command(&long), Err(CommandError::LineTooLong));
         assert_eq!(parse_command(b"NOOP \x00\r\n"), Err(CommandError::NotText));
+    }
+
+    #[test]
+    fn multibyte_character_where_the_keyword_ends_is_a_syntax_error() {
+        // Found by cargo-fuzz: slicing "TO\u{1bd}" at byte 3 used to panic.
+        let line = "RCPT TO\u{1bd}@le:j@x.example>\r\n";
+        assert!(matches!(parse_command(line.as_bytes()), Err(CommandError::Syntax(_))));
+        let line = "MAIL FROM\u{e9}<a@b>\r\n";
+        assert!(matches!(parse_command(line.as_bytes()), Err(CommandError::Syntax(_))));
     }
 
     #[test]
