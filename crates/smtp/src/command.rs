@@ -522,9 +522,15 @@ mod tests {
     fn multibyte_character_where_the_keyword_ends_is_a_syntax_error() {
         // Found by cargo-fuzz: slicing "TO\u{1bd}" at byte 3 used to panic.
         let line = "RCPT TO\u{1bd}@le:j@x.example>\r\n";
-        assert!(matches!(parse_command(line.as_bytes()), Err(CommandError::Syntax(_))));
+        assert!(matches!(
+            parse_command(line.as_bytes()),
+            Err(CommandError::Syntax(_))
+        ));
         let line = "MAIL FROM\u{e9}<a@b>\r\n";
-        assert!(matches!(parse_command(line.as_bytes()), Err(CommandError::Syntax(_))));
+        assert!(matches!(
+            parse_command(line.as_bytes()),
+            Err(CommandError::Syntax(_))
+        ));
     }
 
     #[test]
