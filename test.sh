@@ -21,4 +21,10 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# Python peers: aiosmtpd (recording SMTP sink), dkimpy (independent DKIM verifier),
+# dnslib (a DNS server on loopback for MX tests).
+if ! python3 -c 'import aiosmtpd, dkim, dnslib' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd dkimpy dnslib
+fi
+
 cargo test --workspace --all-targets "$@"

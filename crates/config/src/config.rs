@@ -73,6 +73,10 @@ pub struct ConfigData {
     pub total_max_smtp_in: u32,
     /// `total-max-smtp-out` (planned).
     pub total_max_smtp_out: Option<u32>,
+    /// `name-server IP[:PORT]` lines: the DNS servers for MX and address lookups, used in
+    /// turn; empty means the system's resolvers. A port is petrel's extension (for a
+    /// resolver on a non-standard port, as tests use).
+    pub name_servers: Vec<std::net::SocketAddr>,
     /// `smtp-await-slot` (planned).
     pub smtp_await_slot: bool,
     /// `run-as-root` (planned).

@@ -35,10 +35,16 @@ pub struct Stats {
     pub rejections: AtomicU64,
 }
 
+/// Called after each message is durable (and before the 250 is sent) with its spool id: the
+/// daemon uses it to hand the message to the delivery engine and to write the reception
+/// accounting record. It must not block.
+pub type CommitHook = Arc<dyn Fn(petrel_spool::MessageId) + Send + Sync>;
+
 /// Everything sessions share. The configuration sits behind a lock that is only read at
 /// connection start, so `reload` can swap it without touching sessions in flight.
 pub struct Context {
     config: RwLock<Arc<Config>>,
+    on_commit: RwLock<Option<CommitHook>>,
     tls: RwLock<Option<TlsAcceptor>>,
     /// The durable spool messages go to.
     pub spool: Spool,
@@ -55,6 +61,7 @@ impl Context {
         let slots = Arc::new(Semaphore::new(config.total_max_smtp_in as usize));
         Ok(Arc::new(Context {
             config: RwLock::new(config),
+            on_commit: RwLock::new(None),
             tls: RwLock::new(tls),
             spool,
             stats: Stats::default(),
@@ -77,6 +84,22 @@ impl Context {
         *self.tls.write().unwrap_or_else(|e| e.into_inner()) = tls;
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
         Ok(())
+    }
+
+    /// Installs the hook called after every durable commit.
+    pub fn set_commit_hook(&self, hook: CommitHook) {
+        *self.on_commit.write().unwrap_or_else(|e| e.into_inner()) = Some(hook);
+    }
+
+    pub(crate) fn committed(&self, id: petrel_spool::MessageId) {
+        let hook = self
+            .on_commit
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(hook) = hook {
+            hook(id);
+        }
     }
 
     fn tls_acceptor(&self) -> Option<TlsAcceptor> {

@@ -779,6 +779,7 @@ impl Session {
         };
         match self.ctx.spool.commit(envelope, body).await {
             Ok(id) => {
+                self.ctx.committed(id);
                 self.ctx.stats.messages.fetch_add(1, Ordering::Relaxed);
                 self.ctx
                     .stats

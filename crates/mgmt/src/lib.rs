@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod control;
 mod views;
 
 use std::net::SocketAddr;
@@ -28,6 +29,7 @@ pub type Reloader = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
 #[derive(Clone)]
 pub struct Mgmt {
     ctx: Arc<Context>,
+    engine: Option<petrel_delivery::Engine>,
     access: Arc<Vec<AccessRule>>,
     started: SystemTime,
     reloader: Option<Reloader>,
@@ -59,9 +61,15 @@ impl IntoResponse for ApiError {
 
 impl Mgmt {
     /// Builds the API state. `access` is the `http-access` list; empty means loopback only.
-    pub fn new(ctx: Arc<Context>, access: Vec<AccessRule>, reloader: Option<Reloader>) -> Self {
+    pub fn new(
+        ctx: Arc<Context>,
+        engine: Option<petrel_delivery::Engine>,
+        access: Vec<AccessRule>,
+        reloader: Option<Reloader>,
+    ) -> Self {
         Mgmt {
             ctx,
+            engine,
             access: Arc::new(access),
             started: SystemTime::now(),
             reloader,
@@ -77,6 +85,14 @@ impl Mgmt {
             .route("/messages", get(views::messages))
             .route("/messageBody", get(views::message_body))
             .route("/reload", post(reload))
+            .route("/jobs", get(control::jobs))
+            .route("/vmtas", get(control::vmtas))
+            .route("/pauseQueue", post(control::pause_queue))
+            .route("/resumeQueue", post(control::resume_queue))
+            .route("/pauseJob", post(control::pause_job))
+            .route("/resumeJob", post(control::resume_job))
+            .route("/schedule", post(control::schedule))
+            .route("/delete", post(control::delete))
             .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
             .layer(middleware::from_fn_with_state(self.clone(), guard))
             .with_state(self)

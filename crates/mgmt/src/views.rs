@@ -33,10 +33,44 @@ pub(crate) async fn status(State(m): State<Mgmt>) -> Json<Value> {
         "conn": { "smtpIn": { "total": s.connections.load(Ordering::Relaxed) } },
         "rejections": s.rejections.load(Ordering::Relaxed),
         "spool": serde_json::to_value(&spool).unwrap_or(Value::Null),
+        "delivery": m.engine.as_ref().map(|e| serde_json::to_value(e.stats()).unwrap_or(Value::Null)),
     }}))
 }
 
 pub(crate) async fn queues(State(m): State<Mgmt>) -> Json<Value> {
+    if let Some(engine) = &m.engine {
+        // With delivery running, the engine's view adds state: paused, connections, retry.
+        let summary = m.ctx.spool.queue_summary();
+        let queues: Vec<Value> = engine
+            .queues()
+            .into_iter()
+            .map(|q| {
+                let (msgs, bytes) = summary
+                    .iter()
+                    .find(|s| s.domain == q.key.domain && s.vmta == q.key.vmta)
+                    .map_or((0, 0), |s| (s.messages, s.bytes));
+                let retry = q
+                    .retry_until
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs());
+                json!({
+                    "queue": q.key.to_string(),
+                    "domain": q.key.domain,
+                    "vmta": q.key.vmta,
+                    "rcp": q.recipients,
+                    "msg": msgs,
+                    "kb": bytes.div_ceil(1024),
+                    "conn": q.connections,
+                    "paused": q.paused,
+                    "mode": if retry.is_some() { "retry" } else { "normal" },
+                    "retryUntil": retry,
+                    "lastError": q.last_error,
+                })
+            })
+            .filter(|q| q["rcp"].as_u64() != Some(0) || q["paused"] == true)
+            .collect();
+        return Json(json!({ "data": { "queues": queues } }));
+    }
     let queues: Vec<Value> = m
         .ctx
         .spool

@@ -42,7 +42,7 @@ enum Cmd {
     /// Show the running daemon's state (`status`, `queues`, `domains`).
     Show {
         /// What to show.
-        #[arg(value_parser = ["status", "queues", "domains"])]
+        #[arg(value_parser = ["status", "queues", "domains", "jobs", "vmtas"])]
         what: String,
         /// Print the API's JSON instead of a table.
         #[arg(long)]
@@ -62,6 +62,49 @@ enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Configuration of the daemon to ask.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Pause a queue (`pause queue DOMAIN[/VMTA]`, `*` wildcards) or a job (`pause job ID`):
+    /// its mail stays queued and none is sent until resumed.
+    Pause {
+        /// `queue` or `job`.
+        #[arg(value_parser = ["queue", "job"])]
+        what: String,
+        /// The queue pattern or job id.
+        name: String,
+        /// Configuration of the daemon to ask.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Resume a paused queue or job.
+    Resume {
+        /// `queue` or `job`.
+        #[arg(value_parser = ["queue", "job"])]
+        what: String,
+        /// The queue pattern or job id.
+        name: String,
+        /// Configuration of the daemon to ask.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Retry a queue now, skipping the rest of its retry-after wait.
+    Schedule {
+        /// The queue pattern, `DOMAIN[/VMTA]`.
+        queue: String,
+        /// Configuration of the daemon to ask.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Delete queued recipients of a queue or a job (bounce records are written).
+    Delete {
+        /// Queue pattern.
+        #[arg(long)]
+        queue: Option<String>,
+        /// Job id.
+        #[arg(long = "jobId")]
+        job_id: Option<String>,
         /// Configuration of the daemon to ask.
         #[arg(long, short)]
         config: Option<PathBuf>,
@@ -153,6 +196,39 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Pause { what, name, config } => pause_or_resume(true, &what, &name, config.as_deref()),
+        Cmd::Resume { what, name, config } => {
+            pause_or_resume(false, &what, &name, config.as_deref())
+        }
+        Cmd::Schedule { queue, config } => {
+            let port = mgmt_port(config.as_deref())?;
+            let body = mgmt_client::post(
+                port,
+                &format!("/schedule?queue={}", mgmt_client::encode(&queue)),
+            )?;
+            println!("{}", body["data"]["result"].as_str().unwrap_or("done."));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Delete {
+            queue,
+            job_id,
+            config,
+        } => {
+            if queue.is_none() && job_id.is_none() {
+                bail!("delete needs --queue=PATTERN or --jobId=ID");
+            }
+            let mut q = Vec::new();
+            if let Some(v) = queue {
+                q.push(format!("queue={}", mgmt_client::encode(&v)));
+            }
+            if let Some(v) = job_id {
+                q.push(format!("jobId={}", mgmt_client::encode(&v)));
+            }
+            let port = mgmt_port(config.as_deref())?;
+            let body = mgmt_client::post(port, &format!("/delete?{}", q.join("&")))?;
+            println!("{}", body["data"]["result"].as_str().unwrap_or("done."));
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Reload { config } => {
             let port = mgmt_port(config.as_deref())?;
             let body = mgmt_client::post(port, "/reload")?;
@@ -190,6 +266,18 @@ fn mgmt_port(config: Option<&Path>) -> Result<u16> {
         bail!("http-mgmt-port is 0: the management API is off");
     }
     Ok(port)
+}
+
+/// `pause queue|job NAME` and `resume queue|job NAME`.
+fn pause_or_resume(pause: bool, what: &str, name: &str, config: Option<&Path>) -> Result<ExitCode> {
+    let action = if pause { "pause" } else { "resume" };
+    let path = match what {
+        "queue" => format!("/{action}Queue?queue={}", mgmt_client::encode(name)),
+        _ => format!("/{action}Job?jobId={}", mgmt_client::encode(name)),
+    };
+    let body = mgmt_client::post(mgmt_port(config)?, &path)?;
+    println!("{}", body["data"]["result"].as_str().unwrap_or("done."));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Text tables in the spirit of `pmta show …`.
@@ -235,6 +323,43 @@ fn render(what: &str, body: &Value) -> String {
                 ));
             }
             out.push_str(&format!("{} domains shown.\n", rows.len()));
+        }
+        "jobs" => {
+            let rows = data["jobs"].as_array().cloned().unwrap_or_default();
+            out.push_str(&format!(
+                "{:<40} {:>8} {:>7}\n",
+                "job-id", "#rcpt", "paused"
+            ));
+            for j in &rows {
+                out.push_str(&format!(
+                    "{:<40} {:>8} {:>7}\n",
+                    j["job"].as_str().unwrap_or(""),
+                    j["recipients"],
+                    if j["paused"].as_bool() == Some(true) {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                ));
+            }
+            out.push_str(&format!("Total of {} job(s).\n", rows.len()));
+        }
+        "vmtas" => {
+            let rows = data["vmtas"].as_array().cloned().unwrap_or_default();
+            out.push_str(&format!(
+                "{:<24} {:>8} {:>8} {:>6}\n",
+                "name", "domains", "#rcpt", "conn"
+            ));
+            for v in &rows {
+                out.push_str(&format!(
+                    "{:<24} {:>8} {:>8} {:>6}\n",
+                    v["name"].as_str().unwrap_or(""),
+                    v["domains"],
+                    v["recipients"],
+                    v["connections"]
+                ));
+            }
+            out.push_str(&format!("{} of {} virtual MTAs.\n", rows.len(), rows.len()));
         }
         "messages" => {
             let rows = data["messages"].as_array().cloned().unwrap_or_default();

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
+use petrel_accounting::{Accounting, AcctRecord, SrcType};
+use petrel_delivery::{Engine, SystemClock};
 use petrel_listener::Context;
 use petrel_mgmt::{AccessLevel, AccessRule, Mgmt, Reloader};
 use petrel_spool::{Spool, SpoolOptions};
@@ -45,6 +47,35 @@ async fn run(
     file: Option<PathBuf>,
 ) -> Result<()> {
     let ctx = Context::new(config.clone(), spool.clone()).context("loading the TLS certificate")?;
+    let accounting = if config.acct_files.is_empty() {
+        None
+    } else {
+        Some(Arc::new(
+            Accounting::from_config(&config.acct_files).context("opening the accounting files")?,
+        ))
+    };
+    let engine = Engine::start(
+        spool.clone(),
+        config.clone(),
+        accounting.clone(),
+        Arc::new(SystemClock),
+        std::time::Duration::from_secs(1),
+    )
+    .context("starting the delivery engine")?;
+    {
+        // Every durable commit goes to the engine's queues (and a reception record).
+        let engine = engine.clone();
+        let spool = spool.clone();
+        let accounting = accounting.clone();
+        ctx.set_commit_hook(Arc::new(move |id| {
+            if let Some(acct) = &accounting {
+                if let Some(env) = spool.envelope(id) {
+                    reception_records(acct, &env);
+                }
+            }
+            engine.enqueue(id);
+        }));
+    }
     let listeners = petrel_listener::bind_all(&config).await?;
     let addrs: Vec<String> = listeners
         .iter()
@@ -54,7 +85,8 @@ async fn run(
 
     let reloader: Option<Reloader> = file.clone().map(|path| {
         let ctx = ctx.clone();
-        let f: Reloader = Arc::new(move || reload(&ctx, &path));
+        let engine = engine.clone();
+        let f: Reloader = Arc::new(move || reload(&ctx, &engine, &path));
         f
     });
     let mut mgmt_addr = None;
@@ -73,7 +105,7 @@ async fn run(
             format!("cannot bind the management API on {addr} (http-mgmt-port)")
         })?;
         mgmt_addr = Some(addr);
-        let mgmt = Mgmt::new(ctx.clone(), rules, reloader.clone());
+        let mgmt = Mgmt::new(ctx.clone(), Some(engine.clone()), rules, reloader.clone());
         tokio::spawn(async move {
             if let Err(e) = mgmt.serve(listener).await {
                 warn!("management API stopped: {e}");
@@ -89,26 +121,53 @@ async fn run(
     eprintln!("{line}");
 
     let serve = tokio::spawn(petrel_listener::serve(ctx.clone(), listeners));
-    wait_for_shutdown(&ctx, file.as_deref()).await;
+    wait_for_shutdown(&ctx, &engine, file.as_deref()).await;
     serve.abort();
     info!("petrel stopping");
+    if let Some(acct) = &accounting {
+        if let Err(e) = acct.shutdown() {
+            warn!("accounting: {e}");
+        }
+    }
     spool.shutdown();
     Ok(())
 }
 
-fn reload(ctx: &Context, path: &Path) -> Result<String, String> {
+/// `r` rows: one per recipient at reception (written only when an acct-file asks for `r`).
+fn reception_records(acct: &Accounting, env: &petrel_spool::Envelope) {
+    let now = std::time::SystemTime::now();
+    for r in &env.recipients {
+        let mut rec = AcctRecord::new(petrel_config::RecordType::Receipt, now);
+        rec.orig = env.mail_from.clone();
+        rec.rcpt = r.address.clone();
+        rec.orcpt = r.orcpt.clone().unwrap_or_default();
+        rec.src_type = Some(SrcType::Smtp);
+        rec.rcv_source_ip = env.client_addr.as_deref().and_then(|a| a.parse().ok());
+        rec.vmta = env.vmta.clone();
+        rec.job_id = env.job_id.clone().unwrap_or_default();
+        rec.env_id = env.env_id.clone().unwrap_or_default();
+        rec.rcv_smtp_user = env.auth_user.clone().unwrap_or_default();
+        if let Err(e) = acct.record(rec) {
+            warn!("accounting: {e}");
+        }
+    }
+}
+
+fn reload(ctx: &Context, engine: &Engine, path: &Path) -> Result<String, String> {
     let loaded = petrel_config::load(path)
         .map_err(|e| format!("reload failed, old configuration kept:\n{e}"))?;
     for w in &loaded.warnings {
         warn!("config: {w}");
     }
-    ctx.reload(Arc::new(loaded.config))
+    let config = Arc::new(loaded.config);
+    ctx.reload(config.clone())
         .map_err(|e| format!("reload failed, old configuration kept: {e}"))?;
+    engine.reload(config);
     info!("configuration reloaded from {}", path.display());
     Ok("Configuration reloaded.".into())
 }
 
-async fn wait_for_shutdown(ctx: &Arc<Context>, file: Option<&Path>) {
+async fn wait_for_shutdown(ctx: &Arc<Context>, engine: &Engine, file: Option<&Path>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -124,7 +183,7 @@ async fn wait_for_shutdown(ctx: &Arc<Context>, file: Option<&Path>) {
             _ = int.recv() => return,
             _ = hup.recv() => {
                 if let Some(path) = file {
-                    match reload(ctx, path) {
+                    match reload(ctx, engine, path) {
                         Ok(m) => info!("{m}"),
                         Err(e) => warn!("{e}"),
                     }

@@ -10,6 +10,7 @@ mod auth;
 mod command;
 mod data;
 mod reply;
+mod reply_parse;
 
 pub use auth::{decode_base64_line, parse_plain_response, AuthError, PlainCredentials};
 pub use command::{
@@ -18,3 +19,4 @@ pub use command::{
 };
 pub use data::{DataEnd, DataReader};
 pub use reply::{EnhancedCode, Reply};
+pub use reply_parse::{parse_reply, ReplyError, MAX_REPLY_BYTES, MAX_REPLY_LINE};

@@ -5,6 +5,7 @@
 //! Defaults: 20000 messages, 64 tasks, 5000 bytes, a temporary directory under /var/tmp
 //! (a real disk; /tmp may be tmpfs, whose fsync is free). Prints throughput, commit latency
 //! and records per fsync, which shows how many messages each group commit served.
+//! `SPOOL_BENCH_PREALLOCATE=0` turns segment preallocation off (append mode) to compare.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,7 +59,12 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let (spool, report) = Spool::open(&dir, SpoolOptions::default()).expect("open");
+        let preallocate = std::env::var("SPOOL_BENCH_PREALLOCATE").as_deref() != Ok("0");
+        let opts = SpoolOptions {
+            preallocate,
+            ..SpoolOptions::default()
+        };
+        let (spool, report) = Spool::open(&dir, opts).expect("open");
         eprintln!("{report}");
         let body = Arc::new(vec![b'x'; size]);
         let before = spool.stats();
@@ -94,10 +100,11 @@ fn main() {
         let fsyncs = after.fsyncs - before.fsyncs;
         let records = after.records_written - before.records_written;
         println!(
-            "spool_bench: {} msgs x {} B, {} tasks, dir {}",
+            "spool_bench: {} msgs x {} B, {} tasks, {}, dir {}",
             lat.len(),
             size,
             concurrency,
+            if preallocate { "preallocated" } else { "appended" },
             dir.display()
         );
         println!(

@@ -26,6 +26,9 @@ pub(crate) const MAGIC: u32 = u32::from_le_bytes(*b"PTRL");
 /// Bytes before the payload: magic, length, CRC, kind.
 pub(crate) const HEADER_LEN: usize = 13;
 
+/// Encoded size of a `SegmentHeader` record (header + two u64).
+pub(crate) const SEGMENT_HEADER_RECORD_LEN: u64 = HEADER_LEN as u64 + 16;
+
 pub(crate) const KIND_SEGMENT_HEADER: u8 = 1;
 pub(crate) const KIND_MESSAGE: u8 = 2;
 pub(crate) const KIND_REMOVE: u8 = 3;
@@ -305,6 +308,7 @@ mod tests {
             Record::Remove { id: 42 },
             Record::RecipientDone { id: 42, rcpt: 3 },
         ];
+        assert_eq!(samples()[0].len() as u64, SEGMENT_HEADER_RECORD_LEN);
         for (bytes, want) in samples().iter().zip(expected.iter()) {
             let (got, len) = decode(bytes).unwrap();
             assert_eq!(&got, want);

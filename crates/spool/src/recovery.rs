@@ -2,11 +2,16 @@
 //!
 //! Rules (see docs/spool-format.md):
 //! * Segments are replayed in number order, records in file order.
+//! * Zero bytes from some offset to the end of the file are padding (a preallocated
+//!   segment's unused space): the records end there. Not reported, not modified.
 //! * A bad record (bad magic, CRC, incomplete) is followed by a scan for the next offset
 //!   where a complete record with a valid CRC starts. If one is found, the bad bytes are
 //!   reported as a corrupt record and skipped. If none is found and this is the last
-//!   segment, the bytes are a torn tail from a crash mid-write: the file is truncated there.
-//!   In an older segment they are reported as corrupt (and left on disk for inspection).
+//!   segment, the bytes are a torn tail from a crash mid-write: if the file ends inside the
+//!   bad record (an appended segment) the file is truncated there; if zero padding follows
+//!   it (a preallocated segment) the bad bytes are overwritten with zeros and the length
+//!   kept. In an older segment they are reported as corrupt (and left on disk for
+//!   inspection).
 //! * A bad record never yields a message: a message either decodes completely with its CRC
 //!   or it does not exist.
 
@@ -19,7 +24,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::index::{Entry, Index, Location};
-use crate::record::{self, Record};
+use crate::record::{self, DecodeError, Record};
 use crate::segment;
 use crate::{Envelope, MessageId, SpoolError};
 
@@ -56,8 +61,9 @@ pub struct RecoveryReport {
     pub messages: usize,
     /// Pending recipients of those messages.
     pub recipients: u64,
-    /// Bytes cut off the end of the last segment (an unfinished write from a crash; those
-    /// records were never acknowledged).
+    /// Bytes of an unfinished write from a crash discarded at the end of the last segment:
+    /// cut off an appended segment, or zeroed in a preallocated one (whose zero padding is
+    /// not counted). Those records were never acknowledged.
     pub torn_tail_bytes: u64,
     /// Damaged records that were skipped. Non-empty means data was lost to storage
     /// corruption and deserves an alert.
@@ -74,7 +80,7 @@ impl fmt::Display for RecoveryReport {
         if self.torn_tail_bytes > 0 {
             write!(
                 f,
-                "; truncated a torn tail of {} byte(s)",
+                "; discarded a torn tail of {} byte(s)",
                 self.torn_tail_bytes
             )?;
         }
@@ -92,12 +98,22 @@ impl fmt::Display for RecoveryReport {
     }
 }
 
+/// Where a recovered segment's records end, and how big its file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SegmentExtent {
+    pub number: u64,
+    /// Logical end: the next record would be written here (for the last segment).
+    pub len: u64,
+    /// File size; larger than `len` when zero padding follows the records.
+    pub size: u64,
+}
+
 /// Everything `open` needs to start the writer.
 pub(crate) struct Recovered {
     pub report: RecoveryReport,
     pub index: Index,
-    /// Segment numbers with their (possibly truncated) lengths, ascending.
-    pub segments: Vec<(u64, u64)>,
+    /// Segments, ascending, after any torn tail was discarded.
+    pub segments: Vec<SegmentExtent>,
     /// Live messages per segment.
     pub live: HashMap<u64, u64>,
     /// Every id below this was used at some point.
@@ -120,18 +136,21 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, SpoolError> {
         let is_last = i + 1 == numbers.len();
         let path = segment::path(dir, number);
         let data = fs::read(&path).map_err(|e| SpoolError::io("reading segment", e))?;
+        // Everything from `dirty_end` on is zero: padding, where no record can start (a
+        // record starts with its magic). A record may still end in zero bytes past it.
+        let dirty_end = dirty_end(&data);
         let mut pos = 0usize;
-        let mut len = data.len() as u64;
-        while pos < data.len() {
+        let mut size = data.len() as u64;
+        while pos < dirty_end {
             match record::decode(&data[pos..]) {
-                Ok((rec, size)) => {
+                Ok((rec, len)) => {
                     let loc = Location {
                         segment: number,
                         offset: pos as u64,
-                        len: size as u64,
+                        len: len as u64,
                     };
                     apply(rec, loc, &mut index, &mut id_floor, &mut report);
-                    pos += size;
+                    pos += len;
                 }
                 Err(err) => match record::resync(&data, pos + 1) {
                     Some(next) => {
@@ -143,17 +162,10 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, SpoolError> {
                         pos = next;
                     }
                     None if is_last => {
-                        let torn = data.len() - pos;
-                        tracing::warn!(
-                            segment = number,
-                            offset = pos,
-                            bytes = torn,
-                            reason = %err,
-                            "truncating torn tail of spool segment"
-                        );
-                        truncate(dir, number, pos as u64)?;
-                        report.torn_tail_bytes += torn as u64;
-                        len = pos as u64;
+                        let (new_size, torn) =
+                            discard_torn_tail(dir, number, &data, pos, dirty_end, &err)?;
+                        size = new_size;
+                        report.torn_tail_bytes += torn;
                         break;
                     }
                     None => {
@@ -162,7 +174,7 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, SpoolError> {
                             offset: pos as u64,
                             reason: format!(
                                 "{err}; no valid record in the last {} byte(s) of the segment",
-                                data.len() - pos
+                                dirty_end - pos
                             ),
                         });
                         break;
@@ -170,7 +182,11 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, SpoolError> {
                 },
             }
         }
-        segments.push((number, len));
+        segments.push(SegmentExtent {
+            number,
+            len: pos as u64,
+            size,
+        });
     }
 
     let mut live: HashMap<u64, u64> = HashMap::new();
@@ -193,11 +209,64 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, SpoolError> {
     })
 }
 
-fn truncate(dir: &Path, number: u64, len: u64) -> Result<(), SpoolError> {
-    let file = segment::open_rw(dir, number).map_err(|e| SpoolError::io("opening segment", e))?;
-    file.set_len(len)
-        .and_then(|()| file.sync_data())
-        .map_err(|e| SpoolError::io("truncating torn tail", e))
+/// Length of `data` without its trailing zero bytes. Compares eight bytes at a time: the
+/// padding of a preallocated segment can be most of its 64 MiB.
+fn dirty_end(data: &[u8]) -> usize {
+    let mut end = data.len();
+    while end >= 8 {
+        let word = u64::from_ne_bytes(data[end - 8..end].try_into().expect("8 bytes"));
+        if word != 0 {
+            break;
+        }
+        end -= 8;
+    }
+    data[..end]
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |i| i + 1)
+}
+
+/// Removes the torn record at `pos` of the last segment (nothing valid follows it) and
+/// returns the file's new size and how many bytes were discarded. Two shapes:
+/// * the file ends inside the bad record (it claims more bytes than there are), or the bad
+///   bytes run to the end of the file: an appended segment cut short. Truncate at `pos`.
+/// * zero padding follows the bad bytes: a preallocated segment. Overwrite `pos..dirty_end`
+///   with zeros and keep the length, so later writes stay overwrites and a shorter record
+///   written there later cannot leave stale bytes behind it.
+///
+/// (An appended segment whose torn record happens to end in zero bytes takes the second
+/// path; it then simply has a little padding, which is equally correct.)
+fn discard_torn_tail(
+    dir: &Path,
+    number: u64,
+    data: &[u8],
+    pos: usize,
+    dirty_end: usize,
+    err: &DecodeError,
+) -> Result<(u64, u64), SpoolError> {
+    let appended = *err == DecodeError::Incomplete || dirty_end == data.len();
+    let (size, torn) = if appended {
+        (pos, data.len() - pos)
+    } else {
+        (data.len(), dirty_end - pos)
+    };
+    tracing::warn!(
+        segment = number,
+        offset = pos,
+        bytes = torn,
+        reason = %err,
+        "discarding torn tail of spool segment"
+    );
+    let done = if appended {
+        segment::open_rw(dir, number).and_then(|file| {
+            file.set_len(pos as u64)?;
+            file.sync_data()
+        })
+    } else {
+        segment::zero_range(dir, number, pos as u64, dirty_end as u64)
+    };
+    done.map_err(|e| SpoolError::io("discarding torn tail", e))?;
+    Ok((size as u64, torn as u64))
 }
 
 fn apply(

@@ -1,5 +1,12 @@
 //! Segment files: naming, listing, directory fsync, and the active segment's
 //! write-then-fdatasync step with roll-back on failure.
+//!
+//! A segment is either *appended* (the file ends where the last record ends) or
+//! *preallocated* (created at its full size by writing zeros, see `prepare.rs`, so records
+//! overwrite blocks that already exist and `fdatasync` has no inode to write). Both kinds
+//! keep the same invariant: every byte after the last durable record is zero or past the
+//! end of the file. The writer keeps the logical end itself; the file size says nothing
+//! about where the records end.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, IoSlice};
@@ -62,6 +69,42 @@ pub(crate) fn create(dir: &Path, n: u64) -> io::Result<File> {
         .open(path(dir, n))
 }
 
+/// Moves the prepared (zero-filled, synced) file `from` into place as segment `n`, without
+/// ever replacing an existing segment. Not durable until the directory is synced.
+pub(crate) fn rename_into_place(from: &Path, dir: &Path, n: u64) -> io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    let to = path(dir, n);
+    match renameat_with(CWD, from, CWD, &to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        // File systems without RENAME_NOREPLACE: we hold the directory lock, so nobody
+        // else creates segments between the check and the rename.
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            if fs::symlink_metadata(&to).is_ok() {
+                return Err(io::ErrorKind::AlreadyExists.into());
+            }
+            fs::rename(from, &to)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Zeros, for clearing bytes after the durable end.
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+
+/// Overwrites `from..to` of segment `n` with zeros and fdatasyncs, keeping the file's
+/// length: recovery's way of removing a torn record from a preallocated segment.
+pub(crate) fn zero_range(dir: &Path, n: u64, from: u64, to: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let file = open_rw(dir, n)?;
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(ZEROS.len() as u64) as usize;
+        file.write_all_at(&ZEROS[..n], at)?;
+        at += n as u64;
+    }
+    file.sync_data()
+}
+
 /// Reads `len` bytes at `offset` of segment `n` (a message record, for `read_body`).
 pub(crate) fn read_at(dir: &Path, n: u64, offset: u64, len: usize) -> io::Result<Vec<u8>> {
     use std::os::unix::fs::FileExt;
@@ -99,14 +142,18 @@ impl SegmentIo for File {
 /// Linux rejects more than IOV_MAX (1024) slices per call.
 const MAX_IOV: usize = 1024;
 
-/// The segment the writer appends to. `len` is the durable length: everything before it
-/// was fdatasync'ed; nothing after it is ever left behind by a failed append.
+/// The segment the writer writes to. `len` is the durable logical end: everything before
+/// it was fdatasync'ed; everything from it to `size` is zero (preallocated padding), and a
+/// failed write never leaves anything else behind.
 pub(crate) struct ActiveSegment {
     pub number: u64,
     io: Box<dyn SegmentIo>,
     len: u64,
-    /// Set when a roll-back could not truncate: the bytes after `len` are unknown, so the
-    /// writer should move to a fresh segment.
+    /// The file's size. Equal to `len` for an appended segment; larger while a
+    /// preallocated one still has zero padding. Grows when a group runs past it.
+    size: u64,
+    /// Set when a roll-back could neither zero nor truncate what a failed write left: the
+    /// bytes after `len` are unknown, so the writer should move to a fresh segment.
     pub poisoned: bool,
 }
 
@@ -118,23 +165,38 @@ pub(crate) struct AppendError {
 }
 
 impl ActiveSegment {
-    pub fn new(number: u64, io: Box<dyn SegmentIo>, len: u64) -> ActiveSegment {
+    /// `len` is where the records end, `size` the file's size (at least `len`; the bytes
+    /// in between must be zero).
+    pub fn new(number: u64, io: Box<dyn SegmentIo>, len: u64, size: u64) -> ActiveSegment {
         ActiveSegment {
             number,
             io,
             len,
+            size: size.max(len),
             poisoned: false,
         }
     }
 
-    /// Durable length in bytes; the next append starts here.
+    /// Durable logical length in bytes; the next write starts here.
     pub fn len(&self) -> u64 {
         self.len
     }
 
-    /// Writes all of `bufs` at the durable end and fdatasyncs once. On success the bytes
-    /// are durable and the start offset is returned. On failure the file is truncated back
-    /// to the previous durable length (so no half record remains) and the error returned.
+    /// The file's size in bytes (records plus zero padding).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Zero-filled bytes after the last record: how much can still be written without
+    /// growing the file.
+    pub fn padding(&self) -> u64 {
+        self.size - self.len
+    }
+
+    /// Writes all of `bufs` at the durable end (over zero padding, or growing the file)
+    /// and fdatasyncs once. On success the bytes are durable and the start offset is
+    /// returned. On failure what was written is zeroed or cut off again (so no half record
+    /// remains) and the error returned.
     pub fn append(&mut self, bufs: &mut [IoSlice<'_>]) -> Result<u64, AppendError> {
         let start = self.len;
         let total: u64 = bufs.iter().map(|b| b.len() as u64).sum();
@@ -147,10 +209,11 @@ impl ActiveSegment {
         match result {
             Ok(()) => {
                 self.len = start + total;
+                self.size = self.size.max(self.len);
                 Ok(start)
             }
             Err(e) => {
-                self.roll_back();
+                self.roll_back(start + total);
                 Err(e)
             }
         }
@@ -182,24 +245,58 @@ impl ActiveSegment {
         Ok(())
     }
 
-    /// Cuts the file back to the durable length, so no half record stays behind and
-    /// the next group starts at a record boundary. The cut is also synced; if that sync
-    /// fails, the next successful group's fdatasync makes the new size durable instead
-    /// (until then a crash could bring back records whose callers were told "failed":
-    /// duplicates, never losses). If the truncation itself fails, the bytes after `len`
-    /// are unknown and the segment is marked poisoned so the writer moves on.
-    fn roll_back(&mut self) {
-        if let Err(e) = self.io.set_len(self.len) {
+    /// Restores the invariant after a failed write that may have touched `len..end`: the
+    /// part inside the old file size is overwritten with zeros (keeping the blocks
+    /// allocated, so later writes stay cheap overwrites) and anything past the old size is
+    /// cut off, so no half record stays behind and a later, shorter write cannot leave
+    /// stale bytes after itself. If zeroing fails, truncating to `len` and extending back
+    /// to the old size gives zeros too (as a hole). The result is synced; if that sync
+    /// fails, the next successful group's fdatasync makes it durable instead (until then a
+    /// crash could bring back records whose callers were told "failed": duplicates, never
+    /// losses). If nothing works, the bytes after `len` are unknown and the segment is
+    /// marked poisoned so the writer moves on.
+    fn roll_back(&mut self, end: u64) {
+        let zero_end = end.min(self.size);
+        let mut restored = Ok(());
+        if zero_end > self.len {
+            restored = self.write_zeros(self.len, zero_end);
+            if let Err(e) = &restored {
+                tracing::warn!(segment = self.number, error = %e, "could not zero a failed write; truncating instead");
+                restored = self
+                    .io
+                    .set_len(self.len)
+                    .and_then(|()| self.io.set_len(self.size));
+            }
+        }
+        if restored.is_ok() && end > self.size {
+            restored = self.io.set_len(self.size);
+        }
+        if let Err(e) = restored {
             tracing::error!(
                 segment = self.number,
                 durable_len = self.len,
                 error = %e,
-                "could not truncate spool segment after a failed write; moving to a new segment"
+                "could not clear a failed write from a spool segment; moving to a new segment"
             );
             self.poisoned = true;
+            // The file may have grown; it is at least this big.
+            self.size = self.size.max(end);
         } else if let Err(e) = self.io.sync_data() {
-            tracing::warn!(segment = self.number, error = %e, "could not sync spool segment truncation");
+            tracing::warn!(segment = self.number, error = %e, "could not sync spool segment roll-back");
         }
+    }
+
+    fn write_zeros(&mut self, mut from: u64, to: u64) -> io::Result<()> {
+        while from < to {
+            let n = (to - from).min(ZEROS.len() as u64) as usize;
+            match self.io.write_at(&[IoSlice::new(&ZEROS[..n])], from) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => from += written as u64,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -295,7 +392,11 @@ mod tests {
             inner: Box::new(file),
             plan: plan.clone(),
         };
-        (ActiveSegment::new(1, Box::new(io), 0), plan, path(dir, 1))
+        (
+            ActiveSegment::new(1, Box::new(io), 0, 0),
+            plan,
+            path(dir, 1),
+        )
     }
 
     #[test]
@@ -341,6 +442,63 @@ mod tests {
         *plan.lock().unwrap() = Plan::default();
         seg.append(&mut [IoSlice::new(b"+more")]).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"durable+more");
+    }
+
+    /// A segment file preallocated with `size` zero bytes.
+    fn preallocated(dir: &Path, size: u64) -> (ActiveSegment, Arc<Mutex<Plan>>, PathBuf) {
+        let file = create(dir, 1).unwrap();
+        file.set_len(size).unwrap();
+        let plan = Arc::new(Mutex::new(Plan::default()));
+        let io = Faulty {
+            inner: Box::new(file),
+            plan: plan.clone(),
+        };
+        (
+            ActiveSegment::new(1, Box::new(io), 0, size),
+            plan,
+            path(dir, 1),
+        )
+    }
+
+    #[test]
+    fn preallocated_writes_overwrite_and_failures_are_zeroed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut seg, plan, p) = preallocated(dir.path(), 100);
+        assert_eq!(seg.append(&mut [IoSlice::new(b"durable")]).unwrap(), 0);
+        assert_eq!((seg.len(), seg.size(), seg.padding()), (7, 100, 93));
+        let mut expected = b"durable".to_vec();
+        expected.resize(100, 0);
+        assert_eq!(fs::read(&p).unwrap(), expected);
+
+        // Written, then the sync fails: zeroed again, length kept.
+        plan.lock().unwrap().fail_sync = true;
+        assert!(seg.append(&mut [IoSlice::new(b"unsynced")]).is_err());
+        assert_eq!(fs::read(&p).unwrap(), expected);
+        assert!(!seg.poisoned);
+
+        // A failed group that ran past the end: zeroed up to the old size, cut after it.
+        *plan.lock().unwrap() = Plan {
+            fail_sync: true,
+            ..Plan::default()
+        };
+        assert!(seg.append(&mut [IoSlice::new(&[7u8; 150])]).is_err());
+        assert_eq!(fs::read(&p).unwrap(), expected);
+        assert_eq!(seg.size(), 100);
+
+        // Short write, and zeroing fails too: truncate and re-extend (a hole reads zeros).
+        *plan.lock().unwrap() = Plan {
+            fail_writes_after: Some(3),
+            ..Plan::default()
+        };
+        assert!(seg.append(&mut [IoSlice::new(b"lost-record")]).is_err());
+        assert_eq!(fs::read(&p).unwrap(), expected);
+        assert!(!seg.poisoned);
+
+        // Growing past the preallocated size works and is kept.
+        *plan.lock().unwrap() = Plan::default();
+        seg.append(&mut [IoSlice::new(&[1u8; 120])]).unwrap();
+        assert_eq!((seg.len(), seg.size(), seg.padding()), (127, 127, 0));
+        assert_eq!(fs::read(&p).unwrap().len(), 127);
     }
 
     #[test]

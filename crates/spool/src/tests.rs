@@ -32,10 +32,34 @@ fn body(n: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
+/// Preallocation on (the default), with segments small enough that zero-filling them
+/// costs the tests little.
 fn opts() -> SpoolOptions {
     SpoolOptions {
         min_free_space: 0,
+        segment_size: 4 << 20,
         ..SpoolOptions::default()
+    }
+}
+
+/// The same without preallocation: segments are appended to and end at their last record.
+fn append_opts() -> SpoolOptions {
+    SpoolOptions {
+        preallocate: false,
+        ..opts()
+    }
+}
+
+/// Both modes, for tests whose rules hold in each.
+fn modes() -> [SpoolOptions; 2] {
+    [opts(), append_opts()]
+}
+
+fn mode(o: &SpoolOptions) -> &'static str {
+    if o.preallocate {
+        "preallocated"
+    } else {
+        "appended"
     }
 }
 
@@ -71,8 +95,14 @@ fn handle_is_send_sync_clone() {
 
 #[tokio::test]
 async fn commit_read_and_reopen_roundtrip() {
+    for o in modes() {
+        commit_read_and_reopen(o).await;
+    }
+}
+
+async fn commit_read_and_reopen(o: SpoolOptions) {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, report) = open(dir.path(), opts());
+    let (spool, report) = open(dir.path(), o.clone());
     assert_eq!(
         report,
         RecoveryReport {
@@ -102,7 +132,7 @@ async fn commit_read_and_reopen_roundtrip() {
     assert_eq!((st.messages, st.recipients, st.segments), (5, 10, 1));
     spool.shutdown();
 
-    let (spool, report) = open(dir.path(), opts());
+    let (spool, report) = open(dir.path(), o.clone());
     assert_eq!(report.messages, 5);
     assert_eq!(report.recipients, 10);
     assert_eq!(report.torn_tail_bytes, 0);
@@ -133,8 +163,9 @@ async fn commit_rejects_envelope_without_recipients() {
 
 #[tokio::test]
 async fn torn_tail_is_truncated_at_any_offset() {
+    // Appended segments; see torn_record_before_zero_padding_is_zeroed for preallocated ones.
     let dir = tempfile::tempdir().unwrap();
-    let (spool, _) = open(dir.path(), opts());
+    let (spool, _) = open(dir.path(), append_opts());
     let mut kept = Vec::new();
     for i in 0..3u8 {
         let b = body(700, i);
@@ -155,7 +186,7 @@ async fn torn_tail_is_truncated_at_any_offset() {
     cuts.extend((0..10).map(|_| 1 + rng.next(last_len - 1)));
     for cut in cuts {
         fs::write(&seg, &pristine[..(last_start + cut) as usize]).unwrap();
-        let (spool, report) = open(dir.path(), opts());
+        let (spool, report) = open(dir.path(), append_opts());
         assert_eq!(report.torn_tail_bytes, cut, "cut {cut}");
         assert!(report.corrupt_records.is_empty(), "cut {cut}: {report}");
         assert_eq!(
@@ -177,7 +208,7 @@ async fn torn_tail_is_truncated_at_any_offset() {
     let n = bad.len();
     bad[n - 10] ^= 0xff;
     fs::write(&seg, &bad).unwrap();
-    let (spool, report) = open(dir.path(), opts());
+    let (spool, report) = open(dir.path(), append_opts());
     assert_eq!(report.torn_tail_bytes, last_len);
     assert_eq!(spool.ids().len(), 3);
     // And appending after a truncated tail works and survives another reopen.
@@ -186,7 +217,7 @@ async fn torn_tail_is_truncated_at_any_offset() {
         .await
         .unwrap();
     spool.shutdown();
-    let (spool, report) = open(dir.path(), opts());
+    let (spool, report) = open(dir.path(), append_opts());
     assert_eq!(report.torn_tail_bytes, 0);
     assert_eq!(spool.read_body(after).unwrap(), b"after");
 }
@@ -214,9 +245,13 @@ async fn corruption_in_the_middle_is_reported_and_skipped() {
             d[off + 4..off + 8].copy_from_slice(&20u32.to_le_bytes())
         }),
     ];
-    for (name, damage) in cases {
+    for (o, (name, damage)) in modes()
+        .into_iter()
+        .flat_map(|o| cases.map(|c| (o.clone(), c)))
+    {
+        let name = format!("{name}, {}", mode(&o));
         let dir = tempfile::tempdir().unwrap();
-        let (spool, _) = open(dir.path(), opts());
+        let (spool, _) = open(dir.path(), o.clone());
         let mut sent = Vec::new();
         for i in 0..5u8 {
             let b = body(300 + i as usize, i);
@@ -230,7 +265,7 @@ async fn corruption_in_the_middle_is_reported_and_skipped() {
         damage(&mut data, off as usize, len as usize);
         fs::write(&seg, &data).unwrap();
 
-        let (spool, report) = open(dir.path(), opts());
+        let (spool, report) = open(dir.path(), o);
         assert_eq!(report.torn_tail_bytes, 0, "{name}");
         assert_eq!(report.corrupt_records.len(), 1, "{name}: {report}");
         let c = &report.corrupt_records[0];
@@ -274,7 +309,7 @@ async fn corrupt_tail_of_an_older_segment_is_reported_not_truncated() {
     let dir = tempfile::tempdir().unwrap();
     let o = SpoolOptions {
         segment_size: 1024,
-        ..opts()
+        ..append_opts()
     };
     let (spool, _) = open(dir.path(), o.clone());
     let a = spool
@@ -400,14 +435,28 @@ fn segments_on_disk(dir: &Path) -> Vec<u64> {
 
 #[tokio::test]
 async fn rotation_and_reclamation_go_oldest_first() {
+    for o in modes() {
+        rotation_and_reclamation(SpoolOptions {
+            segment_size: 1024,
+            ..o
+        })
+        .await;
+    }
+}
+
+async fn rotation_and_reclamation(o: SpoolOptions) {
     let dir = tempfile::tempdir().unwrap();
-    let o = SpoolOptions {
-        segment_size: 1024,
-        ..opts()
-    };
     let (spool, _) = open(dir.path(), o.clone());
+    // With preallocation, wait for the next segment to be ready before each request, so
+    // every rotation uses it and the segment numbers below are deterministic.
+    let settle = || {
+        if o.preallocate {
+            wait_for_prepared(dir.path());
+        }
+    };
     let mut ids = Vec::new();
     for i in 0..6u8 {
+        settle();
         // Larger than a segment: every message starts a new one.
         ids.push(
             spool
@@ -420,12 +469,15 @@ async fn rotation_and_reclamation_go_oldest_first() {
     assert_eq!(spool.stats().segments, 6);
 
     // Segment 2 is dead, but segment 1 (older) still holds a live message: keep both.
+    settle();
     spool.remove(ids[1]).await.unwrap();
     assert_eq!(segments_on_disk(dir.path()), vec![1, 2, 3, 4, 5, 6, 7]);
     // Now 1 and 2 go; 3 has a live message and stops reclamation.
+    settle();
     spool.remove(ids[0]).await.unwrap();
     assert_eq!(segments_on_disk(dir.path()), vec![3, 4, 5, 6, 7]);
     // Finishing a message through recipient_done reclaims too.
+    settle();
     spool.recipient_done(ids[2], 0).await.unwrap();
     assert_eq!(segments_on_disk(dir.path()), vec![4, 5, 6, 7]);
     spool.shutdown();
@@ -434,6 +486,7 @@ async fn rotation_and_reclamation_go_oldest_first() {
     assert_eq!(report.segments, 4);
     assert_eq!(spool.ids(), ids[3..].to_vec());
     for id in &ids[3..] {
+        settle();
         spool.remove(*id).await.unwrap();
     }
     // Everything but the active segment is gone.
@@ -492,7 +545,7 @@ async fn below_min_free_space_refuses_without_writing() {
 
 type Plans = Arc<Mutex<Plan>>;
 
-fn open_faulty(dir: &Path) -> (Spool, Plans) {
+fn open_faulty(dir: &Path, o: SpoolOptions) -> (Spool, Plans) {
     let plan: Plans = Arc::default();
     let p = plan.clone();
     let wrap = Box::new(move |f: fs::File| {
@@ -501,14 +554,24 @@ fn open_faulty(dir: &Path) -> (Spool, Plans) {
             plan: p.clone(),
         }) as Box<dyn SegmentIo>
     });
-    let (spool, _) = Spool::open_with_io(dir, opts(), wrap).unwrap();
+    let hooks = crate::writer::Hooks {
+        wrap,
+        ..crate::writer::Hooks::plain()
+    };
+    let (spool, _) = Spool::open_with(dir, o, hooks).unwrap();
     (spool, plan)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_write_or_sync_fails_the_group_and_rolls_back() {
+    for o in modes() {
+        failed_write_or_sync(o).await;
+    }
+}
+
+async fn failed_write_or_sync(o: SpoolOptions) {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, plan) = open_faulty(dir.path());
+    let (spool, plan) = open_faulty(dir.path(), o.clone());
     let seg = seg_path(dir.path(), 1);
     let good = spool.commit(env(&["a@x.org"]), body(100, 1)).await.unwrap();
     let durable = file_len(&seg);
@@ -560,7 +623,7 @@ async fn failed_write_or_sync_fails_the_group_and_rolls_back() {
     assert_eq!(spool.ids(), vec![good, later]);
     spool.shutdown();
 
-    let (spool, report) = open(dir.path(), opts());
+    let (spool, report) = open(dir.path(), o);
     assert_eq!(report.torn_tail_bytes, 0);
     assert!(report.corrupt_records.is_empty());
     assert_eq!(spool.ids(), vec![good, later]);
@@ -570,7 +633,7 @@ async fn failed_write_or_sync_fails_the_group_and_rolls_back() {
 #[tokio::test]
 async fn failed_truncate_moves_to_a_new_segment() {
     let dir = tempfile::tempdir().unwrap();
-    let (spool, plan) = open_faulty(dir.path());
+    let (spool, plan) = open_faulty(dir.path(), append_opts());
     let good = spool.commit(env(&["a@x.org"]), body(100, 1)).await.unwrap();
     *plan.lock().unwrap() = Plan {
         fail_sync: true,
@@ -582,7 +645,7 @@ async fn failed_truncate_moves_to_a_new_segment() {
     let later = spool.commit(env(&["a@x.org"]), body(100, 3)).await.unwrap();
     assert_eq!(segments_on_disk(dir.path()), vec![1, 2]);
     spool.shutdown();
-    let (spool, _) = open(dir.path(), opts());
+    let (spool, _) = open(dir.path(), append_opts());
     // The unacknowledged record may come back (a duplicate, never a loss); the
     // acknowledged ones are there.
     assert!(spool.envelope(good).is_some() && spool.envelope(later).is_some());
@@ -614,17 +677,24 @@ impl Drop for Tmpfs {
 
 #[tokio::test]
 async fn real_enospc_on_a_tiny_tmpfs() {
-    let Some(fs_) = Tmpfs::mount() else {
-        eprintln!(
-            "NOTE: skipping real_enospc_on_a_tiny_tmpfs: mounting a tmpfs is not permitted here"
-        );
-        return;
-    };
+    for preallocate in [true, false] {
+        let Some(fs_) = Tmpfs::mount() else {
+            eprintln!(
+                "NOTE: skipping real_enospc_on_a_tiny_tmpfs: mounting a tmpfs is not permitted here"
+            );
+            return;
+        };
+        real_enospc(&fs_, preallocate).await;
+    }
+}
+
+async fn real_enospc(fs_: &Tmpfs, preallocate: bool) {
     let dir = fs_.dir.path().join("spool");
     let o = SpoolOptions {
         min_free_space: 0, // let the file system itself say ENOSPC
         segment_size: 128 << 10,
         max_pending: 64,
+        preallocate,
     };
     let (spool, _) = open(&dir, o.clone());
     let mut acked = Vec::new();
@@ -769,8 +839,9 @@ async fn random_damage_never_yields_a_wrong_message() {
     // committed, and every message whose record bytes were untouched is recovered.
     let mut rng = Lcg(2024);
     for round in 0..40 {
+        let o = modes()[round % 2].clone();
         let dir = tempfile::tempdir().unwrap();
-        let (spool, _) = open(dir.path(), opts());
+        let (spool, _) = open(dir.path(), o.clone());
         let mut sent = Vec::new();
         for i in 0..12u8 {
             let mut e = env(&["a@x.org", "b@y.org"]);
@@ -782,15 +853,18 @@ async fn random_damage_never_yields_a_wrong_message() {
         spool.shutdown();
         let seg = seg_path(dir.path(), 1);
         let mut data = fs::read(&seg).unwrap();
+        // Where the records are, plus a little of a preallocated segment's zero padding.
+        let records_end = locs.iter().map(|l| l.1 + l.2).max().unwrap();
+        let span = (records_end + 64).min(data.len() as u64);
         let mut hit = Vec::new();
         for _ in 0..1 + rng.next(3) {
-            let at = rng.next(data.len() as u64) as usize;
+            let at = rng.next(span) as usize;
             data[at] ^= 1 + rng.next(255) as u8;
             hit.push(at as u64);
         }
         fs::write(&seg, &data).unwrap();
 
-        let (spool, report) = open(dir.path(), opts());
+        let (spool, report) = open(dir.path(), o.clone());
         for (id, e, b) in &sent {
             let (_, off, len) = *locs.iter().find(|l| l.0 == *id).unwrap();
             let touched = hit.iter().any(|h| (off..off + len).contains(h));
@@ -812,15 +886,17 @@ async fn random_damage_never_yields_a_wrong_message() {
             .await
             .unwrap();
         spool.shutdown();
-        let (spool, _) = open(dir.path(), opts());
+        let (spool, report) = open(dir.path(), o);
+        assert_eq!(report.torn_tail_bytes, 0, "round {round}: {report}");
         assert_eq!(spool.read_body(id).unwrap(), b"ok");
     }
 }
 
 #[tokio::test]
 async fn unknown_record_kind_is_reported_and_skipped() {
+    // Appends a record to the file, so the segment must end at its last record.
     let dir = tempfile::tempdir().unwrap();
-    let (spool, _) = open(dir.path(), opts());
+    let (spool, _) = open(dir.path(), append_opts());
     let a = spool
         .commit(env(&["a@x.org"]), b"a".to_vec())
         .await
@@ -830,7 +906,7 @@ async fn unknown_record_kind_is_reported_and_skipped() {
     let mut data = fs::read(&seg).unwrap();
     data.extend(crate::record::encode(&crate::record::Record::Unknown { kind: 99 }).unwrap());
     fs::write(&seg, &data).unwrap();
-    let (spool, report) = open(dir.path(), opts());
+    let (spool, report) = open(dir.path(), append_opts());
     assert_eq!(report.corrupt_records.len(), 1);
     assert!(report.corrupt_records[0]
         .reason
@@ -844,10 +920,19 @@ async fn unknown_record_kind_is_reported_and_skipped() {
 
 #[tokio::test]
 async fn crash_while_creating_a_segment_is_recovered() {
-    // The newest segment exists but its header never made it (empty, or a torn header).
-    for stub in [&b""[..], &b"PTRL\x10"[..]] {
+    // The newest segment exists but its header never made it: empty, or a torn header
+    // (appended), or all zeros (a prepared file renamed into place just before the crash).
+    let zeros = vec![0u8; opts().segment_size as usize];
+    let mut cases = Vec::new();
+    for o in modes() {
+        cases.push((o.clone(), &b""[..]));
+        cases.push((o, &b"PTRL\x10"[..]));
+    }
+    cases.push((opts(), &zeros[..]));
+    for (o, stub) in cases {
+        let name = format!("{}, stub of {} bytes", mode(&o), stub.len());
         let dir = tempfile::tempdir().unwrap();
-        let (spool, _) = open(dir.path(), opts());
+        let (spool, _) = open(dir.path(), o.clone());
         let a = spool
             .commit(env(&["a@x.org"]), b"a".to_vec())
             .await
@@ -855,9 +940,15 @@ async fn crash_while_creating_a_segment_is_recovered() {
         spool.shutdown();
         fs::write(seg_path(dir.path(), 2), stub).unwrap();
 
-        let (spool, report) = open(dir.path(), opts());
-        assert_eq!(report.torn_tail_bytes, stub.len() as u64);
-        assert!(report.corrupt_records.is_empty());
+        let (spool, report) = open(dir.path(), o.clone());
+        let zero_stub = !stub.is_empty() && all_zero(stub);
+        let torn = if zero_stub { 0 } else { stub.len() as u64 };
+        assert_eq!(report.torn_tail_bytes, torn, "{name}");
+        assert!(report.corrupt_records.is_empty(), "{name}");
+        if o.preallocate {
+            // Deterministic: the prepared segment is ready for the next rotation.
+            wait_for_prepared(dir.path());
+        }
         let b = spool
             .commit(env(&["a@x.org"]), b"b".to_vec())
             .await
@@ -865,11 +956,438 @@ async fn crash_while_creating_a_segment_is_recovered() {
         assert!(b > a);
         assert!(
             file_len(&seg_path(dir.path(), 2)) > 0,
-            "header + message written to segment 2"
+            "{name}: header written to segment 2"
         );
+        // With preallocation, an appended segment hands over to the prepared one as soon
+        // as that is ready, so "b" lands in segment 3 unless segment 2 is preallocated.
+        let segments = if o.preallocate && !zero_stub { 3 } else { 2 };
+        if zero_stub {
+            assert_eq!(file_len(&seg_path(dir.path(), 2)), stub.len() as u64);
+        }
         spool.shutdown();
-        let (spool, report) = open(dir.path(), opts());
-        assert_eq!((report.segments, report.messages), (2, 2));
+        let (spool, report) = open(dir.path(), o);
+        assert_eq!((report.segments, report.messages), (segments, 2), "{name}");
+        assert_eq!(report.torn_tail_bytes, 0, "{name}");
         assert_eq!(spool.read_body(b).unwrap(), b"b");
     }
+}
+
+// ---- Preallocated segments -------------------------------------------------------------
+
+use crate::prepare::{PrepError, PREPARED_NAME, PREPARING_NAME};
+
+fn prepared_path(dir: &Path) -> PathBuf {
+    dir.join(PREPARED_NAME)
+}
+
+/// Waits until the background thread has a prepared segment ready (so the next rotation
+/// uses it), or panics after 20 s.
+fn wait_for_prepared(dir: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !prepared_path(dir).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "next segment never prepared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // The file is renamed just before the thread returns; let it finish.
+    std::thread::sleep(std::time::Duration::from_millis(30));
+}
+
+fn all_zero(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
+}
+
+#[tokio::test]
+async fn preallocated_segment_is_written_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = opts();
+    let size = o.segment_size;
+    let (spool, _) = open(dir.path(), o.clone());
+    let seg = seg_path(dir.path(), 1);
+    // Created at full size before the first commit; the header is the only record.
+    assert_eq!(file_len(&seg), size);
+    let mut sent = Vec::new();
+    for i in 0..4u8 {
+        let b = body(3000, i);
+        sent.push((spool.commit(env(&["a@x.org"]), b.clone()).await.unwrap(), b));
+        assert_eq!(
+            file_len(&seg),
+            size,
+            "commits overwrite, the file does not grow"
+        );
+    }
+    let end = locations(&spool).iter().map(|l| l.1 + l.2).max().unwrap();
+    wait_for_prepared(dir.path());
+    assert_eq!(file_len(&prepared_path(dir.path())), size);
+    // Let the writer notice the prepared file (it polls before each group).
+    spool.remove(sent[0].0).await.unwrap();
+    let st = spool.stats();
+    assert_eq!((st.segments, st.disk_bytes), (1, size));
+    let end = end + 21; // the Remove record
+    assert_eq!(st.preallocated_bytes, (size - end) + size);
+    spool.shutdown();
+    let data = fs::read(&seg).unwrap();
+    assert!(all_zero(&data[end as usize..]));
+
+    // Reopen: the padding is neither torn nor corrupt, and the file keeps its length.
+    let (spool, report) = open(dir.path(), o.clone());
+    assert_eq!(report.torn_tail_bytes, 0, "{report}");
+    assert!(report.corrupt_records.is_empty(), "{report}");
+    assert_eq!(file_len(&seg), size);
+    let more = spool.commit(env(&["b@x.org"]), body(10, 9)).await.unwrap();
+    let (_, off, _) = *locations(&spool).iter().find(|l| l.0 == more).unwrap();
+    assert_eq!(off, end, "writing resumes at the logical end");
+    for (id, b) in &sent[1..] {
+        assert_eq!(spool.read_body(*id).unwrap(), *b);
+    }
+    // The prepared file was adopted again, not rewritten.
+    assert!(prepared_path(dir.path()).exists());
+    assert!(!dir.path().join(PREPARING_NAME).exists());
+}
+
+#[tokio::test]
+async fn torn_record_before_zero_padding_is_zeroed() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = opts();
+    let (spool, _) = open(dir.path(), o.clone());
+    let mut kept = Vec::new();
+    for i in 0..3u8 {
+        let b = body(700, i);
+        kept.push((spool.commit(env(&["a@x.org"]), b.clone()).await.unwrap(), b));
+    }
+    let lost = spool
+        .commit(env(&["a@x.org"]), body(4000, 9))
+        .await
+        .unwrap();
+    let (_, last_start, last_len) = *locations(&spool).iter().find(|l| l.0 == lost).unwrap();
+    spool.shutdown();
+    let seg = seg_path(dir.path(), 1);
+    let pristine = fs::read(&seg).unwrap();
+    assert_eq!(pristine.len() as u64, o.segment_size);
+    let (start, len) = (last_start as usize, last_len as usize);
+
+    // A write cut short: a prefix of the record, zeros after it (the preallocated padding).
+    // Also a complete record with a bad CRC, and stray non-zero bytes in the padding.
+    let mut rng = Lcg(11);
+    let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut cuts: Vec<usize> = vec![1, 4, 12, 13, 14, len - 1];
+    cuts.extend((0..8).map(|_| 1 + rng.next(len as u64 - 1) as usize));
+    for cut in cuts {
+        let mut d = pristine.clone();
+        d[start + cut..start + len].fill(0);
+        cases.push((format!("cut at {cut}"), d));
+    }
+    let mut d = pristine.clone();
+    d[start + len - 10] ^= 0xff;
+    cases.push(("bad CRC".into(), d));
+    let mut d = pristine.clone();
+    d[start..start + len].fill(0);
+    d[start + 5000] = 0x42;
+    cases.push(("garbage in the padding".into(), d));
+
+    for (name, damaged) in cases {
+        fs::write(&seg, &damaged).unwrap();
+        let dirty = damaged.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1) - start;
+        let (spool, report) = open(dir.path(), o.clone());
+        assert_eq!(report.torn_tail_bytes, dirty as u64, "{name}: {report}");
+        assert!(report.corrupt_records.is_empty(), "{name}: {report}");
+        assert_eq!(spool.ids(), kept.iter().map(|k| k.0).collect::<Vec<_>>());
+        assert!(spool.envelope(lost).is_none(), "{name}");
+        // The length is kept (writes stay overwrites) and the torn bytes are zeros now.
+        let on_disk = fs::read(&seg).unwrap();
+        assert_eq!(on_disk.len(), pristine.len(), "{name}");
+        assert_eq!(&on_disk[..start], &pristine[..start], "{name}");
+        assert!(all_zero(&on_disk[start..]), "{name}: torn bytes not zeroed");
+
+        // A shorter record written there later leaves nothing stale behind it, and is read
+        // back after another reopen without any report.
+        let after = spool
+            .commit(env(&["b@x.org"]), b"after".to_vec())
+            .await
+            .unwrap();
+        spool.shutdown();
+        let (spool, report) = open(dir.path(), o.clone());
+        assert_eq!(report.torn_tail_bytes, 0, "{name}: {report}");
+        assert!(report.corrupt_records.is_empty(), "{name}: {report}");
+        assert_eq!(spool.read_body(after).unwrap(), b"after", "{name}");
+        for (id, b) in &kept {
+            assert_eq!(spool.read_body(*id).unwrap(), *b, "{name}");
+        }
+        spool.shutdown();
+    }
+}
+
+#[tokio::test]
+async fn corruption_before_the_padding_of_an_older_segment_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = SpoolOptions {
+        segment_size: 64 << 10,
+        ..opts()
+    };
+    let (spool, _) = open(dir.path(), o.clone());
+    let a = spool
+        .commit(env(&["a@x.org"]), body(3000, 1))
+        .await
+        .unwrap();
+    let (_, off, len) = locations(&spool)[0];
+    // Fill segment 1 past its size so the next group rotates.
+    spool
+        .commit(env(&["a@x.org"]), body(70_000, 2))
+        .await
+        .unwrap();
+    let b = spool.commit(env(&["a@x.org"]), body(100, 3)).await.unwrap();
+    assert_eq!(segments_on_disk(dir.path()), vec![1, 2]);
+    spool.shutdown();
+    // Damage the first message: bad CRC, valid records follow it (corrupt, skipped).
+    let seg1 = seg_path(dir.path(), 1);
+    let mut data = fs::read(&seg1).unwrap();
+    data[(off + len - 1) as usize] ^= 1;
+    fs::write(&seg1, &data).unwrap();
+    let (spool, report) = open(dir.path(), o);
+    assert_eq!(report.torn_tail_bytes, 0);
+    assert_eq!(report.corrupt_records.len(), 1, "{report}");
+    assert_eq!(
+        (
+            report.corrupt_records[0].segment,
+            report.corrupt_records[0].offset
+        ),
+        (1, off)
+    );
+    assert!(spool.envelope(a).is_none());
+    assert_eq!(spool.read_body(b).unwrap(), body(100, 3));
+}
+
+#[tokio::test]
+async fn rotation_across_preallocated_segments_and_reclamation() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = SpoolOptions {
+        segment_size: 64 << 10,
+        ..opts()
+    };
+    let size = o.segment_size;
+    let (spool, _) = open(dir.path(), o.clone());
+    let mut sent = Vec::new();
+    for i in 0..20u8 {
+        // Make sure the next segment is ready, so every rotation uses a prepared one.
+        wait_for_prepared(dir.path());
+        let b = body(10_000, i);
+        sent.push((spool.commit(env(&["a@x.org"]), b.clone()).await.unwrap(), b));
+    }
+    let segs = segments_on_disk(dir.path());
+    assert!(segs.len() >= 4, "{segs:?}");
+    // A group that did not fit in the rest of a segment went to the next one instead of
+    // growing the file: every segment kept its preallocated size.
+    for n in &segs {
+        assert_eq!(file_len(&seg_path(dir.path(), *n)), size, "segment {n}");
+    }
+    let st = spool.stats();
+    assert_eq!(st.disk_bytes, size * segs.len() as u64);
+    spool.shutdown();
+
+    let (spool, report) = open(dir.path(), o.clone());
+    assert_eq!(report.torn_tail_bytes, 0, "{report}");
+    assert!(report.corrupt_records.is_empty(), "{report}");
+    assert_eq!(report.segments, segs.len());
+    for (id, b) in &sent {
+        assert_eq!(spool.read_body(*id).unwrap(), *b);
+    }
+    // Reclamation deletes preallocated segments like any other, oldest first.
+    for (id, _) in &sent[..sent.len() - 1] {
+        spool.remove(*id).await.unwrap();
+    }
+    let left = segments_on_disk(dir.path());
+    assert_eq!(
+        left,
+        vec![*segs.last().unwrap()],
+        "only the active segment is left"
+    );
+    assert_eq!(spool.stats().segments, 1);
+    assert_eq!(spool.stats().disk_bytes, size);
+    let last = sent.last().unwrap();
+    assert_eq!(spool.read_body(last.0).unwrap(), last.1);
+}
+
+/// Hooks whose preallocation fails with ENOSPC while `fail` is set.
+fn open_with_failing_prepare(dir: &Path, o: SpoolOptions, fail: Arc<AtomicBool>) -> Spool {
+    let hooks = crate::writer::Hooks {
+        prepare: Arc::new(move |job, cancel| {
+            if fail.load(std::sync::atomic::Ordering::Relaxed) {
+                Err(PrepError::Io(std::io::Error::from_raw_os_error(28)))
+            } else {
+                crate::prepare::zero_fill(job, cancel)
+            }
+        }),
+        ..crate::writer::Hooks::plain()
+    };
+    Spool::open_with(dir, o, hooks).unwrap().0
+}
+
+use std::sync::atomic::AtomicBool;
+
+#[tokio::test]
+async fn failed_preallocation_falls_back_to_appending() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = SpoolOptions {
+        segment_size: 32 << 10,
+        ..opts()
+    };
+    let fail = Arc::new(AtomicBool::new(true));
+    let spool = open_with_failing_prepare(dir.path(), o.clone(), fail.clone());
+    let mut sent = Vec::new();
+    for i in 0..8u8 {
+        let b = body(10_000, i);
+        sent.push((spool.commit(env(&["a@x.org"]), b.clone()).await.unwrap(), b));
+    }
+    // Appended segments: each file ends at its last record.
+    let segs = segments_on_disk(dir.path());
+    assert!(segs.len() >= 2, "{segs:?}");
+    let st = spool.stats();
+    assert_eq!(st.preallocated_bytes, 0);
+    let lens: u64 = segs
+        .iter()
+        .map(|n| file_len(&seg_path(dir.path(), *n)))
+        .sum();
+    assert_eq!(lens, st.disk_bytes);
+    assert!(file_len(&seg_path(dir.path(), 1)) < o.segment_size + 11_000);
+    assert!(!prepared_path(dir.path()).exists());
+    assert!(!dir.path().join(PREPARING_NAME).exists());
+
+    // Once preparing works again, the next rotation moves to a preallocated segment.
+    fail.store(false, std::sync::atomic::Ordering::Relaxed);
+    for i in 8..14u8 {
+        let b = body(10_000, i);
+        sent.push((spool.commit(env(&["a@x.org"]), b.clone()).await.unwrap(), b));
+        if prepared_path(dir.path()).exists() {
+            wait_for_prepared(dir.path());
+        }
+    }
+    let last = *segments_on_disk(dir.path()).last().unwrap();
+    assert_eq!(file_len(&seg_path(dir.path(), last)), o.segment_size);
+    spool.shutdown();
+
+    let (spool, report) = open(dir.path(), o);
+    assert_eq!(report.torn_tail_bytes, 0, "{report}");
+    assert!(report.corrupt_records.is_empty(), "{report}");
+    for (id, b) in &sent {
+        assert_eq!(spool.read_body(*id).unwrap(), *b);
+    }
+}
+
+#[tokio::test]
+async fn preallocation_larger_than_a_tiny_tmpfs_falls_back_to_appending() {
+    let Some(fs_) = Tmpfs::mount() else {
+        eprintln!("NOTE: skipping: mounting a tmpfs is not permitted here");
+        return;
+    };
+    let dir = fs_.dir.path().join("spool");
+    // Bigger than the whole file system: preallocation hits ENOSPC at once.
+    let o = SpoolOptions {
+        min_free_space: 0,
+        segment_size: 2 << 20,
+        ..SpoolOptions::default()
+    };
+    let (spool, _) = open(&dir, o.clone());
+    assert!(!prepared_path(&dir).exists());
+    assert!(!dir.join(PREPARING_NAME).exists(), "partial file removed");
+    let b = body(100_000, 1);
+    let id = spool.commit(env(&["a@x.org"]), b.clone()).await.unwrap();
+    let seg = seg_path(&dir, 1);
+    assert!(file_len(&seg) < 110_000, "segment 1 is appended");
+    assert_eq!(spool.stats().preallocated_bytes, 0);
+    spool.shutdown();
+    let (spool, report) = open(&dir, o);
+    assert_eq!(report.torn_tail_bytes, 0, "{report}");
+    assert_eq!(spool.read_body(id).unwrap(), b);
+    spool.shutdown();
+}
+
+#[tokio::test]
+async fn stray_prepared_files_at_open() {
+    // An interrupted preparation is deleted; a complete one is used for the next segment.
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(PREPARING_NAME), b"half").unwrap();
+    fs::write(prepared_path(dir.path()), vec![0u8; 100_000]).unwrap();
+    let (spool, _) = open(dir.path(), opts());
+    // (The next segment is being prepared under that name again by now.)
+    let stale = fs::read(dir.path().join(PREPARING_NAME)).ok();
+    assert_ne!(stale.as_deref(), Some(&b"half"[..]), "stale file deleted");
+    assert_eq!(
+        file_len(&seg_path(dir.path(), 1)),
+        100_000,
+        "adopted as segment 1"
+    );
+    let id = spool
+        .commit(env(&["a@x.org"]), b"x".to_vec())
+        .await
+        .unwrap();
+    spool.shutdown();
+    let (spool, report) = open(dir.path(), opts());
+    assert_eq!(report.torn_tail_bytes, 0);
+    assert_eq!(spool.read_body(id).unwrap(), b"x");
+    spool.shutdown();
+
+    // With preallocation off, a prepared file is deleted to give the space back.
+    fs::write(prepared_path(dir.path()), vec![0u8; 1000]).unwrap();
+    let (spool, _) = open(dir.path(), append_opts());
+    assert!(!prepared_path(dir.path()).exists());
+    // The existing segment keeps its padding and is still written in place.
+    let id2 = spool
+        .commit(env(&["a@x.org"]), b"y".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(file_len(&seg_path(dir.path(), 1)), 100_000);
+    spool.shutdown();
+    let (spool, report) = open(dir.path(), append_opts());
+    assert_eq!(report.torn_tail_bytes, 0);
+    assert_eq!(spool.ids(), vec![id, id2]);
+}
+
+#[tokio::test]
+async fn failed_zeroing_and_truncate_move_to_a_new_segment() {
+    // Preallocated: a failed write is normally zeroed again; when writes and truncation
+    // both keep failing, the segment is abandoned like an appended one.
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, plan) = open_faulty(dir.path(), opts());
+    let good = spool.commit(env(&["a@x.org"]), body(100, 1)).await.unwrap();
+    *plan.lock().unwrap() = Plan {
+        fail_writes_after: Some(40),
+        fail_truncate: true,
+        ..Plan::default()
+    };
+    assert!(spool.commit(env(&["a@x.org"]), body(100, 2)).await.is_err());
+    *plan.lock().unwrap() = Plan::default();
+    let later = spool.commit(env(&["a@x.org"]), body(100, 3)).await.unwrap();
+    assert_eq!(segments_on_disk(dir.path()), vec![1, 2]);
+    spool.shutdown();
+    let (spool, _) = open(dir.path(), opts());
+    assert_eq!(spool.ids(), vec![good, later]);
+}
+
+#[tokio::test]
+async fn failed_write_in_a_preallocated_segment_is_zeroed_not_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, plan) = open_faulty(dir.path(), opts());
+    let seg = seg_path(dir.path(), 1);
+    let good = spool.commit(env(&["a@x.org"]), body(100, 1)).await.unwrap();
+    let before = fs::read(&seg).unwrap();
+    // The whole group is written, then fdatasync fails: the bytes are zeroed again.
+    plan.lock().unwrap().fail_sync = true;
+    assert!(spool
+        .commit(env(&["a@x.org"]), body(3000, 2))
+        .await
+        .is_err());
+    assert_eq!(fs::read(&seg).unwrap(), before, "zeros again, same length");
+    *plan.lock().unwrap() = Plan::default();
+    let later = spool
+        .commit(env(&["a@x.org"]), b"short".to_vec())
+        .await
+        .unwrap();
+    spool.shutdown();
+    let (spool, report) = open(dir.path(), opts());
+    assert_eq!(report.torn_tail_bytes, 0, "{report}");
+    assert!(report.corrupt_records.is_empty(), "{report}");
+    assert_eq!(spool.ids(), vec![good, later]);
+    assert_eq!(spool.read_body(later).unwrap(), b"short");
 }

@@ -18,7 +18,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::FullCause;
 use crate::index::{DoneOutcome, Entry, Index, Location};
-use crate::record::{self, Record};
+use crate::prepare::{self, Job, PrepareFn, Prepared, Preparer};
+use crate::record::{self, Record, SEGMENT_HEADER_RECORD_LEN};
+use crate::recovery::SegmentExtent;
 use crate::segment::{self, ActiveSegment, SegmentIo};
 use crate::{Envelope, MessageId, SpoolError, SpoolOptions};
 
@@ -71,6 +73,7 @@ pub(crate) struct Shared {
     pub records: AtomicU64,
     pub segments: AtomicU64,
     pub disk_bytes: AtomicU64,
+    pub preallocated_bytes: AtomicU64,
 }
 
 impl Shared {
@@ -87,8 +90,20 @@ impl Shared {
 /// uses the file itself; tests wrap it to inject failures.
 pub(crate) type IoWrap = Box<dyn Fn(File) -> Box<dyn SegmentIo> + Send>;
 
-pub(crate) fn plain_io() -> IoWrap {
-    Box::new(|f| Box::new(f) as Box<dyn SegmentIo>)
+/// The writer's access to the file system, replaceable in tests: how segment files are
+/// written, and how the next segment is preallocated.
+pub(crate) struct Hooks {
+    pub wrap: IoWrap,
+    pub prepare: PrepareFn,
+}
+
+impl Hooks {
+    pub fn plain() -> Hooks {
+        Hooks {
+            wrap: Box::new(|f| Box::new(f) as Box<dyn SegmentIo>),
+            prepare: prepare::plain_prepare(),
+        }
+    }
 }
 
 /// Cached free-space probe.
@@ -191,8 +206,10 @@ pub(crate) struct Writer {
     opts: SpoolOptions,
     wrap: IoWrap,
     active: ActiveSegment,
-    /// Closed segments, oldest first, with their lengths (the active one is not here).
+    /// Closed segments, oldest first, with their file sizes (the active one is not here).
     closed: VecDeque<(u64, u64)>,
+    /// Zero-fills the next segment in the background.
+    preparer: Preparer,
     /// Live messages per segment.
     live: HashMap<u64, u64>,
     /// Segments with corrupt records: renamed to `*.corrupt` instead of deleted.
@@ -207,13 +224,14 @@ fn now_unix_ms() -> u64 {
 }
 
 impl Writer {
-    /// Sets up the writer over recovered state. `segments` are all existing segments with
-    /// their lengths; the last becomes active (a new one is created if there is none).
+    /// Sets up the writer over recovered state. `segments` are all existing segments; the
+    /// last becomes active (a new one is created if there is none: preallocated right
+    /// away when enabled, since nobody waits on the spool yet).
     pub fn new(
         shared: Arc<Shared>,
         opts: SpoolOptions,
-        wrap: IoWrap,
-        mut segments: Vec<(u64, u64)>,
+        hooks: Hooks,
+        mut segments: Vec<SegmentExtent>,
         live: HashMap<u64, u64>,
         damaged: HashSet<u64>,
     ) -> Result<Writer, SpoolError> {
@@ -223,13 +241,20 @@ impl Writer {
             cached: 0,
             at: None,
         };
+        let Hooks { wrap, prepare } = hooks;
+        let job = Job {
+            dir: shared.dir.clone(),
+            size: opts.segment_size,
+            min_free: opts.min_free_space,
+        };
+        let mut preparer = Preparer::new(job, opts.preallocate, prepare);
         let active = match segments.pop() {
-            None => create_segment(&shared, &wrap, 1)?,
-            Some((number, len)) => {
-                let file = segment::open_rw(&shared.dir, number)
+            None => first_segment(&shared, &wrap, &mut preparer)?,
+            Some(seg) => {
+                let file = segment::open_rw(&shared.dir, seg.number)
                     .map_err(|e| SpoolError::io("opening active segment", e))?;
-                let mut active = ActiveSegment::new(number, wrap(file), len);
-                if len == 0 {
+                let mut active = ActiveSegment::new(seg.number, wrap(file), seg.len, seg.size);
+                if seg.len == 0 {
                     write_header(&shared, &mut active)?;
                 }
                 active
@@ -240,25 +265,31 @@ impl Writer {
             opts,
             wrap,
             active,
-            closed: segments.into(),
+            closed: segments.iter().map(|s| (s.number, s.size)).collect(),
+            preparer,
             live,
             damaged,
             free,
         };
         // Segments left dead by a crash (or by corruption) go now, before `open` returns.
         writer.reclaim();
+        writer.preparer.start();
         writer.publish_segment_stats();
         Ok(writer)
     }
 
     fn publish_segment_stats(&self) {
-        let closed_bytes: u64 = self.closed.iter().map(|(_, len)| len).sum();
+        let closed_bytes: u64 = self.closed.iter().map(|(_, size)| size).sum();
         self.shared
             .segments
             .store(self.closed.len() as u64 + 1, Ordering::Relaxed);
         self.shared
             .disk_bytes
-            .store(closed_bytes + self.active.len(), Ordering::Relaxed);
+            .store(closed_bytes + self.active.size(), Ordering::Relaxed);
+        self.shared.preallocated_bytes.store(
+            self.active.padding() + self.preparer.ready_size().unwrap_or(0),
+            Ordering::Relaxed,
+        );
     }
 
     /// The thread body: group, write, sync, answer; until shut down.
@@ -297,15 +328,22 @@ impl Writer {
 
     /// Handles one group; returns true if it contained a shutdown request.
     fn process(&mut self, group: Vec<Request>) -> bool {
+        if self.preparer.poll() {
+            // The prepared file took disk space.
+            self.free.invalidate();
+            self.publish_segment_stats();
+        }
         let (ops, shutdown) = self.validate(group);
         if ops.is_empty() {
             return shutdown;
         }
-        if self.active.len() >= self.opts.segment_size || self.active.poisoned {
+        let group_len: u64 = ops.iter().map(Op::len).sum();
+        if self.should_rotate(group_len) {
             self.rotate();
         }
 
         let start = self.active.len();
+        let size_before = self.active.size();
         let result = {
             let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(ops.len() * 2);
             for op in &ops {
@@ -323,18 +361,20 @@ impl Writer {
         match result {
             Ok(at) => {
                 debug_assert_eq!(at, start);
-                let written = self.active.len() - start;
                 self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
                 self.shared
                     .records
                     .fetch_add(ops.len() as u64, Ordering::Relaxed);
-                self.free.consumed(written);
+                // Writing over preallocated zeros takes no new space; only growth does.
+                self.free.consumed(self.active.size() - size_before);
                 let (replies, removed_any) = self.apply(ops, start);
                 if removed_any {
                     self.reclaim();
                 }
                 self.publish_segment_stats();
                 replies.send();
+                // Only now, with every caller answered: possibly spawn the zero-filler.
+                self.preparer.start();
             }
             Err(e) => {
                 let err = SpoolError::io(e.context, e.error);
@@ -353,7 +393,10 @@ impl Writer {
     fn validate(&mut self, group: Vec<Request>) -> (Vec<Op>, bool) {
         let mut ops = Vec::with_capacity(group.len());
         let mut shutdown = false;
-        let available = self.free.available();
+        // Zeros the spool already owns are free for its records: writing into them does
+        // not take space from the file system.
+        let headroom = self.headroom();
+        let available = self.free.available().map(|a| a.saturating_add(headroom));
         let min_free = self.opts.min_free_space;
         let mut need = 0u64;
         // Effects of earlier requests of this same group on later ones.
@@ -490,20 +533,70 @@ impl Writer {
         (Replies { commits, others }, removed_any)
     }
 
-    /// Starts a new active segment. On failure the writer keeps appending to the current
-    /// one (rotation is housekeeping, not a reason to refuse mail).
+    /// Preallocated bytes the next group can be written into without growing a file:
+    /// the active segment's padding, or the prepared segment if the group may go there.
+    fn headroom(&self) -> u64 {
+        let prepared = self
+            .preparer
+            .ready_size()
+            .map_or(0, |s| s.saturating_sub(SEGMENT_HEADER_RECORD_LEN));
+        if self.active.poisoned || self.active.len() >= self.opts.segment_size {
+            prepared
+        } else {
+            prepared.max(self.active.padding())
+        }
+    }
+
+    /// Whether a group of `group_len` bytes should go into a new segment.
+    fn should_rotate(&self, group_len: u64) -> bool {
+        if self.active.poisoned || self.active.len() >= self.opts.segment_size {
+            return true;
+        }
+        // A group that does not fit in the active segment's padding would grow the file
+        // (an appending write, whose fdatasync also writes the inode). If the prepared
+        // segment can take it whole, move on now; the old segment keeps its unused
+        // padding until it is reclaimed. This is also how an appended segment (from a
+        // fallback, or an older petrel) hands over to preallocated ones.
+        self.preparer.ready_size().is_some_and(|size| {
+            group_len > self.active.padding()
+                && SEGMENT_HEADER_RECORD_LEN.saturating_add(group_len) <= size
+        })
+    }
+
+    /// Starts a new active segment: the prepared one if it is ready, else a new appended
+    /// one. On failure the writer keeps writing to the current one (rotation is
+    /// housekeeping, not a reason to refuse mail).
     fn rotate(&mut self) {
         let number = self.active.number + 1;
-        match create_segment(&self.shared, &self.wrap, number) {
+        let mut next = None;
+        if let Some(prepared) = self.preparer.take() {
+            match activate_prepared(&self.shared, &self.wrap, prepared, number) {
+                Ok(active) => next = Some(active),
+                Err(e) => {
+                    tracing::warn!(error = %e, segment = number, "could not use the prepared spool segment; appending instead");
+                }
+            }
+        }
+        let next = match next {
+            Some(active) => Ok(active),
+            None => create_segment(&self.shared, &self.wrap, number),
+        };
+        match next {
             Ok(next) => {
                 let old = std::mem::replace(&mut self.active, next);
-                self.closed.push_back((old.number, old.len()));
-                tracing::debug!(segment = number, "spool rotated to a new segment");
+                self.closed.push_back((old.number, old.size()));
+                tracing::debug!(
+                    segment = number,
+                    preallocated = self.active.padding() > 0,
+                    "spool rotated to a new segment"
+                );
             }
             Err(e) => {
                 tracing::error!(error = %e, segment = number, "could not start a new spool segment");
             }
         }
+        // A new segment is a good moment to try preallocating again.
+        self.preparer.unblock();
     }
 
     /// Deletes closed segments from the oldest on, while they hold no live message.
@@ -542,6 +635,8 @@ impl Writer {
         }
         if changed {
             self.free.invalidate();
+            // Space came back: preallocation may work again.
+            self.preparer.unblock();
             self.publish_segment_stats();
         }
     }
@@ -580,7 +675,7 @@ fn create_segment(
 ) -> Result<ActiveSegment, SpoolError> {
     let dir = &shared.dir;
     let file = segment::create(dir, number).map_err(|e| SpoolError::io("creating segment", e))?;
-    let mut active = ActiveSegment::new(number, wrap(file), 0);
+    let mut active = ActiveSegment::new(number, wrap(file), 0, 0);
     let made = write_header(shared, &mut active).and_then(|()| {
         segment::sync_dir(dir).map_err(|e| SpoolError::io("syncing spool directory", e))
     });
@@ -589,4 +684,48 @@ fn create_segment(
         return Err(e);
     }
     Ok(active)
+}
+
+/// Turns the prepared file into segment `number` with its header record (written over
+/// the zeros), durable (file data and directory entry) before it is used. On failure the
+/// prepared file is gone; the caller falls back to [`create_segment`].
+fn activate_prepared(
+    shared: &Shared,
+    wrap: &IoWrap,
+    prepared: Prepared,
+    number: u64,
+) -> Result<ActiveSegment, SpoolError> {
+    let dir = &shared.dir;
+    let from = Prepared::path(dir);
+    if let Err(e) = segment::rename_into_place(&from, dir, number) {
+        let _ = fs::remove_file(&from);
+        return Err(SpoolError::io("moving prepared segment into place", e));
+    }
+    let mut active = ActiveSegment::new(number, wrap(prepared.file), 0, prepared.size);
+    let made = write_header(shared, &mut active).and_then(|()| {
+        segment::sync_dir(dir).map_err(|e| SpoolError::io("syncing spool directory", e))
+    });
+    if let Err(e) = made {
+        let _ = fs::remove_file(segment::path(dir, number));
+        let _ = segment::sync_dir(dir);
+        return Err(e);
+    }
+    Ok(active)
+}
+
+/// Segment 1 of a new spool: preallocated if that works, appended otherwise.
+fn first_segment(
+    shared: &Shared,
+    wrap: &IoWrap,
+    preparer: &mut Preparer,
+) -> Result<ActiveSegment, SpoolError> {
+    if let Some(prepared) = preparer.prepare_now() {
+        match activate_prepared(shared, wrap, prepared, 1) {
+            Ok(active) => return Ok(active),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not use the prepared spool segment; appending instead");
+            }
+        }
+    }
+    create_segment(shared, wrap, 1)
 }

@@ -100,6 +100,7 @@ impl<'a> Builder<'a> {
                 log_file: None,
                 total_max_smtp_in: 100,
                 total_max_smtp_out: None,
+                name_servers: Vec::new(),
                 smtp_await_slot: false,
                 run_as_root: true,
                 pattern_lists: Vec::new(),
@@ -324,11 +325,22 @@ impl<'a> Builder<'a> {
                 dd.server_tls.allow_tlsv1_3 = b;
                 self.tls_versions_loc = Some(l.loc.clone());
             }
-            ("name-server", _) if l.words.len() != 1 || l.words[0].parse::<IpAddr>().is_err() => {
-                self.err(
-                    &l.loc,
-                    format!("`name-server`: `{}` is not an IP address", l.value),
-                );
+            ("name-server", _) => {
+                let word = l.words.first().map(String::as_str).unwrap_or("");
+                let addr = word
+                    .parse::<IpAddr>()
+                    .map(|ip| std::net::SocketAddr::new(ip, 53))
+                    .or_else(|_| word.parse::<std::net::SocketAddr>());
+                match addr {
+                    Ok(a) if l.words.len() == 1 => dd.name_servers.push(a),
+                    _ => self.err(
+                        &l.loc,
+                        format!(
+                            "`name-server`: `{}` is not an IP address (or IP:PORT, [IPv6]:PORT)",
+                            l.value
+                        ),
+                    ),
+                }
             }
             (n @ ("always-allow-relaying" | "max-message-size"), v) => {
                 dd.global_source.set(n, v);

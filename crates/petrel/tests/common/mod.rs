@@ -69,8 +69,15 @@ impl Petrel {
         } else {
             format!("<spool {}/spool>\n</spool>\n", dir.path().display())
         };
+        // Tests never reach real DNS or the Internet: unless a test routes `*` itself, mail
+        // for any domain goes to a closed loopback port (and waits in its queue).
+        let default_route = if body.contains("<domain *>") {
+            ""
+        } else {
+            "<domain *>\n  smtp-hosts [127.0.0.1]:1\n</domain>\n"
+        };
         let text = format!(
-            "host-name petrel.test\nsmtp-listener 127.0.0.1:{smtp_port}\nhttp-mgmt-port {mgmt_port}\nlog-file {}/petrel.log\n{spool}{}",
+            "host-name petrel.test\nsmtp-listener 127.0.0.1:{smtp_port}\nhttp-mgmt-port {mgmt_port}\nlog-file {}/petrel.log\n{spool}{default_route}{}",
             dir.path().display(),
             substitute(body, smtp_port, mgmt_port, dir.path())
         );
@@ -297,4 +304,190 @@ pub fn read(p: &Path) -> String {
         .read_to_string(&mut s)
         .unwrap();
     s
+}
+
+/// A recording SMTP sink (tests/support/sink.py, aiosmtpd) on a loopback address.
+pub struct Sink {
+    pub port: u16,
+    pub record: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Sink {
+    /// Starts the sink on `host` (e.g. 127.0.0.1) and a free port.
+    pub fn start(host: &str) -> Sink {
+        require("python3");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let record = dir.path().join("received.jsonl");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/sink.py");
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .arg(host)
+            .arg(port.to_string())
+            .arg(&record)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "sink did not start (is aiosmtpd installed? ./test.sh installs it)"
+        );
+        Sink {
+            port,
+            record,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// Everything received so far, one JSON object per message.
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.record)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Waits until at least `n` messages arrived, or panics after `secs`.
+    pub fn wait_for(&self, n: usize, secs: u64) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let r = self.records();
+            if r.len() >= n {
+                return r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sink got {} of {n} messages in {secs}s",
+                r.len()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `path` contains `needle` (accounting files are written in batches).
+pub fn wait_for_file_text(path: &Path, needle: &str, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never contained {needle:?}:\n{text}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Parses an RFC 4180 CSV file into rows of fields (quoted fields, doubled quotes, CRLF).
+pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
+}
+
+/// The accounting rows of every `acct-*.csv` in `dir`, as maps from column name to value.
+pub fn acct_rows(dir: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut out = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    for f in files {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        if !(name.starts_with("acct-") && name.ends_with(".csv")) {
+            continue;
+        }
+        let rows = parse_csv(&std::fs::read_to_string(&f).unwrap());
+        let Some((header, body)) = rows.split_first() else {
+            continue;
+        };
+        for r in body {
+            out.push(header.iter().cloned().zip(r.iter().cloned()).collect());
+        }
+    }
+    out
+}
+
+/// Waits until the accounting files in `dir` hold a row matching `pred`.
+pub fn wait_for_acct(
+    dir: &Path,
+    secs: u64,
+    pred: impl Fn(&std::collections::HashMap<String, String>) -> bool,
+) -> Vec<std::collections::HashMap<String, String>> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let rows = acct_rows(dir);
+        if rows.iter().any(&pred) {
+            return rows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no matching accounting row in {secs}s; rows: {rows:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sends one message with smtplib; `headers` are extra header lines.
+pub fn send_mail(port: u16, from: &str, rcpts: &[&str], headers: &str) {
+    let script = r#"
+import smtplib, sys
+port, sender, headers = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+rcpts = sys.argv[4:]
+msg = headers + "Subject: test\r\nFrom: <" + sender + ">\r\nTo: <" + rcpts[0] + ">\r\n\r\nHello from the test.\r\n.leading dot\r\n"
+with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
+    s.sendmail(sender, rcpts, msg)
+"#;
+    let mut args = vec![port.to_string(), from.to_string(), headers.to_string()];
+    args.extend(rcpts.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = python(script, &args);
+    assert!(out.status.success(), "{}", text(&out));
 }

@@ -1,0 +1,1149 @@
+//! The engine: dispatcher, connection tasks, and what each outcome does to the spool,
+//! the accounting files and the sender (DSN).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use petrel_accounting::{Accounting, AcctRecord, DlvType, DsnAction, SrcType};
+use petrel_config::{Config, DkimSign, EffectiveDomainSettings, KeyDomain, RecordType, SourceAddr};
+use petrel_dkim::{DkimKey, SignOptions};
+use petrel_smtp::{Notify as DsnNotify, Reply};
+use petrel_smtp_client::{
+    classify, ClientError, ClientOptions, Connection, RecipientSpec, Timeouts, TlsMode, Transaction,
+};
+use petrel_spool::{Envelope, MessageId, Recipient, Spool};
+use tokio::sync::Notify;
+use tracing::{debug, info, warn};
+
+use crate::clock::Clock;
+use crate::dsn::{build_failure_dsn, wants_failure_dsn, FailedRecipient};
+use crate::queue::{queue_matcher, QueueKey, QueueView, Queues, Work};
+use crate::route::{Destination, RouteError, Router};
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The resolver could not be configured.
+    #[error("resolver: {0}")]
+    Route(#[from] RouteError),
+}
+
+/// Counters for `show status`.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct EngineStats {
+    /// Recipients delivered since start.
+    pub delivered: u64,
+    /// Recipients bounced since start.
+    pub bounced: u64,
+    /// Temporary failures since start.
+    pub deferred: u64,
+    /// Connections opened since start.
+    pub connections: u64,
+    /// DSNs generated.
+    pub dsns: u64,
+}
+
+/// A job's state for `show jobs`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobView {
+    /// The job id.
+    pub job: String,
+    /// Recipients waiting.
+    pub recipients: u64,
+    /// Paused by `pause job`.
+    pub paused: bool,
+}
+
+/// A virtual MTA's state for `show vmtas`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VmtaView {
+    /// The vmta.
+    pub name: String,
+    /// Queues (domains) with work.
+    pub domains: u64,
+    /// Recipients waiting.
+    pub recipients: u64,
+    /// Connections open.
+    pub connections: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    delivered: AtomicU64,
+    bounced: AtomicU64,
+    deferred: AtomicU64,
+    connections: AtomicU64,
+    dsns: AtomicU64,
+}
+
+struct Inner {
+    spool: Spool,
+    config: RwLock<Arc<Config>>,
+    clock: Arc<dyn Clock>,
+    accounting: Option<Arc<Accounting>>,
+    router: Router,
+    queues: Mutex<Queues>,
+    wake: Notify,
+    keys: Mutex<HashMap<(PathBuf, String), Option<Arc<DkimKey>>>>,
+    pool_rr: Mutex<HashMap<String, usize>>,
+    source_rr: Mutex<HashMap<String, usize>>,
+    counters: Counters,
+    tick: Duration,
+}
+
+/// The delivery engine. Cheap to clone; every clone drives the same queues.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// What happened to one recipient in one attempt.
+enum Fate {
+    Delivered(Reply),
+    Deferred(String, String),
+    Bounced {
+        status: String,
+        diag: String,
+        category: String,
+    },
+}
+
+impl Engine {
+    /// Starts the engine on a running tokio runtime: loads every pending recipient from the
+    /// spool into its queue and spawns the dispatcher. `tick` bounds how long the dispatcher
+    /// sleeps between looks at retry times (1 s in production, shorter in tests).
+    pub fn start(
+        spool: Spool,
+        config: Arc<Config>,
+        accounting: Option<Arc<Accounting>>,
+        clock: Arc<dyn Clock>,
+        tick: Duration,
+    ) -> Result<Engine, EngineError> {
+        let router = Router::new(&config.name_servers)?;
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                spool,
+                config: RwLock::new(config),
+                clock,
+                accounting,
+                router,
+                queues: Mutex::new(Queues::default()),
+                wake: Notify::new(),
+                keys: Mutex::new(HashMap::new()),
+                pool_rr: Mutex::new(HashMap::new()),
+                source_rr: Mutex::new(HashMap::new()),
+                counters: Counters::default(),
+                tick,
+            }),
+        };
+        let ids = engine.inner.spool.ids();
+        let n = ids.len();
+        for id in ids {
+            engine.enqueue(id);
+        }
+        if n > 0 {
+            info!("delivery: {n} spooled message(s) queued");
+        }
+        let inner = engine.inner.clone();
+        tokio::spawn(dispatcher(inner));
+        Ok(engine)
+    }
+
+    /// Queues the pending recipients of a spooled message. Called after every commit.
+    pub fn enqueue(&self, id: MessageId) {
+        let Some(env) = self.inner.spool.envelope(id) else {
+            return;
+        };
+        let config = self.inner.config();
+        let mut by_queue: HashMap<QueueKey, Vec<u32>> = HashMap::new();
+        for (i, r) in env.recipients.iter().enumerate() {
+            if r.done {
+                continue;
+            }
+            let vmta = self.inner.pick_vmta(&config, &env.vmta);
+            let key = QueueKey {
+                domain: r.domain(),
+                vmta,
+            };
+            by_queue.entry(key).or_default().push(i as u32);
+        }
+        let mut q = self.inner.lock_queues();
+        for (key, rcpts) in by_queue {
+            q.push(
+                key,
+                Work {
+                    id,
+                    rcpts,
+                    job: env.job_id.clone(),
+                    attempts: 0,
+                },
+            );
+        }
+        drop(q);
+        self.inner.wake.notify_one();
+    }
+
+    /// Applies a reloaded configuration to connections opened from now on.
+    pub fn reload(&self, config: Arc<Config>) {
+        *self.inner.config.write().unwrap_or_else(|e| e.into_inner()) = config;
+        self.inner
+            .keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.inner.wake.notify_one();
+    }
+
+    /// `pause queue PATTERN` / `resume queue PATTERN`: returns the number of queues matched.
+    /// A pattern naming one queue that has no mail yet creates it paused.
+    pub fn set_queue_paused(&self, pattern: &str, paused: bool) -> usize {
+        let mut q = self.inner.lock_queues();
+        let mut n = q.set_paused(queue_matcher(pattern), paused);
+        if n == 0 && !pattern.contains('*') {
+            if let Some((d, v)) = pattern.split_once('/') {
+                q.ensure(QueueKey {
+                    domain: d.to_ascii_lowercase(),
+                    vmta: v.to_string(),
+                })
+                .paused = paused;
+                n = 1;
+            }
+        }
+        drop(q);
+        self.inner.wake.notify_one();
+        n
+    }
+
+    /// `pause job ID` / `resume job ID`.
+    pub fn set_job_paused(&self, job: &str, paused: bool) {
+        let mut q = self.inner.lock_queues();
+        if paused {
+            q.pause_job(job);
+        } else {
+            q.resume_job(job);
+        }
+        drop(q);
+        self.inner.wake.notify_one();
+    }
+
+    /// `schedule PATTERN`: retry now. Returns the number of queues matched.
+    pub fn schedule(&self, pattern: &str) -> usize {
+        let n = self.inner.lock_queues().schedule(queue_matcher(pattern));
+        self.inner.wake.notify_one();
+        n
+    }
+
+    /// `delete --queue=PATTERN` or `--jobId=ID`: removes waiting recipients, writing a bounce
+    /// record "deleted by administrator" for each. Returns the number of recipients.
+    pub async fn delete(&self, queue: Option<&str>, job: Option<&str>) -> usize {
+        let matcher = queue.map(queue_matcher);
+        let removed = self.inner.lock_queues().remove_where(|k, w| {
+            matcher.as_ref().is_none_or(|m| m(k)) && job.is_none_or(|j| w.job.as_deref() == Some(j))
+        });
+        let mut n = 0;
+        for (key, work) in removed {
+            let Some(env) = self.inner.spool.envelope(work.id) else {
+                continue;
+            };
+            for &i in &work.rcpts {
+                let now = self.inner.clock.now();
+                self.inner.account(AcctRecordInput {
+                    kind: RecordType::Bounce,
+                    env: &env,
+                    rcpt_index: i,
+                    key: &key,
+                    dest: None,
+                    conn: None,
+                    status: "5.0.0",
+                    diag: "smtp;550 5.0.0 deleted by administrator",
+                    category: "other",
+                    action: DsnAction::Failed,
+                    now,
+                });
+                if self.inner.spool.recipient_done(work.id, i).await.is_ok() {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Every queue with its waiting recipients, for `show queues`.
+    pub fn queues(&self) -> Vec<QueueView> {
+        self.inner.lock_queues().views()
+    }
+
+    /// Jobs with waiting mail, for `show jobs`.
+    pub fn jobs(&self) -> Vec<JobView> {
+        let mut v: Vec<JobView> = self
+            .inner
+            .lock_queues()
+            .jobs()
+            .into_iter()
+            .map(|(job, (recipients, paused))| JobView {
+                job,
+                recipients,
+                paused,
+            })
+            .collect();
+        v.sort_by(|a, b| b.recipients.cmp(&a.recipients).then(a.job.cmp(&b.job)));
+        v
+    }
+
+    /// Virtual MTAs with their queues, for `show vmtas`.
+    pub fn vmtas(&self) -> Vec<VmtaView> {
+        let mut by: HashMap<String, VmtaView> = HashMap::new();
+        for name in self
+            .inner
+            .config()
+            .virtual_mtas
+            .iter()
+            .map(|v| v.name.clone())
+        {
+            by.insert(
+                name.clone(),
+                VmtaView {
+                    name,
+                    domains: 0,
+                    recipients: 0,
+                    connections: 0,
+                },
+            );
+        }
+        for q in self.queues() {
+            let e = by.entry(q.key.vmta.clone()).or_insert(VmtaView {
+                name: q.key.vmta.clone(),
+                domains: 0,
+                recipients: 0,
+                connections: 0,
+            });
+            e.domains += 1;
+            e.recipients += q.recipients;
+            e.connections += u64::from(q.connections);
+        }
+        let mut v: Vec<VmtaView> = by.into_values().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> EngineStats {
+        let c = &self.inner.counters;
+        EngineStats {
+            delivered: c.delivered.load(Ordering::Relaxed),
+            bounced: c.bounced.load(Ordering::Relaxed),
+            deferred: c.deferred.load(Ordering::Relaxed),
+            connections: c.connections.load(Ordering::Relaxed),
+            dsns: c.dsns.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Writes any buffered accounting rows (tests and shutdown).
+    pub fn flush_accounting(&self) {
+        if let Some(a) = &self.inner.accounting {
+            if let Err(e) = a.flush() {
+                warn!("accounting: {e}");
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn lock_queues(&self) -> std::sync::MutexGuard<'_, Queues> {
+        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A pool is resolved to one of its members, round-robin per message (pmta-spec §2.7).
+    fn pick_vmta(&self, config: &Config, name: &str) -> String {
+        match config.pool(name) {
+            Some(pool) if !pool.members.is_empty() => {
+                let mut rr = self.pool_rr.lock().unwrap_or_else(|e| e.into_inner());
+                let n = rr.entry(name.to_string()).or_default();
+                let member = pool.members[*n % pool.members.len()].clone();
+                *n += 1;
+                member
+            }
+            _ => name.to_string(),
+        }
+    }
+
+    /// Source IP and EHLO name for a vmta: its `smtp-source-host` lines (round-robin), else
+    /// the global ones, else the OS's choice and the first `host-name`.
+    fn source_for(&self, config: &Config, vmta: &str) -> (Option<IpAddr>, String) {
+        let hosts = config
+            .virtual_mta(vmta)
+            .map(|v| v.smtp_source_hosts.as_slice())
+            .filter(|h| !h.is_empty())
+            .unwrap_or(config.smtp_source_hosts.as_slice());
+        let ips: Vec<(IpAddr, &str)> = hosts
+            .iter()
+            .filter_map(|h| match h.addr {
+                SourceAddr::Ip(ip) => Some((ip, h.host_name.as_str())),
+                SourceAddr::Cidr(_) => None,
+            })
+            .collect();
+        if ips.is_empty() {
+            let name = config
+                .virtual_mta(vmta)
+                .and_then(|v| v.host_name.first().cloned())
+                .unwrap_or_else(|| config.primary_host_name().to_string());
+            return (None, name);
+        }
+        let mut rr = self.source_rr.lock().unwrap_or_else(|e| e.into_inner());
+        let n = rr.entry(vmta.to_string()).or_default();
+        let (ip, name) = ips[*n % ips.len()];
+        *n += 1;
+        (Some(ip), name.to_string())
+    }
+
+    fn dkim_key_for(
+        &self,
+        config: &Config,
+        vmta: &str,
+        identity_domain: &str,
+    ) -> Option<Arc<DkimKey>> {
+        let vmta_keys = config
+            .virtual_mta(vmta)
+            .map(|v| v.domain_keys.clone())
+            .unwrap_or_default();
+        for k in vmta_keys.iter().chain(config.domain_keys.iter()) {
+            // A key's domain must equal, or be a parent of, the identity's domain; `*` signs
+            // for whatever domain the identity has (pmta-spec §2.1 `domain-key`).
+            let signing_domain = match &k.domain {
+                KeyDomain::Any => identity_domain.to_string(),
+                KeyDomain::Name(d)
+                    if identity_domain == d || identity_domain.ends_with(&format!(".{d}")) =>
+                {
+                    d.clone()
+                }
+                KeyDomain::Name(_) => continue,
+            };
+            let mut cache = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = cache
+                .entry((k.key_file.clone(), signing_domain.clone()))
+                .or_insert_with(|| {
+                    match DkimKey::load(&k.selector, &signing_domain, &k.key_file) {
+                        Ok(key) => Some(Arc::new(key)),
+                        Err(e) => {
+                            warn!("dkim: {e}");
+                            None
+                        }
+                    }
+                });
+            if let Some(key) = entry.clone() {
+                return Some(key);
+            }
+        }
+        None
+    }
+
+    fn account(&self, i: AcctRecordInput<'_>) {
+        let Some(acct) = &self.accounting else { return };
+        let r: &Recipient = &i.env.recipients[i.rcpt_index as usize];
+        let queued = SystemTime::UNIX_EPOCH + Duration::from_millis(i.env.received_at_unix_ms);
+        let pool = if i.env.vmta != i.key.vmta {
+            Some(i.env.vmta.clone())
+        } else {
+            None
+        };
+        let mut rec = AcctRecord::new(i.kind, i.now);
+        rec.time_queued = Some(queued);
+        rec.orig = i.env.mail_from.clone();
+        rec.rcpt = r.address.clone();
+        rec.orcpt = r.orcpt.clone().unwrap_or_default();
+        rec.dsn_action = Some(i.action);
+        rec.dsn_status = i.status.parse().ok();
+        rec.dsn_diag = i.diag.to_string();
+        rec.bounce_cat = if i.kind == RecordType::Delivery {
+            String::new()
+        } else {
+            i.category.to_string()
+        };
+        rec.src_type = Some(SrcType::Smtp);
+        rec.src_mta = i
+            .env
+            .client_addr
+            .clone()
+            .map(|a| format!("({a})"))
+            .unwrap_or_default();
+        rec.dlv_type = Some(DlvType::Smtp);
+        if let Some(d) = i.dest {
+            rec.dsn_mta = format!("{} ({})", d.name, d.addr.ip());
+            rec.dlv_destination_ip = Some(d.addr.ip());
+        }
+        if let Some(c) = i.conn {
+            rec.dlv_source_ip = Some(c.local_addr().ip());
+            rec.dlv_esmtp_available = c.extensions().keywords.clone();
+            if let Some(t) = c.tls_info() {
+                rec.dlv_tls_protocol = t.protocol.clone();
+                rec.dlv_tls_cipher = t.cipher.clone();
+            }
+        }
+        rec.vmta = i.key.vmta.clone();
+        rec.vmta_pool = pool.unwrap_or_default();
+        rec.job_id = i.env.job_id.clone().unwrap_or_default();
+        rec.env_id = i.env.env_id.clone().unwrap_or_default();
+        rec.queue = i.key.to_string();
+        rec.rcv_smtp_user = i.env.auth_user.clone().unwrap_or_default();
+        rec.total_seconds_queued = i.now.duration_since(queued).map(|d| d.as_secs()).ok();
+        if let Err(e) = acct.record(rec) {
+            warn!("accounting: {e}");
+        }
+    }
+}
+
+struct AcctRecordInput<'a> {
+    kind: RecordType,
+    env: &'a Envelope,
+    rcpt_index: u32,
+    key: &'a QueueKey,
+    dest: Option<&'a Destination>,
+    conn: Option<&'a Connection>,
+    status: &'a str,
+    diag: &'a str,
+    category: &'a str,
+    action: DsnAction,
+    now: SystemTime,
+}
+
+async fn dispatcher(inner: Arc<Inner>) {
+    loop {
+        let now = inner.clock.now();
+        let config = inner.config();
+        let (starts, next_due) = {
+            let mut q = inner.lock_queues();
+            q.promote_due(now);
+            let starts = q.wanting_connections(now, |k| {
+                config.domain_settings(&k.domain, &k.vmta).max_smtp_out
+            });
+            for (key, n) in &starts {
+                for _ in 0..*n {
+                    q.connection_delta(key, true);
+                }
+            }
+            (starts, q.next_due())
+        };
+        for (key, n) in starts {
+            for _ in 0..n {
+                inner.counters.connections.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(connection_task(inner.clone(), key.clone()));
+            }
+        }
+        let mut sleep = inner.tick;
+        if let Some(due) = next_due {
+            if let Ok(d) = due.duration_since(now) {
+                sleep = sleep.min(d.max(Duration::from_millis(5)));
+            }
+        }
+        tokio::select! {
+            _ = inner.wake.notified() => {}
+            _ = tokio::time::sleep(sleep) => {}
+        }
+    }
+}
+
+fn client_options(
+    settings: &EffectiveDomainSettings,
+    source_ip: Option<IpAddr>,
+    ehlo: String,
+) -> ClientOptions {
+    ClientOptions {
+        ehlo_name: ehlo,
+        source_ip,
+        starttls: if settings.require_starttls {
+            TlsMode::Required
+        } else if settings.use_starttls {
+            TlsMode::Opportunistic
+        } else {
+            TlsMode::Off
+        },
+        timeouts: Timeouts {
+            connect: settings.connect_timeout,
+            greeting: settings.smtp_greeting_timeout,
+            command: settings.smtp_greeting_timeout,
+            data_send: settings.data_send_timeout,
+            data_termination: settings.smtp_data_termination_timeout,
+        },
+    }
+}
+
+async fn connection_task(inner: Arc<Inner>, key: QueueKey) {
+    run_connection(&inner, &key).await;
+    inner.lock_queues().connection_delta(&key, false);
+    inner.wake.notify_one();
+}
+
+async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
+    let config = inner.config();
+    let settings = config.domain_settings(&key.domain, &key.vmta);
+    let now = inner.clock.now();
+    let levels = match inner.router.route(&key.domain, &settings).await {
+        Ok(l) if !l.is_empty() => l,
+        Ok(_) => {
+            let e = RouteError::Temporary {
+                domain: key.domain.clone(),
+                reason: "no destination".into(),
+            };
+            queue_failure(inner, key, &settings, None, &e.to_string(), "4.4.4").await;
+            return;
+        }
+        Err(RouteError::NoSuchDomain(d)) => {
+            bounce_queue(
+                inner,
+                key,
+                &format!("smtp;550 5.1.2 domain {d} does not exist"),
+                "5.1.2",
+                "bad-domain",
+            )
+            .await;
+            return;
+        }
+        Err(e) => {
+            queue_failure(inner, key, &settings, None, &e.to_string(), "4.4.3").await;
+            return;
+        }
+    };
+    let (source_ip, ehlo) = inner.source_for(&config, &key.vmta);
+    let opts = client_options(&settings, source_ip, ehlo);
+    let mut opened = None;
+    'levels: for level in &levels {
+        for dest in level {
+            match Connection::open(dest.addr, &dest.name, &opts).await {
+                Ok(c) => {
+                    opened = Some((c, dest.clone()));
+                    break 'levels;
+                }
+                Err(e) => {
+                    debug!("{key}: {} ({}): {e}", dest.name, dest.addr);
+                    queue_failure_record(inner, key, Some(dest), &e.to_string(), "4.4.1", now);
+                }
+            }
+        }
+    }
+    let Some((mut conn, dest)) = opened else {
+        let last = levels.last().and_then(|l| l.last()).cloned();
+        queue_failure(
+            inner,
+            key,
+            &settings,
+            last.as_ref(),
+            "no MX host accepted a connection",
+            "4.4.1",
+        )
+        .await;
+        return;
+    };
+    let mut sent = 0u32;
+    loop {
+        let Some(work) = inner.lock_queues().take(key) else {
+            break;
+        };
+        let lost = deliver_taken(inner, &mut conn, &dest, key, &settings, work).await;
+        sent += 1;
+        if lost {
+            return;
+        }
+        if settings.max_msg_per_connection.is_some_and(|m| sent >= m) {
+            break;
+        }
+    }
+    conn.quit().await;
+}
+
+/// A whole queue could not be reached: `tq` record and retry mode.
+async fn queue_failure(
+    inner: &Arc<Inner>,
+    key: &QueueKey,
+    settings: &EffectiveDomainSettings,
+    dest: Option<&Destination>,
+    error: &str,
+    status: &str,
+) {
+    let now = inner.clock.now();
+    queue_failure_record(inner, key, dest, error, status, now);
+    inner
+        .lock_queues()
+        .enter_retry(key, now, &settings.retry_after, error.to_string());
+    // Messages past bounce-after are bounced now rather than waiting for a host.
+    expire_waiting(inner, key, settings, now).await;
+}
+
+fn queue_failure_record(
+    inner: &Inner,
+    key: &QueueKey,
+    dest: Option<&Destination>,
+    error: &str,
+    status: &str,
+    now: SystemTime,
+) {
+    let Some(acct) = &inner.accounting else {
+        return;
+    };
+    let mut rec = AcctRecord::new(RecordType::TransientQueue, now);
+    rec.queue = key.to_string();
+    rec.vmta = key.vmta.clone();
+    rec.dsn_status = status.parse().ok();
+    rec.dsn_diag = error.to_string();
+    rec.dlv_type = Some(DlvType::Smtp);
+    if let Some(d) = dest {
+        rec.dsn_mta = format!("{} ({})", d.name, d.addr.ip());
+        rec.dlv_destination_ip = Some(d.addr.ip());
+    }
+    if let Err(e) = acct.record(rec) {
+        warn!("accounting: {e}");
+    }
+}
+
+async fn expire_waiting(
+    inner: &Arc<Inner>,
+    key: &QueueKey,
+    settings: &EffectiveDomainSettings,
+    now: SystemTime,
+) {
+    let expired = inner.lock_queues().remove_where(|k, w| {
+        k == key
+            && inner
+                .spool
+                .envelope(w.id)
+                .is_some_and(|e| is_expired(&e, settings, now))
+    });
+    for (k, w) in expired {
+        if let Some(env) = inner.spool.envelope(w.id) {
+            let fates: Vec<(u32, Fate)> = w.rcpts.iter().map(|&i| (i, expired_fate())).collect();
+            settle(inner, &env, &w, &k, None, None, fates).await;
+        }
+    }
+}
+
+fn is_expired(env: &Envelope, settings: &EffectiveDomainSettings, now: SystemTime) -> bool {
+    let queued = SystemTime::UNIX_EPOCH + Duration::from_millis(env.received_at_unix_ms);
+    now.duration_since(queued)
+        .is_ok_and(|age| age >= settings.bounce_after)
+}
+
+fn expired_fate() -> Fate {
+    Fate::Bounced {
+        status: "4.4.7".into(),
+        diag: "smtp;554 4.4.7 message expired: not delivered within bounce-after".into(),
+        category: "message-expired".into(),
+    }
+}
+
+/// The domain does not exist: every waiting recipient of the queue bounces.
+async fn bounce_queue(
+    inner: &Arc<Inner>,
+    key: &QueueKey,
+    diag: &str,
+    status: &str,
+    category: &str,
+) {
+    let works = inner.lock_queues().remove_where(|k, _| k == key);
+    for (k, w) in works {
+        if let Some(env) = inner.spool.envelope(w.id) {
+            let fates = w
+                .rcpts
+                .iter()
+                .map(|&i| {
+                    (
+                        i,
+                        Fate::Bounced {
+                            status: status.into(),
+                            diag: diag.into(),
+                            category: category.into(),
+                        },
+                    )
+                })
+                .collect();
+            settle(inner, &env, &w, &k, None, None, fates).await;
+        }
+    }
+}
+
+/// One transaction for `work`. Returns true when the connection is no longer usable.
+async fn deliver(
+    inner: &Arc<Inner>,
+    conn: &mut Connection,
+    dest: &Destination,
+    key: &QueueKey,
+    settings: &EffectiveDomainSettings,
+    work: Work,
+) -> bool {
+    let Some(env) = inner.spool.envelope(work.id) else {
+        return false;
+    };
+    let now = inner.clock.now();
+    if is_expired(&env, settings, now) {
+        let fates = work.rcpts.iter().map(|&i| (i, expired_fate())).collect();
+        settle(inner, &env, &work, key, Some(dest), Some(&*conn), fates).await;
+        return false;
+    }
+    let spool = inner.spool.clone();
+    let id = work.id;
+    let body = match tokio::task::spawn_blocking(move || spool.read_body(id)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            warn!("{key}: cannot read message {id}: {e}");
+            return false;
+        }
+        Err(_) => return false,
+    };
+    let body = if settings.dkim_sign == DkimSign::Yes {
+        sign(inner, &key.vmta, body, now)
+    } else {
+        body
+    };
+    let rcpts: Vec<&Recipient> = work
+        .rcpts
+        .iter()
+        .map(|&i| &env.recipients[i as usize])
+        .collect();
+    // Large recipient lists are split per max-rcpt-per-transaction.
+    let chunk = settings.max_rcpt_per_transaction.max(1) as usize;
+    let mut fates: Vec<(u32, Fate)> = Vec::new();
+    let mut lost = false;
+    let notifies: Vec<Option<Vec<DsnNotify>>> = rcpts
+        .iter()
+        .map(|r| r.notify.as_deref().map(parse_notify))
+        .collect();
+    for ((part, idxs), notes) in rcpts
+        .chunks(chunk)
+        .zip(work.rcpts.chunks(chunk))
+        .zip(notifies.chunks(chunk))
+    {
+        let specs: Vec<RecipientSpec<'_>> = part
+            .iter()
+            .zip(notes)
+            .map(|(r, n)| RecipientSpec {
+                address: &r.address,
+                notify: n.as_deref(),
+                orcpt: r.orcpt.as_deref(),
+            })
+            .collect();
+        let tx = Transaction {
+            mail_from: &env.mail_from,
+            recipients: &specs,
+            ret: env.ret.map(|r| match r {
+                petrel_spool::Ret::Full => petrel_smtp::Ret::Full,
+                petrel_spool::Ret::Hdrs => petrel_smtp::Ret::Hdrs,
+            }),
+            envid: env.env_id.as_deref(),
+            smtputf8: env.smtputf8,
+            body_8bit: env.body_8bit,
+            size: body.len() as u64,
+        };
+        match conn.send(&tx, &body).await {
+            Ok(outcome) => {
+                let failed_tx = !outcome.mail.code.to_string().starts_with('2')
+                    || outcome.data.as_ref().is_none_or(|d| d.code >= 300);
+                for (n, &i) in idxs.iter().enumerate() {
+                    let rcpt_reply = outcome.rcpts.get(n);
+                    let decisive = if outcome.mail.code >= 300 {
+                        Some(&outcome.mail)
+                    } else if rcpt_reply.is_some_and(|r| r.code >= 300) {
+                        rcpt_reply
+                    } else {
+                        outcome.data.as_ref()
+                    };
+                    fates.push((i, fate_of(decisive, None)));
+                }
+                if failed_tx && conn.reset().await.is_err() {
+                    lost = true;
+                }
+            }
+            Err(e) => {
+                for &i in idxs {
+                    fates.push((i, fate_of(None, Some(&e))));
+                }
+                lost = true;
+            }
+        }
+        if lost {
+            break;
+        }
+    }
+    // Recipients not attempted because the connection broke go back as deferred.
+    let attempted: Vec<u32> = fates.iter().map(|(i, _)| *i).collect();
+    for &i in &work.rcpts {
+        if !attempted.contains(&i) {
+            fates.push((
+                i,
+                Fate::Deferred("4.4.2".into(), "smtp;421 4.4.2 connection lost".into()),
+            ));
+        }
+    }
+    settle(inner, &env, &work, key, Some(dest), Some(&*conn), fates).await;
+    lost
+}
+
+/// Runs one taken work item and marks it no longer in flight, whatever happened.
+async fn deliver_taken(
+    inner: &Arc<Inner>,
+    conn: &mut Connection,
+    dest: &Destination,
+    key: &QueueKey,
+    settings: &EffectiveDomainSettings,
+    work: Work,
+) -> bool {
+    let n = work.rcpts.len();
+    let lost = deliver(inner, conn, dest, key, settings, work).await;
+    inner.lock_queues().finished(key, n);
+    lost
+}
+
+fn fate_of(reply: Option<&Reply>, error: Option<&ClientError>) -> Fate {
+    let class = classify(reply, error);
+    let (status, diag) = match (reply, error) {
+        (Some(r), _) => (
+            r.enhanced
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| default_status(r.code)),
+            format!("smtp;{}", r.to_string().replace("\r\n", " ")),
+        ),
+        (None, Some(e)) => ("4.4.1".to_string(), e.to_string()),
+        (None, None) => ("4.0.0".to_string(), "no reply".to_string()),
+    };
+    match reply.map(|r| r.code) {
+        Some(c) if (200..300).contains(&c) => {
+            Fate::Delivered(reply.cloned().unwrap_or_else(|| Reply::plain(250, "ok")))
+        }
+        _ if class.permanent => Fate::Bounced {
+            status,
+            diag,
+            category: class.bounce_cat.to_string(),
+        },
+        _ => Fate::Deferred(status, diag),
+    }
+}
+
+/// The envelope keeps NOTIFY as received (`SUCCESS,FAILURE`); the client wants it typed.
+fn parse_notify(s: &str) -> Vec<DsnNotify> {
+    s.split(',')
+        .filter_map(|v| match v.trim().to_ascii_uppercase().as_str() {
+            "NEVER" => Some(DsnNotify::Never),
+            "SUCCESS" => Some(DsnNotify::Success),
+            "FAILURE" => Some(DsnNotify::Failure),
+            "DELAY" => Some(DsnNotify::Delay),
+            _ => None,
+        })
+        .collect()
+}
+
+fn default_status(code: u16) -> String {
+    match code {
+        200..=299 => "2.0.0".into(),
+        400..=499 => "4.0.0".into(),
+        _ => "5.0.0".into(),
+    }
+}
+
+fn sign(inner: &Inner, vmta: &str, body: Vec<u8>, now: SystemTime) -> Vec<u8> {
+    let config = inner.config();
+    let Some(domain) = petrel_dkim::signing_identity_domain(&body) else {
+        return body;
+    };
+    let Some(key) = inner.dkim_key_for(&config, vmta, &domain) else {
+        return body;
+    };
+    match petrel_dkim::sign(&body, &key, &SignOptions::default(), now) {
+        Ok(header) => {
+            let mut out = Vec::with_capacity(header.len() + 2 + body.len());
+            out.extend_from_slice(header.as_bytes());
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&body);
+            out
+        }
+        Err(e) => {
+            warn!("dkim signing failed, sending unsigned: {e}");
+            body
+        }
+    }
+}
+
+/// Applies the fates of one attempt: spool, queues, accounting, DSN.
+async fn settle(
+    inner: &Arc<Inner>,
+    env: &Envelope,
+    work: &Work,
+    key: &QueueKey,
+    dest: Option<&Destination>,
+    conn: Option<&Connection>,
+    fates: Vec<(u32, Fate)>,
+) {
+    let now = inner.clock.now();
+    let config = inner.config();
+    let settings = config.domain_settings(&key.domain, &key.vmta);
+    // A DSN returns the original: read it before the last recipient is marked done, which
+    // removes the message from the spool.
+    let needs_dsn = !env.mail_from.is_empty()
+        && fates.iter().any(|(i, f)| {
+            matches!(f, Fate::Bounced { .. })
+                && wants_failure_dsn(env.recipients[*i as usize].notify.as_deref())
+        });
+    let original = if needs_dsn {
+        let spool = inner.spool.clone();
+        let id = work.id;
+        tokio::task::spawn_blocking(move || spool.read_body(id))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let mut deferred = Vec::new();
+    let mut failed: Vec<FailedRecipient> = Vec::new();
+    let mut delivered = 0u64;
+    for (i, fate) in fates {
+        match fate {
+            Fate::Delivered(reply) => {
+                let diag = format!("smtp;{}", reply.to_string().replace("\r\n", " "));
+                inner.account(AcctRecordInput {
+                    kind: RecordType::Delivery,
+                    env,
+                    rcpt_index: i,
+                    key,
+                    dest,
+                    conn,
+                    status: "2.0.0",
+                    diag: &diag,
+                    category: "",
+                    action: DsnAction::Relayed,
+                    now,
+                });
+                delivered += 1;
+                inner.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = inner.spool.recipient_done(work.id, i).await {
+                    warn!("{key}: could not mark {} done: {e}", work.id);
+                }
+            }
+            Fate::Deferred(status, diag) => {
+                inner.account(AcctRecordInput {
+                    kind: RecordType::Transient,
+                    env,
+                    rcpt_index: i,
+                    key,
+                    dest,
+                    conn,
+                    status: &status,
+                    diag: &diag,
+                    category: "other",
+                    action: DsnAction::Delayed,
+                    now,
+                });
+                inner.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                deferred.push(i);
+                inner.lock_queues().note_error(key, diag);
+            }
+            Fate::Bounced {
+                status,
+                diag,
+                category,
+            } => {
+                inner.account(AcctRecordInput {
+                    kind: RecordType::Bounce,
+                    env,
+                    rcpt_index: i,
+                    key,
+                    dest,
+                    conn,
+                    status: &status,
+                    diag: &diag,
+                    category: &category,
+                    action: DsnAction::Failed,
+                    now,
+                });
+                inner.counters.bounced.fetch_add(1, Ordering::Relaxed);
+                let r = &env.recipients[i as usize];
+                if wants_failure_dsn(r.notify.as_deref()) {
+                    failed.push(FailedRecipient {
+                        rcpt: r.address.clone(),
+                        orcpt: r.orcpt.clone(),
+                        status: status.clone(),
+                        remote_mta: dest.map(|d| d.name.clone()),
+                        diagnostic: diag.clone(),
+                    });
+                }
+                inner.lock_queues().bounced(key, 1, diag);
+                if let Err(e) = inner.spool.recipient_done(work.id, i).await {
+                    warn!("{key}: could not mark {} done: {e}", work.id);
+                }
+            }
+        }
+    }
+    if delivered > 0 {
+        inner.lock_queues().delivered(key, delivered);
+    }
+    if !deferred.is_empty() {
+        let attempts = work.attempts + 1;
+        let step = (attempts as usize - 1).min(settings.retry_after.len().saturating_sub(1));
+        let wait = settings
+            .retry_after
+            .get(step)
+            .copied()
+            .unwrap_or(Duration::from_secs(600));
+        inner.lock_queues().defer(
+            key.clone(),
+            Work {
+                id: work.id,
+                rcpts: deferred,
+                job: work.job.clone(),
+                attempts,
+            },
+            now + wait,
+        );
+    }
+    if !failed.is_empty() && !env.mail_from.is_empty() {
+        send_dsn(inner, env, work.id, &original, &failed, now).await;
+    }
+}
+
+/// Queues a DSN to the envelope sender (never for a null sender: that would loop).
+async fn send_dsn(
+    inner: &Arc<Inner>,
+    env: &Envelope,
+    id: MessageId,
+    original: &[u8],
+    failed: &[FailedRecipient],
+    now: SystemTime,
+) {
+    let config = inner.config();
+    let host = config.primary_host_name().to_string();
+    let dsn = build_failure_dsn(&host, env, original, failed, now);
+    let envelope = Envelope {
+        mail_from: String::new(),
+        recipients: vec![Recipient::new(env.mail_from.clone())],
+        vmta: env.vmta.clone(),
+        job_id: None,
+        env_id: None,
+        ret: None,
+        smtputf8: env.smtputf8,
+        body_8bit: false,
+        auth_user: None,
+        client_addr: None,
+        received_at_unix_ms: now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+    };
+    match inner.spool.commit(envelope, dsn).await {
+        Ok(dsn_id) => {
+            inner.counters.dsns.fetch_add(1, Ordering::Relaxed);
+            Engine {
+                inner: inner.clone(),
+            }
+            .enqueue(dsn_id);
+        }
+        Err(e) => warn!("could not spool the DSN for message {id}: {e}"),
+    }
+}

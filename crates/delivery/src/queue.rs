@@ -1,0 +1,508 @@
+//! Queue state, pure: which recipients wait for which destination, what is paused, and when
+//! a queue in retry mode may try again. No I/O here; the engine drives it with a clock.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use petrel_spool::MessageId;
+
+/// A queue as PowerMTA names it: recipient domain and virtual MTA (`gmail.com/mta1`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueueKey {
+    /// Recipient domain, lower-case.
+    pub domain: String,
+    /// Virtual MTA (a pool member, or `{default}`).
+    pub vmta: String,
+}
+
+impl fmt::Display for QueueKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.domain, self.vmta)
+    }
+}
+
+/// Recipients of one message that go to one queue: one SMTP transaction's worth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Work {
+    /// The spooled message.
+    pub id: MessageId,
+    /// Indexes into the envelope's recipient list.
+    pub rcpts: Vec<u32>,
+    /// The message's job, for job pause.
+    pub job: Option<String>,
+    /// How many delivery attempts these recipients had.
+    pub attempts: u32,
+}
+
+/// One queue's state.
+#[derive(Debug, Default)]
+pub struct Queue {
+    ready: VecDeque<Work>,
+    deferred: Vec<(SystemTime, Work)>,
+    /// `pause queue` is in force.
+    pub paused: bool,
+    /// Connections open for this queue now.
+    pub active: u32,
+    /// Recipients taken by a connection and not yet settled: still in the queue for
+    /// `show queues`, as in PowerMTA, until delivered or bounced.
+    in_flight: u64,
+    retry_until: Option<SystemTime>,
+    retry_step: usize,
+    /// The last error seen, for `show queues`.
+    pub last_error: Option<String>,
+    /// Recipients delivered, bounced and deferred since start.
+    pub delivered: u64,
+    /// Recipients bounced since start.
+    pub bounced: u64,
+    /// Temporary failures since start.
+    pub deferrals: u64,
+}
+
+/// What `show queues` needs about one queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueView {
+    /// The queue.
+    pub key: QueueKey,
+    /// Recipients waiting (ready, deferred and parked by a paused job).
+    pub recipients: u64,
+    /// Connections open.
+    pub connections: u32,
+    /// Paused by an operator.
+    pub paused: bool,
+    /// In retry mode until this time.
+    pub retry_until: Option<SystemTime>,
+    /// Last error text.
+    pub last_error: Option<String>,
+}
+
+/// All queues plus job pauses. The engine keeps one behind a mutex and holds it only to move
+/// work in and out.
+#[derive(Debug, Default)]
+pub struct Queues {
+    queues: HashMap<QueueKey, Queue>,
+    paused_jobs: HashSet<String>,
+    parked: HashMap<String, Vec<(QueueKey, Work)>>,
+}
+
+impl Queues {
+    /// Adds work that may be attempted now.
+    pub fn push(&mut self, key: QueueKey, work: Work) {
+        if let Some(job) = &work.job {
+            if self.paused_jobs.contains(job) {
+                self.parked
+                    .entry(job.clone())
+                    .or_default()
+                    .push((key, work));
+                return;
+            }
+        }
+        self.queues.entry(key).or_default().ready.push_back(work);
+    }
+
+    /// Adds work that must wait until `due` (a recipient's temporary failure).
+    pub fn defer(&mut self, key: QueueKey, work: Work, due: SystemTime) {
+        let q = self.queues.entry(key).or_default();
+        q.deferrals += work.rcpts.len() as u64;
+        q.deferred.push((due, work));
+    }
+
+    /// Moves deferred work whose time has come back to the ready list. Returns the keys of
+    /// queues that received work.
+    pub fn promote_due(&mut self, now: SystemTime) -> Vec<QueueKey> {
+        let mut touched = Vec::new();
+        let mut moved = Vec::new();
+        for (key, q) in &mut self.queues {
+            let mut i = 0;
+            while i < q.deferred.len() {
+                if q.deferred[i].0 <= now {
+                    let (_, w) = q.deferred.swap_remove(i);
+                    moved.push((key.clone(), w));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        for (key, w) in moved {
+            if !touched.contains(&key) {
+                touched.push(key.clone());
+            }
+            self.push(key, w);
+        }
+        touched
+    }
+
+    /// The earliest time something deferred or in retry becomes ready, for the dispatcher's
+    /// sleep.
+    pub fn next_due(&self) -> Option<SystemTime> {
+        self.queues
+            .values()
+            .flat_map(|q| q.deferred.iter().map(|(t, _)| *t).chain(q.retry_until))
+            .min()
+    }
+
+    /// Queues that may open another connection now, with how many more they may open.
+    pub fn wanting_connections(
+        &self,
+        now: SystemTime,
+        max_for: impl Fn(&QueueKey) -> u32,
+    ) -> Vec<(QueueKey, u32)> {
+        let mut out = Vec::new();
+        for (key, q) in &self.queues {
+            if q.paused || q.ready.is_empty() || q.retry_until.is_some_and(|t| t > now) {
+                continue;
+            }
+            let max = max_for(key);
+            // One connection per batch of work is enough; do not open more than there is work.
+            let wanted = (q.ready.len() as u32).min(max).saturating_sub(q.active);
+            if wanted > 0 {
+                out.push((key.clone(), wanted));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Takes the next work for a connection of `key`, unless the queue is paused.
+    pub fn take(&mut self, key: &QueueKey) -> Option<Work> {
+        let q = self.queues.get_mut(key)?;
+        if q.paused {
+            return None;
+        }
+        let w = q.ready.pop_front()?;
+        q.in_flight += w.rcpts.len() as u64;
+        Some(w)
+    }
+
+    /// A taken work item was settled (delivered, bounced, or deferred again).
+    pub fn finished(&mut self, key: &QueueKey, recipients: usize) {
+        if let Some(q) = self.queues.get_mut(key) {
+            q.in_flight = q.in_flight.saturating_sub(recipients as u64);
+        }
+    }
+
+    /// Puts work back at the front (connection lost before the transaction started).
+    pub fn unshift(&mut self, key: &QueueKey, work: Work) {
+        self.queues
+            .entry(key.clone())
+            .or_default()
+            .ready
+            .push_front(work);
+    }
+
+    /// A connection for `key` opened or closed.
+    pub fn connection_delta(&mut self, key: &QueueKey, opened: bool) {
+        let q = self.queues.entry(key.clone()).or_default();
+        if opened {
+            q.active += 1;
+        } else {
+            q.active = q.active.saturating_sub(1);
+        }
+    }
+
+    /// The queue could not reach any host: enter retry mode for the next step of the
+    /// `retry-after` list (the last entry repeats).
+    pub fn enter_retry(
+        &mut self,
+        key: &QueueKey,
+        now: SystemTime,
+        schedule: &[Duration],
+        error: String,
+    ) {
+        let q = self.queues.entry(key.clone()).or_default();
+        let step = q.retry_step.min(schedule.len().saturating_sub(1));
+        let wait = schedule
+            .get(step)
+            .copied()
+            .unwrap_or(Duration::from_secs(600));
+        q.retry_until = Some(now + wait);
+        q.retry_step += 1;
+        q.last_error = Some(error);
+    }
+
+    /// The retry delay for the queue's current step (used for recipient-level deferrals).
+    pub fn retry_delay(&self, key: &QueueKey, schedule: &[Duration]) -> Duration {
+        let step = self.queues.get(key).map_or(0, |q| q.retry_step);
+        let step = step.min(schedule.len().saturating_sub(1));
+        schedule
+            .get(step)
+            .copied()
+            .unwrap_or(Duration::from_secs(600))
+    }
+
+    /// A delivery succeeded: the retry list starts over (PowerMTA resets it on delivery).
+    pub fn delivered(&mut self, key: &QueueKey, recipients: u64) {
+        let q = self.queues.entry(key.clone()).or_default();
+        q.retry_step = 0;
+        q.retry_until = None;
+        q.delivered += recipients;
+    }
+
+    /// Recipients bounced.
+    pub fn bounced(&mut self, key: &QueueKey, recipients: u64, error: String) {
+        let q = self.queues.entry(key.clone()).or_default();
+        q.bounced += recipients;
+        q.last_error = Some(error);
+    }
+
+    /// Records an error text without changing the mode.
+    pub fn note_error(&mut self, key: &QueueKey, error: String) {
+        self.queues.entry(key.clone()).or_default().last_error = Some(error);
+    }
+
+    /// `schedule DOMAIN[/VMTA]`: leave retry mode and make deferred work ready now.
+    pub fn schedule(&mut self, matches: impl Fn(&QueueKey) -> bool) -> usize {
+        let mut n = 0;
+        for (key, q) in &mut self.queues {
+            if matches(key) {
+                q.retry_until = None;
+                for (_, w) in q.deferred.drain(..) {
+                    q.ready.push_back(w);
+                }
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// `pause queue` / `resume queue`; returns how many queues matched.
+    pub fn set_paused(&mut self, matches: impl Fn(&QueueKey) -> bool, paused: bool) -> usize {
+        let mut n = 0;
+        for (key, q) in &mut self.queues {
+            if matches(key) {
+                q.paused = paused;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Makes sure a queue exists (so `pause queue x/y` works before its first message).
+    pub fn ensure(&mut self, key: QueueKey) -> &mut Queue {
+        self.queues.entry(key).or_default()
+    }
+
+    /// `pause job ID`: its queued work is parked until resumed; in-flight transactions finish.
+    pub fn pause_job(&mut self, job: &str) {
+        self.paused_jobs.insert(job.to_string());
+        let mut parked = Vec::new();
+        for (key, q) in &mut self.queues {
+            let (keep, park): (VecDeque<Work>, VecDeque<Work>) = q
+                .ready
+                .drain(..)
+                .partition(|w| w.job.as_deref() != Some(job));
+            q.ready = keep;
+            parked.extend(park.into_iter().map(|w| (key.clone(), w)));
+            let mut i = 0;
+            while i < q.deferred.len() {
+                if q.deferred[i].1.job.as_deref() == Some(job) {
+                    let (_, w) = q.deferred.swap_remove(i);
+                    parked.push((key.clone(), w));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        self.parked
+            .entry(job.to_string())
+            .or_default()
+            .extend(parked);
+    }
+
+    /// `resume job ID`: parked work becomes ready again.
+    pub fn resume_job(&mut self, job: &str) -> usize {
+        self.paused_jobs.remove(job);
+        let parked = self.parked.remove(job).unwrap_or_default();
+        let n = parked.len();
+        for (key, w) in parked {
+            self.push(key, w);
+        }
+        n
+    }
+
+    /// Whether a job is paused.
+    pub fn job_paused(&self, job: &str) -> bool {
+        self.paused_jobs.contains(job)
+    }
+
+    /// Removes and returns all waiting work matching `pred` (for `delete`).
+    pub fn remove_where(
+        &mut self,
+        pred: impl Fn(&QueueKey, &Work) -> bool,
+    ) -> Vec<(QueueKey, Work)> {
+        let mut out = Vec::new();
+        for (key, q) in &mut self.queues {
+            let (keep, gone): (VecDeque<Work>, VecDeque<Work>) =
+                q.ready.drain(..).partition(|w| !pred(key, w));
+            q.ready = keep;
+            out.extend(gone.into_iter().map(|w| (key.clone(), w)));
+            let mut i = 0;
+            while i < q.deferred.len() {
+                if pred(key, &q.deferred[i].1) {
+                    let (_, w) = q.deferred.swap_remove(i);
+                    out.push((key.clone(), w));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        for list in self.parked.values_mut() {
+            let (gone, keep): (Vec<_>, Vec<_>) = list.drain(..).partition(|(k, w)| pred(k, w));
+            *list = keep;
+            out.extend(gone);
+        }
+        out
+    }
+
+    /// A view of every queue, for the management API.
+    pub fn views(&self) -> Vec<QueueView> {
+        let mut parked: HashMap<&QueueKey, u64> = HashMap::new();
+        for list in self.parked.values() {
+            for (k, w) in list {
+                *parked.entry(k).or_default() += w.rcpts.len() as u64;
+            }
+        }
+        let mut out: Vec<QueueView> = self
+            .queues
+            .iter()
+            .map(|(key, q)| QueueView {
+                key: key.clone(),
+                recipients: q
+                    .ready
+                    .iter()
+                    .chain(q.deferred.iter().map(|(_, w)| w))
+                    .map(|w| w.rcpts.len() as u64)
+                    .sum::<u64>()
+                    + q.in_flight
+                    + parked.get(key).copied().unwrap_or(0),
+                connections: q.active,
+                paused: q.paused,
+                retry_until: q.retry_until,
+                last_error: q.last_error.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| b.recipients.cmp(&a.recipients).then(a.key.cmp(&b.key)));
+        out
+    }
+
+    /// Jobs with waiting work: job id → recipients.
+    pub fn jobs(&self) -> HashMap<String, (u64, bool)> {
+        let mut out: HashMap<String, (u64, bool)> = HashMap::new();
+        for q in self.queues.values() {
+            for w in q.ready.iter().chain(q.deferred.iter().map(|(_, w)| w)) {
+                if let Some(j) = &w.job {
+                    out.entry(j.clone()).or_default().0 += w.rcpts.len() as u64;
+                }
+            }
+        }
+        for (job, list) in &self.parked {
+            let e = out.entry(job.clone()).or_default();
+            e.0 += list.iter().map(|(_, w)| w.rcpts.len() as u64).sum::<u64>();
+        }
+        for job in &self.paused_jobs {
+            out.entry(job.clone()).or_default().1 = true;
+        }
+        out
+    }
+}
+
+/// PowerMTA's queue patterns for commands: `domain`, `domain/vmta`, with `*` wildcards
+/// (`*/*`, `yahoo.com/*`, `*/vmta1`). A bare domain means every vmta.
+pub fn queue_matcher(pattern: &str) -> impl Fn(&QueueKey) -> bool {
+    let (d, v) = match pattern.split_once('/') {
+        Some((d, v)) => (d.to_ascii_lowercase(), Some(v.to_string())),
+        None => (pattern.to_ascii_lowercase(), None),
+    };
+    move |k: &QueueKey| glob(&d, &k.domain) && v.as_ref().is_none_or(|v| glob(v, &k.vmta))
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            text.len() >= head.len() + tail.len() && text.starts_with(head) && {
+                let rest = &text[head.len()..];
+                (0..=rest.len())
+                    .filter(|&i| rest.is_char_boundary(i))
+                    .any(|i| glob(tail, &rest[i..]))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(d: &str) -> QueueKey {
+        QueueKey {
+            domain: d.into(),
+            vmta: "v".into(),
+        }
+    }
+    fn work(id: u64, job: Option<&str>) -> Work {
+        Work {
+            id: MessageId(id),
+            rcpts: vec![0],
+            job: job.map(String::from),
+            attempts: 0,
+        }
+    }
+
+    #[test]
+    fn retry_schedule_steps_and_resets() {
+        let mut q = Queues::default();
+        let t0 = SystemTime::UNIX_EPOCH;
+        let sched = [Duration::from_secs(60), Duration::from_secs(600)];
+        q.push(key("a"), work(1, None));
+        q.enter_retry(&key("a"), t0, &sched, "down".into());
+        assert!(q.wanting_connections(t0, |_| 5).is_empty());
+        assert_eq!(q.next_due(), Some(t0 + Duration::from_secs(60)));
+        q.enter_retry(&key("a"), t0, &sched, "down".into());
+        q.enter_retry(&key("a"), t0, &sched, "down".into());
+        // The last entry repeats.
+        assert_eq!(q.next_due(), Some(t0 + Duration::from_secs(600)));
+        q.delivered(&key("a"), 1);
+        assert_eq!(q.wanting_connections(t0, |_| 5), vec![(key("a"), 1)]);
+    }
+
+    #[test]
+    fn job_pause_parks_and_resume_restores() {
+        let mut q = Queues::default();
+        q.push(key("a"), work(1, Some("j1")));
+        q.push(key("a"), work(2, Some("j2")));
+        q.pause_job("j1");
+        q.push(key("a"), work(3, Some("j1")));
+        assert_eq!(q.take(&key("a")).unwrap().id, MessageId(2));
+        assert!(q.take(&key("a")).is_none());
+        assert_eq!(q.jobs()["j1"], (2, true));
+        assert_eq!(q.resume_job("j1"), 2);
+        assert!(q.take(&key("a")).is_some());
+        assert!(q.take(&key("a")).is_some());
+    }
+
+    #[test]
+    fn deferred_work_comes_back_when_due() {
+        let mut q = Queues::default();
+        let t0 = SystemTime::UNIX_EPOCH;
+        q.defer(key("a"), work(1, None), t0 + Duration::from_secs(10));
+        assert!(q.take(&key("a")).is_none());
+        assert!(q.promote_due(t0 + Duration::from_secs(5)).is_empty());
+        assert_eq!(q.promote_due(t0 + Duration::from_secs(10)), vec![key("a")]);
+        assert!(q.take(&key("a")).is_some());
+    }
+
+    #[test]
+    fn patterns() {
+        let k = QueueKey {
+            domain: "mail.yahoo.com".into(),
+            vmta: "vmta1".into(),
+        };
+        assert!(queue_matcher("*/*")(&k));
+        assert!(queue_matcher("mail.yahoo.com")(&k));
+        assert!(queue_matcher("*.yahoo.com/vmta1")(&k));
+        assert!(queue_matcher("*/vmta*")(&k));
+        assert!(!queue_matcher("yahoo.com/*")(&k));
+        assert!(!queue_matcher("*/vmta2")(&k));
+    }
+}
