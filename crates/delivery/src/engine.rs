@@ -80,6 +80,10 @@ struct Counters {
     dsns: AtomicU64,
 }
 
+/// Parsed DKIM keys by (key file, signing domain); `None` remembers a key that failed to
+/// load so the error is logged once, not per message.
+type KeyCache = HashMap<(PathBuf, String), Option<Arc<DkimKey>>>;
+
 struct Inner {
     spool: Spool,
     config: RwLock<Arc<Config>>,
@@ -88,7 +92,7 @@ struct Inner {
     router: Router,
     queues: Mutex<Queues>,
     wake: Notify,
-    keys: Mutex<HashMap<(PathBuf, String), Option<Arc<DkimKey>>>>,
+    keys: Mutex<KeyCache>,
     pool_rr: Mutex<HashMap<String, usize>>,
     source_rr: Mutex<HashMap<String, usize>>,
     counters: Counters,
@@ -857,7 +861,7 @@ async fn deliver(
                     };
                     fates.push((i, fate_of(decisive, None)));
                 }
-                if failed_tx && conn.reset().await.is_err() {
+                if !conn.is_reusable() || (failed_tx && conn.reset().await.is_err()) {
                     lost = true;
                 }
             }
@@ -910,7 +914,7 @@ fn fate_of(reply: Option<&Reply>, error: Option<&ClientError>) -> Fate {
                 .unwrap_or_else(|| default_status(r.code)),
             format!("smtp;{}", r.to_string().replace("\r\n", " ")),
         ),
-        (None, Some(e)) => ("4.4.1".to_string(), e.to_string()),
+        (None, Some(e)) => (e.status().to_string(), e.diag()),
         (None, None) => ("4.0.0".to_string(), "no reply".to_string()),
     };
     match reply.map(|r| r.code) {
