@@ -92,6 +92,8 @@ struct Inner {
     router: Router,
     queues: Mutex<Queues>,
     wake: Notify,
+    /// Per queue: wakes one idle connection of that queue when work arrives.
+    idle: Mutex<HashMap<QueueKey, Arc<Notify>>>,
     keys: Mutex<KeyCache>,
     pool_rr: Mutex<HashMap<String, usize>>,
     source_rr: Mutex<HashMap<String, usize>>,
@@ -137,6 +139,7 @@ impl Engine {
                 router,
                 queues: Mutex::new(Queues::default()),
                 wake: Notify::new(),
+                idle: Mutex::new(HashMap::new()),
                 keys: Mutex::new(HashMap::new()),
                 pool_rr: Mutex::new(HashMap::new()),
                 source_rr: Mutex::new(HashMap::new()),
@@ -175,6 +178,7 @@ impl Engine {
             };
             by_queue.entry(key).or_default().push(i as u32);
         }
+        let keys: Vec<QueueKey> = by_queue.keys().cloned().collect();
         let mut q = self.inner.lock_queues();
         for (key, rcpts) in by_queue {
             q.push(
@@ -188,6 +192,9 @@ impl Engine {
             );
         }
         drop(q);
+        for key in &keys {
+            self.inner.idle_notifier(key).notify_one();
+        }
         self.inner.wake.notify_one();
     }
 
@@ -364,6 +371,14 @@ impl Inner {
             .clone()
     }
 
+    fn idle_notifier(&self, key: &QueueKey) -> Arc<Notify> {
+        let mut map = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get(key) {
+            return n.clone();
+        }
+        map.entry(key.clone()).or_default().clone()
+    }
+
     fn lock_queues(&self) -> std::sync::MutexGuard<'_, Queues> {
         self.queues.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -527,7 +542,10 @@ async fn dispatcher(inner: Arc<Inner>) {
         let config = inner.config();
         let (starts, next_due) = {
             let mut q = inner.lock_queues();
-            q.promote_due(now);
+            let promoted = q.promote_due(now);
+            for key in &promoted {
+                inner.idle_notifier(key).notify_one();
+            }
             let starts = q.wanting_connections(now, |k| {
                 config.domain_settings(&k.domain, &k.vmta).max_smtp_out
             });
@@ -606,6 +624,7 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
             bounce_queue(
                 inner,
                 key,
+                &settings,
                 &format!("smtp;550 5.1.2 domain {d} does not exist"),
                 "5.1.2",
                 "bad-domain",
@@ -649,9 +668,24 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
         return;
     };
     let mut sent = 0u32;
+    // An idle connection waits this long for more mail before QUIT: reconnecting costs a
+    // TCP handshake, a greeting, EHLO and maybe TLS per message.
+    let idle = if settings.connection_idle_timeout.is_zero() {
+        IDLE_GRACE
+    } else {
+        settings.connection_idle_timeout
+    };
+    let notifier = inner.idle_notifier(key);
     loop {
-        let Some(work) = inner.lock_queues().take(key) else {
-            break;
+        let taken = inner.lock_queues().take(key);
+        let Some(work) = taken else {
+            if tokio::time::timeout(idle, notifier.notified())
+                .await
+                .is_err()
+            {
+                break;
+            }
+            continue;
         };
         let lost = deliver_taken(inner, &mut conn, &dest, key, &settings, work).await;
         sent += 1;
@@ -664,6 +698,9 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
     }
     conn.quit().await;
 }
+
+/// How long a connection stays open without work when `connection-idle-timeout` is 0.
+const IDLE_GRACE: Duration = Duration::from_secs(2);
 
 /// A whole queue could not be reached: `tq` record and retry mode.
 async fn queue_failure(
@@ -725,7 +762,7 @@ async fn expire_waiting(
     for (k, w) in expired {
         if let Some(env) = inner.spool.envelope(w.id) {
             let fates: Vec<(u32, Fate)> = w.rcpts.iter().map(|&i| (i, expired_fate())).collect();
-            settle(inner, &env, &w, &k, None, None, fates).await;
+            settle(inner, settings, &env, &w, &k, None, None, fates).await;
         }
     }
 }
@@ -748,6 +785,7 @@ fn expired_fate() -> Fate {
 async fn bounce_queue(
     inner: &Arc<Inner>,
     key: &QueueKey,
+    settings: &EffectiveDomainSettings,
     diag: &str,
     status: &str,
     category: &str,
@@ -769,7 +807,7 @@ async fn bounce_queue(
                     )
                 })
                 .collect();
-            settle(inner, &env, &w, &k, None, None, fates).await;
+            settle(inner, settings, &env, &w, &k, None, None, fates).await;
         }
     }
 }
@@ -789,18 +827,28 @@ async fn deliver(
     let now = inner.clock.now();
     if is_expired(&env, settings, now) {
         let fates = work.rcpts.iter().map(|&i| (i, expired_fate())).collect();
-        settle(inner, &env, &work, key, Some(dest), Some(&*conn), fates).await;
+        settle(
+            inner,
+            settings,
+            &env,
+            &work,
+            key,
+            Some(dest),
+            Some(&*conn),
+            fates,
+        )
+        .await;
         return false;
     }
-    let spool = inner.spool.clone();
+    // A pread of a recently written record is served from the page cache in microseconds;
+    // handing it to a blocking thread would cost more in context switches than it saves.
     let id = work.id;
-    let body = match tokio::task::spawn_blocking(move || spool.read_body(id)).await {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => {
+    let body = match inner.spool.read_body(id) {
+        Ok(b) => b,
+        Err(e) => {
             warn!("{key}: cannot read message {id}: {e}");
             return false;
         }
-        Err(_) => return false,
     };
     let body = if settings.dkim_sign == DkimSign::Yes {
         sign(inner, &key.vmta, body, now)
@@ -886,7 +934,17 @@ async fn deliver(
             ));
         }
     }
-    settle(inner, &env, &work, key, Some(dest), Some(&*conn), fates).await;
+    settle(
+        inner,
+        settings,
+        &env,
+        &work,
+        key,
+        Some(dest),
+        Some(&*conn),
+        fates,
+    )
+    .await;
     lost
 }
 
@@ -975,8 +1033,10 @@ fn sign(inner: &Inner, vmta: &str, body: Vec<u8>, now: SystemTime) -> Vec<u8> {
 }
 
 /// Applies the fates of one attempt: spool, queues, accounting, DSN.
+#[allow(clippy::too_many_arguments)]
 async fn settle(
     inner: &Arc<Inner>,
+    settings: &EffectiveDomainSettings,
     env: &Envelope,
     work: &Work,
     key: &QueueKey,
@@ -985,8 +1045,6 @@ async fn settle(
     fates: Vec<(u32, Fate)>,
 ) {
     let now = inner.clock.now();
-    let config = inner.config();
-    let settings = config.domain_settings(&key.domain, &key.vmta);
     // A DSN returns the original: read it before the last recipient is marked done, which
     // removes the message from the spool.
     let needs_dsn = !env.mail_from.is_empty()
@@ -995,13 +1053,7 @@ async fn settle(
                 && wants_failure_dsn(env.recipients[*i as usize].notify.as_deref())
         });
     let original = if needs_dsn {
-        let spool = inner.spool.clone();
-        let id = work.id;
-        tokio::task::spawn_blocking(move || spool.read_body(id))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default()
+        inner.spool.read_body(work.id).unwrap_or_default()
     } else {
         Vec::new()
     };

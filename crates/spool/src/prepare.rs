@@ -21,18 +21,19 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// A complete, zero-filled, synced file waiting to become the next segment.
 pub(crate) const PREPARED_NAME: &str = "next-segment.prep";
 /// The file being zero-filled; deleted if found at open (a crash interrupted it).
 pub(crate) const PREPARING_NAME: &str = "next-segment.prep.tmp";
 
-/// Bytes written per `pwrite` while zero-filling.
+/// Bytes written (and synced) per step while zero-filling. Syncing each step keeps the
+/// zero-filler's dirty pages from piling up into one large flush that the writer's
+/// commit `fdatasync`s would queue behind.
 const CHUNK: usize = 1 << 20;
-/// Sync every this many bytes while zero-filling, so the file's dirty pages go to disk in
-/// moderate batches instead of one large flush that would queue in front of the writer's
-/// commits.
-const SYNC_EVERY: u64 = 8 << 20;
+/// Longest pause between steps of a paced zero-fill.
+const MAX_PAUSE: Duration = Duration::from_millis(50);
 
 /// Why a preparation did not produce a file.
 #[derive(Debug)]
@@ -72,6 +73,10 @@ pub(crate) struct Job {
     pub dir: PathBuf,
     pub size: u64,
     pub min_free: u64,
+    /// Pause after each step as long as the step took, so the zero-filler uses at most
+    /// about half of the disk's time while commits are running. Off when nobody waits
+    /// (the first segment, prepared inside `Spool::open`).
+    pub paced: bool,
 }
 
 /// Produces `dir/PREPARED_NAME` for a job and returns it open for reading and writing.
@@ -105,18 +110,17 @@ pub(crate) fn zero_fill(job: &Job, cancel: &AtomicBool) -> Result<File, PrepErro
     let fill = || -> Result<(), PrepError> {
         let zeros = vec![0u8; CHUNK];
         let mut at = 0u64;
-        let mut unsynced = 0u64;
         while at < job.size {
             if cancel.load(Ordering::Relaxed) {
                 return Err(PrepError::Cancelled);
             }
+            let step = Instant::now();
             let n = (job.size - at).min(CHUNK as u64) as usize;
             file.write_all_at(&zeros[..n], at)?;
+            file.sync_data()?;
             at += n as u64;
-            unsynced += n as u64;
-            if unsynced >= SYNC_EVERY && at < job.size {
-                file.sync_data()?;
-                unsynced = 0;
+            if job.paced {
+                std::thread::sleep(step.elapsed().min(MAX_PAUSE));
             }
         }
         // Data and size (extents) durable before the name says "complete".
@@ -236,7 +240,11 @@ impl Preparer {
         if let Some(ready) = self.take() {
             return Some(ready);
         }
-        let result = (self.make)(&self.job, &AtomicBool::new(false));
+        let job = Job {
+            paced: false,
+            ..self.job.clone()
+        };
+        let result = (self.make)(&job, &AtomicBool::new(false));
         self.finished(result);
         self.take()
     }

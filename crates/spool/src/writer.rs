@@ -246,6 +246,7 @@ impl Writer {
             dir: shared.dir.clone(),
             size: opts.segment_size,
             min_free: opts.min_free_space,
+            paced: true,
         };
         let mut preparer = Preparer::new(job, opts.preallocate, prepare);
         let active = match segments.pop() {
