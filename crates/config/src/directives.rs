@@ -317,7 +317,7 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("max-rcpt-per-message", DOM, K::Int(1, u32::MAX), P),
     d("max-errors-per-connection", DOM, K::IntLimit, P),
     d("smtp-out-rampup-interval", DOM, K::Duration, P),
-    d("connection-idle-timeout", DOM, K::Duration, P),
+    d("connection-idle-timeout", DOM, K::Duration, A),
     d("max-cold-virtual-mta-msg", DOM, K::DailyLimits, P),
     d("queue-priority", DOM, K::Int(0, 100), P),
     d("allow-priority-interruption", DOM, BOOL, P),
