@@ -5,7 +5,7 @@
 # disk before the 250), with Postfix's smtp-source: N messages of S bytes, C parallel
 # sessions, a new connection per message. Runs, in one sitting and R times each:
 #   direct   smtp-source → smtp-sink (no disk at all: the ceiling of the load generator)
-#   petrel   smtp-source → petrel (release build, group-commit spool)
+#   petrel   smtp-source → petrel (release build, group-commit spool; its destination is down)
 #   postfix  smtp-source → a private Postfix (../shared/bench/postfix-peer.sh), relay target down
 # and prints the median of each. Loopback only. Needs root for Postfix, and the Debian
 # package postfix (smtp-source, smtp-sink).
@@ -66,6 +66,12 @@ log-file $work/petrel/petrel.log
 <source 127.0.0.1>
   always-allow-relaying yes
 </source>
+# Acceptance only: the destination is a closed loopback port, so after one refused attempt
+# the queue waits in retry mode and every accepted message stays spooled.
+<domain *>
+  smtp-hosts [127.0.0.1]:1
+  retry-after 1h
+</domain>
 CONF
   "$BIN" serve --config "$work/petrel/petrel.conf" 2>"$work/petrel/stderr" & pp=$!
   pids+=("$pp")
