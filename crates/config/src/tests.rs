@@ -188,8 +188,11 @@ fn seed_blog_loads_with_typed_values() {
 
     // planned directives warn, active ones do not
     let warned: Vec<usize> = l.warnings.iter().map(|w| w.line).collect();
-    assert!(warned.contains(&12) && warned.contains(&73) && warned.contains(&111));
+    // Signals and the bounce processor are planned; DKIM keys, delivery settings, the
+    // listener and the users are acted on.
+    assert!(warned.contains(&12) && warned.contains(&83));
     assert!(!warned.contains(&24) && !warned.contains(&33) && !warned.contains(&66));
+    assert!(!warned.contains(&73) && !warned.contains(&111) && !warned.contains(&112));
     assert!(l.warnings[0]
         .to_string()
         .ends_with(":12: `api-key` is accepted but not acted on yet (planned)"));
@@ -381,11 +384,11 @@ fn error_display_format() {
 
 #[test]
 fn planned_and_deprecated_warnings() {
-    let l = ok("<domain *>\nmax-smtp-out 5\nmax-msg-per-hour 100\n</domain>\nspool /var/spool/old\n<pattern-list p>\nmail-from /x/ virtual-mta=a\n</pattern-list>\n");
+    let l = ok("<domain *>\nmax-msg-rate 5/s\nmax-msg-per-hour 100\n</domain>\nspool /var/spool/old\n<pattern-list p>\nmail-from /x/ virtual-mta=a\n</pattern-list>\n");
     let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
     assert_eq!(
         w[0],
-        "/virtual/petrel.conf:2: `max-smtp-out` is accepted but not acted on yet (planned)"
+        "/virtual/petrel.conf:2: `max-msg-rate` is accepted but not acted on yet (planned)"
     );
     assert!(
         w[1].contains(":3: `max-msg-per-hour` is deprecated, use `max-msg-rate`"),
