@@ -303,7 +303,7 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("max-smtp-out", DOM, INT, A),
     d("backoff-max-smtp-out", DOM, INT, P),
     d("source-ip-max-smtp-out", DOM, K::CidrInt, P),
-    d("max-msg-rate", DOM, K::Rate, P),
+    d("max-msg-rate", DOM, K::Rate, A),
     d("backoff-max-msg-rate", DOM, K::Rate, P),
     d("source-ip-max-msg-rate", DOM, K::CidrRate, P),
     d("max-data-volume-rate", DOM, K::DataRate, P),

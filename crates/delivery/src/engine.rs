@@ -94,6 +94,8 @@ struct Inner {
     wake: Notify,
     /// Per queue: wakes one idle connection of that queue when work arrives.
     idle: Mutex<HashMap<QueueKey, Arc<Notify>>>,
+    /// Per queue `max-msg-rate` windows: (window start, recipients attempted in it).
+    rates: Mutex<HashMap<QueueKey, (tokio::time::Instant, u32)>>,
     keys: Mutex<KeyCache>,
     pool_rr: Mutex<HashMap<String, usize>>,
     source_rr: Mutex<HashMap<String, usize>>,
@@ -140,6 +142,7 @@ impl Engine {
                 queues: Mutex::new(Queues::default()),
                 wake: Notify::new(),
                 idle: Mutex::new(HashMap::new()),
+                rates: Mutex::new(HashMap::new()),
                 keys: Mutex::new(HashMap::new()),
                 pool_rr: Mutex::new(HashMap::new()),
                 source_rr: Mutex::new(HashMap::new()),
@@ -369,6 +372,29 @@ impl Inner {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// `max-msg-rate`: recipients attempted per window, shared by every connection of the
+    /// queue. Waits until the current window has room (a batch larger than the whole
+    /// allowance goes alone at the start of a window).
+    async fn wait_for_rate(&self, key: &QueueKey, rate: petrel_config::Rate, n: u32) {
+        loop {
+            let wait = {
+                let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+                let now = tokio::time::Instant::now();
+                let (start, used) = rates.entry(key.clone()).or_insert((now, 0));
+                if now.duration_since(*start) >= rate.window {
+                    *start = now;
+                    *used = 0;
+                }
+                if *used == 0 || *used + n <= rate.count {
+                    *used += n;
+                    return;
+                }
+                (*start + rate.window).saturating_duration_since(now)
+            };
+            tokio::time::sleep(wait).await;
+        }
     }
 
     fn idle_notifier(&self, key: &QueueKey) -> Arc<Notify> {
@@ -687,6 +713,11 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
             }
             continue;
         };
+        if let Some(rate) = settings.max_msg_rate {
+            inner
+                .wait_for_rate(key, rate, work.rcpts.len() as u32)
+                .await;
+        }
         let lost = deliver_taken(inner, &mut conn, &dest, key, &settings, work).await;
         sent += 1;
         if lost {
