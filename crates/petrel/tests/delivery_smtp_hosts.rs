@@ -23,7 +23,7 @@ const CONFIG: &str = r#"
   use-starttls no
 </domain>
 <acct-file {DIR}/acct.csv>
-  records d,b,t,tq
+  records d,b,t,tq,r
 </acct-file>
 "#;
 
@@ -57,7 +57,17 @@ fn mail_reaches_the_sink_from_the_vmta_source_ip_and_is_accounted() {
         );
         assert!(!data.contains("X-Job"), "{data}");
     }
-    let rows = wait_for_acct(p.dir.path(), 20, |r| r["rcpt"] == "b2@sink.example");
+    wait_for_acct(p.dir.path(), 20, |r| r["type"] == "d");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let rows = loop {
+        let rows = acct_rows(p.dir.path());
+        if rows.iter().filter(|r| r["type"] == "d").count() >= 6
+            || std::time::Instant::now() > deadline
+        {
+            break rows;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     let d: Vec<_> = rows.iter().filter(|r| r["type"] == "d").collect();
     assert_eq!(d.len(), 6, "{rows:#?}");
     let r = d.iter().find(|r| r["rcpt"] == "a0@sink.example").unwrap();
@@ -78,6 +88,15 @@ fn mail_reaches_the_sink_from_the_vmta_source_ip_and_is_accounted() {
             || r["dlvEsmtpAvailable"].contains("8BITMIME"),
         "{r:?}"
     );
+    // One reception row per recipient, with the pool as selected at injection.
+    let r = rows
+        .iter()
+        .find(|r| r["type"] == "r" && r["rcpt"] == "b1@sink.example")
+        .expect("an r row");
+    assert_eq!(r["orig"], "news@sender.example");
+    assert_eq!(r["vmta"], "pool1");
+    assert_eq!(r["jobId"], "launch-7");
+    assert_eq!(r["rcvSourceIp"], "127.0.0.1");
     // Nothing is left in the spool.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !p.list()["data"]["messages"].as_array().unwrap().is_empty() {
@@ -99,5 +118,4 @@ fn mail_reaches_the_sink_from_the_vmta_source_ip_and_is_accounted() {
         header.starts_with("type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,srcType,srcMta,dlvType,dlvSourceIp,dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,envId,queue,vmtaPool"),
         "{header}"
     );
-    let _ = acct_rows;
 }
