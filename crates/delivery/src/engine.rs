@@ -516,12 +516,12 @@ impl Inner {
             i.category.to_string()
         };
         rec.src_type = Some(SrcType::Smtp);
-        rec.src_mta = i
-            .env
-            .client_addr
-            .clone()
-            .map(|a| format!("({a})"))
-            .unwrap_or_default();
+        rec.src_mta = match (&i.env.client_helo, &i.env.client_addr) {
+            (Some(h), Some(a)) => format!("{h} ({a})"),
+            (None, Some(a)) => format!("({a})"),
+            (Some(h), None) => h.clone(),
+            (None, None) => String::new(),
+        };
         rec.dlv_type = Some(DlvType::Smtp);
         if let Some(d) = i.dest {
             rec.dsn_mta = format!("{} ({})", d.name, d.addr.ip());
@@ -1218,6 +1218,7 @@ async fn send_dsn(
         body_8bit: false,
         auth_user: None,
         client_addr: None,
+        client_helo: None,
         received_at_unix_ms: now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)

@@ -775,6 +775,7 @@ impl Session {
                 || matches!(txn.params.body, Some(petrel_smtp::BodyType::EightBitMime)),
             auth_user: self.auth_user.clone(),
             client_addr: Some(self.peer.ip().to_string()),
+            client_helo: self.helo.clone(),
             received_at_unix_ms: unix_ms(),
         };
         match self.ctx.spool.commit(envelope, body).await {

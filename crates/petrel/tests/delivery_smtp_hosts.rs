@@ -83,6 +83,11 @@ fn mail_reaches_the_sink_from_the_vmta_source_ip_and_is_accounted() {
     assert_eq!(r["jobId"], "launch-7");
     assert_eq!(r["queue"], "sink.example/mta1");
     assert_eq!(r["bounceCat"], "");
+    // srcMta is "HELO-name (client-ip)" as PowerMTA writes it.
+    assert!(
+        r["srcMta"].ends_with(" (127.0.0.1)") && r["srcMta"].len() > 12,
+        "{r:?}"
+    );
     assert!(
         r["dlvEsmtpAvailable"].contains("PIPELINING")
             || r["dlvEsmtpAvailable"].contains("8BITMIME"),

@@ -35,6 +35,7 @@ fn envelope(i: u64) -> Envelope {
         body_8bit: false,
         auth_user: None,
         client_addr: Some("127.0.0.1:1".into()),
+        client_helo: None,
         received_at_unix_ms: 0,
     }
 }

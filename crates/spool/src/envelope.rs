@@ -141,6 +141,9 @@ pub struct Envelope {
     /// The injecting client's address (`ip:port`), for accounting and abuse handling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_addr: Option<String>,
+    /// The name the client gave in HELO/EHLO, for accounting (`srcMta`: `HELO-name (ip)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_helo: Option<String>,
     /// When the listener accepted the message (drives expiry and `bounce-after`).
     pub received_at_unix_ms: u64,
 }

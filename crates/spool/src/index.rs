@@ -228,6 +228,7 @@ mod tests {
             body_8bit: false,
             auth_user: None,
             client_addr: None,
+            client_helo: None,
             received_at_unix_ms: 0,
         })
     }

@@ -22,6 +22,7 @@ fn env(rcpts: &[&str]) -> Envelope {
         body_8bit: false,
         auth_user: Some("alice".into()),
         client_addr: Some("127.0.0.1:40000".into()),
+        client_helo: None,
         received_at_unix_ms: 1_700_000_000_000,
     }
 }
