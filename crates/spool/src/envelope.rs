@@ -186,6 +186,7 @@ mod tests {
             body_8bit: true,
             auth_user: None,
             client_addr: None,
+            client_helo: None,
             received_at_unix_ms: 1,
         };
         let json = serde_json::to_string(&env).unwrap();
