@@ -1,0 +1,19 @@
+//! SparkPost Signals events for petrel: the typed event every stage emits, the durable
+//! NDJSON event spool, and the uploader that ships spooled events to SparkPost's ingest API
+//! (or any compatible service).
+//!
+//! See `docs/events.md` for the event fields, the file layout and the uploader's behaviour.
+#![forbid(unsafe_code)]
+
+mod error;
+mod event;
+mod http;
+mod redact;
+mod spool;
+mod uploader;
+
+pub use error::{EventsError, HttpError};
+pub use event::{next_event_id, Event, EventKind, Privacy};
+pub use redact::redact_reason;
+pub use spool::{EventSpool, SpoolConfig};
+pub use uploader::{UploadOutcome, Uploader, UploaderConfig};
