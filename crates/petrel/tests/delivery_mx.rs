@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{free_port, send_mail, wait_for_acct, Petrel, Sink};
+use common::{free_port, send_mail, spawn_ready, wait_for_acct, Petrel, Sink};
 
 struct Dns {
     port: u16,
@@ -18,22 +17,11 @@ impl Dns {
     fn start(zone: &str) -> Dns {
         let port = free_port();
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/dns.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(zone)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "dns.py did not start (dnslib missing? ./test.sh installs it)"
+        let mut cmd = Command::new("python3");
+        cmd.arg(script).arg(port.to_string()).arg(zone);
+        let child = spawn_ready(
+            &mut cmd,
+            "dns.py (is dnslib installed? ./test.sh installs it)",
         );
         Dns { port, child }
     }

@@ -4,15 +4,9 @@
 
 use petrel_smtp::{parse_command, DataReader};
 
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+mod common;
+
+use common::{mutate, XorShift};
 
 const SEEDS: &[&[u8]] = &[
     b"MAIL FROM:<a@b.example> SIZE=5000 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=x+2B\r\n",
@@ -22,25 +16,6 @@ const SEEDS: &[&[u8]] = &[
     b"BDAT 100 LAST\r\n",
     b"Subject: x\r\n\r\n..a\r\n.\rb\n.\n.\r\n",
 ];
-
-fn mutate(rng: &mut XorShift, seed: &[u8]) -> Vec<u8> {
-    let mut v = seed.to_vec();
-    for _ in 0..(rng.next() % 6) {
-        let pos = (rng.next() as usize) % (v.len() + 1);
-        match rng.next() % 4 {
-            0 => v.insert(pos, (rng.next() & 0xff) as u8),
-            1 if pos < v.len() => {
-                v.remove(pos);
-            }
-            2 if pos < v.len() => {
-                let pick = (rng.next() % 13) as usize;
-                v[pos] = b"<>@:=,.\r\n \"\\+"[pick];
-            }
-            _ => v.insert(pos, b'.'),
-        }
-    }
-    v
-}
 
 #[test]
 fn parser_and_data_reader_survive_random_input() {
@@ -52,7 +27,7 @@ fn parser_and_data_reader_survive_random_input() {
                 .collect()
         } else {
             let seed = SEEDS[(rng.next() as usize) % SEEDS.len()];
-            mutate(&mut rng, seed)
+            mutate(&mut rng, seed, b"<>@:=,.\r\n \"\\+", b'.')
         };
         let _ = parse_command(&input);
 

@@ -5,15 +5,9 @@
 
 use petrel_smtp::{parse_reply, EnhancedCode, Reply};
 
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+mod common;
+
+use common::{mutate, XorShift};
 
 const SEEDS: &[&[u8]] = &[
     b"220 mx.example.com ESMTP ready\r\n",
@@ -23,25 +17,6 @@ const SEEDS: &[&[u8]] = &[
     b"452 4.2.2 mailbox full\n",
     b"421\r\n",
 ];
-
-fn mutate(rng: &mut XorShift, seed: &[u8]) -> Vec<u8> {
-    let mut v = seed.to_vec();
-    for _ in 0..(rng.next() % 6) {
-        let pos = (rng.next() as usize) % (v.len() + 1);
-        match rng.next() % 4 {
-            0 => v.insert(pos, (rng.next() & 0xff) as u8),
-            1 if pos < v.len() => {
-                v.remove(pos);
-            }
-            2 if pos < v.len() => {
-                let pick = (rng.next() % 9) as usize;
-                v[pos] = b"- .\r\n0592"[pick];
-            }
-            _ => v.insert(pos, b'-'),
-        }
-    }
-    v
-}
 
 #[test]
 fn reply_parser_survives_random_input_and_splits() {
@@ -54,7 +29,7 @@ fn reply_parser_survives_random_input_and_splits() {
                 .collect()
         } else {
             let seed = SEEDS[(rng.next() as usize) % SEEDS.len()];
-            mutate(&mut rng, seed)
+            mutate(&mut rng, seed, b"- .\r\n0592", b'-')
         };
         let whole = parse_reply(&input);
         if let Ok(Some((reply, consumed))) = &whole {

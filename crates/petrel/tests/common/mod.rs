@@ -322,24 +322,14 @@ impl Sink {
         let port = free_port();
         let record = dir.path().join("received.jsonl");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/sink.py");
-        let mut child = Command::new("python3")
-            .arg(&script)
+        let mut cmd = Command::new("python3");
+        cmd.arg(&script)
             .arg(host)
             .arg(port.to_string())
-            .arg(&record)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "sink did not start (is aiosmtpd installed? ./test.sh installs it)"
+            .arg(&record);
+        let child = spawn_ready(
+            &mut cmd,
+            "sink.py (is aiosmtpd installed? ./test.sh installs it)",
         );
         Sink {
             port,
@@ -381,6 +371,23 @@ impl Drop for Sink {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts a helper process that prints `ready` on stdout once it listens (tests/support/*.py).
+/// Its stdin stays open so it runs until the test kills it; stderr goes to the test output.
+pub fn spawn_ready(cmd: &mut Command, what: &str) -> Child {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready", "{what} did not start");
+    child
 }
 
 /// Waits until `path` contains `needle` (accounting files are written in batches).
