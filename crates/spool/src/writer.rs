@@ -381,6 +381,9 @@ impl Writer {
                 let err = SpoolError::io(e.context, e.error);
                 tracing::error!(error = %err, records = ops.len(), "spool group commit failed; rolled back");
                 self.free.invalidate();
+                // A rotation may have created a segment (its header is on disk) before
+                // the write failed: keep the published sizes true to the files.
+                self.publish_segment_stats();
                 for op in ops {
                     op.fail(err.clone());
                 }
