@@ -57,8 +57,10 @@ pub struct ConfigData {
     pub signals: Option<Signals>,
     /// Global `enable-signals` (default: enabled iff `<signals>` exists).
     pub enable_signals: EnableSignals,
-    /// Names of `<signals-filter>`s.
-    pub signals_filters: Vec<String>,
+    /// `<signals-filter>`s in file order.
+    pub signals_filters: Vec<SignalsFilter>,
+    /// `<signals-service>` (petrel extension).
+    pub signals_service: Option<SignalsService>,
     /// `<acct-file>`s.
     pub acct_files: Vec<AcctFile>,
     /// Configured `<spool>`s (see [`Config::spool_dirs`] for the effective list).
@@ -85,6 +87,89 @@ pub struct ConfigData {
     pub pattern_lists: Vec<String>,
     /// Names of `<smtp-pattern-list>`s (contents not interpreted yet).
     pub smtp_pattern_lists: Vec<String>,
+}
+
+impl ConfigData {
+    /// Decides whether events for a message sent through `vmta` (and selected via `pool`,
+    /// if any) with this Sender/From domain go to Signals: `None` means no events,
+    /// `Some(n)` means events tagged with subaccount `n` (0 = the primary account).
+    ///
+    /// - Without a `<signals>` block there are never events.
+    /// - The effective `enable-signals` is the vmta's if `vmta` names a `<virtual-mta>`
+    ///   that sets one; else the pool's: `pool` if it names a pool that sets one, else
+    ///   the first `<virtual-mta-pool>` (in file order) that lists `vmta` as a member and
+    ///   sets one; else the global value (which defaults to enabled when `<signals>`
+    ///   exists). `vmta` may be `{default}` or any name that is not a vmta; then only the
+    ///   pool and global levels apply.
+    /// - `true[,subaccount=N]` gives `Some(N)` (`Some(0)` without a subaccount); `false`
+    ///   gives `None`.
+    /// - A `<signals-filter>` name: the most specific `sender-or-from` pattern matching
+    ///   `sending_domain` decides (equally specific: the first written);
+    ///   `enable-signals[,subaccount=N]` gives `Some(N)` (or `Some(0)`),
+    ///   `disable-signals` gives `None`. No matching rule, or no (or an empty)
+    ///   `sending_domain`, gives `None`.
+    ///
+    /// A subaccount from an `X-SP-Subaccount-ID` header (with
+    /// `process-x-sp-subaccount-id true`) is not considered here; the caller applies it
+    /// over the returned value.
+    pub fn signals_scope(
+        &self,
+        vmta: &str,
+        pool: Option<&str>,
+        sending_domain: Option<&str>,
+    ) -> Option<u64> {
+        self.signals.as_ref()?;
+        let from_vmta = self
+            .virtual_mtas
+            .iter()
+            .find(|v| v.name.eq_ignore_ascii_case(vmta))
+            .and_then(|v| v.enable_signals.as_ref());
+        let from_named_pool = || {
+            pool.and_then(|p| {
+                self.pools
+                    .iter()
+                    .find(|x| x.name.eq_ignore_ascii_case(p))
+                    .and_then(|x| x.enable_signals.as_ref())
+            })
+        };
+        let from_member_pool = || {
+            self.pools
+                .iter()
+                .filter(|p| p.members.iter().any(|m| m.eq_ignore_ascii_case(vmta)))
+                .find_map(|p| p.enable_signals.as_ref())
+        };
+        let setting = from_vmta
+            .or_else(from_named_pool)
+            .or_else(from_member_pool)
+            .unwrap_or(&self.enable_signals);
+        match setting {
+            EnableSignals::Enabled { subaccount } => Some(subaccount.unwrap_or(0)),
+            EnableSignals::Disabled => None,
+            EnableSignals::Filter(name) => {
+                let domain = sending_domain.map(str::trim).filter(|d| !d.is_empty())?;
+                let filter = self.signals_filter(name)?;
+                let mut best: Option<&SignalsFilterRule> = None;
+                for r in &filter.rules {
+                    if r.pattern.matches(domain)
+                        && best.is_none_or(|b| r.pattern.specificity() > b.pattern.specificity())
+                    {
+                        best = Some(r);
+                    }
+                }
+                match best?.action {
+                    FilterAction::Enable { subaccount } => Some(subaccount.unwrap_or(0)),
+                    FilterAction::Disable => None,
+                }
+            }
+        }
+    }
+
+    /// The `<signals-filter>` with this name.
+    pub fn signals_filter(&self, name: &str) -> Option<&SignalsFilter> {
+        self.signals_filters
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+    }
 }
 
 /// A loaded, validated, immutable configuration.

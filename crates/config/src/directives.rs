@@ -42,6 +42,7 @@ pub(crate) mod sec {
     pub const DNS: u32 = 1 << 23;
     pub const PROXY: u32 = 1 << 24;
     pub const TAPI: u32 = 1 << 25;
+    pub const SIGSVC: u32 = 1 << 26;
 }
 use sec::*;
 
@@ -192,7 +193,7 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("mx-connection-limit", G, K::Custom, P),
     d("ip-connection-limit", G, K::CidrInt, P),
     d("use-proxy", G | VMTA, K::List, P),
-    d("enable-signals", G | VMTA | POOL, K::Custom, P),
+    d("enable-signals", G | VMTA | POOL, K::Custom, A),
     d("thread-min-priority", G, K::Word, P),
     d("thread-max-priority", G, K::Word, P),
     d("thread-reuse", G, BOOL, P),
@@ -487,18 +488,25 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("deliver-only", SPOOL, BOOL, P),
     d("delete-file-holders", SPOOL, BOOL, P),
     // ---- <signals> ----
-    d("api-key", SIG, K::Word, P),
-    d("upload-url", SIG, K::Word, P),
+    d("api-key", SIG, K::Word, A),
+    d("upload-url", SIG, K::Word, A),
     d("engagement-tracking", SIG, K::Custom, P),
-    d("customer-id", SIG, K::Custom, P),
+    d("customer-id", SIG, K::Custom, A),
     d("tracking-domain", SIG, K::Word, P),
-    d("custom-message-id-header", SIG, K::Word, P),
-    d("process-x-sp-subaccount-id", SIG, BOOL, P),
-    d("retain-x-sp-subaccount-id", SIG, BOOL, P),
-    d("log-verbose", SIG, BOOL, P),
-    d("min-free-space", SIG, K::Size, P),
-    d("privacy-policy", SIG, K::Choice(&["retain", "sha1"]), P),
-    d("sender-or-from", SIGF, K::Custom, P),
+    d("custom-message-id-header", SIG, K::Word, A),
+    d("process-x-sp-subaccount-id", SIG, BOOL, A),
+    d("retain-x-sp-subaccount-id", SIG, BOOL, A),
+    d("log-verbose", SIG, BOOL, A),
+    d("min-free-space", SIG, K::Size, A),
+    d("privacy-policy", SIG, K::Choice(&["retain", "sha1"]), A),
+    // petrel extensions
+    d("event-dir", SIG, K::Path, A),
+    d("upload-interval", SIG, K::Duration, A),
+    d("upload", SIG, BOOL, A),
+    d("sender-or-from", SIGF, K::Custom, A),
+    // ---- <signals-service> (petrel extension) ----
+    d("listener", SIGSVC, K::Custom, A),
+    d("database", SIGSVC, K::Path, A),
     // ---- processors ----
     d("deliver-unmatched-email", BP | FBL, BOOL, P),
     d("deliver-matched-email", BP | FBL, BOOL, P),
@@ -595,7 +603,7 @@ pub(crate) const SECTIONS: &[SectionDef] = &[
     s("domain", DOM, G | VMTA | POOL, ReqArg, P),
     s("acct-file", ACCT, G, ReqArg, P),
     s("spool", SPOOL, G, ReqArg, A),
-    s("signals", SIG, G, NoArg, P),
+    s("signals", SIG, G, NoArg, A),
     s(
         "sparkpost-analytics",
         SIG,
@@ -603,7 +611,8 @@ pub(crate) const SECTIONS: &[SectionDef] = &[
         NoArg,
         Status::Deprecated("<signals>"),
     ),
-    s("signals-filter", SIGF, G, ReqArg, P),
+    s("signals-filter", SIGF, G, ReqArg, A),
+    s("signals-service", SIGSVC, G, NoArg, A),
     s("bounce-processor", BP, G, NoArg, P),
     s("feedback-loop-processor", FBL, G, NoArg, P),
     s("address-list", ADDR, G | BP | FBL, OptArg, P),

@@ -7,6 +7,8 @@
 //!
 //! The listener's entry points are [`Config::source_for_ip`], [`Config::source_with_named`],
 //! [`Config::source_after_auth`], [`Config::smtp_user`] and [`Config::is_relay_domain`].
+//! Whether a message produces SparkPost Signals events, and with which subaccount, is
+//! [`ConfigData::signals_scope`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

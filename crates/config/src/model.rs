@@ -759,7 +759,8 @@ pub enum SignalsPrivacy {
 
 /// The `<signals>` block (SparkPost Signals uploads).
 ///
-/// Exists so the event uploader can be configured once it lands.
+/// Exists so the event spool and the uploader are configured in one place. Whether a
+/// given message produces events is decided by [`crate::ConfigData::signals_scope`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signals {
     /// 40 hex characters.
@@ -784,6 +785,68 @@ pub struct Signals {
     pub retain_x_sp_subaccount_id: bool,
     /// Recipient privacy.
     pub privacy_policy: SignalsPrivacy,
+    /// `event-dir` (petrel extension): where event files are spooled before upload
+    /// (default `/var/lib/petrel/signals`; relative paths resolve against the directory
+    /// of the file that names them).
+    pub event_dir: PathBuf,
+    /// `upload-interval` (petrel extension): the longest an event file stays open, and how
+    /// often the uploader looks for closed files (default 10s; never zero).
+    pub upload_interval: Duration,
+    /// `upload` (petrel extension): whether to start the uploader (default true). With
+    /// false, events are only spooled in `event_dir`.
+    pub upload: bool,
+    /// Where the block starts.
+    pub origin: Origin,
+}
+
+/// A `<signals-filter NAME>` block: per Sender/From domain rules, selected by
+/// `enable-signals NAME`.
+///
+/// Exists so a vmta, pool or the global level can send events for some sending domains
+/// only, each with its own subaccount (spec §7.2 use cases 6–9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalsFilter {
+    /// The name (matched case-insensitively).
+    pub name: String,
+    /// `sender-or-from` rules in file order. The most specific matching pattern decides;
+    /// among equally specific ones the first written wins.
+    pub rules: Vec<SignalsFilterRule>,
+    /// Where the block starts.
+    pub origin: Origin,
+}
+
+/// One `sender-or-from DOMAIN-PATTERN ACTION` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalsFilterRule {
+    /// Matched against the domain of the Sender header, else of From.
+    pub pattern: DomainPattern,
+    /// What a match means.
+    pub action: FilterAction,
+}
+
+/// The action of a [`SignalsFilterRule`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterAction {
+    /// `enable-signals[,subaccount=N]`
+    Enable {
+        /// SparkPost subaccount to tag events with (`None` = primary account).
+        subaccount: Option<u64>,
+    },
+    /// `disable-signals`
+    Disable,
+}
+
+/// The `<signals-service>` block (petrel extension): the local Signals ingest service
+/// (`petrel signals serve`).
+///
+/// Exists so the service can be configured from the same file as the MTA, or from a file
+/// that holds only this block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalsService {
+    /// `listener ADDR:PORT` (required): where the HTTP service listens.
+    pub listener: SocketAddr,
+    /// `database PATH`: the SQLite event store (default `/var/lib/petrel/signals.db`).
+    pub database: PathBuf,
     /// Where the block starts.
     pub origin: Origin,
 }

@@ -188,14 +188,27 @@ fn seed_blog_loads_with_typed_values() {
 
     // planned directives warn, active ones do not
     let warned: Vec<usize> = l.warnings.iter().map(|w| w.line).collect();
-    // Signals and the bounce processor are planned; DKIM keys, delivery settings, the
-    // listener and the users are acted on.
-    assert!(warned.contains(&12) && warned.contains(&83));
-    assert!(!warned.contains(&24) && !warned.contains(&33) && !warned.contains(&66));
-    assert!(!warned.contains(&73) && !warned.contains(&111) && !warned.contains(&112));
+    // Engagement tracking and the bounce processor are planned; Signals, DKIM keys,
+    // delivery settings, the listener and the users are acted on.
+    assert!(warned.contains(&16) && warned.contains(&83));
+    for active in [12, 13, 14, 15, 17, 19, 24, 33, 66, 73, 111, 112] {
+        assert!(
+            !warned.contains(&active),
+            "line {active} warned: {warned:?}"
+        );
+    }
     assert!(l.warnings[0]
         .to_string()
-        .ends_with(":12: `api-key` is accepted but not acted on yet (planned)"));
+        .ends_with(":16: `engagement-tracking` is accepted but not acted on yet (planned)"));
+    assert_eq!(sig.event_dir, PathBuf::from("/var/lib/petrel/signals"));
+    assert_eq!(sig.upload_interval, secs(10));
+    assert!(sig.upload);
+    assert_eq!(c.signals_service, None);
+    assert_eq!(
+        c.signals_scope("mta1", Some("default"), Some("x.com")),
+        Some(0)
+    );
+    assert_eq!(c.signals_scope("{default}", None, None), Some(0));
 }
 
 #[test]
@@ -995,6 +1008,10 @@ fn signals_validation() {
     let (l, m) = one_err("<signals>\nlog-verbose yes\n</signals>\n");
     assert_eq!(l, 1);
     assert!(m.contains("needs an `api-key`"), "{m}");
+    // the key is required even without uploads
+    let (l, m) = one_err("<signals>\nupload false\n</signals>\n");
+    assert_eq!(l, 1);
+    assert!(m.contains("needs an `api-key`"), "{m}");
     let c = cfg("<signals>\napi-key 0123456789abcdef0123456789abcdef01234567\nprivacy-policy sha1\nengagement-tracking true\n</signals>\nenable-signals false\n<signals-filter f>\nsender-or-from *.example.com enable-signals,subaccount=5\nsender-or-from * disable-signals\n</signals-filter>\n<virtual-mta v>\nenable-signals true,subaccount=100\n</virtual-mta>\n<virtual-mta w>\nenable-signals f\n</virtual-mta>\n");
     let s = c.signals.as_ref().unwrap();
     assert_eq!(s.privacy_policy, SignalsPrivacy::Sha1);
@@ -1016,6 +1033,415 @@ fn signals_validation() {
     );
     let (_, m) = one_err("enable-signals false,subaccount=3\n");
     assert!(m.contains("only with `true`"), "{m}");
+    assert_eq!(
+        c.signals_filters,
+        vec![SignalsFilter {
+            name: "f".into(),
+            rules: vec![
+                SignalsFilterRule {
+                    pattern: "*.example.com".parse().unwrap(),
+                    action: FilterAction::Enable {
+                        subaccount: Some(5)
+                    },
+                },
+                SignalsFilterRule {
+                    pattern: DomainPattern::Any,
+                    action: FilterAction::Disable,
+                },
+            ],
+            origin: Origin {
+                file: PathBuf::from("/virtual/petrel.conf"),
+                line: 7,
+            },
+        }]
+    );
+}
+
+// ------------------------------------------------------------------ Signals scope (spec §7.2)
+
+const SIG_BLOCK: &str = "<signals>\napi-key 0123456789abcdef0123456789abcdef01234567\n</signals>\n";
+
+/// A config with a `<signals>` block followed by `rest`.
+fn sig_cfg(rest: &str) -> Config {
+    cfg(&format!("{SIG_BLOCK}{rest}"))
+}
+
+const VMTAS: &str = "<virtual-mta mktg>\n</virtual-mta>\n<virtual-mta transact>\n</virtual-mta>\n";
+
+#[test]
+fn signals_use_case_1_global_false_sends_nothing() {
+    let c = sig_cfg(&format!("enable-signals false\n{VMTAS}"));
+    for v in ["mktg", "transact", "{default}", "nosuch"] {
+        assert_eq!(c.signals_scope(v, None, Some("customer1.com")), None, "{v}");
+        assert_eq!(c.signals_scope(v, None, None), None, "{v}");
+    }
+}
+
+#[test]
+fn signals_use_case_2_enabled_or_omitted_sends_everything() {
+    for global in ["enable-signals true\n", ""] {
+        let c = sig_cfg(&format!("{global}{VMTAS}"));
+        for v in ["mktg", "transact", "{default}", "nosuch"] {
+            assert_eq!(c.signals_scope(v, None, Some("a.com")), Some(0), "{v}");
+            assert_eq!(c.signals_scope(v, None, None), Some(0), "{v}");
+        }
+    }
+    let c = sig_cfg("enable-signals true,subaccount=7\n");
+    assert_eq!(c.signals_scope("{default}", None, None), Some(7));
+}
+
+#[test]
+fn signals_use_case_3_only_one_vmta() {
+    let c = sig_cfg(
+        "enable-signals false\n<virtual-mta mktg>\nenable-signals true\n</virtual-mta>\n<virtual-mta transact>\n</virtual-mta>\n",
+    );
+    assert_eq!(c.signals_scope("mktg", None, Some("a.com")), Some(0));
+    assert_eq!(c.signals_scope("MKTG", None, None), Some(0));
+    assert_eq!(c.signals_scope("transact", None, Some("a.com")), None);
+    assert_eq!(c.signals_scope("{default}", None, Some("a.com")), None);
+}
+
+#[test]
+fn signals_use_case_4_subaccount_per_vmta() {
+    let c = sig_cfg(
+        "enable-signals false\n<virtual-mta mktg>\nenable-signals true,subaccount=100\n</virtual-mta>\n<virtual-mta transact>\nenable-signals true, subaccount=200\n</virtual-mta>\n<virtual-mta other>\n</virtual-mta>\n",
+    );
+    assert_eq!(c.signals_scope("mktg", None, Some("a.com")), Some(100));
+    assert_eq!(c.signals_scope("transact", None, Some("a.com")), Some(200));
+    assert_eq!(c.signals_scope("other", None, Some("a.com")), None);
+    assert_eq!(c.signals_scope("{default}", None, None), None);
+}
+
+#[test]
+fn signals_use_case_5_pool_members() {
+    let c = sig_cfg(
+        "enable-signals false\n\
+         <virtual-mta a>\n</virtual-mta>\n\
+         <virtual-mta b>\n</virtual-mta>\n\
+         <virtual-mta c>\nenable-signals false\n</virtual-mta>\n\
+         <virtual-mta d>\nenable-signals true,subaccount=9\n</virtual-mta>\n\
+         <virtual-mta outside>\n</virtual-mta>\n\
+         <virtual-mta-pool p>\nvirtual-mta a\nvirtual-mta b\nvirtual-mta c\nvirtual-mta d\nenable-signals true,subaccount=50\n</virtual-mta-pool>\n",
+    );
+    for pool in [None, Some("p")] {
+        assert_eq!(c.signals_scope("a", pool, Some("x.com")), Some(50));
+        assert_eq!(c.signals_scope("b", pool, None), Some(50));
+        // a vmta's own setting wins over the pool
+        assert_eq!(c.signals_scope("c", pool, Some("x.com")), None);
+        assert_eq!(c.signals_scope("d", pool, Some("x.com")), Some(9));
+    }
+    assert_eq!(c.signals_scope("outside", None, Some("x.com")), None);
+    // selected through the pool explicitly, even when not a member
+    assert_eq!(
+        c.signals_scope("outside", Some("p"), Some("x.com")),
+        Some(50)
+    );
+    assert_eq!(c.signals_scope("{default}", None, None), None);
+}
+
+const LIST_ONE: &str = "<signals-filter ListOne>\n\
+    sender-or-from customer1.com enable-signals,subaccount=100\n\
+    sender-or-from customer2.com enable-signals,subaccount=200\n\
+    sender-or-from customer3.com enable-signals\n\
+    </signals-filter>\n";
+
+#[test]
+fn signals_use_case_6_filter_in_one_vmta() {
+    let c = sig_cfg(&format!(
+        "enable-signals false\n{LIST_ONE}<virtual-mta mktg>\nenable-signals ListOne\n</virtual-mta>\n<virtual-mta transact>\n</virtual-mta>\n"
+    ));
+    assert_eq!(
+        c.signals_scope("mktg", None, Some("customer1.com")),
+        Some(100)
+    );
+    assert_eq!(
+        c.signals_scope("mktg", None, Some("Customer2.COM.")),
+        Some(200)
+    );
+    assert_eq!(
+        c.signals_scope("mktg", None, Some("customer3.com")),
+        Some(0)
+    );
+    assert_eq!(
+        c.signals_scope("mktg", None, Some("sub.customer1.com")),
+        None
+    );
+    assert_eq!(c.signals_scope("mktg", None, Some("other.com")), None);
+    assert_eq!(c.signals_scope("mktg", None, None), None);
+    assert_eq!(c.signals_scope("mktg", None, Some("")), None);
+    assert_eq!(
+        c.signals_scope("transact", None, Some("customer1.com")),
+        None
+    );
+    assert_eq!(
+        c.signals_scope("{default}", None, Some("customer1.com")),
+        None
+    );
+}
+
+#[test]
+fn signals_use_case_7_wildcard_with_exclusion() {
+    // the exclusion wins because it is more specific, whatever the order of the lines
+    for filter in [
+        "sender-or-from *.customer1.com enable-signals,subaccount=100\nsender-or-from transact.customer1.com disable-signals\n",
+        "sender-or-from transact.customer1.com disable-signals\nsender-or-from *.customer1.com enable-signals,subaccount=100\n",
+    ] {
+        let c = sig_cfg(&format!(
+            "enable-signals false\n<signals-filter ListOne>\n{filter}</signals-filter>\n<virtual-mta mktg>\nenable-signals ListOne\n</virtual-mta>\n"
+        ));
+        assert_eq!(c.signals_scope("mktg", None, Some("mail.customer1.com")), Some(100));
+        assert_eq!(c.signals_scope("mktg", None, Some("a.b.customer1.com")), Some(100));
+        assert_eq!(c.signals_scope("mktg", None, Some("transact.customer1.com")), None);
+        // `*.x` covers proper subdomains only
+        assert_eq!(c.signals_scope("mktg", None, Some("customer1.com")), None);
+        assert_eq!(c.signals_scope("mktg", None, Some("customer2.com")), None);
+        assert_eq!(c.signals_scope("{default}", None, Some("mail.customer1.com")), None);
+    }
+}
+
+#[test]
+fn signals_use_case_8_global_filter_applies_to_all_vmtas() {
+    let c = sig_cfg(&format!("enable-signals ListOne\n{LIST_ONE}{VMTAS}"));
+    for v in ["mktg", "transact", "{default}", "nosuch"] {
+        assert_eq!(
+            c.signals_scope(v, None, Some("customer1.com")),
+            Some(100),
+            "{v}"
+        );
+        assert_eq!(
+            c.signals_scope(v, None, Some("customer2.com")),
+            Some(200),
+            "{v}"
+        );
+        assert_eq!(c.signals_scope(v, None, Some("other.com")), None, "{v}");
+        assert_eq!(c.signals_scope(v, None, None), None, "{v}");
+    }
+}
+
+#[test]
+fn signals_use_case_9_global_filter_with_catch_all_and_excluded_vmtas() {
+    let c = sig_cfg(
+        "enable-signals ListOne\n\
+         <signals-filter ListOne>\n\
+         sender-or-from customer1.com enable-signals,subaccount=5\n\
+         sender-or-from [*.]customer2.com enable-signals\n\
+         sender-or-from * disable-signals\n\
+         </signals-filter>\n\
+         <virtual-mta mta1>\n</virtual-mta>\n\
+         <virtual-mta blocked>\nenable-signals false\n</virtual-mta>\n\
+         <virtual-mta-pool quiet>\nvirtual-mta mta1\nenable-signals false\n</virtual-mta-pool>\n",
+    );
+    assert_eq!(
+        c.signals_scope("{default}", None, Some("customer1.com")),
+        Some(5)
+    );
+    assert_eq!(
+        c.signals_scope("{default}", None, Some("x.customer2.com")),
+        Some(0)
+    );
+    assert_eq!(
+        c.signals_scope("{default}", None, Some("customer2.com")),
+        Some(0)
+    );
+    assert_eq!(c.signals_scope("{default}", None, Some("other.com")), None);
+    assert_eq!(
+        c.signals_scope("blocked", None, Some("customer1.com")),
+        None
+    );
+    assert_eq!(c.signals_scope("blocked", None, Some("other.com")), None);
+    // mta1 sits in a pool that is switched off
+    assert_eq!(c.signals_scope("mta1", None, Some("customer1.com")), None);
+    assert_eq!(
+        c.signals_scope("mta1", Some("quiet"), Some("customer1.com")),
+        None
+    );
+}
+
+#[test]
+fn signals_scope_needs_a_signals_block() {
+    let c = cfg(
+        "enable-signals true\n<virtual-mta v>\nenable-signals true,subaccount=3\n</virtual-mta>\n<virtual-mta-pool p>\nvirtual-mta v\nenable-signals true\n</virtual-mta-pool>\n<signals-filter f>\nsender-or-from * enable-signals\n</signals-filter>\n<virtual-mta w>\nenable-signals f\n</virtual-mta>\n",
+    );
+    assert!(c.signals.is_none());
+    assert_eq!(
+        c.enable_signals,
+        EnableSignals::Enabled { subaccount: None }
+    );
+    for v in ["v", "w", "{default}"] {
+        assert_eq!(c.signals_scope(v, None, Some("a.com")), None, "{v}");
+        assert_eq!(c.signals_scope(v, Some("p"), Some("a.com")), None, "{v}");
+    }
+}
+
+#[test]
+fn signals_scope_pool_precedence_and_ties() {
+    let c = sig_cfg(
+        "enable-signals true,subaccount=1\n\
+         <virtual-mta v>\n</virtual-mta>\n\
+         <virtual-mta-pool p0>\nvirtual-mta v\n</virtual-mta-pool>\n\
+         <virtual-mta-pool p1>\nvirtual-mta v\nenable-signals false\n</virtual-mta-pool>\n\
+         <virtual-mta-pool p2>\nvirtual-mta v\nenable-signals true,subaccount=2\n</virtual-mta-pool>\n\
+         <signals-filter ties>\n\
+         sender-or-from a.com enable-signals,subaccount=10\n\
+         sender-or-from a.com disable-signals\n\
+         sender-or-from *.a.com disable-signals\n\
+         sender-or-from *.a.com enable-signals,subaccount=11\n\
+         sender-or-from [*.]b.com enable-signals,subaccount=12\n\
+         sender-or-from *.b.com enable-signals,subaccount=13\n\
+         sender-or-from *.x.b.com enable-signals,subaccount=14\n\
+         </signals-filter>\n\
+         <virtual-mta-pool pf>\nvirtual-mta v\nenable-signals TIES\n</virtual-mta-pool>\n",
+    );
+    // the selected pool if it sets a value...
+    assert_eq!(c.signals_scope("v", Some("p2"), None), Some(2));
+    assert_eq!(c.signals_scope("v", Some("P1"), None), None);
+    // ...else the first member pool that sets one (p0 sets nothing, p1 says false)
+    assert_eq!(c.signals_scope("v", Some("p0"), None), None);
+    assert_eq!(c.signals_scope("v", None, None), None);
+    assert_eq!(c.signals_scope("v", Some("nosuch"), None), None);
+    // a pool the vmta is not in still counts when it was the selection
+    assert_eq!(c.signals_scope("{default}", Some("p2"), None), Some(2));
+    assert_eq!(c.signals_scope("{default}", Some("p0"), None), Some(1));
+    assert_eq!(c.signals_scope("{default}", None, None), Some(1));
+    // filter: ties go to the first line, more specific patterns win
+    let f = |d| c.signals_scope("v", Some("pf"), Some(d));
+    assert_eq!(f("a.com"), Some(10));
+    assert_eq!(f("x.a.com"), None);
+    assert_eq!(f("b.com"), Some(12));
+    assert_eq!(f("y.b.com"), Some(13));
+    assert_eq!(f("z.x.b.com"), Some(14));
+    assert_eq!(f("x.b.com"), Some(13));
+    assert_eq!(f("c.com"), None);
+}
+
+#[test]
+fn signals_filter_validation() {
+    for bad in [
+        "sender-or-from *.a.com",
+        "sender-or-from *.a.com enable",
+        "sender-or-from *.a.com disable-signals,subaccount=1",
+        "sender-or-from *.a.com enable-signals,subaccount=x",
+        "sender-or-from *.a.com enable-signals,sub=1",
+        "sender-or-from *.a.com enable-signals,subaccount=1,subaccount=2",
+        "sender-or-from a..com enable-signals",
+    ] {
+        let (l, m) = one_err(&format!("<signals-filter f>\n{bad}\n</signals-filter>\n"));
+        assert_eq!(l, 2, "{bad}");
+        assert!(m.contains("`sender-or-from`"), "{bad}: {m}");
+    }
+    let (l, m) =
+        one_err("<signals-filter f>\n</signals-filter>\n<signals-filter F>\n</signals-filter>\n");
+    assert_eq!(l, 3);
+    assert!(m.contains("more than once"), "{m}");
+    // spaces after the comma are tolerated; names and keywords are case-insensitive
+    let c = sig_cfg("enable-signals LIST\n<signals-filter list>\nsender-or-from A.com Enable-Signals, subaccount=4\n</signals-filter>\n");
+    assert_eq!(
+        c.signals_filter("List").unwrap().rules[0].action,
+        FilterAction::Enable {
+            subaccount: Some(4)
+        }
+    );
+    assert_eq!(c.signals_scope("{default}", None, Some("a.com")), Some(4));
+}
+
+#[test]
+fn signals_petrel_extensions() {
+    let l = ok("<signals>\napi-key 0123456789abcdef0123456789abcdef01234567\nevent-dir spool/signals\nupload-interval 200ms\nupload no\n</signals>\n");
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let s = l.config.signals.clone().unwrap();
+    assert_eq!(s.event_dir, PathBuf::from("/virtual/spool/signals"));
+    assert_eq!(s.upload_interval, Duration::from_millis(200));
+    assert!(!s.upload);
+    let s = cfg("<signals>\napi-key 0123456789abcdef0123456789abcdef01234567\nevent-dir /srv/sig\nupload-interval 1m\n</signals>\n")
+        .signals
+        .clone()
+        .unwrap();
+    assert_eq!(s.event_dir, PathBuf::from("/srv/sig"));
+    assert_eq!(s.upload_interval, secs(60));
+    assert!(s.upload);
+    for bad in [
+        "upload-interval 0",
+        "upload-interval 0ms",
+        "upload-interval 5x",
+        "upload maybe",
+        "event-dir a b",
+    ] {
+        let (l, m) = one_err(&format!(
+            "<signals>\napi-key 0123456789abcdef0123456789abcdef01234567\n{bad}\n</signals>\n"
+        ));
+        assert_eq!(l, 3, "{bad}: {m}");
+    }
+    let (_, m) = one_err("<signals>\napi-key 0123456789abcdef0123456789abcdef01234567\nupload-interval 0s\n</signals>\n");
+    assert!(m.contains("greater than zero"), "{m}");
+    // the remaining planned Signals directives still warn; everything else is active
+    let l = ok("<signals>\napi-key 0123456789abcdef0123456789abcdef01234567\nupload-url https://api.eu.sparkpost.com/api/v1/ingest/events\nlog-verbose true\nmin-free-space 0\ncustomer-id 1\ncustom-message-id-header X-Id\nprocess-x-sp-subaccount-id true\nretain-x-sp-subaccount-id true\nprivacy-policy retain\nengagement-tracking true\ntracking-domain t.example.com\n</signals>\nenable-signals f\n<signals-filter f>\nsender-or-from * enable-signals\n</signals-filter>\n");
+    let warned: Vec<usize> = l.warnings.iter().map(|w| w.line).collect();
+    assert_eq!(warned, vec![11, 12], "{:?}", l.warnings);
+    let s = l.config.signals.clone().unwrap();
+    assert!(s.process_x_sp_subaccount_id && s.retain_x_sp_subaccount_id);
+    assert_eq!(s.custom_message_id_header.as_deref(), Some("X-Id"));
+    assert_eq!(s.min_free_space, 0);
+}
+
+#[test]
+fn signals_service_block() {
+    // a file with only the service is a valid configuration
+    let l = ok("<signals-service>\nlistener 127.0.0.1:8090\n</signals-service>\n");
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let c = l.config;
+    assert_eq!(
+        c.signals_service,
+        Some(SignalsService {
+            listener: "127.0.0.1:8090".parse().unwrap(),
+            database: PathBuf::from("/var/lib/petrel/signals.db"),
+            origin: Origin {
+                file: PathBuf::from("/virtual/petrel.conf"),
+                line: 1,
+            },
+        })
+    );
+    assert!(c.signals.is_none());
+    assert_eq!(c.signals_scope("{default}", None, None), None);
+    let s =
+        cfg("<signals-service>\nlistener [::1]:9000\ndatabase data/sig.db\n</signals-service>\n")
+            .signals_service
+            .clone()
+            .unwrap();
+    assert_eq!(s.listener, "[::1]:9000".parse::<SocketAddr>().unwrap());
+    assert_eq!(s.database, PathBuf::from("/virtual/data/sig.db"));
+    let s = cfg("<signals-service>\nlistener 0.0.0.0:80\ndatabase /srv/s.db\n</signals-service>\n")
+        .signals_service
+        .clone()
+        .unwrap();
+    assert_eq!(s.database, PathBuf::from("/srv/s.db"));
+
+    let (l, m) = one_err("\n<signals-service>\ndatabase x.db\n</signals-service>\n");
+    assert_eq!(l, 2);
+    assert!(m.contains("needs a `listener"), "{m}");
+    for bad in [
+        "localhost:80",
+        "127.0.0.1",
+        "::1:80",
+        "127.0.0.1:0",
+        "127.0.0.1:99999",
+        "1.2.3.4:80 x",
+    ] {
+        let (l, m) = one_err(&format!(
+            "<signals-service>\nlistener {bad}\n</signals-service>\n"
+        ));
+        assert_eq!(l, 2, "{bad}");
+        assert!(m.contains("`listener`"), "{bad}: {m}");
+    }
+    let (l, m) = one_err("<signals-service>\nlistener 127.0.0.1:1\n</signals-service>\n<signals-service>\nlistener 127.0.0.1:2\n</signals-service>\n");
+    assert_eq!(l, 4);
+    assert!(m.contains("more than once"), "{m}");
+    let (_, m) = one_err("<signals-service x>\nlistener 127.0.0.1:1\n</signals-service>\n");
+    assert!(m.contains("takes no argument"), "{m}");
+    let (_, m) = one_err("listener 127.0.0.1:1\n");
+    assert!(m.contains("<signals-service>"), "{m}");
+    let (_, m) =
+        one_err("<signals-service>\nlistener 127.0.0.1:1\napi-key x\n</signals-service>\n");
+    assert!(m.contains("<signals>"), "{m}");
 }
 
 #[test]

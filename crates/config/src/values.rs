@@ -24,12 +24,13 @@ pub fn parse_bool(s: &str) -> Result<bool, ValueError> {
 }
 
 /// Parses a TIME-INTERVAL such as `4d12h`, `10m`, `1w2d`, `300s` (a bare number is seconds).
+/// petrel also accepts `ms` (milliseconds), e.g. `200ms` or `1s500ms`.
 ///
 /// Exists because every timeout, retry and expiry directive shares this syntax.
 pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     let bad = || {
         ValueError::new(format!(
-            "`{s}` is not a time interval (e.g. 30s, 10m, 4d12h, 1w2d)"
+            "`{s}` is not a time interval (e.g. 30s, 10m, 4d12h, 1w2d, 200ms)"
         ))
     };
     let t = s.trim();
@@ -40,9 +41,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
         let n: u64 = t.parse().map_err(|_| bad())?;
         return Ok(Duration::from_secs(n));
     }
-    let mut total: u64 = 0;
+    let mut secs: u64 = 0;
+    let mut millis: u64 = 0;
     let mut num: Option<u64> = None;
-    for c in t.chars() {
+    let mut chars = t.chars().peekable();
+    while let Some(c) = chars.next() {
         if let Some(d) = c.to_digit(10) {
             let n = num.unwrap_or(0);
             num = Some(
@@ -52,7 +55,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
             );
             continue;
         }
-        let unit: u64 = match c.to_ascii_lowercase() {
+        let lc = c.to_ascii_lowercase();
+        if lc == 'm' && chars.peek().is_some_and(|n| n.eq_ignore_ascii_case(&'s')) {
+            chars.next();
+            let n = num.take().ok_or_else(bad)?;
+            millis = millis.checked_add(n).ok_or_else(bad)?;
+            continue;
+        }
+        let unit: u64 = match lc {
             'w' => 7 * 86_400,
             'd' => 86_400,
             'h' => 3_600,
@@ -61,16 +71,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
             _ => return Err(bad()),
         };
         let n = num.take().ok_or_else(bad)?;
-        total = n
+        secs = n
             .checked_mul(unit)
-            .and_then(|v| v.checked_add(total))
+            .and_then(|v| v.checked_add(secs))
             .ok_or_else(bad)?;
     }
     if num.is_some() {
         // trailing number without unit, e.g. "1h30"
         return Err(bad());
     }
-    Ok(Duration::from_secs(total))
+    Duration::from_secs(secs)
+        .checked_add(Duration::from_millis(millis))
+        .ok_or_else(bad)
 }
 
 /// Parses a TIME-INTERVAL that may also be `never`; `never` gives `None`.
@@ -591,6 +603,23 @@ mod tests {
         assert_eq!(parse_duration("600").unwrap(), secs(600));
         assert_eq!(parse_duration("0").unwrap(), secs(0));
         assert_eq!(parse_duration("1H30M").unwrap(), secs(5400));
+        // milliseconds (petrel extension)
+        assert_eq!(parse_duration("200ms").unwrap(), Duration::from_millis(200));
+        assert_eq!(parse_duration("200MS").unwrap(), Duration::from_millis(200));
+        assert_eq!(
+            parse_duration("1s500ms").unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            parse_duration("1m5ms").unwrap(),
+            Duration::from_millis(60_005)
+        );
+        assert_eq!(
+            parse_duration("2500ms").unwrap(),
+            Duration::from_millis(2500)
+        );
+        assert_eq!(parse_duration("0ms").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("1m30s").unwrap(), secs(90));
         for bad in [
             "",
             "h",
@@ -600,6 +629,11 @@ mod tests {
             "1.5h",
             "never",
             "99999999999999999999w",
+            "ms",
+            "5mss",
+            "5msx",
+            "1.5ms",
+            "99999999999999999999ms",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

@@ -162,6 +162,7 @@ mod tests {
             client_addr: None,
             client_helo: None,
             received_at_unix_ms: 0,
+            facts: Default::default(),
         };
         let dsn = build_failure_dsn(
             "mta.test",

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use petrel_accounting::{Accounting, AcctRecord, DlvType, DsnAction, SrcType};
 use petrel_config::{Config, DkimSign, EffectiveDomainSettings, KeyDomain, RecordType, SourceAddr};
 use petrel_dkim::{DkimKey, SignOptions};
+use petrel_events::{EventKind, EventSpool};
 use petrel_smtp::{Notify as DsnNotify, Reply};
 use petrel_smtp_client::{
     classify, ClientError, ClientOptions, Connection, RecipientSpec, Timeouts, TlsMode, Transaction,
@@ -23,6 +24,7 @@ use crate::clock::Clock;
 use crate::dsn::{build_failure_dsn, wants_failure_dsn, FailedRecipient};
 use crate::queue::{queue_matcher, QueueKey, QueueView, Queues, Work};
 use crate::route::{Destination, RouteError, Router};
+use crate::signals::{reason_parts, recipient_event, Scope};
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,17 @@ struct Counters {
     dsns: AtomicU64,
 }
 
+/// Where the engine writes what happened to each recipient. Both are optional so tests and
+/// minimal configurations run without them.
+#[derive(Clone, Default)]
+pub struct Recorders {
+    /// The accounting files (`<acct-file>`).
+    pub accounting: Option<Arc<Accounting>>,
+    /// The Signals event spool (`<signals>`); which messages produce events is decided per
+    /// message by `enable-signals`.
+    pub events: Option<Arc<EventSpool>>,
+}
+
 /// Parsed DKIM keys by (key file, signing domain); `None` remembers a key that failed to
 /// load so the error is logged once, not per message.
 type KeyCache = HashMap<(PathBuf, String), Option<Arc<DkimKey>>>;
@@ -89,6 +102,7 @@ struct Inner {
     config: RwLock<Arc<Config>>,
     clock: Arc<dyn Clock>,
     accounting: Option<Arc<Accounting>>,
+    events: Option<Arc<EventSpool>>,
     router: Router,
     queues: Mutex<Queues>,
     wake: Notify,
@@ -112,11 +126,18 @@ pub struct Engine {
 /// What happened to one recipient in one attempt.
 enum Fate {
     Delivered(Reply),
-    Deferred(String, String),
+    Deferred {
+        status: String,
+        diag: String,
+        /// SparkPost `bounce_class`.
+        class: u16,
+    },
     Bounced {
         status: String,
         diag: String,
         category: String,
+        /// SparkPost `bounce_class`.
+        class: u16,
     },
 }
 
@@ -127,7 +148,7 @@ impl Engine {
     pub fn start(
         spool: Spool,
         config: Arc<Config>,
-        accounting: Option<Arc<Accounting>>,
+        recorders: Recorders,
         clock: Arc<dyn Clock>,
         tick: Duration,
     ) -> Result<Engine, EngineError> {
@@ -137,7 +158,8 @@ impl Engine {
                 spool,
                 config: RwLock::new(config),
                 clock,
-                accounting,
+                accounting: recorders.accounting,
+                events: recorders.events,
                 router,
                 queues: Mutex::new(Queues::default()),
                 wake: Notify::new(),
@@ -163,7 +185,16 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Queues the pending recipients of a spooled message. Called after every commit.
+    /// A message was just committed by the listener: writes its reception records (`r`
+    /// accounting rows, `reception` events) and queues it.
+    pub fn received(&self, id: MessageId) {
+        if let Some(env) = self.inner.spool.envelope(id) {
+            self.inner.record_reception(id, &env);
+        }
+        self.enqueue(id);
+    }
+
+    /// Queues the pending recipients of a spooled message (after a commit or at start-up).
     pub fn enqueue(&self, id: MessageId) {
         let Some(env) = self.inner.spool.envelope(id) else {
             return;
@@ -265,8 +296,9 @@ impl Engine {
             };
             for &i in &work.rcpts {
                 let now = self.inner.clock.now();
-                self.inner.account(AcctRecordInput {
+                self.inner.record(AcctRecordInput {
                     kind: RecordType::Bounce,
+                    id: work.id,
                     env: &env,
                     rcpt_index: i,
                     key: &key,
@@ -275,6 +307,8 @@ impl Engine {
                     status: "5.0.0",
                     diag: "smtp;550 5.0.0 deleted by administrator",
                     category: "other",
+                    class: 25,
+                    attempts: work.attempts,
                     action: DsnAction::Failed,
                     now,
                 });
@@ -493,6 +527,95 @@ impl Inner {
         None
     }
 
+    /// Writes one recipient's outcome to the accounting files and the Signals stream, both
+    /// derived from the same input.
+    fn record(&self, i: AcctRecordInput<'_>) {
+        self.emit_outcome(&i);
+        self.account(i);
+    }
+
+    fn emit_outcome(&self, i: &AcctRecordInput<'_>) {
+        let Some(events) = &self.events else { return };
+        let kind = match i.kind {
+            RecordType::Delivery => EventKind::Delivery,
+            RecordType::Bounce => EventKind::Bounce,
+            RecordType::Transient => EventKind::Delay,
+            _ => return,
+        };
+        let config = self.config();
+        let pool = (i.env.vmta != i.key.vmta).then_some(i.env.vmta.as_str());
+        let scope = Scope {
+            vmta: &i.key.vmta,
+            pool,
+        };
+        let Some(mut e) = recipient_event(&config, kind, i.id, i.env, i.rcpt_index, &scope, i.now)
+        else {
+            return;
+        };
+        e.delv_method = Some("esmtp".into());
+        e.msg_size = self.spool.body_len(i.id);
+        e.num_retries = Some(i.attempts);
+        if let Some(c) = i.conn {
+            e.sending_ip = Some(c.local_addr().ip());
+            e.outbound_tls = Some(i8::from(c.tls_info().is_some()));
+        }
+        if let Some(d) = i.dest {
+            e.ip_address = Some(d.addr.ip());
+        }
+        if kind != EventKind::Delivery {
+            let (code, reason) = reason_parts(i.diag);
+            e.bounce_class = Some(i.class);
+            e.error_code = code;
+            e.raw_reason = Some(reason);
+        }
+        if let Err(err) = events.emit(&e) {
+            warn!("signals: {err}");
+        }
+    }
+
+    /// `r` rows and `reception` events, one per recipient.
+    fn record_reception(&self, id: MessageId, env: &Envelope) {
+        let now = self.clock.now();
+        let config = self.config();
+        let scope = Scope::at_reception(&config, env);
+        let size = self.spool.body_len(id);
+        for (i, r) in env.recipients.iter().enumerate() {
+            if let Some(acct) = &self.accounting {
+                let mut rec = AcctRecord::new(RecordType::Receipt, now);
+                rec.orig = env.mail_from.clone();
+                rec.rcpt = r.address.clone();
+                rec.orcpt = r.orcpt.clone().unwrap_or_default();
+                rec.src_type = Some(SrcType::Smtp);
+                rec.rcv_source_ip = env.client_addr.as_deref().and_then(|a| a.parse().ok());
+                rec.vmta = env.vmta.clone();
+                rec.job_id = env.job_id.clone().unwrap_or_default();
+                rec.env_id = env.env_id.clone().unwrap_or_default();
+                rec.rcv_smtp_user = env.auth_user.clone().unwrap_or_default();
+                if let Err(e) = acct.record(rec) {
+                    warn!("accounting: {e}");
+                }
+            }
+            let Some(events) = &self.events else { continue };
+            let Some(mut e) = recipient_event(
+                &config,
+                EventKind::Reception,
+                id,
+                env,
+                i as u32,
+                &scope,
+                now,
+            ) else {
+                continue;
+            };
+            e.recv_method = Some("esmtp".into());
+            e.msg_size = size;
+            e.remote_addr = env.client_addr.as_deref().and_then(|a| a.parse().ok());
+            if let Err(err) = events.emit(&e) {
+                warn!("signals: {err}");
+            }
+        }
+    }
+
     fn account(&self, i: AcctRecordInput<'_>) {
         let Some(acct) = &self.accounting else { return };
         let r: &Recipient = &i.env.recipients[i.rcpt_index as usize];
@@ -550,6 +673,7 @@ impl Inner {
 
 struct AcctRecordInput<'a> {
     kind: RecordType,
+    id: MessageId,
     env: &'a Envelope,
     rcpt_index: u32,
     key: &'a QueueKey,
@@ -558,6 +682,10 @@ struct AcctRecordInput<'a> {
     status: &'a str,
     diag: &'a str,
     category: &'a str,
+    /// SparkPost `bounce_class` (events only).
+    class: u16,
+    /// Failed attempts before this one.
+    attempts: u32,
     action: DsnAction,
     now: SystemTime,
 }
@@ -654,6 +782,7 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
                 &format!("smtp;550 5.1.2 domain {d} does not exist"),
                 "5.1.2",
                 "bad-domain",
+                21,
             )
             .await;
             return;
@@ -809,6 +938,7 @@ fn expired_fate() -> Fate {
         status: "4.4.7".into(),
         diag: "smtp;554 4.4.7 message expired: not delivered within bounce-after".into(),
         category: "message-expired".into(),
+        class: 24,
     }
 }
 
@@ -820,6 +950,7 @@ async fn bounce_queue(
     diag: &str,
     status: &str,
     category: &str,
+    class: u16,
 ) {
     let works = inner.lock_queues().remove_where(|k, _| k == key);
     for (k, w) in works {
@@ -834,6 +965,7 @@ async fn bounce_queue(
                             status: status.into(),
                             diag: diag.into(),
                             category: category.into(),
+                            class,
                         },
                     )
                 })
@@ -961,7 +1093,11 @@ async fn deliver(
         if !attempted.contains(&i) {
             fates.push((
                 i,
-                Fate::Deferred("4.4.2".into(), "smtp;421 4.4.2 connection lost".into()),
+                Fate::Deferred {
+                    status: "4.4.2".into(),
+                    diag: "smtp;421 4.4.2 connection lost".into(),
+                    class: 70,
+                },
             ));
         }
     }
@@ -1014,8 +1150,13 @@ fn fate_of(reply: Option<&Reply>, error: Option<&ClientError>) -> Fate {
             status,
             diag,
             category: class.bounce_cat.to_string(),
+            class: class.bounce_class,
         },
-        _ => Fate::Deferred(status, diag),
+        _ => Fate::Deferred {
+            status,
+            diag,
+            class: class.bounce_class,
+        },
     }
 }
 
@@ -1095,8 +1236,9 @@ async fn settle(
         match fate {
             Fate::Delivered(reply) => {
                 let diag = format!("smtp;{}", reply.to_string().replace("\r\n", " "));
-                inner.account(AcctRecordInput {
+                inner.record(AcctRecordInput {
                     kind: RecordType::Delivery,
+                    id: work.id,
                     env,
                     rcpt_index: i,
                     key,
@@ -1105,6 +1247,8 @@ async fn settle(
                     status: "2.0.0",
                     diag: &diag,
                     category: "",
+                    class: 0,
+                    attempts: work.attempts,
                     action: DsnAction::Relayed,
                     now,
                 });
@@ -1114,9 +1258,14 @@ async fn settle(
                     warn!("{key}: could not mark {} done: {e}", work.id);
                 }
             }
-            Fate::Deferred(status, diag) => {
-                inner.account(AcctRecordInput {
+            Fate::Deferred {
+                status,
+                diag,
+                class,
+            } => {
+                inner.record(AcctRecordInput {
                     kind: RecordType::Transient,
+                    id: work.id,
                     env,
                     rcpt_index: i,
                     key,
@@ -1125,6 +1274,8 @@ async fn settle(
                     status: &status,
                     diag: &diag,
                     category: "other",
+                    class,
+                    attempts: work.attempts,
                     action: DsnAction::Delayed,
                     now,
                 });
@@ -1136,9 +1287,11 @@ async fn settle(
                 status,
                 diag,
                 category,
+                class,
             } => {
-                inner.account(AcctRecordInput {
+                inner.record(AcctRecordInput {
                     kind: RecordType::Bounce,
+                    id: work.id,
                     env,
                     rcpt_index: i,
                     key,
@@ -1147,6 +1300,8 @@ async fn settle(
                     status: &status,
                     diag: &diag,
                     category: &category,
+                    class,
+                    attempts: work.attempts,
                     action: DsnAction::Failed,
                     now,
                 });
@@ -1223,6 +1378,10 @@ async fn send_dsn(
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0),
+        facts: petrel_spool::MessageFacts {
+            generated: true,
+            ..Default::default()
+        },
     };
     match inner.spool.commit(envelope, dsn).await {
         Ok(dsn_id) => {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use petrel_accounting::Accounting;
-use petrel_delivery::{Engine, ManualClock};
+use petrel_delivery::{Engine, ManualClock, Recorders};
 use petrel_spool::{Envelope, Recipient, Spool, SpoolOptions};
 
 fn acct_text(dir: &std::path::Path) -> String {
@@ -60,7 +60,10 @@ fn undeliverable_mail_bounces_when_bounce_after_has_passed() {
         Engine::start(
             spool.clone(),
             config.clone(),
-            Some(accounting.clone()),
+            Recorders {
+                accounting: Some(accounting.clone()),
+                events: None,
+            },
             Arc::new(clock.clone()),
             Duration::from_millis(20),
         )
@@ -82,6 +85,7 @@ fn undeliverable_mail_bounces_when_bounce_after_has_passed() {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap()
             .as_millis() as u64,
+        facts: Default::default(),
     };
     let id = rt
         .block_on(spool.commit(envelope, b"Subject: expiring\r\n\r\nbody\r\n".to_vec()))

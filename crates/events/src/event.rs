@@ -103,6 +103,8 @@ pub struct Event {
     pub event_id: u64,
     /// Per-recipient id shared by every event of that recipient's message.
     pub message_id: String,
+    /// The sender's own id for the message (`custom-message-id-header`), ≤ 512 ASCII bytes.
+    pub custom_message_id: Option<String>,
     /// When it happened (sent as unix seconds).
     pub timestamp: SystemTime,
     /// Recipient, lower-cased.
@@ -197,6 +199,7 @@ impl Event {
             kind,
             event_id,
             message_id: message_id.into(),
+            custom_message_id: None,
             timestamp,
             rcpt_to: None,
             raw_rcpt_to: None,
@@ -257,6 +260,7 @@ impl Event {
         w.str("type", self.kind.ingest_type());
         w.str("event_id", &self.event_id.to_string());
         w.str("message_id", &self.message_id);
+        w.opt_str("custom_message_id", self.custom_message_id.as_deref());
         w.str("timestamp", &unix_secs(self.timestamp).to_string());
         w.opt_str("recv_method", self.recv_method.as_deref());
         w.opt_str("delv_method", self.delv_method.as_deref());

@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use petrel_config::{Config, SourcePolicy};
-use petrel_message::{HeaderEdit, Headers};
+use petrel_message::{address_domain, header_address, HeaderEdit, Headers};
 use petrel_smtp::Reply;
+use petrel_spool::MessageFacts;
 
 /// The name PowerMTA gives the virtual MTA used when none is selected.
 pub const DEFAULT_VMTA: &str = "{default}";
@@ -27,6 +28,7 @@ pub(crate) struct Prepared {
     pub body: Vec<u8>,
     pub job_id: Option<String>,
     pub vmta: String,
+    pub facts: MessageFacts,
 }
 
 /// A reason to refuse the message at end of DATA, with the reply to send.
@@ -107,6 +109,8 @@ pub(crate) fn prepare_message(
         }
     }
 
+    let facts = message_facts(config, &headers, &mut edit);
+
     if policy.add_received_header {
         edit.prepend
             .push(received_header(origin, policy.hide_message_source));
@@ -119,7 +123,59 @@ pub(crate) fn prepare_message(
         body: headers.apply(&edit),
         job_id,
         vmta,
+        facts,
     })
+}
+
+/// The header facts Signals events carry; strips `X-SP-Subaccount-ID` once it is processed
+/// unless `retain-x-sp-subaccount-id` keeps it.
+fn message_facts(config: &Config, headers: &Headers<'_>, edit: &mut HeaderEdit) -> MessageFacts {
+    let Some(signals) = &config.signals else {
+        return MessageFacts::default();
+    };
+    let from = headers.get("From").and_then(|v| header_address(&v));
+    let sender = headers.get("Sender").and_then(|v| header_address(&v));
+    let sending_domain = sender
+        .as_deref()
+        .and_then(address_domain)
+        .or_else(|| from.as_deref().and_then(address_domain));
+    let subject = headers.get("Subject").map(|s| truncate(s, 512));
+    let mut subaccount = None;
+    if signals.process_x_sp_subaccount_id {
+        subaccount = headers
+            .get("X-SP-Subaccount-ID")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if !signals.retain_x_sp_subaccount_id {
+            edit.remove.push("X-SP-Subaccount-ID".into());
+        }
+    }
+    let custom_message_id = signals
+        .custom_message_id_header
+        .as_deref()
+        .and_then(|h| headers.get(h))
+        .map(|v| v.chars().filter(char::is_ascii).collect::<String>())
+        .filter(|v| !v.is_empty())
+        .map(|v| truncate(v, 512));
+    MessageFacts {
+        from,
+        sending_domain,
+        subject,
+        subaccount,
+        custom_message_id,
+        generated: false,
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
 }
 
 fn received_header(o: &Origin<'_>, hide_source: bool) -> String {

@@ -743,7 +743,12 @@ impl Session {
                 single_rcpt: (txn.rcpts.len() == 1).then(|| txn.rcpts[0].0.as_str()),
             },
         );
-        let Prepared { body, job_id, vmta } = match prepared {
+        let Prepared {
+            body,
+            job_id,
+            vmta,
+            facts,
+        } = match prepared {
             Ok(p) => p,
             Err(Rejection(reply)) => {
                 self.error(reply);
@@ -777,6 +782,7 @@ impl Session {
             client_addr: Some(self.peer.ip().to_string()),
             client_helo: self.helo.clone(),
             received_at_unix_ms: unix_ms(),
+            facts,
         };
         match self.ctx.spool.commit(envelope, body).await {
             Ok(id) => {

@@ -5,8 +5,10 @@
 //! through untouched except for the headers that are deliberately edited.
 #![forbid(unsafe_code)]
 
+mod address;
 mod headers;
 mod jobid;
 
+pub use address::{address_domain, header_address};
 pub use headers::{HeaderEdit, Headers};
 pub use jobid::job_id_safe;

@@ -115,6 +115,33 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// petrel's own Signals service (`<signals-service>`).
+    Signals {
+        #[command(subcommand)]
+        command: SignalsCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SignalsCmd {
+    /// Run only the Signals service (ingest API and events search) of the configuration.
+    Serve {
+        /// Configuration file with a `<signals-service>` block.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Create an API key in the service's database and print it (shown only once).
+    CreateKey {
+        /// A name to recognise the key by.
+        #[arg(long, default_value = "cli")]
+        label: String,
+        /// `ingest` (upload events), `read` (search) or `ingest,read`.
+        #[arg(long, default_value = "ingest")]
+        permissions: String,
+        /// Configuration file with a `<signals-service>` block.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Where the configuration comes from: a file, or the built-in text.
@@ -146,6 +173,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
             daemon::serve(config.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Signals { command } => match command {
+            SignalsCmd::Serve { config } => {
+                let (cfg, warnings, _) = load_config(config.as_deref())?;
+                for w in &warnings {
+                    eprintln!("warning: {w}");
+                }
+                crate::daemon::init_logging(cfg.log_file.as_deref())?;
+                crate::signals::serve_alone(&cfg)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            SignalsCmd::CreateKey {
+                label,
+                permissions,
+                config,
+            } => {
+                let (cfg, _, _) = load_config(config.as_deref())?;
+                let key = crate::signals::create_key(&cfg, &label, &permissions)?;
+                println!("{key}");
+                Ok(ExitCode::SUCCESS)
+            }
+        },
         Cmd::CheckConfig { file } => match petrel_config::load(&file) {
             Ok(loaded) => {
                 for w in &loaded.warnings {

@@ -7,14 +7,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
-use petrel_accounting::{Accounting, AcctRecord, SrcType};
-use petrel_delivery::{Engine, SystemClock};
+use petrel_accounting::Accounting;
+use petrel_delivery::{Engine, Recorders, SystemClock};
 use petrel_listener::Context;
 use petrel_mgmt::{AccessLevel, AccessRule, Mgmt, Reloader};
 use petrel_spool::{Spool, SpoolOptions};
 use tracing::{info, warn};
 
 use crate::cli::load_config;
+use crate::signals;
 
 pub fn serve(config_path: Option<&Path>) -> Result<()> {
     let (config, warnings, file) = load_config(config_path)?;
@@ -54,28 +55,26 @@ async fn run(
             Accounting::from_config(&config.acct_files).context("opening the accounting files")?,
         ))
     };
+    let events = signals::open_event_spool(&config)?;
     let engine = Engine::start(
         spool.clone(),
         config.clone(),
-        accounting.clone(),
+        Recorders {
+            accounting: accounting.clone(),
+            events: events.clone(),
+        },
         Arc::new(SystemClock),
         std::time::Duration::from_secs(1),
     )
     .context("starting the delivery engine")?;
     {
-        // Every durable commit goes to the engine's queues (and a reception record).
+        // Every durable commit is recorded (r rows, reception events) and queued.
         let engine = engine.clone();
-        let spool = spool.clone();
-        let accounting = accounting.clone();
-        ctx.set_commit_hook(Arc::new(move |id| {
-            if let Some(acct) = &accounting {
-                if let Some(env) = spool.envelope(id) {
-                    reception_records(acct, &env);
-                }
-            }
-            engine.enqueue(id);
-        }));
+        ctx.set_commit_hook(Arc::new(move |id| engine.received(id)));
     }
+    let service = signals::start_service(&config).await?;
+    let (stop_uploads, uploads_stopped) = tokio::sync::watch::channel(false);
+    let uploader = signals::start_uploader(&config, uploads_stopped)?;
     let listeners = petrel_listener::bind_all(&config).await?;
     let addrs: Vec<String> = listeners
         .iter()
@@ -113,9 +112,10 @@ async fn run(
         });
     }
     let line = format!(
-        "petrel ready: smtp on {}; management API on {}",
+        "petrel ready: smtp on {}; management API on {}; {}",
         addrs.join(", "),
-        mgmt_addr.map_or("(off)".to_string(), |a| a.to_string())
+        mgmt_addr.map_or("(off)".to_string(), |a| a.to_string()),
+        signals::describe(&config, service.as_ref())
     );
     info!("{line}");
     eprintln!("{line}");
@@ -124,6 +124,18 @@ async fn run(
     wait_for_shutdown(&ctx, &engine, file.as_deref()).await;
     serve.abort();
     info!("petrel stopping");
+    let _ = stop_uploads.send(true);
+    let uploader = match uploader {
+        Some((up, task)) => {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+            Some(up)
+        }
+        None => None,
+    };
+    signals::drain(events.as_ref(), uploader.as_ref()).await;
+    if let Some(s) = service {
+        s.task.abort();
+    }
     if let Some(acct) = &accounting {
         if let Err(e) = acct.shutdown() {
             warn!("accounting: {e}");
@@ -131,26 +143,6 @@ async fn run(
     }
     spool.shutdown();
     Ok(())
-}
-
-/// `r` rows: one per recipient at reception (written only when an acct-file asks for `r`).
-fn reception_records(acct: &Accounting, env: &petrel_spool::Envelope) {
-    let now = std::time::SystemTime::now();
-    for r in &env.recipients {
-        let mut rec = AcctRecord::new(petrel_config::RecordType::Receipt, now);
-        rec.orig = env.mail_from.clone();
-        rec.rcpt = r.address.clone();
-        rec.orcpt = r.orcpt.clone().unwrap_or_default();
-        rec.src_type = Some(SrcType::Smtp);
-        rec.rcv_source_ip = env.client_addr.as_deref().and_then(|a| a.parse().ok());
-        rec.vmta = env.vmta.clone();
-        rec.job_id = env.job_id.clone().unwrap_or_default();
-        rec.env_id = env.env_id.clone().unwrap_or_default();
-        rec.rcv_smtp_user = env.auth_user.clone().unwrap_or_default();
-        if let Err(e) = acct.record(rec) {
-            warn!("accounting: {e}");
-        }
-    }
 }
 
 fn reload(ctx: &Context, engine: &Engine, path: &Path) -> Result<String, String> {
@@ -210,7 +202,7 @@ fn access_rules(config: &petrel_config::Config) -> Vec<AccessRule> {
         .collect()
 }
 
-fn init_logging(log_file: Option<&Path>) -> Result<()> {
+pub(crate) fn init_logging(log_file: Option<&Path>) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PETREL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()

@@ -5,6 +5,7 @@
 mod cli;
 mod daemon;
 mod mgmt_client;
+mod signals;
 
 use std::process::ExitCode;
 

@@ -22,7 +22,7 @@ fn the_seed_blog_config_is_accepted() {
     assert!(stdout.contains("configuration OK"), "{}", text(&out));
     // Directives that later issues act on are listed, not silently ignored.
     assert!(stdout.contains("warning:"), "{}", text(&out));
-    assert!(stdout.contains("upload-url"), "{}", text(&out));
+    assert!(stdout.contains("engagement-tracking"), "{}", text(&out));
 }
 
 #[test]

@@ -226,6 +226,23 @@ impl SignalsStore {
         Ok(key)
     }
 
+    /// Registers a key the operator already has (the `api-key` of `<signals>` when the
+    /// daemon runs its own service), replacing the label and permissions of an existing one.
+    pub fn ensure_api_key(
+        &self,
+        key: &str,
+        label: &str,
+        permissions: &[Permission],
+    ) -> Result<(), StoreError> {
+        let perms: Vec<&str> = permissions.iter().map(|p| p.as_str()).collect();
+        lock(&self.writer)?.execute(
+            "INSERT INTO api_keys (key_hash, label, permissions, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(key_hash) DO UPDATE SET label = excluded.label, permissions = excluded.permissions",
+            params![sha256_hex(key.as_bytes()), label, perms.join(","), timefmt::now_secs()],
+        )?;
+        Ok(())
+    }
+
     /// The permissions of `key`, or `None` for an unknown key. Lookup is by hash, so the
     /// comparison never touches the secret itself.
     pub fn key_permissions(&self, key: &str) -> Result<Option<Vec<Permission>>, StoreError> {

@@ -37,6 +37,7 @@ fn envelope(i: u64) -> Envelope {
         client_addr: Some("127.0.0.1:1".into()),
         client_helo: None,
         received_at_unix_ms: 0,
+        facts: Default::default(),
     }
 }
 

@@ -146,6 +146,44 @@ pub struct Envelope {
     pub client_helo: Option<String>,
     /// When the listener accepted the message (drives expiry and `bounce-after`).
     pub received_at_unix_ms: u64,
+    /// What the listener read from the headers for the event stream, so delivery events
+    /// need not re-read the body.
+    #[serde(default, skip_serializing_if = "MessageFacts::is_empty")]
+    pub facts: MessageFacts,
+}
+
+/// Header facts taken once at reception for Signals events (`friendly_from`, `subject`,
+/// `sending_domain`, subaccount, custom message id). Absent in spools written before they
+/// existed, hence every field is optional.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessageFacts {
+    /// The address in the From header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Domain of the Sender header, else of the From header, lower-cased: what
+    /// `<signals-filter>` rules and Signals' "sending domain" look at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_domain: Option<String>,
+    /// The Subject header (unfolded, at most 512 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// `X-SP-Subaccount-ID`, when the header was present and numeric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subaccount: Option<u64>,
+    /// The value of the `custom-message-id-header` header (at most 512 ASCII bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_message_id: Option<String>,
+    /// petrel wrote this message itself (a DSN): it is delivered like any other but produces
+    /// no Signals events, which describe the sender's mail.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generated: bool,
+}
+
+impl MessageFacts {
+    /// True when nothing was recorded (keeps old-style records byte-identical).
+    pub fn is_empty(&self) -> bool {
+        *self == MessageFacts::default()
+    }
 }
 
 impl Envelope {
@@ -188,6 +226,7 @@ mod tests {
             client_addr: None,
             client_helo: None,
             received_at_unix_ms: 1,
+            facts: Default::default(),
         };
         let json = serde_json::to_string(&env).unwrap();
         assert!(!json.contains("done"), "{json}");

@@ -230,6 +230,7 @@ mod tests {
             client_addr: None,
             client_helo: None,
             received_at_unix_ms: 0,
+            facts: Default::default(),
         })
     }
 

@@ -40,7 +40,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-pub use envelope::{Envelope, MessageId, ParseMessageIdError, Recipient, Ret};
+pub use envelope::{Envelope, MessageFacts, MessageId, ParseMessageIdError, Recipient, Ret};
 pub use error::{FullCause, SpoolError};
 pub use index::QueueSummary;
 pub use recovery::{CorruptRecord, RecoveryReport};
@@ -327,6 +327,13 @@ impl Spool {
     pub fn envelope(&self, id: MessageId) -> Option<Arc<Envelope>> {
         let index = self.inner.shared.read_index();
         index.get(id).map(|e| e.envelope.clone())
+    }
+
+    /// The stored body's size in bytes (Signals' `msg_size`). `None` if the message is not
+    /// live.
+    pub fn body_len(&self, id: MessageId) -> Option<u64> {
+        let index = self.inner.shared.read_index();
+        index.get(id).map(|e| e.body_len)
     }
 
     /// Pending work grouped by (recipient domain, virtual MTA), largest queue first: the

@@ -24,6 +24,7 @@ fn env(rcpts: &[&str]) -> Envelope {
         client_addr: Some("127.0.0.1:40000".into()),
         client_helo: None,
         received_at_unix_ms: 1_700_000_000_000,
+        facts: Default::default(),
     }
 }
 

@@ -53,6 +53,7 @@ fn envelope_for(round: u32, task: u32, n: u32) -> Envelope {
         client_addr: Some("127.0.0.1:9".into()),
         client_helo: None,
         received_at_unix_ms: u64::from(round) * 1_000_000 + u64::from(n),
+        facts: Default::default(),
     }
 }
 

@@ -1,6 +1,40 @@
 //! `<acct-file>`, `<spool>`, `<signals>`, processors, address lists and rewrite lists.
 
 use super::*;
+use std::path::PathBuf;
+
+/// Default `event-dir` in `<signals>`.
+const DEFAULT_SIGNALS_EVENT_DIR: &str = "/var/lib/petrel/signals";
+/// Default `database` in `<signals-service>`.
+const DEFAULT_SIGNALS_DATABASE: &str = "/var/lib/petrel/signals.db";
+
+/// Parses `sender-or-from DOMAIN-PATTERN ACTION`; `None` when malformed. Spaces after the
+/// commas of ACTION are tolerated.
+fn parse_filter_rule(l: &Line) -> Option<SignalsFilterRule> {
+    let pattern = l.words.first()?.parse::<DomainPattern>().ok()?;
+    if l.words.len() < 2 {
+        return None;
+    }
+    let a = split_list(&l.words[1..].join(" "));
+    let action = match a.first().map(|x| x.to_ascii_lowercase()).as_deref() {
+        Some("disable-signals") if a.len() == 1 => FilterAction::Disable,
+        Some("enable-signals") if a.len() <= 2 => {
+            let subaccount = match a.get(1) {
+                None => None,
+                Some(p) => {
+                    let (k, v) = p.split_once('=')?;
+                    if !k.trim().eq_ignore_ascii_case("subaccount") {
+                        return None;
+                    }
+                    Some(v.trim().parse::<u64>().ok()?)
+                }
+            };
+            FilterAction::Enable { subaccount }
+        }
+        _ => return None,
+    };
+    Some(SignalsFilterRule { pattern, action })
+}
 
 impl Builder<'_> {
     // ------------------------------------------------------------------ accounting
@@ -175,6 +209,9 @@ impl Builder<'_> {
             process_x_sp_subaccount_id: false,
             retain_x_sp_subaccount_id: false,
             privacy_policy: SignalsPrivacy::Retain,
+            event_dir: PathBuf::from(DEFAULT_SIGNALS_EVENT_DIR),
+            upload_interval: Duration::from_secs(10),
+            upload: true,
             origin: origin(&s.loc),
         };
         for c in &s.children {
@@ -237,6 +274,15 @@ impl Builder<'_> {
                     sig.process_x_sp_subaccount_id = b
                 }
                 ("retain-x-sp-subaccount-id", Value::Bool(b)) => sig.retain_x_sp_subaccount_id = b,
+                ("event-dir", Value::Path(p)) => sig.event_dir = p,
+                ("upload-interval", Value::Duration(x)) => {
+                    if x.is_zero() {
+                        self.err(&l.loc, "`upload-interval` must be greater than zero");
+                        continue;
+                    }
+                    sig.upload_interval = x;
+                }
+                ("upload", Value::Bool(b)) => sig.upload = b,
                 ("privacy-policy", Value::Choice(c)) => {
                     sig.privacy_policy = if c == "sha1" {
                         SignalsPrivacy::Sha1
@@ -254,7 +300,14 @@ impl Builder<'_> {
     }
 
     pub(super) fn signals_filter_section(&mut self, s: &Section) {
-        self.data.signals_filters.push(Self::arg(s).to_string());
+        let name = Self::arg(s).to_string();
+        if self.data.signals_filter(&name).is_some() {
+            self.err(
+                &s.loc,
+                format!("`<signals-filter {name}>` is defined more than once"),
+            );
+        }
+        let mut rules = Vec::new();
         for c in &s.children {
             let l = match c {
                 Node::Line(l) => l,
@@ -266,21 +319,71 @@ impl Builder<'_> {
             if self.check(l, SIGF).is_none() {
                 continue;
             }
-            let ok = l.words.len() == 2 && l.words[0].parse::<DomainPattern>().is_ok() && {
-                let a = split_list(&l.words[1]);
-                match a.first().map(|x| x.to_ascii_lowercase()).as_deref() {
-                    Some("disable-signals") => a.len() == 1,
-                    Some("enable-signals") => a[1..].iter().all(|p| {
-                        p.split_once('=').is_some_and(|(k, v)| {
-                            k.eq_ignore_ascii_case("subaccount") && v.parse::<u64>().is_ok()
-                        })
-                    }),
-                    _ => false,
+            match parse_filter_rule(l) {
+                Some(r) => rules.push(r),
+                None => self.err(&l.loc, format!("`sender-or-from`: `{}` is not `DOMAIN-PATTERN enable-signals[,subaccount=N]` or `DOMAIN-PATTERN disable-signals`", l.value)),
+            }
+        }
+        self.data.signals_filters.push(SignalsFilter {
+            name,
+            rules,
+            origin: origin(&s.loc),
+        });
+    }
+
+    pub(super) fn signals_service_section(&mut self, s: &Section) {
+        if self.data.signals_service.is_some() {
+            self.err(&s.loc, "`<signals-service>` is defined more than once");
+        }
+        let mut listener = None;
+        let mut database = PathBuf::from(DEFAULT_SIGNALS_DATABASE);
+        for c in &s.children {
+            let l = match c {
+                Node::Line(l) => l,
+                Node::Section(sub) => {
+                    self.open(sub, SIGSVC);
+                    continue;
                 }
             };
-            if !ok {
-                self.err(&l.loc, format!("`sender-or-from`: `{}` is not `DOMAIN-PATTERN enable-signals[,subaccount=N]` or `DOMAIN-PATTERN disable-signals`", l.value));
+            let Some((d, v)) = self.check(l, SIGSVC) else {
+                continue;
+            };
+            match (d.name, v) {
+                ("listener", _) => {
+                    let addr = match l.words.as_slice() {
+                        [w] => w.parse::<SocketAddr>().ok().filter(|a| a.port() != 0),
+                        _ => None,
+                    };
+                    match addr {
+                        Some(a) => listener = Some(a),
+                        None => self.err(
+                            &l.loc,
+                            format!(
+                                "`listener`: `{}` is not ADDRESS:PORT (e.g. 127.0.0.1:8090 or [::1]:8090; port 1-65535)",
+                                l.value
+                            ),
+                        ),
+                    }
+                }
+                ("database", Value::Path(p)) => database = p,
+                _ => {}
             }
+        }
+        match listener {
+            Some(listener) => {
+                self.data.signals_service = Some(SignalsService {
+                    listener,
+                    database,
+                    origin: origin(&s.loc),
+                })
+            }
+            None if !mentions(s, "listener") => {
+                self.err(
+                    &s.loc,
+                    "`<signals-service>` needs a `listener ADDRESS:PORT`",
+                );
+            }
+            None => {}
         }
     }
 

@@ -93,6 +93,7 @@ impl<'a> Builder<'a> {
                 signals: None,
                 enable_signals: EnableSignals::Disabled,
                 signals_filters: Vec::new(),
+                signals_service: None,
                 acct_files: Vec::new(),
                 spools: Vec::new(),
                 http_mgmt_port: 8080,
@@ -402,6 +403,7 @@ impl<'a> Builder<'a> {
             "spool" => self.spool_section(s),
             "signals" | "sparkpost-analytics" => self.signals_section(s),
             "signals-filter" => self.signals_filter_section(s),
+            "signals-service" => self.signals_service_section(s),
             "bounce-processor" => {
                 let p = self.processor_section(s, BP);
                 if self.data.bounce_processor.is_some() {
@@ -589,13 +591,9 @@ impl<'a> Builder<'a> {
                 ),
                 RefKind::Vmta => (vmta_names.contains(&n), "<virtual-mta>"),
                 RefKind::NamedSource => (self.named_sources.contains(&n), "named <source>"),
-                RefKind::SignalsFilter => (
-                    self.data
-                        .signals_filters
-                        .iter()
-                        .any(|f| f.to_lowercase() == n),
-                    "<signals-filter>",
-                ),
+                RefKind::SignalsFilter => {
+                    (self.data.signals_filter(&n).is_some(), "<signals-filter>")
+                }
                 RefKind::PatternList => (
                     self.data
                         .pattern_lists

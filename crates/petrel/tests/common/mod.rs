@@ -228,11 +228,16 @@ fn substitute(body: &str, smtp: u16, mgmt: u16, dir: &Path) -> String {
 
 /// Minimal HTTP/1.1 request on loopback.
 pub fn http(port: u16, method: &str, path: &str) -> (u16, String) {
+    http_with(port, method, path, "")
+}
+
+/// [`http`] with extra header lines (each ending in CRLF).
+pub fn http_with(port: u16, method: &str, path: &str, headers: &str) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = String::new();
@@ -497,4 +502,38 @@ with smtplib.SMTP("127.0.0.1", port, timeout=20) as s:
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = python(script, &args);
     assert!(out.status.success(), "{}", text(&out));
+}
+
+/// GET on petrel's Signals service with an API key; returns the status and the JSON body.
+pub fn signals_get(port: u16, key: &str, path: &str) -> (u16, serde_json::Value) {
+    let (status, body) = http_with(port, "GET", path, &format!("Authorization: {key}\r\n"));
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Polls the events search (`/api/v1/events/message?QUERY`) until `done` holds for the
+/// results, or panics with what was there after `secs`.
+pub fn wait_for_events(
+    port: u16,
+    key: &str,
+    query: &str,
+    secs: u64,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (status, body) = signals_get(port, key, &format!("/api/v1/events/message?{query}"));
+        assert_eq!(status, 200, "{body}");
+        let results = body["results"].as_array().cloned().unwrap_or_default();
+        if done(&results) {
+            return results;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "events search `{query}` never satisfied the test; last results: {results:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -1,0 +1,170 @@
+//! Signals events for what happens to a recipient: which messages produce events at all
+//! (`enable-signals`, `<signals-filter>`, subaccounts) and the fields every event shares.
+//!
+//! The engine builds an event from the same outcome it writes the accounting row from, so
+//! the accounting files and the event stream cannot disagree.
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+
+use petrel_config::{Config, SourceAddr};
+use petrel_events::{next_event_id, Event, EventKind};
+use petrel_spool::{Envelope, MessageId};
+
+/// The Signals `message_id` of one recipient of a spooled message: the 16 hex digits of the
+/// spool id followed by the recipient's index in at least 4 hex digits. Every event of that
+/// recipient carries it, so later stages (tracking, out-of-band bounces) can name the
+/// recipient with it.
+pub fn signals_message_id(id: MessageId, rcpt_index: u32) -> String {
+    format!("{id}{rcpt_index:04x}")
+}
+
+/// Reverses [`signals_message_id`].
+pub fn parse_signals_message_id(s: &str) -> Option<(MessageId, u32)> {
+    if s.len() < 20 || !s.is_char_boundary(16) {
+        return None;
+    }
+    let (id, index) = s.split_at(16);
+    let id = id.parse::<MessageId>().ok()?;
+    if !index.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some((id, u32::from_str_radix(index, 16).ok()?))
+}
+
+/// Who sent a recipient's message, as far as Signals cares.
+pub(crate) struct Scope<'a> {
+    /// The virtual MTA (at reception: the one selected, which may be a pool name).
+    pub vmta: &'a str,
+    /// The pool the vmta was picked from, if any.
+    pub pool: Option<&'a str>,
+}
+
+impl<'a> Scope<'a> {
+    /// The scope at reception, before a pool member is chosen.
+    pub fn at_reception(config: &Config, env: &'a Envelope) -> Scope<'a> {
+        if config.pool(&env.vmta).is_some() {
+            Scope {
+                vmta: &env.vmta,
+                pool: Some(&env.vmta),
+            }
+        } else {
+            Scope {
+                vmta: &env.vmta,
+                pool: None,
+            }
+        }
+    }
+}
+
+/// The event for one recipient with the fields every kind shares, or `None` when Signals is
+/// off for this message (no `<signals>`, `enable-signals false`, a filter that does not
+/// match, or a DSN petrel generated).
+pub(crate) fn recipient_event(
+    config: &Config,
+    kind: EventKind,
+    id: MessageId,
+    env: &Envelope,
+    rcpt_index: u32,
+    scope: &Scope<'_>,
+    now: SystemTime,
+) -> Option<Event> {
+    let signals = config.signals.as_ref()?;
+    if env.facts.generated {
+        return None;
+    }
+    let configured =
+        config.signals_scope(scope.vmta, scope.pool, env.facts.sending_domain.as_deref())?;
+    // X-SP-Subaccount-ID (kept only when `process-x-sp-subaccount-id` is on) wins.
+    let subaccount = env.facts.subaccount.unwrap_or(configured);
+    let rcpt = env.recipients.get(rcpt_index as usize)?;
+    let received = SystemTime::UNIX_EPOCH + Duration::from_millis(env.received_at_unix_ms);
+    let rcpt_domain = rcpt.domain();
+    let mut e = Event::new(
+        kind,
+        next_event_id(),
+        signals_message_id(id, rcpt_index),
+        now,
+    );
+    e.custom_message_id = env.facts.custom_message_id.clone();
+    e.rcpt_to = Some(rcpt.address.to_ascii_lowercase());
+    e.raw_rcpt_to = Some(rcpt.address.clone());
+    e.msg_from = Some(env.mail_from.clone());
+    e.friendly_from = env.facts.from.clone();
+    e.subject = env.facts.subject.clone();
+    e.ip_pool = scope.pool.map(str::to_string);
+    let is_pool = scope.pool == Some(scope.vmta);
+    e.binding = (!is_pool).then(|| scope.vmta.to_string());
+    e.campaign_id = env.job_id.clone();
+    e.subaccount_id = subaccount;
+    e.customer_id = signals.customer_id;
+    e.sending_domain = env.facts.sending_domain.clone();
+    e.routing_domain = (!rcpt_domain.is_empty()).then(|| rcpt_domain.clone());
+    e.recipient_domain = e.routing_domain.clone();
+    e.injection_time = Some(received);
+    e.queue_time = now.duration_since(received).ok();
+    if !is_pool {
+        e.sending_ip = configured_source_ip(config, scope.vmta);
+    }
+    Some(e)
+}
+
+/// The first `smtp-source-host` address of the vmta (else the global one): what PowerMTA
+/// reports as `sending_ip` when no connection was made (reception, expiry).
+fn configured_source_ip(config: &Config, vmta: &str) -> Option<IpAddr> {
+    let hosts = config
+        .virtual_mta(vmta)
+        .map(|v| v.smtp_source_hosts.as_slice())
+        .filter(|h| !h.is_empty())
+        .unwrap_or(config.smtp_source_hosts.as_slice());
+    hosts.iter().find_map(|h| match h.addr {
+        SourceAddr::Ip(ip) => Some(ip),
+        SourceAddr::Cidr(_) => None,
+    })
+}
+
+/// Splits an accounting diagnostic (`smtp;550 5.1.1 no such user`) into the SMTP code and
+/// the remote text SparkPost calls `raw_reason`.
+pub(crate) fn reason_parts(diag: &str) -> (Option<u16>, String) {
+    let text = diag
+        .split_once(';')
+        .filter(|(kind, _)| {
+            kind.eq_ignore_ascii_case("smtp") || kind.eq_ignore_ascii_case("x-petrel")
+        })
+        .map_or(diag, |(_, rest)| rest)
+        .trim();
+    let code = text
+        .get(..3)
+        .and_then(|c| c.parse::<u16>().ok())
+        .filter(|c| (200..600).contains(c));
+    (code, text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_id_round_trips() {
+        let id = MessageId(0x0123_4567_89ab_cdef);
+        let s = signals_message_id(id, 7);
+        assert_eq!(s, "0123456789abcdef0007");
+        assert_eq!(parse_signals_message_id(&s), Some((id, 7)));
+        let big = signals_message_id(id, 0x12345);
+        assert_eq!(parse_signals_message_id(&big), Some((id, 0x12345)));
+        assert_eq!(parse_signals_message_id("0123456789abcdef"), None);
+        assert_eq!(parse_signals_message_id("0123456789abcdefzzzz"), None);
+    }
+
+    #[test]
+    fn reason_parts_takes_code_and_text() {
+        assert_eq!(
+            reason_parts("smtp;550 5.1.1 <a@b> no such user"),
+            (Some(550), "550 5.1.1 <a@b> no such user".to_string())
+        );
+        assert_eq!(
+            reason_parts("connection refused"),
+            (None, "connection refused".to_string())
+        );
+    }
+}

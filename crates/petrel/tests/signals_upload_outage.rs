@@ -1,0 +1,157 @@
+//! The ingest service is down while mail flows: events wait on disk, and once a standalone
+//! `petrel signals serve` comes up (with a key made by `petrel signals create-key`) every
+//! event arrives exactly once and the event files are deleted.
+
+mod common;
+
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, petrel_bin, send_mail, signals_get, text, wait_for_events, Petrel};
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn closed_event_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.starts_with("sp1-") && n.ends_with(".json")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn events_wait_for_the_service_and_then_arrive_exactly_once() {
+    let svc_dir = tempfile::tempdir().unwrap();
+    let sig_port = free_port();
+    let svc_conf = svc_dir.path().join("signals.conf");
+    std::fs::write(
+        &svc_conf,
+        format!(
+            "<signals-service>\n  listener 127.0.0.1:{sig_port}\n  database {}/signals.db\n</signals-service>\n",
+            svc_dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(petrel_bin())
+        .args(["signals", "create-key", "--label", "mta-1"])
+        .args(["--permissions", "ingest,read", "--config"])
+        .arg(&svc_conf)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(key.len(), 40, "a SparkPost-shaped key: {key}");
+    assert!(key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+
+    // The MTA uploads to a port where nothing listens yet.
+    let p = Petrel::start(&format!(
+        r#"
+<source 0/0>
+  always-allow-relaying yes
+  process-x-job yes
+</source>
+<signals>
+  api-key {key}
+  upload-url http://127.0.0.1:{sig_port}/api/v1/ingest/events
+  event-dir {{DIR}}/events
+  upload-interval 200ms
+</signals>
+"#
+    ));
+    for i in 0..10 {
+        send_mail(
+            p.smtp_port,
+            "news@brand.example",
+            &[
+                &format!("a{i}@wait.example"),
+                &format!("b{i}@wait.example"),
+                &format!("c{i}@wait.example"),
+            ],
+            "X-Job: outage\r\n",
+        );
+    }
+    let events_dir = p.dir.path().join("events");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while closed_event_files(&events_dir) == 0 {
+        assert!(Instant::now() < deadline, "no event file was closed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Several upload cycles fail while the service is down.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        closed_event_files(&events_dir) > 0,
+        "files are kept while the service is down"
+    );
+
+    let _svc = Child(
+        Command::new(petrel_bin())
+            .args(["signals", "serve", "--config"])
+            .arg(&svc_conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", sig_port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "petrel signals serve did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let events = wait_for_events(
+        sig_port,
+        &key,
+        "campaigns=outage&events=injection&per_page=1000",
+        60,
+        |r| r.len() >= 30,
+    );
+    assert_eq!(events.len(), 30, "{events:#?}");
+    let mut rcpts: Vec<&str> = events
+        .iter()
+        .map(|e| e["rcpt_to"].as_str().unwrap())
+        .collect();
+    rcpts.sort();
+    rcpts.dedup();
+    assert_eq!(rcpts.len(), 30, "one injection event per recipient");
+
+    // Exactly once on the wire too: the batches accepted 30 events and saw no duplicates.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, batches) = signals_get(sig_port, &key, "/api/v1/events/ingest?per_page=1000");
+        assert_eq!(status, 200, "{batches}");
+        let list = batches["results"].as_array().unwrap();
+        let sum = |f: &str| list.iter().map(|b| b[f].as_i64().unwrap_or(0)).sum::<i64>();
+        if closed_event_files(&events_dir) == 0 {
+            assert_eq!(sum("number_succeeded"), 30, "{batches:#}");
+            assert_eq!(sum("number_duplicates"), 0, "{batches:#}");
+            assert_eq!(sum("number_failed"), 0, "{batches:#}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "event files were not deleted after upload"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = p.log();
+    assert!(
+        log.contains("signals: upload failed; will retry"),
+        "the failed uploads are logged: {log}"
+    );
+}
