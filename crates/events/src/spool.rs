@@ -192,6 +192,16 @@ impl Writer {
     }
 
     fn try_write_line(&mut self, line: &str) -> io::Result<()> {
+        // Close first rather than overshoot: a file must fit one upload batch, and the
+        // ingest side refuses batches over the limit.
+        let len = line.len() as u64 + 1;
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|f| f.bytes > 0 && f.bytes + len > self.config.max_file_bytes)
+        {
+            self.close_current();
+        }
         if self.current.is_none() {
             self.current = Some(self.open_file()?);
         }

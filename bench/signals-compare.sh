@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# signals-compare.sh — the Signals benchmarks, in one sitting:
+#   1. relay throughput (../shared/bench/relay-bench.sh, smtp-source → petrel → smtp-sink)
+#      with Signals off (bench/relay.conf) and on (bench/relay-signals.conf: events uploaded
+#      to petrel's own service in the same daemon), alternating, median of R runs; after each
+#      "on" run, waits until every injection and delivery event is searchable and counts them;
+#   2. petrel's ingest service alone (HTTP + gzip + SQLite), crates/signals/examples/ingest_bench;
+#   3. the uploader path: emit → event files → gzip upload → ingest, examples/pipeline_bench.
+# Loopback only.
+#
+# Usage: bench/signals-compare.sh [-n N] [-r RUNS] [-s SIZE] [-e EVENTS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=10000; RUNS=3; SIZE=5000; EVENTS=200000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -n) N=$2; shift 2;; -r) RUNS=$2; shift 2;; -s) SIZE=$2; shift 2;; -e) EVENTS=$2; shift 2;;
+    *) echo "usage: $0 [-n N] [-r RUNS] [-s SIZE] [-e EVENTS]" >&2; exit 2;;
+  esac
+done
+export PATH="$PATH:/usr/sbin"
+SHARED=${SHARED:-../shared}
+BENCH="$SHARED/bench/relay-bench.sh"
+WORK=/var/tmp/petrel-bench
+KEY=0123456789abcdef0123456789abcdef01234567
+cargo build --release -q -p petrel
+cargo build --release -q -p petrel-signals --examples
+BIN=$PWD/target/release/petrel
+PID=""
+stop_petrel() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PID=""; }
+trap 'stop_petrel || true' EXIT
+start_petrel() { # config
+  stop_petrel || true
+  rm -rf "$WORK"; mkdir -p "$WORK"
+  "$BIN" serve --config "$1" 2>"$WORK/stderr" & PID=$!
+  for _ in $(seq 100); do grep -q "petrel ready" "$WORK/stderr" 2>/dev/null && return; sleep 0.1; done
+  echo "petrel did not start:"; cat "$WORK/stderr"; exit 1
+}
+mps() { grep '^RESULT' | sed 's/.* e2e_mps=\([0-9.]*\).*/\1/'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+count() { # event type → total_count in the service
+  curl -s -H "Authorization: $KEY" "http://127.0.0.1:8098/api/v1/events/message?events=$1&per_page=1" \
+    | sed -n 's/.*"total_count":\([0-9]*\).*/\1/p'
+}
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(uname -r); n=$N size=$SIZE runs=$RUNS c=20"
+off=(); on=()
+for run in $(seq "$RUNS"); do
+  start_petrel bench/relay.conf
+  off+=("$("$BENCH" relay --inject-port 2525 -n "$N" -s "$SIZE" -c 20 --quiet | mps)")
+  stop_petrel
+  start_petrel bench/relay-signals.conf
+  on+=("$("$BENCH" relay --inject-port 2525 -n "$N" -s "$SIZE" -c 20 --quiet | mps)")
+  t0=$(date +%s.%N)
+  for _ in $(seq 600); do
+    inj=$(count injection); dlv=$(count delivery)
+    [ "${inj:-0}" -ge "$N" ] && [ "${dlv:-0}" -ge "$N" ] && break
+    sleep 0.1
+  done
+  lag=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+  stop_petrel
+  echo "run=$run signals_off=${off[-1]} signals_on=${on[-1]} events_stored injection=$inj delivery=$dlv (all searchable ${lag}s after the last message was delivered)"
+done
+OFF=$(median "${off[@]}"); ON=$(median "${on[@]}")
+echo "SUMMARY size=$SIZE signals_off_mps=$OFF signals_on_mps=$ON on/off=$(awk -v a="$ON" -v b="$OFF" 'BEGIN{printf "%.3f", a/b}')"
+
+ing=(); pipe=()
+for run in $(seq "$RUNS"); do
+  ing+=("$(target/release/examples/ingest_bench "$EVENTS" 5000 2 | sed -n 's/.*: \([0-9]*\) events\/s/\1/p')")
+  line=$(target/release/examples/pipeline_bench "$EVENTS" | grep '^RESULT')
+  pipe+=("$(echo "$line" | sed 's/.*upload_ingest_eps=\([0-9]*\).*/\1/')")
+  echo "run=$run ingest_eps=${ing[-1]} $line"
+done
+echo "SUMMARY events=$EVENTS ingest_eps=$(median "${ing[@]}") uploader_to_ingest_eps=$(median "${pipe[@]}")"
