@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use petrel_config::{Config, SourceAddr};
-use petrel_events::{next_event_id, Event, EventKind};
+use petrel_events::{mailbox_provider, next_event_id, Event, EventKind};
 use petrel_spool::{Envelope, MessageId};
 
 /// The Signals `message_id` of one recipient of a spooled message: the 16 hex digits of the
@@ -101,6 +101,10 @@ pub(crate) fn recipient_event(
     e.sending_domain = env.facts.sending_domain.clone();
     e.routing_domain = (!rcpt_domain.is_empty()).then(|| rcpt_domain.clone());
     e.recipient_domain = e.routing_domain.clone();
+    e.mailbox_provider = e
+        .recipient_domain
+        .as_deref()
+        .map(|d| mailbox_provider(d).to_string());
     e.injection_time = Some(received);
     e.queue_time = now.duration_since(received).ok();
     if !is_pool {

@@ -8,12 +8,14 @@
 mod error;
 mod event;
 mod http;
+mod provider;
 mod redact;
 mod spool;
 mod uploader;
 
 pub use error::{EventsError, HttpError};
 pub use event::{next_event_id, Event, EventKind, Privacy};
+pub use provider::mailbox_provider;
 pub use redact::redact_reason;
 pub use spool::{EventSpool, SpoolConfig};
 pub use uploader::{UploadOutcome, Uploader, UploaderConfig};

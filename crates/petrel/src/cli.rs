@@ -115,6 +115,13 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Print what petrel reads from returned mail (bounces, feedback-loop reports,
+    /// auto-replies), one JSON line per file.
+    Classify {
+        /// Message files (RFC 5322, as received).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// petrel's own Signals service (`<signals-service>`).
     Signals {
         #[command(subcommand)]
@@ -172,6 +179,33 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Cmd::Serve { config } => {
             daemon::serve(config.as_deref())?;
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Classify { files } => {
+            let mut failed = false;
+            for f in files {
+                match std::fs::read(&f) {
+                    Ok(raw) => {
+                        let verdict = match petrel_bounce::try_parse(&raw) {
+                            Ok(r) => serde_json::to_value(&r)?,
+                            Err(e) => serde_json::json!({"kind": "error", "error": e.to_string()}),
+                        };
+                        let mut line = serde_json::json!({"file": f.display().to_string()});
+                        if let (Some(obj), Some(v)) = (line.as_object_mut(), verdict.as_object()) {
+                            obj.extend(v.clone());
+                        }
+                        println!("{line}");
+                    }
+                    Err(e) => {
+                        eprintln!("{}: {e}", f.display());
+                        failed = true;
+                    }
+                }
+            }
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Cmd::Signals { command } => match command {
             SignalsCmd::Serve { config } => {

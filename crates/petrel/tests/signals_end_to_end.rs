@@ -103,6 +103,7 @@ fn injection_and_outcomes_are_searchable_with_campaign_pool_ip_subaccount_and_do
         assert_eq!(e["subaccount_id"], "7", "{e}");
         assert_eq!(e["sending_domain"], "brand.example", "{e}");
         assert_eq!(e["recipient_domain"], "sink.example", "{e}");
+        assert_eq!(e["mailbox_provider"], "Other", "{e}");
         assert_eq!(e["msg_from"], "news@brand.example", "{e}");
         assert_eq!(e["raw_rcpt_to"], "Alice@sink.example", "{e}");
         assert_eq!(e["subject"], "test", "{e}");

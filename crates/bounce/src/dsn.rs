@@ -1,0 +1,131 @@
+//! RFC 3464 delivery status notifications: a `message/delivery-status` part (or the same
+//! fields in a mistyped or plain-text part) with one per-message group and one group per
+//! recipient.
+
+use crate::fields::{self, Field};
+use crate::mime::Mail;
+use crate::{scan, text, Bounce, Returned};
+
+/// The DSN in `mail`, if it has one: `Some(Bounce)` when at least one recipient failed or
+/// was delayed, `Some(Unrecognised)` when it reports only successes (delivered, relayed,
+/// expanded), `None` when there are no DSN fields at all.
+pub(crate) fn bounce(mail: &Mail) -> Option<Returned> {
+    let groups = dsn_groups(mail)?;
+    let body = mail.body_text();
+    let report = text::report_part(&body);
+    let reporting_mta = groups
+        .iter()
+        .find_map(|g| fields::get(g, "reporting-mta"))
+        .map(|v| fields::untyped(v).to_string());
+    let mut recipients = Vec::new();
+    let mut seen_any = false;
+    for g in groups.iter().filter(|g| is_recipient_group(g)) {
+        let address = fields::get(g, "final-recipient")
+            .and_then(scan::address_in)
+            .or_else(|| fields::get(g, "original-recipient").and_then(scan::address_in))
+            .or_else(|| fields::get(g, "x-actual-recipient").and_then(scan::address_in))
+            .or_else(|| fields::get(g, "final-recipient").map(|v| fields::untyped(v).to_string()));
+        let Some(address) = address.filter(|a| !a.is_empty()) else {
+            continue;
+        };
+        seen_any = true;
+        let mut status = fields::get(g, "status").and_then(|s| scan::enhanced_code(s, &[2, 4, 5]));
+        let diagnostic = fields::get(g, "diagnostic-code")
+            .map(|d| fields::untyped(d).to_string())
+            .filter(|d| !d.is_empty());
+        let action = match fields::get(g, "action").map(|a| a.to_ascii_lowercase()) {
+            Some(a) if a.starts_with("fail") => "failed",
+            Some(a) if a.starts_with("delay") => "delayed",
+            Some(a) if a.starts_with("deliver") => "delivered",
+            Some(a) if a.starts_with("relay") => "relayed",
+            Some(a) if a.starts_with("expand") => "expanded",
+            _ => match status {
+                Some((2, _, _)) => "delivered",
+                Some((4, _, _)) => "delayed",
+                _ => "failed",
+            },
+        };
+        if action != "failed" && action != "delayed" {
+            continue;
+        }
+        // The remote server's own enhanced code (the last one in the diagnostic, which is
+        // the innermost reply when MTAs quote each other) wins over the reporting MTA's
+        // summary: "Status: 5.0.0" with "550 5.1.1 user unknown" is 5.1.1.
+        let diagnostic = diagnostic.or_else(|| text::diagnostic_for(report, &address));
+        let diag_code = diagnostic
+            .as_deref()
+            .and_then(|d| scan::enhanced_codes(d, &[4, 5]).last());
+        if let Some(d) = diag_code {
+            status = Some(d);
+        } else if matches!(status, Some((2, _, _))) {
+            status = None;
+        }
+        let remote_mta = fields::get(g, "remote-mta").map(|v| fields::untyped(v).to_string());
+        recipients.push(crate::recipient(
+            address,
+            status,
+            diagnostic,
+            remote_mta,
+            Some(action.to_string()),
+            report,
+        ));
+    }
+    if !seen_any {
+        return None;
+    }
+    if recipients.is_empty() {
+        return Some(Returned::Unrecognised);
+    }
+    let mut original = crate::find_original(mail);
+    if let Some(envid) = groups
+        .iter()
+        .find_map(|g| fields::get(g, "original-envelope-id"))
+    {
+        original
+            .headers
+            .push(("original-envelope-id".into(), envid.to_string()));
+    }
+    Some(Returned::Bounce(Bounce {
+        recipients,
+        original,
+        reporting_mta,
+    }))
+}
+
+/// A group describing one recipient.
+fn is_recipient_group(g: &[Field]) -> bool {
+    g.iter()
+        .any(|(n, _)| n == "final-recipient" || n == "original-recipient")
+}
+
+/// The field groups of the delivery-status part, or of whatever part carries DSN fields.
+fn dsn_groups(mail: &Mail) -> Option<Vec<Vec<Field>>> {
+    let typed = mail.leaves.iter().find(|l| {
+        matches!(
+            l.ctype.as_str(),
+            "message/delivery-status" | "message/global-delivery-status"
+        )
+    });
+    let candidates: Vec<&str> = match typed {
+        Some(l) => vec![l.text.as_str()],
+        None => mail
+            .leaves
+            .iter()
+            .filter(|l| l.ctype.starts_with("text/") || l.ctype.starts_with("message/"))
+            .filter(|l| l.ctype != "message/rfc822")
+            .map(|l| l.text.as_str())
+            .collect(),
+    };
+    for text in candidates {
+        let groups = fields::groups(text);
+        let has_rcpt = groups.iter().any(|g| {
+            is_recipient_group(g)
+                && g.iter()
+                    .any(|(n, _)| n == "action" || n == "status" || n == "diagnostic-code")
+        });
+        if has_rcpt {
+            return Some(groups);
+        }
+    }
+    None
+}
