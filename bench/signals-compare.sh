@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # signals-compare.sh — the Signals benchmarks, in one sitting:
-#   1. relay throughput (../shared/bench/relay-bench.sh, smtp-source → petrel → smtp-sink)
-#      with Signals off (bench/relay.conf) and on (bench/relay-signals.conf: events uploaded
-#      to petrel's own service in the same daemon), alternating, median of R runs; after each
+#   1. relay throughput (../shared/bench/relay-bench.sh, smtp-source → MTA → smtp-sink):
+#      the direct smtp-source → smtp-sink limit, Postfix (postfix-peer.sh), petrel with
+#      Signals off (bench/relay.conf) and on (bench/relay-signals.conf: events uploaded to
+#      petrel's own service in the same daemon), interleaved, median of R runs; after each
 #      "on" run, waits until every injection and delivery event is searchable and counts them;
 #   2. petrel's ingest service alone (HTTP + gzip + SQLite), crates/signals/examples/ingest_bench;
 #   3. the uploader path: emit → event files → gzip upload → ingest, examples/pipeline_bench.
-# Loopback only.
+# Loopback only; needs root (Postfix) and Debian's postfix package.
 #
 # Usage: bench/signals-compare.sh [-n N] [-r RUNS] [-s SIZE] [-e EVENTS]
 set -euo pipefail
@@ -28,7 +29,8 @@ cargo build --release -q -p petrel-signals --examples
 BIN=$PWD/target/release/petrel
 PID=""
 stop_petrel() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PID=""; }
-trap 'stop_petrel || true' EXIT
+peer() { PEER_PORT=2526 RELAY_PORT=2527 "$SHARED/bench/postfix-peer.sh" "$@"; }
+trap 'stop_petrel || true; peer stop >/dev/null 2>&1 || true' EXIT
 start_petrel() { # config
   stop_petrel || true
   rm -rf "$WORK"; mkdir -p "$WORK"
@@ -44,8 +46,12 @@ count() { # event type → total_count in the service
 }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(uname -r); n=$N size=$SIZE runs=$RUNS c=20"
-off=(); on=()
+d=(); f=(); off=(); on=()
 for run in $(seq "$RUNS"); do
+  d+=("$("$BENCH" direct -n "$N" -s "$SIZE" -c 20 --quiet | mps)")
+  peer start >/dev/null; peer purge >/dev/null 2>&1 || true
+  f+=("$("$BENCH" relay --inject-port 2526 -n "$N" -s "$SIZE" -c 20 --quiet | mps)")
+  peer stop >/dev/null
   start_petrel bench/relay.conf
   off+=("$("$BENCH" relay --inject-port 2525 -n "$N" -s "$SIZE" -c 20 --quiet | mps)")
   stop_petrel
@@ -59,10 +65,10 @@ for run in $(seq "$RUNS"); do
   done
   lag=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
   stop_petrel
-  echo "run=$run signals_off=${off[-1]} signals_on=${on[-1]} events_stored injection=$inj delivery=$dlv (all searchable ${lag}s after the last message was delivered)"
+  echo "run=$run direct=${d[-1]} postfix=${f[-1]} signals_off=${off[-1]} signals_on=${on[-1]} events_stored injection=$inj delivery=$dlv (all searchable ${lag}s after the last message was delivered)"
 done
 OFF=$(median "${off[@]}"); ON=$(median "${on[@]}")
-echo "SUMMARY size=$SIZE signals_off_mps=$OFF signals_on_mps=$ON on/off=$(awk -v a="$ON" -v b="$OFF" 'BEGIN{printf "%.3f", a/b}')"
+echo "SUMMARY size=$SIZE direct_mps=$(median "${d[@]}") postfix_mps=$(median "${f[@]}") signals_off_mps=$OFF signals_on_mps=$ON on/off=$(awk -v a="$ON" -v b="$OFF" 'BEGIN{printf "%.3f", a/b}')"
 
 ing=(); pipe=()
 for run in $(seq "$RUNS"); do

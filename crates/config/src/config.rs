@@ -282,6 +282,16 @@ impl Config {
         self.rewrite_list(list)?.rewrite_mail_from(addr)
     }
 
+    /// The `smtp-source-host` lines a vmta sends from: its own when it has any, else the
+    /// global ones. Delivery picks among them; Signals reports the first as `sending_ip`
+    /// when no connection was made.
+    pub fn source_hosts_for(&self, vmta: &str) -> &[SourceHost] {
+        self.virtual_mta(vmta)
+            .map(|v| v.smtp_source_hosts.as_slice())
+            .filter(|h| !h.is_empty())
+            .unwrap_or(self.smtp_source_hosts.as_slice())
+    }
+
     /// Same as [`Config::is_selectable_vmta`]; the name the listener uses.
     pub fn virtual_mta_exists(&self, name: &str) -> bool {
         self.is_selectable_vmta(name)

@@ -460,12 +460,8 @@ impl Inner {
     /// Source IP and EHLO name for a vmta: its `smtp-source-host` lines (round-robin), else
     /// the global ones, else the OS's choice and the first `host-name`.
     fn source_for(&self, config: &Config, vmta: &str) -> (Option<IpAddr>, String) {
-        let hosts = config
-            .virtual_mta(vmta)
-            .map(|v| v.smtp_source_hosts.as_slice())
-            .filter(|h| !h.is_empty())
-            .unwrap_or(config.smtp_source_hosts.as_slice());
-        let ips: Vec<(IpAddr, &str)> = hosts
+        let ips: Vec<(IpAddr, &str)> = config
+            .source_hosts_for(vmta)
             .iter()
             .filter_map(|h| match h.addr {
                 SourceAddr::Ip(ip) => Some((ip, h.host_name.as_str())),

@@ -116,15 +116,13 @@ pub(crate) fn recipient_event(
 /// The first `smtp-source-host` address of the vmta (else the global one): what PowerMTA
 /// reports as `sending_ip` when no connection was made (reception, expiry).
 fn configured_source_ip(config: &Config, vmta: &str) -> Option<IpAddr> {
-    let hosts = config
-        .virtual_mta(vmta)
-        .map(|v| v.smtp_source_hosts.as_slice())
-        .filter(|h| !h.is_empty())
-        .unwrap_or(config.smtp_source_hosts.as_slice());
-    hosts.iter().find_map(|h| match h.addr {
-        SourceAddr::Ip(ip) => Some(ip),
-        SourceAddr::Cidr(_) => None,
-    })
+    config
+        .source_hosts_for(vmta)
+        .iter()
+        .find_map(|h| match h.addr {
+            SourceAddr::Ip(ip) => Some(ip),
+            SourceAddr::Cidr(_) => None,
+        })
 }
 
 /// Splits an accounting diagnostic (`smtp;550 5.1.1 no such user`) into the SMTP code and

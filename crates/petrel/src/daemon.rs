@@ -124,6 +124,10 @@ async fn run(
     wait_for_shutdown(&ctx, &engine, file.as_deref()).await;
     serve.abort();
     info!("petrel stopping");
+    // Close the spool before the recorders: an outcome that arrives later can no longer be
+    // marked done, so it is attempted again at the next start and recorded then. Closing the
+    // recorders first would let a delivery be marked done with its event or row lost.
+    spool.shutdown();
     let _ = stop_uploads.send(true);
     let uploader = match uploader {
         Some((up, task)) => {
@@ -141,7 +145,6 @@ async fn run(
             warn!("accounting: {e}");
         }
     }
-    spool.shutdown();
     Ok(())
 }
 

@@ -110,6 +110,14 @@ fn injection_and_outcomes_are_searchable_with_campaign_pool_ip_subaccount_and_do
         assert_eq!(e["custom_message_id"], "order-981", "{e}");
         assert_eq!(e["customer_id"], "4242", "{e}");
     }
+    // Times read as the Events API shows them.
+    for key in ["timestamp", "injection_time"] {
+        let t = delivery[key].as_str().unwrap_or_default();
+        assert!(
+            t.len() == 29 && t.ends_with("+00:00") && t.contains('T'),
+            "{key}: {delivery}"
+        );
+    }
     // The same recipient's events share one message_id.
     assert_eq!(injection["message_id"], delivery["message_id"]);
     assert_eq!(delivery["sending_ip"], "127.0.0.2", "{delivery}");

@@ -267,7 +267,7 @@ pub(crate) fn parse_line(line: &[u8]) -> Result<StoredEvent, String> {
 }
 
 /// Converts a stored event to SparkPost's public (Events API) form: public type name,
-/// ISO-8601 timestamp, `ip_pool`, derived `recipient_domain` / `sending_domain`, and
+/// ISO-8601 `timestamp` and `injection_time`, `ip_pool`, derived `recipient_domain` / `sending_domain`, and
 /// `subaccount_id` as a string.
 pub(crate) fn public_form(stored: &str) -> Value {
     let Ok(Value::Object(mut ev)) = serde_json::from_str::<Value>(stored) else {
@@ -296,8 +296,11 @@ pub(crate) fn public_form(stored: &str) -> Value {
     if let Some(id) = text(&ev, "event_id") {
         ev.insert("event_id".into(), Value::String(id));
     }
-    if let Some(ts) = text(&ev, "timestamp").and_then(|t| t.split('.').next()?.parse().ok()) {
-        ev.insert("timestamp".into(), Value::String(timefmt::iso(ts)));
+    // Ingest carries unix seconds; the Events API shows ISO-8601 (spec §2.5, §4.1).
+    for key in ["timestamp", "injection_time"] {
+        if let Some(ts) = text(&ev, key).and_then(|t| t.split('.').next()?.parse().ok()) {
+            ev.insert(key.into(), Value::String(timefmt::iso(ts)));
+        }
     }
     if let Some(r) = text(&ev, "rcpt_to") {
         ev.insert("rcpt_to".into(), Value::String(r.to_ascii_lowercase()));
