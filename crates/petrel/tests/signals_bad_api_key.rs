@@ -6,79 +6,20 @@
 
 mod common;
 
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, petrel_bin, send_mail, wait_for_events, Petrel};
+use common::{
+    event_files, event_lines, free_port, send_mail, wait_for_events, Petrel, StandaloneSignals,
+};
 
 const KEY: &str = "feedfacefeedfacefeedfacefeedfacefeedface";
-
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn event_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("sp1-"))
-                .count()
-        })
-        .unwrap_or(0)
-}
-
-fn event_lines(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("sp1-"))
-                .map(|e| {
-                    std::fs::read(e.path())
-                        .map(|b| b.iter().filter(|&&c| c == b'\n').count())
-                        .unwrap_or(0)
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
 
 #[test]
 fn a_refused_key_keeps_the_events_until_the_key_works() {
     // A standalone service with no keys at all.
-    let svc_dir = tempfile::tempdir().unwrap();
-    let foreign = free_port();
-    let svc_conf = svc_dir.path().join("signals.conf");
-    std::fs::write(
-        &svc_conf,
-        format!(
-            "<signals-service>\n  listener 127.0.0.1:{foreign}\n  database {}/signals.db\n</signals-service>\n",
-            svc_dir.path().display()
-        ),
-    )
-    .unwrap();
-    let _svc = Child(
-        Command::new(petrel_bin())
-            .args(["signals", "serve", "--config"])
-            .arg(&svc_conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", foreign)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "petrel signals serve did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut svc = StandaloneSignals::new();
+    svc.start();
+    let foreign = svc.port;
 
     let mut p = Petrel::start(&format!(
         r#"
@@ -114,7 +55,7 @@ fn a_refused_key_keeps_the_events_until_the_key_works() {
     }
     let events_dir = p.dir.path().join("events");
     assert!(
-        event_files(&events_dir) > 0,
+        !event_files(&events_dir, false).is_empty(),
         "refused events are kept on disk"
     );
     // Both events are on disk (closed files or the open `.tmp` one) before the kill -9.

@@ -4,55 +4,15 @@
 
 mod common;
 
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, petrel_bin, send_mail, signals_get, text, wait_for_events, Petrel};
-
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn closed_event_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| {
-                    let n = e.file_name().to_string_lossy().into_owned();
-                    n.starts_with("sp1-") && n.ends_with(".json")
-                })
-                .count()
-        })
-        .unwrap_or(0)
-}
+use common::{event_files, send_mail, signals_get, wait_for_events, Petrel, StandaloneSignals};
 
 #[test]
 fn events_wait_for_the_service_and_then_arrive_exactly_once() {
-    let svc_dir = tempfile::tempdir().unwrap();
-    let sig_port = free_port();
-    let svc_conf = svc_dir.path().join("signals.conf");
-    std::fs::write(
-        &svc_conf,
-        format!(
-            "<signals-service>\n  listener 127.0.0.1:{sig_port}\n  database {}/signals.db\n</signals-service>\n",
-            svc_dir.path().display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(petrel_bin())
-        .args(["signals", "create-key", "--label", "mta-1"])
-        .args(["--permissions", "ingest,read", "--config"])
-        .arg(&svc_conf)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let mut svc = StandaloneSignals::new();
+    let sig_port = svc.port;
+    let key = svc.create_key("mta-1", "ingest,read");
     assert_eq!(key.len(), 40, "a SparkPost-shaped key: {key}");
     assert!(key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
 
@@ -86,34 +46,18 @@ fn events_wait_for_the_service_and_then_arrive_exactly_once() {
     }
     let events_dir = p.dir.path().join("events");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while closed_event_files(&events_dir) == 0 {
+    while event_files(&events_dir, true).is_empty() {
         assert!(Instant::now() < deadline, "no event file was closed");
         std::thread::sleep(Duration::from_millis(100));
     }
     // Several upload cycles fail while the service is down.
     std::thread::sleep(Duration::from_secs(1));
     assert!(
-        closed_event_files(&events_dir) > 0,
+        !event_files(&events_dir, true).is_empty(),
         "files are kept while the service is down"
     );
 
-    let _svc = Child(
-        Command::new(petrel_bin())
-            .args(["signals", "serve", "--config"])
-            .arg(&svc_conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", sig_port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "petrel signals serve did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    svc.start();
 
     let events = wait_for_events(
         sig_port,
@@ -138,7 +82,7 @@ fn events_wait_for_the_service_and_then_arrive_exactly_once() {
         assert_eq!(status, 200, "{batches}");
         let list = batches["results"].as_array().unwrap();
         let sum = |f: &str| list.iter().map(|b| b[f].as_i64().unwrap_or(0)).sum::<i64>();
-        if closed_event_files(&events_dir) == 0 {
+        if event_files(&events_dir, true).is_empty() {
             assert_eq!(sum("number_succeeded"), 30, "{batches:#}");
             assert_eq!(sum("number_duplicates"), 0, "{batches:#}");
             assert_eq!(sum("number_failed"), 0, "{batches:#}");

@@ -537,3 +537,104 @@ pub fn wait_for_events(
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A standalone `petrel signals serve` with its own configuration (only `<signals-service>`)
+/// and database, for tests where the ingest service comes and goes. Killed on drop.
+pub struct StandaloneSignals {
+    pub port: u16,
+    pub config: PathBuf,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl StandaloneSignals {
+    /// Writes the configuration; the service does not run until [`StandaloneSignals::start`].
+    pub fn new() -> StandaloneSignals {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("signals.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "<signals-service>\n  listener 127.0.0.1:{port}\n  database {}/signals.db\n</signals-service>\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        StandaloneSignals {
+            port,
+            config,
+            child: None,
+            _dir: dir,
+        }
+    }
+
+    /// `petrel signals create-key`: returns the printed key.
+    pub fn create_key(&self, label: &str, permissions: &str) -> String {
+        let out = Command::new(petrel_bin())
+            .args(["signals", "create-key", "--label", label])
+            .args(["--permissions", permissions, "--config"])
+            .arg(&self.config)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Runs `petrel signals serve` and waits until it listens.
+    pub fn start(&mut self) {
+        let child = Command::new(petrel_bin())
+            .args(["signals", "serve", "--config"])
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "petrel signals serve did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for StandaloneSignals {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Event files (`sp1-*`) in an event directory: all of them, or only the closed `.json` ones
+/// the uploader may send.
+pub fn event_files(dir: &Path, closed_only: bool) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    let n = p.file_name().unwrap_or_default().to_string_lossy();
+                    n.starts_with("sp1-") && (!closed_only || n.ends_with(".json"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Complete event lines in every event file, open ones included.
+pub fn event_lines(dir: &Path) -> usize {
+    event_files(dir, false)
+        .iter()
+        .map(|p| {
+            std::fs::read(p)
+                .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+                .unwrap_or(0)
+        })
+        .sum()
+}
