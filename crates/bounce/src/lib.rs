@@ -137,6 +137,10 @@ pub enum ParseError {
     /// No RFC 5322 header section could be found.
     #[error("no header section")]
     NoHeader,
+    /// The MIME parser gave up on the structure (it panics on some malformed multiparts; the
+    /// panic is contained here so one bad message cannot take a processor down).
+    #[error("malformed MIME structure")]
+    Malformed,
 }
 
 /// Parses a returned message; a message that cannot be parsed is

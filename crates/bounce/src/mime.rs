@@ -61,8 +61,10 @@ pub(crate) fn parse(raw: &[u8]) -> Result<Mail, ParseError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
-    let msg = MessageParser::default()
-        .parse(raw)
+    // mail-parser 0.11 panics ("Invalid part ID") on some malformed multiparts (found by
+    // fuzzing); returned mail is attacker-controlled, so the panic must stay contained.
+    let msg = std::panic::catch_unwind(|| MessageParser::default().parse(raw))
+        .map_err(|_| ParseError::Malformed)?
         .ok_or(ParseError::NoHeader)?;
     let head_end = find_blank_line(raw).unwrap_or(raw.len());
     let header = fields::header_section(&String::from_utf8_lossy(&raw[..head_end]));

@@ -330,3 +330,14 @@ hi\n";
         Returned::Unrecognised
     ));
 }
+
+#[test]
+fn a_message_that_makes_the_mime_parser_panic_is_an_error_not_a_crash() {
+    // Found by the bounce_parse fuzz target (minimised): a message/rfc822 part whose body is
+    // only another message/rfc822 header. mail-parser 0.11.9 panics on it.
+    let raw = include_bytes!("mail-parser-panic.eml");
+    assert!(matches!(
+        petrel_bounce::try_parse(raw),
+        Err(petrel_bounce::ParseError::Malformed)
+    ));
+}
