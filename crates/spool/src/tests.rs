@@ -997,6 +997,20 @@ fn wait_for_prepared(dir: &Path) {
     std::thread::sleep(std::time::Duration::from_millis(30));
 }
 
+/// Waits (bounded) until no background preparation is writing its file.
+fn wait_while_preparing(dir: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while dir.join(PREPARING_NAME).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "preparation never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // The file is renamed just before the thread returns; let it finish.
+    std::thread::sleep(std::time::Duration::from_millis(30));
+}
+
 fn all_zero(bytes: &[u8]) -> bool {
     bytes.iter().all(|&b| b == 0)
 }
@@ -1257,16 +1271,27 @@ async fn failed_preallocation_falls_back_to_appending() {
     assert!(!dir.path().join(PREPARING_NAME).exists());
 
     // Once preparing works again, the next rotation moves to a preallocated segment.
+    // (The preparation runs in the background: a rotation while it is still running
+    // appends once more, so keep committing, letting each preparation finish, until a
+    // full-size segment is in use. On a busy machine that can take a rotation or two.)
     fail.store(false, std::sync::atomic::Ordering::Relaxed);
-    for i in 8..14u8 {
+    let appended_until = *segs.last().unwrap();
+    let mut preallocated_in_use = false;
+    for i in 8..40u8 {
         let b = body(10_000, i);
         sent.push((spool.commit(env(&["a@x.org"]), b.clone()).await.unwrap(), b));
-        if prepared_path(dir.path()).exists() {
-            wait_for_prepared(dir.path());
+        wait_while_preparing(dir.path());
+        let newest = *segments_on_disk(dir.path()).last().unwrap();
+        if newest > appended_until && file_len(&seg_path(dir.path(), newest)) == o.segment_size {
+            preallocated_in_use = true;
+            break;
         }
     }
-    let last = *segments_on_disk(dir.path()).last().unwrap();
-    assert_eq!(file_len(&seg_path(dir.path(), last)), o.segment_size);
+    assert!(
+        preallocated_in_use,
+        "no preallocated segment after preparing recovered: {:?}",
+        segments_on_disk(dir.path())
+    );
     spool.shutdown();
 
     let (spool, report) = open(dir.path(), o);
