@@ -51,7 +51,13 @@ pub(crate) fn bounce(mail: &Mail) -> Option<Returned> {
         // The remote server's own enhanced code (the last one in the diagnostic, which is
         // the innermost reply when MTAs quote each other) wins over the reporting MTA's
         // summary: "Status: 5.0.0" with "550 5.1.1 user unknown" is 5.1.1.
-        let diagnostic = diagnostic.or_else(|| text::diagnostic_for(report, &address));
+        let typed = fields::get(g, "diagnostic-code").unwrap_or("");
+        let local_mailer = typed
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("x-unix;");
+        let paragraph = text::diagnostic_for(report, &address);
+        let diagnostic = diagnostic.or_else(|| paragraph.clone());
         let diag_code = diagnostic
             .as_deref()
             .and_then(|d| scan::enhanced_codes(d, &[4, 5]).last());
@@ -59,16 +65,35 @@ pub(crate) fn bounce(mail: &Mail) -> Option<Returned> {
             status = Some(d);
         } else if matches!(status, Some((2, _, _))) {
             status = None;
+        } else if let Some((c, 0, 0)) = status {
+            // A generic status and a diagnostic without a code (Sendmail's "X-Unix; 255"):
+            // the human-readable part may carry the specific one ("554 5.3.0 unknown
+            // mailer error 255").
+            if let Some(p) = paragraph
+                .as_deref()
+                .and_then(|p| scan::enhanced_codes(p, &[c]).last())
+            {
+                status = Some(p);
+            }
         }
+        let phase = diagnostic
+            .as_deref()
+            .and_then(crate::verdict::smtp_phase)
+            .or_else(|| paragraph.as_deref().and_then(crate::verdict::smtp_phase))
+            .or_else(|| {
+                text::transcript_phase(report, &address, diagnostic.as_deref().unwrap_or(""))
+            });
         let remote_mta = fields::get(g, "remote-mta").map(|v| fields::untyped(v).to_string());
-        recipients.push(crate::recipient(
+        recipients.push(crate::recipient(crate::Evidence {
             address,
             status,
             diagnostic,
             remote_mta,
-            Some(action.to_string()),
-            report,
-        ));
+            action: Some(action.to_string()),
+            context: report,
+            phase,
+            local_mailer,
+        }));
     }
     if !seen_any {
         return None;
@@ -98,6 +123,27 @@ fn is_recipient_group(g: &[Field]) -> bool {
         .any(|(n, _)| n == "final-recipient" || n == "original-recipient")
 }
 
+/// Splits groups in which a recipient field repeats: some MTAs (AOL) write the
+/// per-recipient groups without the blank lines between them.
+fn split_recipients(groups: Vec<Vec<Field>>) -> Vec<Vec<Field>> {
+    let mut out = Vec::with_capacity(groups.len());
+    for g in groups {
+        let mut current: Vec<Field> = Vec::new();
+        for f in g {
+            let repeats = (f.0 == "final-recipient" || f.0 == "original-recipient")
+                && current.iter().any(|(n, _)| *n == f.0);
+            if repeats {
+                out.push(std::mem::take(&mut current));
+            }
+            current.push(f);
+        }
+        if !current.is_empty() {
+            out.push(current);
+        }
+    }
+    out
+}
+
 /// The field groups of the delivery-status part, or of whatever part carries DSN fields.
 fn dsn_groups(mail: &Mail) -> Option<Vec<Vec<Field>>> {
     let typed = mail.leaves.iter().find(|l| {
@@ -117,7 +163,7 @@ fn dsn_groups(mail: &Mail) -> Option<Vec<Vec<Field>>> {
             .collect(),
     };
     for text in candidates {
-        let groups = fields::groups(text);
+        let groups = split_recipients(fields::groups(text));
         let has_rcpt = groups.iter().any(|g| {
             is_recipient_group(g)
                 && g.iter()

@@ -7,7 +7,8 @@
 //!   report-type=delivery-status`) and the non-standard bounces real MTAs send (qmail, Exim,
 //!   Postfix and Sendmail plain text, Exchange, Gmail, Yahoo, …) become a [`Bounce`] with
 //!   one [`BouncedRecipient`] per failed or delayed recipient, classified by petrel's shared
-//!   SMTP classifier into PowerMTA `bounceCat` and SparkPost `bounce_class`;
+//!   SMTP classifier into PowerMTA `bounceCat` and SparkPost `bounce_class`; Amazon SES
+//!   notifications (JSON by e-mail through SNS) become the same;
 //! - RFC 5965 ARF reports (`report-type=feedback-report`) and Hotmail JMRP become a
 //!   [`Complaint`];
 //! - RFC 3834 auto-replies (vacation, out-of-office) become [`Returned::AutoReply`];
@@ -24,13 +25,18 @@ mod dsn;
 mod fields;
 mod mime;
 mod scan;
+mod ses;
 mod text;
 pub mod verdict;
 
 use petrel_smtp_client::BounceCategory;
 use serde::Serialize;
 
-pub use verdict::{verdict, Verdict, PROSE_RULES, SUPPLEMENT_RULES, TEXT_OVER_CODE};
+pub use verdict::{
+    smtp_phase, verdict, verdict_in, CodeSupplement, SmtpPhase, Verdict, AFTER_DATA_MAILBOX,
+    CODE_SUPPLEMENT, DNS_DEFINITE, DNS_TRANSIENT, PHASE_MARKERS, PROSE_RULES, SUPPLEMENT_RULES,
+    TEXT_OVER_CODE,
+};
 
 /// What a returned message turned out to be. The daemon writes `rb`/`rs` rows and bounce
 /// events for [`Returned::Bounce`], `f` rows and spam_complaint events for
@@ -159,6 +165,9 @@ pub fn try_parse(raw: &[u8]) -> Result<Returned, ParseError> {
     if let Some(result) = dsn::bounce(&mail) {
         return Ok(result);
     }
+    if let Some(result) = ses::notification(&mail) {
+        return Ok(result);
+    }
     if autoreply::is_auto_reply(&mail) {
         return Ok(Returned::AutoReply);
     }
@@ -168,15 +177,34 @@ pub fn try_parse(raw: &[u8]) -> Result<Returned, ParseError> {
     Ok(Returned::Unrecognised)
 }
 
+/// What a report says about one recipient, before classification.
+pub(crate) struct Evidence<'a> {
+    pub address: String,
+    pub status: Option<(u8, u16, u16)>,
+    pub diagnostic: Option<String>,
+    pub remote_mta: Option<String>,
+    pub action: Option<String>,
+    /// The report text, read when the recipient has no diagnostic of its own.
+    pub context: &'a str,
+    /// The SMTP phase found elsewhere in the report (paragraph, transcript).
+    pub phase: Option<verdict::SmtpPhase>,
+    /// The diagnostic is a local delivery program's exit status (`X-Unix; 71`), not an
+    /// SMTP reply.
+    pub local_mailer: bool,
+}
+
 /// Builds a classified recipient from what a report says about it.
-pub(crate) fn recipient(
-    address: String,
-    status: Option<(u8, u16, u16)>,
-    diagnostic: Option<String>,
-    remote_mta: Option<String>,
-    action: Option<String>,
-    context: &str,
-) -> BouncedRecipient {
+pub(crate) fn recipient(e: Evidence<'_>) -> BouncedRecipient {
+    let Evidence {
+        address,
+        status,
+        diagnostic,
+        remote_mta,
+        action,
+        context,
+        phase,
+        local_mailer,
+    } = e;
     let diag_text = diagnostic.as_deref().unwrap_or("");
     let reply_code = scan::reply_code(diag_text).or_else(|| {
         (diag_text.is_empty())
@@ -194,7 +222,20 @@ pub(crate) fn recipient(
     } else {
         diag_text
     };
-    let mut v = verdict::verdict(status, reply_code, text);
+    let phase = verdict::smtp_phase(text).or(phase);
+    let mut v = verdict::verdict_in(status, reply_code, text, phase);
+    // A local delivery program failed (Sendmail's `X-Unix; 71` with 4.5.0): there was no
+    // SMTP dialogue for an x.5.x protocol error to be about; the recipient's system is
+    // misconfigured.
+    if local_mailer
+        && matches!(
+            v.category,
+            BounceCategory::Other | BounceCategory::ProtocolErrors
+        )
+    {
+        v.category = BounceCategory::BadConfiguration;
+        v.class = if v.permanent { 40 } else { 20 };
+    }
     // "failed" with a 4.x.x status: the reporting MTA gave up after temporary failures,
     // i.e. the message expired in its queue. Unless the last attempt names a reason of
     // its own (mailbox full, blocked, …), the category is message-expired.

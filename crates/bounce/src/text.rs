@@ -7,10 +7,12 @@
 //! `550 <a@b>... User unknown`) opens a recipient block; the following lines, up to the
 //! next recipient or the first blank line after a reply code, are its diagnostic. When no
 //! line names a recipient, `X-Failed-Recipients`, the first other address in the text and
-//! the returned original's To are tried in turn.
+//! the returned original's To are tried in turn. A Sendmail session transcript (`>>> DATA`,
+//! `<<< 550 …`) tells which SMTP command a reply answered ([`transcript_phase`]).
 
 use crate::fields::{self, Field};
 use crate::mime::Mail;
+use crate::verdict::{collapse, SmtpPhase};
 use crate::{autoreply, scan, Bounce};
 
 /// Lines (lower case) after which the returned original follows.
@@ -27,6 +29,9 @@ const ORIGINAL_MARKERS: &[&str] = &[
     "header of the original message",
     "headers of the original message",
     "unsent message below",
+    "unsent message follows",
+    // Lotus Notes: "------- Returned Message --------".
+    "- returned message -",
     "returned message follows",
     "----- message text follows",
     "start of returned message",
@@ -215,6 +220,66 @@ pub(crate) fn diagnostic_for(report: &str, address: &str) -> Option<String> {
         .map(|p| p.to_string())
 }
 
+/// The SMTP phase of the reply to `address` in a Sendmail-style session transcript
+/// (`>>> COMMAND` / `<<< reply`): the last command sent before the reply that names the
+/// address or is the recipient's `diagnostic`. With PIPELINING the RCPT TO replies arrive
+/// after `>>> DATA`; Sendmail then writes its own line for the recipient under the reply
+/// (`550 5.1.1 <a@b>... User unknown`), which marks it as a RCPT TO reply. A DATA failure
+/// gets a line without the address (`554 5.0.0 Service unavailable`).
+pub(crate) fn transcript_phase(report: &str, address: &str, diagnostic: &str) -> Option<SmtpPhase> {
+    let addr = address.to_lowercase();
+    let diag = collapse(fields::untyped(diagnostic));
+    let diag = diag.trim();
+    let lines: Vec<&str> = report.lines().map(str::trim).collect();
+    let mut command = None;
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(cmd) = line.strip_prefix(">>>") {
+            command = command_phase(cmd);
+            continue;
+        }
+        let Some(reply) = line.strip_prefix("<<<") else {
+            continue;
+        };
+        let reply = collapse(reply);
+        let reply = reply.trim();
+        let ours = reply.contains(&addr)
+            || (reply.len() > 5
+                && diag.len() > 5
+                && (diag.contains(reply) || reply.contains(diag)));
+        if !ours {
+            continue;
+        }
+        let phase = command?;
+        let own_line = lines
+            .get(i + 1)
+            .filter(|l| !l.starts_with("<<<") && !l.starts_with(">>>"))
+            .is_some_and(|l| l.to_lowercase().contains(&addr));
+        return Some(if phase == SmtpPhase::Data && own_line {
+            SmtpPhase::RcptTo
+        } else {
+            phase
+        });
+    }
+    None
+}
+
+/// The phase of a command line of a transcript (`RCPT To:<a@b>`, `DATA`, `.`).
+fn command_phase(cmd: &str) -> Option<SmtpPhase> {
+    let c = cmd.trim().to_ascii_uppercase();
+    let phase = if c.starts_with("RCPT") {
+        SmtpPhase::RcptTo
+    } else if c.starts_with("MAIL") {
+        SmtpPhase::MailFrom
+    } else if c.starts_with("DATA") || c == "." {
+        SmtpPhase::Data
+    } else if c.starts_with("EHLO") || c.starts_with("HELO") {
+        SmtpPhase::Helo
+    } else {
+        return None;
+    };
+    Some(phase)
+}
+
 /// Blank-line separated paragraphs, whitespace collapsed.
 fn paragraphs(text: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -357,6 +422,35 @@ impl Block {
     }
 }
 
+/// A transcript line that belongs to no recipient block: Sendmail's start of another SMTP
+/// session ("While talking to mx.example.org:") or its status line about a host rather
+/// than an address ("550 example.org (smtp)... 550 Host unknown").
+fn ends_block(line: &str) -> bool {
+    let lower = line.to_lowercase();
+    if lower
+        .trim_start_matches(['.', ' '])
+        .starts_with("while talking to")
+    {
+        return true;
+    }
+    if scan::reply_code(line.get(..3).unwrap_or("")).is_none() {
+        return false;
+    }
+    // "NNN who... why" where who is a host name, optionally with its mailer: "(smtp)".
+    let rest = line.get(3..).unwrap_or("").trim_start();
+    let Some((who, _)) = rest.split_once("... ") else {
+        return false;
+    };
+    let host = who.split_once(' ').map_or(who, |(h, mailer)| {
+        if mailer.starts_with('(') && mailer.ends_with(')') {
+            h
+        } else {
+            ""
+        }
+    });
+    !host.is_empty() && host.contains('.') && !host.contains('@')
+}
+
 /// Recipient blocks of a report: lines that start with an address (not `skip`ped) and the
 /// lines that follow them.
 fn blocks(report: &str, skip: &dyn Fn(&str) -> bool) -> Vec<Block> {
@@ -396,7 +490,10 @@ fn blocks(report: &str, skip: &dyn Fn(&str) -> bool) -> Vec<Block> {
             continue;
         }
         if let Some(i) = current {
-            if !blocks[i].closed && blocks[i].lines.len() < 20 {
+            if ends_block(t) {
+                blocks[i].closed = true;
+                current = None;
+            } else if !blocks[i].closed && blocks[i].lines.len() < 20 {
                 blocks[i].lines.push(t.to_string());
             }
         }
@@ -435,10 +532,14 @@ pub(crate) fn bounce(mail: &Mail) -> Option<Bounce> {
         excluded.contains(&a) || is_service_address(&a)
     };
 
-    let mut blocks = blocks(report, &skip);
+    // Exchange 2003 quotes the original's To and Subject ("Your message / To: a@b /
+    // Subject: …") before "did not reach the following recipient(s):"; the recipients
+    // follow that line.
+    let listed = recipient_list(report);
+    let mut blocks = blocks(listed, &skip);
     if blocks.is_empty() {
         // The failed address may be the sender's own (a message sent to oneself).
-        blocks = self::blocks(report, &is_service_address);
+        blocks = self::blocks(listed, &is_service_address);
     }
 
     if blocks.is_empty() {
@@ -456,8 +557,15 @@ pub(crate) fn bounce(mail: &Mail) -> Option<Bounce> {
                     .and_then(|t| scan::addresses(t).into_iter().find(|a| !skip(a)))
                     .map(|a| vec![a])
             })?;
+        let single = candidates.len() == 1;
         for a in candidates {
-            let lines = diagnostic_for(report, &a).into_iter().collect();
+            // One recipient that the text does not name next to the reason (Exim's
+            // "The following address(es) failed: kijitora" without a domain): the
+            // paragraphs with a reply code are its diagnostic.
+            let lines = diagnostic_for(report, &a)
+                .or_else(|| single.then(|| coded_paragraphs(report)).flatten())
+                .into_iter()
+                .collect();
             blocks.push(Block {
                 address: a,
                 lines,
@@ -508,14 +616,17 @@ pub(crate) fn bounce(mail: &Mail) -> Option<Bounce> {
             } else {
                 ""
             };
-            crate::recipient(
-                b.address,
+            let phase = transcript_phase(report, &b.address, &diag);
+            crate::recipient(crate::Evidence {
+                address: b.address,
                 status,
-                Some(diag),
-                None,
-                Some(action.to_string()),
-                context_for,
-            )
+                diagnostic: Some(diag),
+                remote_mta: None,
+                action: Some(action.to_string()),
+                context: context_for,
+                phase,
+                local_mailer: false,
+            })
         })
         .collect();
     Some(Bounce {
@@ -523,6 +634,33 @@ pub(crate) fn bounce(mail: &Mail) -> Option<Bounce> {
         original,
         reporting_mta: None,
     })
+}
+
+/// Lines (lower case) after which a report lists its failed recipients, when what comes
+/// before them quotes the original message's own header fields.
+const RECIPIENT_LIST_INTROS: &[&str] = &["did not reach the following recipient"];
+
+/// The part of `report` that lists recipients: after a [`RECIPIENT_LIST_INTROS`] line,
+/// else all of it.
+fn recipient_list(report: &str) -> &str {
+    let mut offset = 0;
+    for line in report.split_inclusive('\n') {
+        offset += line.len();
+        let l = line.to_lowercase();
+        if RECIPIENT_LIST_INTROS.iter().any(|m| l.contains(m)) {
+            return &report[offset..];
+        }
+    }
+    report
+}
+
+/// The paragraphs of `report` that carry a reply or enhanced status code, joined.
+fn coded_paragraphs(report: &str) -> Option<String> {
+    let found: Vec<String> = paragraphs(report)
+        .into_iter()
+        .filter(|p| scan::reply_code(p).is_some() || scan::enhanced_code(p, &[4, 5]).is_some())
+        .collect();
+    (!found.is_empty()).then(|| found.join(" "))
 }
 
 /// Whitespace-collapsed text.

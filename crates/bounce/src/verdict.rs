@@ -2,9 +2,15 @@
 //! recipient's status, reply code and diagnostic become a [`Reply`] and are classified the
 //! same way as a reply petrel received itself, so `rb` rows and `b` rows agree.
 //!
-//! Only phrases that appear in bounce *prose* and never in an SMTP reply (queue expiry,
-//! "retry timeout exceeded", DNS lookups failing inside the reporting MTA) are decided here,
-//! in [`PROSE_RULES`], before the shared classifier runs.
+//! Around it, this module decides only what returned mail adds:
+//! - [`PROSE_RULES`]: phrases that appear in bounce *prose* and never in an SMTP reply (queue
+//!   expiry, "retry timeout exceeded", DNS lookups failing inside the reporting MTA), decided
+//!   before the shared classifier runs;
+//! - [`CODE_SUPPLEMENT`]: registered enhanced codes the shared table lacks (RFC 7372
+//!   authentication failures, RFC 7505 null MX);
+//! - [`SUPPLEMENT_RULES`]: remote reply phrases the shared `TEXT_RULES` lacks;
+//! - the SMTP phase the report names ([`SmtpPhase`], [`PHASE_MARKERS`]): a "user unknown"
+//!   after DATA, or any refusal of MAIL FROM or EHLO, is not about the recipient address.
 
 use petrel_smtp_client::{classify, BounceCategory, Reply, CODE_RULES};
 
@@ -65,6 +71,10 @@ pub const PROSE_RULES: &[(&[&str], BounceCategory, u16)] = &[
             "all hosts have been failing for a long time",
             "did not accept our requests to connect",
             "host not reachable",
+            // DragonFly Mail Agent: "Could not deliver for the last 432000 seconds. Giving up."
+            "could not deliver for the last",
+            // Sendmail's warning: "message still undelivered after 4 hours".
+            "still undelivered after",
         ],
         BounceCategory::MessageExpired,
         24,
@@ -89,11 +99,35 @@ pub const PROSE_RULES: &[(&[&str], BounceCategory, u16)] = &[
             "indicated no smtp service",
             "couldn't find a mail exchanger",
             "domain name not found",
+            // DragonFly Mail Agent: "DNS lookup failure: host example.org not found".
+            "dns lookup failure",
+            // OpenSMTPD: "No MX found for domain".
+            "no mx found",
+            "host name lookup failure",
+            // Postfix: "Name service error for domain example.com: Host not found".
+            "name service error",
         ],
         BounceCategory::BadDomain,
         10,
     ),
 ];
+
+/// Words (lower case) that make a DNS failure in [`PROSE_RULES`] temporary even when the
+/// report is final: Postfix's "Host not found, try again" is a resolver timeout
+/// (`TRY_AGAIN`) and "Malformed or unexpected name server reply" a broken answer, neither
+/// an answer that the domain does not exist.
+pub const DNS_TRANSIENT: &[&str] = &[
+    "try again",
+    "temporary failure",
+    "servfail",
+    "server failure",
+    "timed out",
+    "malformed or unexpected name server reply",
+];
+
+/// Words (lower case) of a DNS answer that is definite whatever the status: the domain
+/// publishes a null MX (RFC 7505), it exists and refuses mail.
+pub const DNS_DEFINITE: &[&str] = &["null mx", "doesn't receive email", "does not receive email"];
 
 /// Enhanced codes that real MTAs use loosely, so a recognisable reply text decides over the
 /// code's registered meaning: Sendmail-family servers answer unknown users with 5.2.1
@@ -101,11 +135,55 @@ pub const PROSE_RULES: &[(&[&str], BounceCategory, u16)] = &[
 /// 5.1.6 ("mailbox moved") for "not our customer".
 pub const TEXT_OVER_CODE: &[(u16, u16)] = &[(2, 1), (1, 10), (1, 6), (2, 0), (4, 1)];
 
+/// One [`CODE_SUPPLEMENT`] rule: class (`None` = 4 or 5), subject, detail, category, and
+/// the SparkPost class for a permanent and for a transient failure.
+pub type CodeSupplement = (Option<u8>, u16, u16, BounceCategory, u16, u16);
+
+/// Registered enhanced codes the shared `CODE_RULES` does not know (see [`CodeSupplement`]).
+/// Candidates to move into `petrel_smtp_client::CODE_RULES`.
+pub const CODE_SUPPLEMENT: &[CodeSupplement] = &[
+    // RFC 3463 (IANA registry): x.7.13 "User Account Disabled".
+    (None, 7, 13, BounceCategory::InactiveMailbox, 10, 20),
+    // RFC 7372 authentication failures, all of the sending domain or host, never of the
+    // recipient: x.7.20-22 DKIM, x.7.23-24 SPF, x.7.25 reverse DNS, x.7.26 several checks.
+    // "5.7.26 … SPF … To best protect our users from spam" is an authentication block,
+    // not a spam verdict on the content.
+    (None, 7, 20, BounceCategory::PolicyRelated, 50, 50),
+    (None, 7, 21, BounceCategory::PolicyRelated, 50, 50),
+    (None, 7, 22, BounceCategory::PolicyRelated, 50, 50),
+    (None, 7, 23, BounceCategory::PolicyRelated, 50, 50),
+    (None, 7, 24, BounceCategory::PolicyRelated, 50, 50),
+    (None, 7, 25, BounceCategory::PolicyRelated, 50, 50),
+    (None, 7, 26, BounceCategory::PolicyRelated, 50, 50),
+    // RFC 7505: x.7.27 "Sender address has null MX".
+    (None, 7, 27, BounceCategory::InvalidSender, 50, 20),
+];
+
 /// Phrases of remote replies that the shared classifier's `TEXT_RULES` does not know yet,
 /// seen in returned mail. Checked before the shared text rules (so Postfix's "delivery
 /// temporarily suspended" is not read as a suspended account). Candidates to move into
 /// `petrel_smtp_client::TEXT_RULES`.
 pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
+    // Relaying refused in Postfix's and others' short forms ("Recipient address rejected:
+    // No relaying"), before the policy group's "rejected".
+    (
+        &["no relaying", "relaying denied", "relay access denied"],
+        BounceCategory::RelayingIssues,
+        54,
+    ),
+    // A smarthost that will not relay for an identity it has not verified (Amazon SES:
+    // "554 Message rejected: Email address is not verified. The following identities
+    // failed the check"): the relay refuses, whatever the recipient.
+    (
+        &[
+            "email address is not verified",
+            "identities failed the check",
+        ],
+        BounceCategory::RelayingIssues,
+        54,
+    ),
+    // Refusals of the sending host: missing or unverifiable reverse DNS, hosts that will
+    // not talk to us, and Google Groups' posting refusals.
     (
         &[
             "refused to talk to me",
@@ -114,13 +192,114 @@ pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
             "reverse dns",
             "reverse lookup",
             "rdns",
+            "unverifiable sending ip",
+            "unverifyable sending ip",
             "too many recipients",
             "not accepting connections",
             "groups.google.com",
             "google groups",
+            // Orange / La Poste: "421 … Service refusé. Veuillez essayer plus tard".
+            "service refuse",
+            "service refusé",
         ],
         BounceCategory::PolicyRelated,
         50,
+    ),
+    // Sending limits that are not the shared table's wording ("You've reached your daily
+    // relay quota"): a rate limit on the sender, transient.
+    (
+        &[
+            "relay quota",
+            "sending quota",
+            "sending limit",
+            "daily limit",
+            "hourly limit",
+        ],
+        BounceCategory::PolicyRelated,
+        70,
+    ),
+    // The receiving system's own filter said so ("550 5.2.0 Message Filtered"): a block,
+    // not an unknown user.
+    (
+        &[
+            "message filtered",
+            "rejected by the domain filter",
+            "rejected by a filter",
+            "due to the recipients policy",
+            "message rejected due to user rules",
+            "refused due to recipient preferences",
+            "you have been blocked by the recipient",
+            "recipient is only accepting mail from specific",
+        ],
+        BounceCategory::PolicyRelated,
+        50,
+    ),
+    // The remote system failed on its side ("451 Could not load DRD for domain",
+    // "Internal system error", "Local error in processing"): a configuration problem of
+    // the receiving system, not the recipient's address.
+    (
+        &[
+            "internal system error",
+            "internal server error",
+            "internal error",
+            "system error",
+            "local error in processing",
+            "could not load",
+        ],
+        BounceCategory::BadConfiguration,
+        40,
+    ),
+    // Lists of blocked e-mail addresses (sender or recipient), as opposed to the IP
+    // reputation lists of the shared spam group: a policy decision about an address.
+    (
+        &[
+            "an address that has been blacklisted",
+            "email address is blacklisted",
+            "e-mail address is blacklisted",
+            "sender address is blacklisted",
+        ],
+        BounceCategory::PolicyRelated,
+        50,
+    ),
+    // The sender's own setup is refused: Gmail's "Send mail as" for an address whose
+    // settings are broken, unverified sender identities.
+    (
+        &[
+            "'send mail as'",
+            "customfromdenied",
+            "sender address rejected",
+            "sender verify failed",
+            "sender domain must exist",
+        ],
+        BounceCategory::InvalidSender,
+        50,
+    ),
+    // Messages that break RFC 5322 (Gmail: "Messages with multiple addresses in From:
+    // header are not accepted", "… is not RFC 5322 compliant").
+    (
+        &[
+            "rfc 5322",
+            "rfc5322",
+            "rfc 2822",
+            "rfc2822",
+            "multiple addresses in from",
+            "missing a valid address in from",
+            "duplicate header",
+            "malformed header",
+        ],
+        BounceCategory::ContentRelated,
+        50,
+    ),
+    // The reporting MTA could not reach any MX (OpenSMTPD "Network error on destination
+    // MXs"); transient by nature.
+    (
+        &[
+            "network error",
+            "network is unreachable",
+            "connection refused",
+        ],
+        BounceCategory::BadConnection,
+        70,
     ),
     (
         &[
@@ -133,6 +312,12 @@ pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
         BounceCategory::InactiveMailbox,
         10,
     ),
+    // Unknown mailboxes in vendors' own words: Gmail ("the address couldn't be found"),
+    // Exchange 2003 ("The recipient name is not recognized"), IMail ("Invalid final
+    // delivery userid"), Lotus Notes / Domino ("not listed in public Name & Address Book",
+    // "not listed in Domino Directory"), Microsoft's directory-based edge blocking and
+    // Postfix access maps ("Recipient address rejected: Access denied", which Exchange
+    // Online documents as "the recipient does not exist").
     (
         &[
             "not our user",
@@ -140,19 +325,146 @@ pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
             "user not exist",
             "doesn't have a",
             "not listed in domino directory",
+            "not listed in public name & address book",
             "no mailbox here",
             "recipientnotfound",
             "recipient not found",
             "unknown or illegal user",
+            "address couldn't be found",
+            "address could not be found",
+            "recipient name is not recognized",
+            "invalid final delivery userid",
+            "recipient address rejected: access denied",
         ],
         BounceCategory::BadMailbox,
         10,
     ),
+    // Postfix's note that it stopped trying a destination for now ("delivery temporarily
+    // suspended: connect to mx[192.0.2.1]:25: Connection timed out"): a connection
+    // problem, not a suspended account (the shared "suspended"). After the groups above,
+    // so a reason given after it ("refused to talk to me") still decides.
+    (
+        &["delivery temporarily suspended"],
+        BounceCategory::BadConnection,
+        70,
+    ),
 ];
 
+/// Replies that servers which check recipients only after DATA give for an account that
+/// does not exist, so the phase does not make them a filter (Yahoo: "554 delivery error:
+/// dd This user doesn't have a yahoo.com account").
+pub const AFTER_DATA_MAILBOX: &[&str] = &["doesn't have a", "does not have a"];
+
+/// The SMTP command a remote reply answered, when the report says (Postfix "(in reply to
+/// end of DATA command)", Exim "SMTP error from remote mail server after MAIL FROM:…",
+/// qmail "does not like recipient", a Sendmail transcript's `>>> DATA`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpPhase {
+    /// The greeting, before any command.
+    Connect,
+    /// EHLO / HELO.
+    Helo,
+    /// MAIL FROM: the reply is about the sender.
+    MailFrom,
+    /// RCPT TO: the reply is about the recipient.
+    RcptTo,
+    /// DATA or end of data: the recipient was accepted, the message was refused.
+    Data,
+}
+
+/// Phrases (lower case, whitespace collapsed) that name the SMTP phase of a remote reply.
+pub const PHASE_MARKERS: &[(&[&str], SmtpPhase)] = &[
+    (
+        &[
+            "after initial connection",
+            "initial server greeting",
+            "while receiving the initial server greeting",
+            "smtp greeting",
+            "smtp:connect",
+        ],
+        SmtpPhase::Connect,
+    ),
+    (
+        &[
+            "after ehlo",
+            "after helo",
+            "in reply to ehlo command",
+            "in reply to helo command",
+            "performing the helo handshake",
+            "performing the ehlo handshake",
+            "smtp:ehlo",
+            "smtp:helo",
+        ],
+        SmtpPhase::Helo,
+    ),
+    (
+        &[
+            "after mail from",
+            "after pipelined mail from",
+            "in reply to mail from command",
+            "smtp:mail",
+            "[mail_from]",
+        ],
+        SmtpPhase::MailFrom,
+    ),
+    (
+        &[
+            "after rcpt to",
+            "after pipelined rcpt to",
+            "after rcpt command",
+            "in reply to rcpt to command",
+            "does not like recipient",
+            "most progress was rcpt to response",
+            "smtp:rcpt",
+            "[rcpt_to]",
+        ],
+        SmtpPhase::RcptTo,
+    ),
+    (
+        &[
+            "after end of data",
+            "after data:",
+            "after pipelined data",
+            "after sending data",
+            "in reply to end of data command",
+            "in reply to data command",
+            "for text command",
+            "failed after i sent the message",
+            "smtp:data",
+            "[data]",
+        ],
+        SmtpPhase::Data,
+    ),
+];
+
+/// The SMTP phase `text` names: the earliest marker of [`PHASE_MARKERS`] in it.
+pub fn smtp_phase(text: &str) -> Option<SmtpPhase> {
+    let lower = collapse(text);
+    PHASE_MARKERS
+        .iter()
+        .flat_map(|(phrases, phase)| {
+            phrases
+                .iter()
+                .filter_map(|p| lower.find(p).map(|at| (at, *phase)))
+        })
+        .min_by_key(|(at, _)| *at)
+        .map(|(_, phase)| phase)
+}
+
 /// Classifies one recipient: `status` is the RFC 3463 code, `reply_code` the SMTP code,
-/// `text` the diagnostic (or the prose around it).
+/// `text` the diagnostic (or the prose around it). The SMTP phase is read from `text`.
 pub fn verdict(status: Option<(u8, u16, u16)>, reply_code: Option<u16>, text: &str) -> Verdict {
+    verdict_in(status, reply_code, text, smtp_phase(text))
+}
+
+/// [`verdict`] with the SMTP phase known from elsewhere in the report (the recipient's
+/// paragraph, a session transcript).
+pub fn verdict_in(
+    status: Option<(u8, u16, u16)>,
+    reply_code: Option<u16>,
+    text: &str,
+    phase: Option<SmtpPhase>,
+) -> Verdict {
     let permanent = match (status, reply_code) {
         (Some((c, _, _)), _) => c == 5,
         (None, Some(code)) => code >= 500,
@@ -171,14 +483,13 @@ pub fn verdict(status: Option<(u8, u16, u16)>, reply_code: Option<u16>, text: &s
         },
         permanent,
     };
-    // 1. The reporting MTA's own prose about its queue or DNS, unless a specific code
-    //    says otherwise (5.1.1 beats a mention of expiry; x.4.4 and x.4.7 agree with it).
-    let specific = status.is_some_and(|s| s.1 != 0 || s.2 != 0);
-    if !specific || matches!(status, Some((_, 4, 7 | 4))) {
-        for (phrases, category, class) in PROSE_RULES {
-            if phrases.iter().any(|p| lower.contains(p)) {
-                return make(*category, *class);
-            }
+    // 1. The reporting MTA's own prose about its queue or DNS, unless a code with a rule of
+    //    its own says otherwise (5.1.1 beats a mention of expiry; x.4.4 and x.4.7 agree with
+    //    it; a code without a rule, such as 4.1.9, says less than the prose).
+    let ruled = status.is_some_and(has_code_rule);
+    if !ruled || matches!(status, Some((_, 4, 7 | 4))) {
+        if let Some(v) = prose(&lower, permanent, text, code) {
+            return v;
         }
     }
     let plain = Reply::plain(code, text.to_string());
@@ -186,34 +497,179 @@ pub fn verdict(status: Option<(u8, u16, u16)>, reply_code: Option<u16>, text: &s
         Some(s) if s.0 == 4 || s.0 == 5 => Reply::new(code, s, text.to_string()),
         _ => plain.clone(),
     };
-    let shared = classify(Some(&with_code), None);
     let as_verdict = |c: petrel_smtp_client::Classification| Verdict {
         category: c.bounce_cat,
         class: c.bounce_class,
         permanent,
     };
-    // 2. A specific enhanced code with a rule of its own decides, unless it is a loosely
-    //    used one.
-    if let Some(s) = status {
-        let has_rule = CODE_RULES.iter().any(|(class, subject, detail, _)| {
-            class.is_none_or(|c| c == s.0) && *subject == s.1 && detail.is_none_or(|d| d == s.2)
-        });
-        if has_rule && !TEXT_OVER_CODE.contains(&(s.1, s.2)) {
-            return as_verdict(shared);
+    let v = 'decided: {
+        // 2. A specific enhanced code with a rule of its own decides, unless it is a loosely
+        //    used one.
+        if let Some(s) = status {
+            if let Some(&(_, _, _, category, perm, temp)) = code_supplement(s) {
+                break 'decided Verdict {
+                    category,
+                    class: if permanent { perm } else { temp },
+                    permanent,
+                };
+            }
+            if shared_code_rule(s) && !TEXT_OVER_CODE.contains(&(s.1, s.2)) {
+                break 'decided as_verdict(classify(Some(&with_code), None));
+            }
         }
-    }
-    // 3. Reply phrases the shared table lacks.
-    for (phrases, category, class) in SUPPLEMENT_RULES {
-        if phrases.iter().any(|p| lower.contains(p)) {
-            return make(*category, *class);
+        // 3. Reply phrases the shared table lacks.
+        if let Some((category, class)) = supplement(&lower) {
+            break 'decided make(category, class);
         }
+        // 4. The shared text rules on the text alone, then the shared classifier with the
+        //    code.
+        let text_only = classify(Some(&plain), None);
+        if text_only.bounce_cat != BounceCategory::Other {
+            break 'decided as_verdict(text_only);
+        }
+        as_verdict(classify(Some(&with_code), None))
+    };
+    refine(v, status, &lower, phase)
+}
+
+/// Whether an enhanced code has a rule of its own (shared or supplementary).
+fn has_code_rule(s: (u8, u16, u16)) -> bool {
+    code_supplement(s).is_some() || shared_code_rule(s)
+}
+
+/// The [`CODE_SUPPLEMENT`] rule for `s`.
+fn code_supplement(s: (u8, u16, u16)) -> Option<&'static CodeSupplement> {
+    CODE_SUPPLEMENT
+        .iter()
+        .find(|r| r.0.is_none_or(|c| c == s.0) && r.1 == s.1 && r.2 == s.2)
+}
+
+/// Whether the shared `CODE_RULES` has a rule for `s`.
+fn shared_code_rule(s: (u8, u16, u16)) -> bool {
+    CODE_RULES.iter().any(|(class, subject, detail, _)| {
+        class.is_none_or(|c| c == s.0) && *subject == s.1 && detail.is_none_or(|d| d == s.2)
+    })
+}
+
+/// Step 1: [`PROSE_RULES`] on the collapsed text.
+fn prose(lower: &str, permanent: bool, text: &str, code: u16) -> Option<Verdict> {
+    let (_, category, class) = PROSE_RULES
+        .iter()
+        .find(|(phrases, _, _)| phrases.iter().any(|p| lower.contains(p)))?;
+    let mut v = Verdict {
+        category: *category,
+        class: if permanent {
+            *class
+        } else {
+            transient_class(*class)
+        },
+        permanent,
+    };
+    match category {
+        // A reason the text names itself ("mailbox is full: retry timeout exceeded") says
+        // more than the queue giving up on it.
+        BounceCategory::MessageExpired => {
+            if let Some(reason) = named_reason(lower, text, code) {
+                v.category = reason.0;
+                v.class = if permanent {
+                    reason.1
+                } else {
+                    transient_class(reason.1)
+                };
+            }
+        }
+        // A DNS lookup that failed temporarily (or that a report calls temporary) is a
+        // routing problem; "the domain does not exist" (bad-domain) needs a permanent answer.
+        BounceCategory::BadDomain => {
+            let definite = DNS_DEFINITE.iter().any(|p| lower.contains(p));
+            let transient = !permanent || DNS_TRANSIENT.iter().any(|p| lower.contains(p));
+            if transient && !definite {
+                v.category = BounceCategory::RoutingErrors;
+                v.class = 21;
+            }
+        }
+        _ => {}
     }
-    // 4. The shared text rules on the text alone, then the shared classifier with the code.
-    let text_only = classify(Some(&plain), None);
-    if text_only.bounce_cat != BounceCategory::Other {
-        return as_verdict(text_only);
+    Some(v)
+}
+
+/// The reason a queue-expiry text names besides the expiry, if it is one that outlasts
+/// retrying: a full mailbox, an unknown or disabled mailbox, a spam or virus block.
+fn named_reason(lower: &str, text: &str, code: u16) -> Option<(BounceCategory, u16)> {
+    let found = supplement(lower).unwrap_or_else(|| {
+        let c = classify(Some(&Reply::plain(code, text.to_string())), None);
+        (c.bounce_cat, c.bounce_class)
+    });
+    matches!(
+        found.0,
+        BounceCategory::QuotaIssues
+            | BounceCategory::BadMailbox
+            | BounceCategory::InactiveMailbox
+            | BounceCategory::SpamRelated
+            | BounceCategory::VirusRelated
+    )
+    .then_some(found)
+}
+
+/// Step 3: [`SUPPLEMENT_RULES`], and a Postfix recipient refusal with no reason at all
+/// ("550 <a@b>: Recipient address rejected."), which refuses the address itself.
+fn supplement(lower: &str) -> Option<(BounceCategory, u16)> {
+    if let Some((_, category, class)) = SUPPLEMENT_RULES
+        .iter()
+        .find(|(phrases, _, _)| phrases.iter().any(|p| lower.contains(p)))
+    {
+        return Some((*category, *class));
     }
-    as_verdict(shared)
+    let marker = "recipient address rejected";
+    let at = lower.find(marker)?;
+    let rest = lower[at + marker.len()..].trim_start_matches(['.', ':', ';', ' ']);
+    (rest.is_empty() || rest.starts_with("(in reply to"))
+        .then_some((BounceCategory::BadMailbox, 10))
+}
+
+/// What the enhanced code's subject and the SMTP phase add to a verdict on the text:
+/// - a security or policy code (x.7.x) makes "user unknown" a block: servers hide filters
+///   behind that wording, and a policy refusal is no evidence that the address is bad;
+/// - after DATA the recipient had been accepted, so "user unknown" without an address
+///   status code (x.1.x) is a filter on the message (except [`AFTER_DATA_MAILBOX`]);
+/// - a refusal of MAIL FROM is about the sender's address, not the recipient's;
+/// - a refusal of EHLO / HELO, or of the connection, is about the sending host.
+fn refine(
+    mut v: Verdict,
+    status: Option<(u8, u16, u16)>,
+    lower: &str,
+    phase: Option<SmtpPhase>,
+) -> Verdict {
+    let mailbox = matches!(
+        v.category,
+        BounceCategory::BadMailbox | BounceCategory::BadDomain | BounceCategory::InactiveMailbox
+    );
+    let subject = status.map(|s| s.1);
+    let to = match phase {
+        Some(SmtpPhase::MailFrom) if mailbox => Some((BounceCategory::InvalidSender, 50, 20)),
+        Some(SmtpPhase::Helo) if mailbox || v.category == BounceCategory::Other => {
+            Some((BounceCategory::PolicyRelated, 50, 50))
+        }
+        Some(SmtpPhase::Connect) if mailbox || v.category == BounceCategory::Other => {
+            Some((BounceCategory::NoAnswerFromHost, 1, 20))
+        }
+        Some(SmtpPhase::Data)
+            if v.category == BounceCategory::BadMailbox
+                && subject != Some(1)
+                && !AFTER_DATA_MAILBOX.iter().any(|p| lower.contains(p)) =>
+        {
+            Some((BounceCategory::PolicyRelated, 50, 50))
+        }
+        _ if subject == Some(7) && v.category == BounceCategory::BadMailbox => {
+            Some((BounceCategory::PolicyRelated, 50, 50))
+        }
+        _ => None,
+    };
+    if let Some((category, perm, temp)) = to {
+        v.category = category;
+        v.class = if v.permanent { perm } else { temp };
+    }
+    v
 }
 
 /// The SparkPost class of a transient failure for a permanent one's class.
@@ -224,20 +680,55 @@ fn transient_class(class: u16) -> u16 {
     }
 }
 
-/// Lower case with runs of whitespace collapsed to one space.
+/// Lower case with runs of whitespace collapsed to one space. Reply and status codes after
+/// the first word are dropped: a multi-line reply flattened into one diagnostic repeats
+/// them at every line start ("Messages with multiple 550-5.7.1 addresses in From:"), which
+/// would split the phrases the rules look for.
 pub(crate) fn collapse(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push(' ');
-    for w in text.split_whitespace() {
+    for (i, w) in text.split_whitespace().enumerate() {
+        if i > 0 && is_code_word(w) {
+            continue;
+        }
         out.push_str(&w.to_lowercase());
         out.push(' ');
     }
     out
 }
 
+/// `550`, `550-`, `550-5.7.1`, `5.7.1`: a reply code, an enhanced code or both.
+fn is_code_word(w: &str) -> bool {
+    let (reply, rest) = match w.split_once('-') {
+        Some((r, rest)) => (r, Some(rest)),
+        None => (w, None),
+    };
+    let is_reply = |r: &str| {
+        r.len() == 3 && r.starts_with(['4', '5']) && r.bytes().all(|b| b.is_ascii_digit())
+    };
+    let is_enhanced = |e: &str| {
+        let parts: Vec<&str> = e.split('.').collect();
+        parts.len() == 3
+            && ["2", "4", "5"].contains(&parts[0])
+            && parts[1..]
+                .iter()
+                .all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+    };
+    match rest {
+        Some(rest) => is_reply(reply) && (rest.is_empty() || is_enhanced(rest)),
+        None => is_reply(w) || is_enhanced(w),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use BounceCategory as C;
+
+    fn cat(status: Option<(u8, u16, u16)>, code: Option<u16>, text: &str) -> (C, u16, bool) {
+        let v = verdict(status, code, text);
+        (v.category, v.class, v.hard())
+    }
 
     #[test]
     fn uses_the_shared_classifier() {
@@ -252,5 +743,213 @@ mod tests {
         assert_eq!(v.category, BounceCategory::MessageExpired);
         let v = verdict(Some((4, 4, 7)), None, "delivery time expired");
         assert!(!v.permanent);
+    }
+
+    #[test]
+    fn every_supplement_phrase() {
+        for (phrases, category, class) in SUPPLEMENT_RULES {
+            for p in *phrases {
+                let text = format!("550 Sorry: {} (see FAQ)", p.to_uppercase());
+                let (c, k, _) = cat(None, Some(550), &text);
+                assert_eq!((c, k), (*category, *class), "{p:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_code_supplement() {
+        for &(_, subject, detail, category, perm, temp) in CODE_SUPPLEMENT {
+            let v = verdict(Some((5, subject, detail)), Some(550), "no words we know");
+            assert_eq!(
+                (v.category, v.class),
+                (category, perm),
+                "5.{subject}.{detail}"
+            );
+            let v = verdict(Some((4, subject, detail)), Some(450), "no words we know");
+            assert_eq!(
+                (v.category, v.class),
+                (category, temp),
+                "4.{subject}.{detail}"
+            );
+        }
+        // An SPF failure mentioning spam is an authentication block, not spam content.
+        let (c, _, hard) = cat(
+            Some((5, 7, 26)),
+            Some(550),
+            "550-5.7.26 SPF hard fail. To best protect our users from spam, the message has been blocked.",
+        );
+        assert_eq!(c, C::PolicyRelated);
+        assert!(!hard);
+    }
+
+    #[test]
+    fn vendor_unknown_mailbox_wording() {
+        for text in [
+            "Your message wasn't delivered to a@b.example because the address couldn't be found.",
+            "a@b.example on 1 May 2010\n    The recipient name is not recognized",
+            "Invalid final delivery userid: a@b.example",
+            "User  not listed in public Name & Address Book",
+            "550 5.4.1 [a@b.example]: Recipient address rejected: Access denied [X.prod.protection.outlook.com]",
+            "550 <a@b.example>: Recipient address rejected.",
+        ] {
+            let status = crate::scan::enhanced_code(text, &[5]).or(Some((5, 0, 0)));
+            assert_eq!(cat(status, Some(550), text), (C::BadMailbox, 10, true), "{text}");
+        }
+        // A Postfix refusal with a reason is about that reason.
+        assert_eq!(
+            cat(
+                None,
+                Some(450),
+                "450 <a@b.example>: Recipient address rejected: Greylisted"
+            )
+            .0,
+            C::PolicyRelated
+        );
+    }
+
+    #[test]
+    fn prose_of_the_reporting_mta() {
+        // Expiry in DragonFly's and Sendmail's words.
+        for text in [
+            "Could not deliver for the last 432000 seconds. Giving up.",
+            "Deferred: 421 Warning: message still undelivered after 4 hours",
+        ] {
+            assert_eq!(cat(None, None, text).0, C::MessageExpired, "{text}");
+        }
+        // A code without a rule of its own (4.1.9) says less than the prose.
+        let text = "Resources temporarily unavailable [#4.1.9]. I'm not going to try again; this message has been in the queue too long.";
+        assert_eq!(cat(Some((4, 1, 9)), None, text).0, C::MessageExpired);
+        // A named reason outlasts the expiry.
+        assert_eq!(
+            cat(None, None, "mailbox is full: retry timeout exceeded").0,
+            C::QuotaIssues
+        );
+        // DNS: permanent answers are bad-domain, temporary failures routing errors.
+        assert_eq!(
+            cat(
+                None,
+                None,
+                "DNS lookup failure: host mx.example.org not found"
+            ),
+            (C::BadDomain, 10, true)
+        );
+        assert_eq!(
+            cat(
+                Some((4, 0, 0)),
+                None,
+                "DNS Error: DNS type 'mx' lookup of example.org responded with code NXDOMAIN"
+            )
+            .0,
+            C::RoutingErrors
+        );
+        assert_eq!(
+            cat(
+                Some((5, 0, 0)),
+                None,
+                "Name service error for domain example.com: Host not found, try again"
+            ),
+            (C::RoutingErrors, 21, false)
+        );
+        assert_eq!(
+            cat(
+                Some((4, 0, 0)),
+                None,
+                "DNS Error: The domain example.org doesn't receive email according to the administrator: returned Null MX"
+            )
+            .0,
+            C::BadDomain
+        );
+    }
+
+    #[test]
+    fn collapse_drops_repeated_reply_codes() {
+        assert_eq!(
+            collapse(
+                "550-5.7.1 Messages with multiple\n550-5.7.1 addresses in From: 550 5.7.1 header"
+            ),
+            " 550-5.7.1 messages with multiple addresses in from: header "
+        );
+        // Only whole words that are codes: numbers in text stay.
+        assert_eq!(collapse("Over 5000 rcpts, 550x"), " over 5000 rcpts, 550x ");
+        assert!(is_code_word("421-") && is_code_word("4.4.7") && !is_code_word("2.11.3.4"));
+    }
+
+    #[test]
+    fn smtp_phase_markers() {
+        for (text, phase) in [
+            (
+                "<a@b.example>: host mx[192.0.2.1] said: 550 Unknown user (in reply to end of DATA command)",
+                SmtpPhase::Data,
+            ),
+            (
+                "SMTP error from remote mail server after RCPT TO:<a@b.example>: 550 no",
+                SmtpPhase::RcptTo,
+            ),
+            (
+                "SMTP error from remote mail server after MAIL FROM:<s@a.example> SIZE=1: 553 no",
+                SmtpPhase::MailFrom,
+            ),
+            (
+                "SMTP error from remote mail server after EHLO a.example: 550 Rejected",
+                SmtpPhase::Helo,
+            ),
+            (
+                "SMTP error from remote mail server after initial connection: 554 no",
+                SmtpPhase::Connect,
+            ),
+            (
+                "192.0.2.1 failed after I sent the message. Remote host said: 550 no",
+                SmtpPhase::Data,
+            ),
+        ] {
+            assert_eq!(smtp_phase(text), Some(phase), "{text}");
+        }
+        assert_eq!(smtp_phase("550 5.1.1 User unknown"), None);
+    }
+
+    #[test]
+    fn the_phase_says_whom_a_refusal_is_about() {
+        // "User unknown" after DATA: the recipient was accepted; a filter refused the message.
+        let data = "550 Unknown user a@b.example (in reply to end of DATA command)";
+        assert_eq!(cat(None, Some(550), data), (C::PolicyRelated, 50, false));
+        // … unless an address status code says it is the address,
+        assert_eq!(
+            cat(Some((5, 1, 1)), Some(550), data),
+            (C::BadMailbox, 10, true)
+        );
+        // … or the server is one that checks accounts only after DATA (Yahoo).
+        let yahoo = "554 delivery error: dd This user doesn't have a yahoo.com account [0] (in reply to end of DATA command)";
+        assert_eq!(cat(None, Some(554), yahoo).0, C::BadMailbox);
+        // The same words at RCPT TO are about the address.
+        let rcpt = "550 Unknown user a@b.example (in reply to RCPT TO command)";
+        assert_eq!(cat(None, Some(550), rcpt), (C::BadMailbox, 10, true));
+        // MAIL FROM: the sender's address.
+        let mail = "after MAIL FROM:<s@a.example>: 553 5.1.0 a.example does not exist";
+        assert_eq!(
+            cat(Some((5, 1, 0)), Some(553), mail),
+            (C::InvalidSender, 50, false)
+        );
+        // EHLO: the sending host.
+        assert_eq!(
+            cat(None, Some(550), "after EHLO a.example: 550 Rejected").0,
+            C::PolicyRelated
+        );
+        // A policy code (x.7.x) with "user unknown" is a block.
+        assert_eq!(
+            cat(
+                Some((5, 7, 1)),
+                Some(550),
+                "550 5.7.1 550 User Unknown: a@b.example"
+            ),
+            (C::PolicyRelated, 50, false)
+        );
+        // An explicit phase overrides what the text says about itself.
+        let v = verdict_in(
+            Some((5, 2, 0)),
+            Some(550),
+            "550 : User unknown",
+            Some(SmtpPhase::Data),
+        );
+        assert_eq!(v.category, C::PolicyRelated);
     }
 }
