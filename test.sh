@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs petrel's whole test suite: unit tests, and integration tests that drive the real
 # binary with real peers over loopback. Installs those peers (swaks, Postfix's smtp-source
-# and smtp-sink, openssl, Python) when they are missing, so it works on a fresh machine.
+# and smtp-sink, openssl, Python, Chromium and chromedriver) when they are missing, so it
+# works on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="$PATH:/usr/sbin:/usr/local/sbin"
@@ -11,6 +12,9 @@ command -v swaks >/dev/null || need+=(swaks)
 command -v smtp-source >/dev/null || need+=(postfix)
 command -v openssl >/dev/null || need+=(openssl)
 command -v python3 >/dev/null || need+=(python3)
+# A real browser for the engagement-tracking test, driven over WebDriver.
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo

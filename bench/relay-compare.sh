@@ -22,19 +22,9 @@ BENCH="$SHARED/bench/relay-bench.sh"
 WORK=/var/tmp/petrel-bench
 cargo build --release -q -p petrel
 BIN=$PWD/target/release/petrel
-PID=""
-stop_petrel() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PID=""; }
+source bench/lib.sh
 cleanup() { stop_petrel || true; PEER_PORT=2526 RELAY_PORT=2527 "$SHARED/bench/postfix-peer.sh" stop >/dev/null 2>&1 || true; }
 trap cleanup EXIT
-start_petrel() { # config
-  stop_petrel || true
-  rm -rf "$WORK"; mkdir -p "$WORK"
-  "$BIN" serve --config "$1" 2>"$WORK/stderr" & PID=$!
-  for _ in $(seq 100); do grep -q "petrel ready" "$WORK/stderr" 2>/dev/null && return; sleep 0.1; done
-  echo "petrel did not start:"; cat "$WORK/stderr"; exit 1
-}
-mps() { grep '^RESULT' | sed 's/.* e2e_mps=\([0-9.]*\).*/\1/'; }
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(uname -r); n=$N runs=$RUNS c=20, a new connection per message"
 for S in $SIZES; do

@@ -27,19 +27,9 @@ KEY=0123456789abcdef0123456789abcdef01234567
 cargo build --release -q -p petrel
 cargo build --release -q -p petrel-signals --examples
 BIN=$PWD/target/release/petrel
-PID=""
-stop_petrel() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PID=""; }
+source bench/lib.sh
 peer() { PEER_PORT=2526 RELAY_PORT=2527 "$SHARED/bench/postfix-peer.sh" "$@"; }
 trap 'stop_petrel || true; peer stop >/dev/null 2>&1 || true' EXIT
-start_petrel() { # config
-  stop_petrel || true
-  rm -rf "$WORK"; mkdir -p "$WORK"
-  "$BIN" serve --config "$1" 2>"$WORK/stderr" & PID=$!
-  for _ in $(seq 100); do grep -q "petrel ready" "$WORK/stderr" 2>/dev/null && return; sleep 0.1; done
-  echo "petrel did not start:"; cat "$WORK/stderr"; exit 1
-}
-mps() { grep '^RESULT' | sed 's/.* e2e_mps=\([0-9.]*\).*/\1/'; }
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 count() { # event type → total_count in the service
   curl -s -H "Authorization: $KEY" "http://127.0.0.1:8098/api/v1/events/message?events=$1&per_page=1" \
     | sed -n 's/.*"total_count":\([0-9]*\).*/\1/p'

@@ -748,6 +748,57 @@ pub enum EngagementTracking {
     Sparkpost,
 }
 
+/// How petrel tracks opens and clicks when `engagement-tracking sparkpost` is on: its own
+/// tracking host, the keys that sign tracking links, and which rewrites to make.
+///
+/// Exists as one value so the daemon can start the tracking host and the delivery engine can
+/// rewrite messages from the same settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracking {
+    /// `tracking-listener ADDRESS:PORT` (repeatable): where petrel's tracking host listens.
+    pub listeners: Vec<SocketAddr>,
+    /// `tracking-tls-certificate PEMFILE`: serve HTTPS on the tracking listeners.
+    pub certificate: Option<TlsCertificate>,
+    /// `tracking-key ID SECRET` lines in file order; the last one signs, all verify.
+    pub keys: Vec<(u8, String)>,
+    /// `tracking-key-file PATH`: used when no `tracking-key` is given; created with a random
+    /// secret (mode 0600) when missing. Default: `tracking.key` next to `event-dir`.
+    pub key_file: PathBuf,
+    /// `open-tracking` (default true): add the bottom-of-body `open` pixel.
+    pub open: bool,
+    /// `initial-open-tracking` (default true): add the top-of-body `initial_open` pixel.
+    pub initial_open: bool,
+    /// `click-tracking` (default true): wrap http(s) links.
+    pub click: bool,
+    /// `tracking-link-expiry` (default 366d, SparkPost's): after this, links answer 404.
+    pub link_expiry: Duration,
+    /// `tracking-trusted-proxy IP` (repeatable): peers whose `X-Forwarded-For` /
+    /// `X-Real-IP` name the client. Loopback peers are always trusted.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl Tracking {
+    /// The base URL of tracked links: `tracking-domain`, else the first tracking listener
+    /// (`https` when a certificate is configured). `None` when neither is set.
+    pub fn base_url(&self, tracking_domain: Option<&str>) -> Option<String> {
+        if let Some(d) = tracking_domain {
+            let d = d.trim_end_matches('/');
+            return Some(if d.starts_with("http://") || d.starts_with("https://") {
+                d.to_string()
+            } else {
+                format!("https://{d}")
+            });
+        }
+        let l = self.listeners.first()?;
+        let scheme = if self.certificate.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        Some(format!("{scheme}://{l}"))
+    }
+}
+
 /// `privacy-policy` inside `<signals>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignalsPrivacy {
@@ -775,8 +826,12 @@ pub struct Signals {
     pub engagement_tracking: EngagementTracking,
     /// SparkPost account number.
     pub customer_id: Option<u64>,
-    /// Custom tracking domain.
+    /// `tracking-domain`: where tracked URLs point, as a base URL (`https://track.example.com`,
+    /// `http://127.0.0.1:8098`, `https://example.com/t`). A bare host name becomes
+    /// `https://HOST`. `None`: petrel's own tracking host (`tracking-listener`).
     pub tracking_domain: Option<String>,
+    /// Engagement tracking settings (petrel extensions next to `engagement-tracking`).
+    pub tracking: Tracking,
     /// Header copied into `custom_message_id`.
     pub custom_message_id_header: Option<String>,
     /// Honour `X-SP-Subaccount-ID`.

@@ -188,8 +188,9 @@ fn seed_blog_loads_with_typed_values() {
 
     // planned directives warn, active ones do not
     let warned: Vec<usize> = l.warnings.iter().map(|w| w.line).collect();
-    // Engagement tracking and the bounce processor are planned; Signals, DKIM keys,
-    // delivery settings, the listener and the users are acted on.
+    // The bounce processor is planned; engagement tracking warns that it has nowhere to
+    // point (SparkPost's tracking host is not petrel's); Signals, DKIM keys, delivery
+    // settings, the listener and the users are acted on.
     assert!(warned.contains(&16) && warned.contains(&83));
     for active in [12, 13, 14, 15, 17, 19, 24, 33, 66, 73, 111, 112] {
         assert!(
@@ -197,9 +198,9 @@ fn seed_blog_loads_with_typed_values() {
             "line {active} warned: {warned:?}"
         );
     }
-    assert!(l.warnings[0]
-        .to_string()
-        .ends_with(":16: `engagement-tracking` is accepted but not acted on yet (planned)"));
+    assert!(l.warnings[0].to_string().contains(
+        ":16: `engagement-tracking sparkpost` has no `tracking-domain` or `tracking-listener`"
+    ));
     assert_eq!(sig.event_dir, PathBuf::from("/var/lib/petrel/signals"));
     assert_eq!(sig.upload_interval, secs(10));
     assert!(sig.upload);
@@ -1373,10 +1374,10 @@ fn signals_petrel_extensions() {
     }
     let (_, m) = one_err("<signals>\napi-key 0123456789abcdef0123456789abcdef01234567\nupload-interval 0s\n</signals>\n");
     assert!(m.contains("greater than zero"), "{m}");
-    // the remaining planned Signals directives still warn; everything else is active
+    // every Signals directive is active: none warns
     let l = ok("<signals>\napi-key 0123456789abcdef0123456789abcdef01234567\nupload-url https://api.eu.sparkpost.com/api/v1/ingest/events\nlog-verbose true\nmin-free-space 0\ncustomer-id 1\ncustom-message-id-header X-Id\nprocess-x-sp-subaccount-id true\nretain-x-sp-subaccount-id true\nprivacy-policy retain\nengagement-tracking true\ntracking-domain t.example.com\n</signals>\nenable-signals f\n<signals-filter f>\nsender-or-from * enable-signals\n</signals-filter>\n");
     let warned: Vec<usize> = l.warnings.iter().map(|w| w.line).collect();
-    assert_eq!(warned, vec![11, 12], "{:?}", l.warnings);
+    assert!(warned.is_empty(), "{:?}", l.warnings);
     let s = l.config.signals.clone().unwrap();
     assert!(s.process_x_sp_subaccount_id && s.retain_x_sp_subaccount_id);
     assert_eq!(s.custom_message_id_header.as_deref(), Some("X-Id"));
@@ -1782,4 +1783,65 @@ fn shipped_petrel_conf_loads_if_present() {
     assert!(!c.source_for_ip(ip("2001:db8::1")).smtp_service);
     assert!(c.source_for_ip(ip("127.0.0.1")).always_allow_relaying);
     assert!(c.source_for_ip(ip("::1")).smtp_service);
+}
+
+#[test]
+fn engagement_tracking_settings() {
+    let sig = |body: &str| {
+        cfg(&format!(
+            "<signals>\napi-key 0123456789abcdef0123456789abcdef01234567\nevent-dir /srv/petrel/signals\n{body}</signals>\n"
+        ))
+        .signals
+        .clone()
+        .unwrap()
+    };
+    // Defaults: all three rewrites, a year and a day, key file next to the event directory,
+    // links to petrel's own host.
+    let s = sig("engagement-tracking sparkpost\ntracking-listener 127.0.0.1:8098\n");
+    assert_eq!(s.engagement_tracking, EngagementTracking::Sparkpost);
+    let t = &s.tracking;
+    assert!(t.open && t.click && t.initial_open);
+    assert_eq!(t.link_expiry, secs(366 * 86_400));
+    assert_eq!(t.key_file, PathBuf::from("/srv/petrel/tracking.key"));
+    assert_eq!(t.base_url(None).as_deref(), Some("http://127.0.0.1:8098"));
+
+    // tracking-domain wins; a bare host is https; keys in order; proxies; switches.
+    let s = sig("engagement-tracking sparkpost\ntracking-domain Track.Example.com/t/\ntracking-listener 127.0.0.1:8098\ntracking-listener [::1]:8098\ntracking-key 1 aaaaaaaaaaaaaaaaaaaa\ntracking-key 2 bbbbbbbbbbbbbbbbbbbb\ntracking-trusted-proxy 10.0.0.1\nopen-tracking true\ninitial-open-tracking false\nclick-tracking false\ntracking-link-expiry 30d\ntracking-key-file keys/t.key\n");
+    let t = &s.tracking;
+    assert_eq!(
+        t.base_url(s.tracking_domain.as_deref()).as_deref(),
+        Some("https://Track.Example.com/t")
+    );
+    assert_eq!(t.listeners.len(), 2);
+    assert_eq!(t.keys, vec![(1, "a".repeat(20)), (2, "b".repeat(20))]);
+    assert_eq!(t.trusted_proxies, vec![ip("10.0.0.1")]);
+    assert!(t.open && !t.initial_open && !t.click);
+    assert_eq!(t.link_expiry, secs(30 * 86_400));
+    assert_eq!(t.key_file, PathBuf::from("/virtual/keys/t.key"));
+    let s = sig("tracking-domain http://127.0.0.1:9000\n");
+    assert_eq!(
+        s.tracking.base_url(s.tracking_domain.as_deref()).as_deref(),
+        Some("http://127.0.0.1:9000")
+    );
+
+    // Errors name the line.
+    for (bad, why) in [
+        ("tracking-domain ftp://x.example", "not a host name"),
+        ("tracking-domain x.example/?a=1", "without spaces"),
+        ("tracking-listener 127.0.0.1", "ADDRESS:PORT"),
+        ("tracking-key 1 short", "at least 16"),
+        ("tracking-key 300 aaaaaaaaaaaaaaaaaaaa", "0 to 255"),
+        ("tracking-key aaaaaaaaaaaaaaaaaaaa", "ID SECRET"),
+        ("tracking-trusted-proxy proxy.example", "not an IP"),
+        ("tracking-link-expiry 10m", "at least 1h"),
+    ] {
+        let (l, m) = one_err(&format!(
+            "<signals>\napi-key 0123456789abcdef0123456789abcdef01234567\n{bad}\n</signals>\n"
+        ));
+        assert_eq!(l, 3, "{bad}: {m}");
+        assert!(m.contains(why), "{bad}: {m}");
+    }
+    let (l, m) = one_err("<signals>\napi-key 0123456789abcdef0123456789abcdef01234567\ntracking-key 1 aaaaaaaaaaaaaaaaaaaa\ntracking-key 1 bbbbbbbbbbbbbbbbbbbb\n</signals>\n");
+    assert_eq!(l, 4);
+    assert!(m.contains("given twice"), "{m}");
 }

@@ -25,6 +25,8 @@ use crate::dsn::{build_failure_dsn, wants_failure_dsn, FailedRecipient};
 use crate::queue::{queue_matcher, QueueKey, QueueView, Queues, Work};
 use crate::route::{Destination, RouteError, Router};
 use crate::signals::{reason_parts, recipient_event, Scope};
+use crate::tracking::{self, Plan};
+use petrel_tracking::TokenKeys;
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +113,8 @@ struct Inner {
     /// Per queue `max-msg-rate` windows: (window start, recipients attempted in it).
     rates: Mutex<HashMap<QueueKey, (tokio::time::Instant, u32)>>,
     keys: Mutex<KeyCache>,
+    /// Keys that sign engagement-tracking links; without them no message is rewritten.
+    tracking_keys: RwLock<Option<Arc<TokenKeys>>>,
     pool_rr: Mutex<HashMap<String, usize>>,
     source_rr: Mutex<HashMap<String, usize>>,
     counters: Counters,
@@ -166,6 +170,7 @@ impl Engine {
                 idle: Mutex::new(HashMap::new()),
                 rates: Mutex::new(HashMap::new()),
                 keys: Mutex::new(HashMap::new()),
+                tracking_keys: RwLock::new(None),
                 pool_rr: Mutex::new(HashMap::new()),
                 source_rr: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
@@ -183,6 +188,16 @@ impl Engine {
         let inner = engine.inner.clone();
         tokio::spawn(dispatcher(inner));
         Ok(engine)
+    }
+
+    /// Sets the keys that sign engagement-tracking links (`tracking-key`, or the key file).
+    /// Until they are set, or with `None`, messages are sent without tracking.
+    pub fn set_tracking_keys(&self, keys: Option<Arc<TokenKeys>>) {
+        *self
+            .inner
+            .tracking_keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = keys;
     }
 
     /// A message was just committed by the listener: writes its reception records (`r`
@@ -482,6 +497,25 @@ impl Inner {
         (Some(ip), name.to_string())
     }
 
+    /// How message `id` is rewritten for engagement tracking when sent from queue `key`,
+    /// if at all.
+    fn tracking_plan(
+        &self,
+        id: MessageId,
+        env: &Envelope,
+        key: &QueueKey,
+        now: SystemTime,
+    ) -> Option<Plan> {
+        let keys = self
+            .tracking_keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        let config = self.config();
+        let scope = Scope::at_delivery(env, key);
+        Plan::new(&config, Some(keys), id, env, &scope, now)
+    }
+
     fn dkim_key_for(
         &self,
         config: &Config,
@@ -539,15 +573,12 @@ impl Inner {
             _ => return,
         };
         let config = self.config();
-        let pool = (i.env.vmta != i.key.vmta).then_some(i.env.vmta.as_str());
-        let scope = Scope {
-            vmta: &i.key.vmta,
-            pool,
-        };
+        let scope = Scope::at_delivery(i.env, i.key);
         let Some(mut e) = recipient_event(&config, kind, i.id, i.env, i.rcpt_index, &scope, i.now)
         else {
             return;
         };
+        set_tracking_flags(&mut e, tracking::flags(&config, i.env, &scope));
         e.delv_method = Some("esmtp".into());
         e.msg_size = self.spool.body_len(i.id);
         e.num_retries = Some(i.attempts);
@@ -604,6 +635,7 @@ impl Inner {
                 continue;
             };
             e.recv_method = Some("esmtp".into());
+            set_tracking_flags(&mut e, tracking::flags(&config, env, &scope));
             e.msg_size = size;
             e.remote_addr = env.client_addr.as_deref().and_then(|a| a.parse().ok());
             if let Err(err) = events.emit(&e) {
@@ -1009,38 +1041,69 @@ async fn deliver(
             return false;
         }
     };
-    let body = if settings.dkim_sign == DkimSign::Yes {
-        sign(inner, &key.vmta, body, now)
-    } else {
-        body
+    let dkim = settings.dkim_sign == DkimSign::Yes;
+    // Engagement tracking: each recipient gets its own rewritten copy in a transaction of
+    // its own. A message with nothing to track (no HTML) is sent like any other.
+    let first_tracked = work.rcpts.first().and_then(|&i| {
+        let plan = inner.tracking_plan(id, &env, key, now)?;
+        let copy = plan.rewrite(&body, i, &env.recipients[i as usize].address)?;
+        Some((plan, copy))
+    });
+    // `base`: what every recipient gets when not tracked; the source of each copy when
+    // tracked.
+    let (plan, mut first_copy, base) = match first_tracked {
+        Some((plan, copy)) => (Some(plan), Some(copy), body),
+        None if dkim => (None, None, sign(inner, &key.vmta, body, now)),
+        None => (None, None, body),
     };
-    let rcpts: Vec<&Recipient> = work
-        .rcpts
-        .iter()
-        .map(|&i| &env.recipients[i as usize])
-        .collect();
     // Large recipient lists are split per max-rcpt-per-transaction.
-    let chunk = settings.max_rcpt_per_transaction.max(1) as usize;
+    let chunk = if plan.is_some() {
+        1
+    } else {
+        settings.max_rcpt_per_transaction.max(1) as usize
+    };
     let mut fates: Vec<(u32, Fate)> = Vec::new();
     let mut lost = false;
-    let notifies: Vec<Option<Vec<DsnNotify>>> = rcpts
+    let notifies: Vec<Option<Vec<DsnNotify>>> = work
+        .rcpts
         .iter()
-        .map(|r| r.notify.as_deref().map(parse_notify))
+        .map(|&i| {
+            env.recipients[i as usize]
+                .notify
+                .as_deref()
+                .map(parse_notify)
+        })
         .collect();
-    for ((part, idxs), notes) in rcpts
-        .chunks(chunk)
-        .zip(work.rcpts.chunks(chunk))
-        .zip(notifies.chunks(chunk))
-    {
-        let specs: Vec<RecipientSpec<'_>> = part
+    for (idxs, notes) in work.rcpts.chunks(chunk).zip(notifies.chunks(chunk)) {
+        let specs: Vec<RecipientSpec<'_>> = idxs
             .iter()
             .zip(notes)
-            .map(|(r, n)| RecipientSpec {
-                address: &r.address,
-                notify: n.as_deref(),
-                orcpt: r.orcpt.as_deref(),
+            .map(|(&i, n)| {
+                let r: &Recipient = &env.recipients[i as usize];
+                RecipientSpec {
+                    address: &r.address,
+                    notify: n.as_deref(),
+                    orcpt: r.orcpt.as_deref(),
+                }
             })
             .collect();
+        let own: Vec<u8>;
+        let body: &[u8] = match &plan {
+            None => &base,
+            Some(plan) => {
+                let i = idxs[0];
+                let copy = first_copy
+                    .take()
+                    .or_else(|| plan.rewrite(&base, i, &env.recipients[i as usize].address))
+                    .unwrap_or_else(|| base.clone());
+                own = if dkim {
+                    sign(inner, &key.vmta, copy, now)
+                } else {
+                    copy
+                };
+                &own
+            }
+        };
         let tx = Transaction {
             mail_from: &env.mail_from,
             recipients: &specs,
@@ -1053,7 +1116,7 @@ async fn deliver(
             body_8bit: env.body_8bit,
             size: body.len() as u64,
         };
-        match conn.send(&tx, &body).await {
+        match conn.send(&tx, body).await {
             Ok(outcome) => {
                 let failed_tx = !outcome.mail.code.to_string().starts_with('2')
                     || outcome.data.as_ref().is_none_or(|d| d.code >= 300);
@@ -1175,6 +1238,19 @@ fn default_status(code: u16) -> String {
         400..=499 => "4.0.0".into(),
         _ => "5.0.0".into(),
     }
+}
+
+/// Marks which tracking a message's events can be followed by (SparkPost's Health Score
+/// needs `open_tracking` to count opens).
+fn set_tracking_flags(e: &mut petrel_events::Event, flags: Option<tracking::Flags>) {
+    let f = flags.unwrap_or(tracking::Flags {
+        open: false,
+        click: false,
+        initial_open: false,
+    });
+    e.open_tracking = Some(f.open);
+    e.click_tracking = Some(f.click);
+    e.initial_pixel = Some(f.initial_open);
 }
 
 fn sign(inner: &Inner, vmta: &str, body: Vec<u8>, now: SystemTime) -> Vec<u8> {

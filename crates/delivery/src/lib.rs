@@ -13,6 +13,7 @@ mod engine;
 mod queue;
 mod route;
 mod signals;
+mod tracking;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dsn::{build_failure_dsn, wants_failure_dsn, FailedRecipient};

@@ -41,6 +41,15 @@ pub(crate) struct Scope<'a> {
 }
 
 impl<'a> Scope<'a> {
+    /// The scope of a delivery attempt from queue `key`: its vmta, and the pool the message
+    /// was sent to when that is not the vmta itself.
+    pub fn at_delivery(env: &'a Envelope, key: &'a crate::queue::QueueKey) -> Scope<'a> {
+        Scope {
+            vmta: &key.vmta,
+            pool: (env.vmta != key.vmta).then_some(env.vmta.as_str()),
+        }
+    }
+
     /// The scope at reception, before a pool member is chosen.
     pub fn at_reception(config: &Config, env: &'a Envelope) -> Scope<'a> {
         if config.pool(&env.vmta).is_some() {

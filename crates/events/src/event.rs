@@ -185,6 +185,12 @@ pub struct Event {
     pub user_agent: Option<String>,
     /// Geo lookup object of an open or click.
     pub geo_ip: Option<serde_json::Value>,
+    /// Why the tracker thinks an open or click was made by a machine (an image proxy such as
+    /// Apple Mail Privacy Protection, or a corporate link scanner), e.g. `image-proxy`.
+    /// Such hits are flagged rather than dropped: the request really happened, and only the
+    /// reader of the data can decide whether to count it. Sent as `machine` (SparkPost ignores
+    /// unknown fields; petrel's Signals service stores the line as is).
+    pub machine: Option<String>,
 }
 
 impl Event {
@@ -240,6 +246,7 @@ impl Event {
             target_link_name: None,
             user_agent: None,
             geo_ip: None,
+            machine: None,
         }
     }
 
@@ -320,6 +327,7 @@ impl Event {
         w.opt_str("target_link_url", self.target_link_url.as_deref());
         w.opt_str("target_link_name", self.target_link_name.as_deref());
         w.opt_str("user_agent", self.user_agent.as_deref());
+        w.opt_str("machine", self.machine.as_deref());
         w.opt_value("geo_ip", self.geo_ip.as_ref());
         w.raw("subaccount_id", &self.subaccount_id.to_string());
         w.opt_bool("open_tracking", self.open_tracking);
@@ -459,6 +467,31 @@ impl JsonObj {
     fn finish(mut self) -> String {
         self.out.push_str("}}}");
         self.out
+    }
+}
+
+#[cfg(test)]
+mod machine_tests {
+    use super::{Event, EventKind};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn machine_flag_is_written_when_set_and_absent_otherwise() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_767_226_000);
+        let human = Event::new(EventKind::Open, 7, "00ab", at);
+        assert!(!human.to_ingest_json().contains("machine"));
+        let proxy = Event {
+            user_agent: Some("GoogleImageProxy".into()),
+            machine: Some("image-proxy".into()),
+            ..human
+        };
+        let line = proxy.to_ingest_json();
+        assert!(
+            line.contains(r#""user_agent":"GoogleImageProxy","machine":"image-proxy""#),
+            "{line}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["msys"]["track_event"]["machine"], "image-proxy");
     }
 }
 

@@ -16,6 +16,7 @@ use tracing::{info, warn};
 
 use crate::cli::load_config;
 use crate::signals;
+use crate::tracking;
 
 pub fn serve(config_path: Option<&Path>) -> Result<()> {
     let (config, warnings, file) = load_config(config_path)?;
@@ -72,6 +73,10 @@ async fn run(
         let engine = engine.clone();
         ctx.set_commit_hook(Arc::new(move |id| engine.received(id)));
     }
+    let tracking_keys = tracking::load_keys(&config)?;
+    engine.set_tracking_keys(tracking_keys.clone());
+    let tracking_host =
+        tracking::start_host(&config, tracking_keys.as_ref(), events.as_ref()).await?;
     let service = signals::start_service(&config).await?;
     let (stop_uploads, uploads_stopped) = tokio::sync::watch::channel(false);
     let uploader = signals::start_uploader(&config, uploads_stopped)?;
@@ -111,8 +116,15 @@ async fn run(
             }
         });
     }
+    let tracking_line = match &tracking_host {
+        Some(h) => {
+            let a: Vec<String> = h.addrs.iter().map(|a| a.to_string()).collect();
+            format!("; tracking host on {}", a.join(", "))
+        }
+        None => String::new(),
+    };
     let line = format!(
-        "petrel ready: smtp on {}; management API on {}; {}",
+        "petrel ready: smtp on {}; management API on {}; {}{tracking_line}",
         addrs.join(", "),
         mgmt_addr.map_or("(off)".to_string(), |a| a.to_string()),
         signals::describe(&config, service.as_ref())
@@ -136,6 +148,10 @@ async fn run(
         }
         None => None,
     };
+    // Hits in flight still emit their events before the event spool closes.
+    if let Some(h) = tracking_host {
+        h.stop().await;
+    }
     signals::drain(events.as_ref(), uploader.as_ref()).await;
     if let Some(s) = service {
         s.task.abort();

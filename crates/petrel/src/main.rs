@@ -6,6 +6,7 @@ mod cli;
 mod daemon;
 mod mgmt_client;
 mod signals;
+mod tracking;
 
 use std::process::ExitCode;
 

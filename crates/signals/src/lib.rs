@@ -6,6 +6,7 @@
 //! and mounts [`router`]. See `docs/signals-service.md`.
 #![forbid(unsafe_code)]
 
+mod enrich;
 mod event;
 mod http;
 mod query;

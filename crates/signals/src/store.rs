@@ -319,7 +319,8 @@ impl SignalsStore {
                  subaccount_id, ip_pool, sending_ip, sending_domain, message_id, bounce_class, \
                  batch_id, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
-            for ev in &events {
+            for ev in &mut events {
+                crate::enrich::enrich(&tx, ev)?;
                 let n = insert.execute(params![
                     ev.event_id,
                     ev.timestamp,

@@ -205,6 +205,17 @@ impl Builder<'_> {
             engagement_tracking: EngagementTracking::Off,
             customer_id: None,
             tracking_domain: None,
+            tracking: Tracking {
+                listeners: Vec::new(),
+                certificate: None,
+                keys: Vec::new(),
+                key_file: PathBuf::new(),
+                open: true,
+                initial_open: true,
+                click: true,
+                link_expiry: Duration::from_secs(366 * 86_400),
+                trusted_proxies: Vec::new(),
+            },
             custom_message_id_header: None,
             process_x_sp_subaccount_id: false,
             retain_x_sp_subaccount_id: false,
@@ -265,7 +276,55 @@ impl Builder<'_> {
                     ),
                 },
                 ("tracking-domain", Value::Text(t)) => {
-                    sig.tracking_domain = Some(t.to_ascii_lowercase())
+                    match check_tracking_domain(&t) {
+                        Ok(()) => sig.tracking_domain = Some(t),
+                        Err(why) => self.err(&l.loc, format!("`tracking-domain`: `{t}` {why}")),
+                    }
+                }
+                ("tracking-listener", _) => match parse_listen_addr(l) {
+                    Some(a) => sig.tracking.listeners.push(a),
+                    None => self.err(
+                        &l.loc,
+                        format!(
+                            "`tracking-listener`: `{}` is not ADDRESS:PORT (e.g. 127.0.0.1:8098 or [::1]:8098; port 1-65535)",
+                            l.value
+                        ),
+                    ),
+                },
+                ("tracking-tls-certificate", _) => {
+                    if let Some(c) = self.certificate(l, true) {
+                        sig.tracking.certificate = Some(c);
+                    }
+                }
+                ("tracking-key", _) => match parse_tracking_key(l) {
+                    Ok((id, secret)) => {
+                        if sig.tracking.keys.iter().any(|(k, _)| *k == id) {
+                            self.err(&l.loc, format!("`tracking-key`: key id {id} is given twice"));
+                        } else {
+                            sig.tracking.keys.push((id, secret));
+                        }
+                    }
+                    Err(why) => self.err(&l.loc, format!("`tracking-key`: {why}")),
+                },
+                ("tracking-key-file", Value::Path(p)) => sig.tracking.key_file = p,
+                ("open-tracking", Value::Bool(b)) => sig.tracking.open = b,
+                ("initial-open-tracking", Value::Bool(b)) => sig.tracking.initial_open = b,
+                ("click-tracking", Value::Bool(b)) => sig.tracking.click = b,
+                ("tracking-link-expiry", Value::Duration(x)) => {
+                    if x < Duration::from_secs(3600) {
+                        self.err(&l.loc, "`tracking-link-expiry` must be at least 1h (links in a delivered message must keep working)");
+                        continue;
+                    }
+                    sig.tracking.link_expiry = x;
+                }
+                ("tracking-trusted-proxy", _) => {
+                    match (l.words.len(), l.words[0].parse::<IpAddr>()) {
+                        (1, Ok(ip)) => sig.tracking.trusted_proxies.push(ip),
+                        _ => self.err(
+                            &l.loc,
+                            format!("`tracking-trusted-proxy`: `{}` is not an IP address", l.value),
+                        ),
+                    }
                 }
                 ("custom-message-id-header", Value::Text(t)) => {
                     sig.custom_message_id_header = Some(t)
@@ -295,6 +354,22 @@ impl Builder<'_> {
         }
         if sig.api_key.is_empty() && !mentions(s, "api-key") {
             self.err(&s.loc, "`<signals>` needs an `api-key`");
+        }
+        if sig.tracking.key_file.as_os_str().is_empty() {
+            sig.tracking.key_file = sig
+                .event_dir
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("tracking.key");
+        }
+        if sig.engagement_tracking == EngagementTracking::Sparkpost
+            && sig.tracking_domain.is_none()
+            && sig.tracking.listeners.is_empty()
+        {
+            // PowerMTA would use SparkPost's tracking host, whose link format is SparkPost's
+            // own; petrel can only track through a host it runs or one proxied to it.
+            let loc = mention_loc(s, "engagement-tracking").unwrap_or_else(|| s.loc.clone());
+            self.warn(&loc, "`engagement-tracking sparkpost` has no `tracking-domain` or `tracking-listener`: petrel cannot use SparkPost's tracking host, so messages are sent without tracking until one of them is set");
         }
         self.data.signals = Some(sig);
     }
@@ -350,11 +425,7 @@ impl Builder<'_> {
             };
             match (d.name, v) {
                 ("listener", _) => {
-                    let addr = match l.words.as_slice() {
-                        [w] => w.parse::<SocketAddr>().ok().filter(|a| a.port() != 0),
-                        _ => None,
-                    };
-                    match addr {
+                    match parse_listen_addr(l) {
                         Some(a) => listener = Some(a),
                         None => self.err(
                             &l.loc,
@@ -541,4 +612,55 @@ impl Builder<'_> {
             origin: origin(&s.loc),
         });
     }
+}
+
+/// One `ADDRESS:PORT` word with a non-zero port.
+fn parse_listen_addr(l: &Line) -> Option<SocketAddr> {
+    match l.words.as_slice() {
+        [w] => w.parse::<SocketAddr>().ok().filter(|a| a.port() != 0),
+        _ => None,
+    }
+}
+
+/// `tracking-key ID SECRET`: ID 0-255, SECRET at least 16 characters of printable ASCII.
+fn parse_tracking_key(l: &Line) -> Result<(u8, String), String> {
+    let [id, secret] = l.words.as_slice() else {
+        return Err(format!(
+            "`{}` is not `ID SECRET` (a key id 0-255 and a secret of at least 16 characters)",
+            l.value
+        ));
+    };
+    let id: u8 = id
+        .parse()
+        .map_err(|_| format!("key id `{id}` is not a number from 0 to 255"))?;
+    if secret.len() < 16 || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(
+            "the secret must be at least 16 printable ASCII characters (e.g. `openssl rand -hex 32`)"
+                .into(),
+        );
+    }
+    Ok((id, secret.clone()))
+}
+
+/// A tracking domain is a host name (optionally with a port and path prefix) or an http(s)
+/// URL without query or fragment, since it becomes the start of every tracked link.
+fn check_tracking_domain(t: &str) -> Result<(), &'static str> {
+    let rest = t
+        .strip_prefix("https://")
+        .or_else(|| t.strip_prefix("http://"))
+        .unwrap_or(t);
+    if t.contains("://") && rest.len() == t.len() {
+        return Err("is not a host name or an http(s) URL");
+    }
+    let host = rest.split(['/', ':']).next().unwrap_or("");
+    if host.is_empty() {
+        return Err("has no host name");
+    }
+    if rest
+        .bytes()
+        .any(|b| !b.is_ascii_graphic() || b"?#\"'<>`\\".contains(&b))
+    {
+        return Err("must be ASCII without spaces, quotes, `?` or `#`");
+    }
+    Ok(())
 }

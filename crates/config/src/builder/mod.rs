@@ -629,6 +629,14 @@ fn mentions(s: &Section, keyword: &str) -> bool {
         .any(|c| matches!(c, Node::Line(l) if l.keyword == keyword))
 }
 
+/// Where `keyword` is first written directly inside `s`, for messages about that line.
+fn mention_loc(s: &Section, keyword: &str) -> Option<Loc> {
+    s.children.iter().find_map(|c| match c {
+        Node::Line(l) if l.keyword == keyword => Some(l.loc.clone()),
+        _ => None,
+    })
+}
+
 fn has_private_key(t: &str) -> bool {
     t.lines().any(|l| {
         let l = l.trim();

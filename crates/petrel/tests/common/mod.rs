@@ -2,6 +2,8 @@
 //! real clients (swaks, Python's smtplib, openssl, Postfix's smtp-source).
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

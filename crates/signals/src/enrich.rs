@@ -1,0 +1,138 @@
+//! Enrichment: engagement, complaint and out-of-band events arrive thin (a tracking link or
+//! a returned message names only the message and recipient); the campaign, IP pool, sending
+//! IP, subaccount and the rest are copied from the stored injection or delivery event with
+//! the same `message_id`, as SparkPost does (spec §2.5). That is what puts an open into the
+//! right campaign report.
+
+use rusqlite::{OptionalExtension, Transaction};
+use serde_json::{Map, Value};
+
+use crate::event::StoredEvent;
+
+/// Public types that SparkPost enriches from the original message.
+const ENRICHED_TYPES: &[&str] = &[
+    "open",
+    "initial_open",
+    "click",
+    "amp_open",
+    "amp_initial_open",
+    "amp_click",
+    "out_of_band",
+    "spam_complaint",
+    "list_unsubscribe",
+    "link_unsubscribe",
+];
+
+/// Ingest field names copied when the thin event lacks them (spec §2.5's list, in the
+/// ingest spelling petrel stores).
+const COPIED: &[&str] = &[
+    "campaign_id",
+    "subject",
+    "ip_pool",
+    "binding_group",
+    "binding",
+    "sending_ip",
+    "rcpt_meta",
+    "rcpt_tags",
+    "routing_domain",
+    "sending_domain",
+    "recipient_domain",
+    "mailbox_provider",
+    "template_id",
+    "template_version",
+    "transmission_id",
+    "friendly_from",
+    "msg_from",
+    "injection_time",
+    "msg_size",
+    "customer_id",
+    "custom_message_id",
+    "open_tracking",
+    "click_tracking",
+    "initial_pixel",
+    "recv_method",
+];
+
+fn is_blank(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.is_empty(),
+        _ => false,
+    }
+}
+
+/// A subaccount of 0 (or none) on a thin event means "not known to the sender of the event":
+/// the tracker cannot know it; the original's wins.
+fn subaccount_unknown(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.is_empty() || s == "0",
+        Some(Value::Number(n)) => n.as_u64() == Some(0),
+        _ => false,
+    }
+}
+
+/// Fills `ev` from the newest delivery (else injection) event of its message, if `ev` is a
+/// type SparkPost enriches and such an event is stored (in this batch or earlier).
+pub(crate) fn enrich(tx: &Transaction<'_>, ev: &mut StoredEvent) -> rusqlite::Result<()> {
+    if !ENRICHED_TYPES.contains(&ev.event_type) {
+        return Ok(());
+    }
+    let Some(message_id) = ev.message_id.as_deref() else {
+        return Ok(());
+    };
+    let original: Option<String> = tx
+        .prepare_cached(
+            "SELECT json FROM events WHERE message_id = ?1 AND type IN ('delivery', 'injection') \
+             ORDER BY type = 'delivery' DESC, ts DESC LIMIT 1",
+        )?
+        .query_row([message_id], |r| r.get(0))
+        .optional()?;
+    let Some(original) = original else {
+        return Ok(());
+    };
+    let (Ok(Value::Object(orig)), Ok(Value::Object(mut own))) = (
+        serde_json::from_str::<Value>(&original),
+        serde_json::from_str::<Value>(&ev.json),
+    ) else {
+        return Ok(());
+    };
+    let mut changed = false;
+    for key in COPIED {
+        if is_blank(own.get(*key)) {
+            if let Some(v) = orig.get(*key).filter(|v| !is_blank(Some(v))) {
+                own.insert((*key).to_string(), v.clone());
+                changed = true;
+            }
+        }
+    }
+    if subaccount_unknown(own.get("subaccount_id"))
+        && !subaccount_unknown(orig.get("subaccount_id"))
+    {
+        if let Some(v) = orig.get("subaccount_id") {
+            own.insert("subaccount_id".into(), v.clone());
+            changed = true;
+        }
+    }
+    if changed {
+        refresh_facets(ev, &own);
+    }
+    Ok(())
+}
+
+/// Re-reads the indexed columns from the enriched object, with the same derivations as at
+/// ingest (e.g. `sending_domain` from `friendly_from` when absent).
+fn refresh_facets(ev: &mut StoredEvent, obj: &Map<String, Value>) {
+    let line = format!(
+        "{{\"msys\":{{\"message_event\":{}}}}}",
+        Value::Object(obj.clone())
+    );
+    if let Ok(fresh) = crate::event::parse_line(line.as_bytes()) {
+        ev.campaign_id = fresh.campaign_id;
+        ev.ip_pool = fresh.ip_pool;
+        ev.sending_ip = fresh.sending_ip;
+        ev.sending_domain = fresh.sending_domain;
+        ev.subaccount_id = fresh.subaccount_id;
+        ev.json = fresh.json;
+    }
+}
