@@ -699,9 +699,28 @@ pub struct AddressList {
     pub address_files: Vec<PathBuf>,
 }
 
+impl AddressList {
+    /// Whether `address` is in the list: its domain is a `domain` entry, or it equals an
+    /// `address` entry (a full address, or a bare local part at any domain); case-insensitive.
+    /// `/regex/` entries and `address-file`s are not consulted.
+    pub fn contains(&self, address: &str) -> bool {
+        let Some((local, domain)) = address.rsplit_once('@') else {
+            return false;
+        };
+        let domain = domain.trim_end_matches('.');
+        self.domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+            || self.addresses.iter().any(|e| match e {
+                AddressEntry::Email(a) => a.eq_ignore_ascii_case(address),
+                AddressEntry::LocalPart(l) => l.eq_ignore_ascii_case(local),
+                AddressEntry::Regex(_) => false,
+            })
+    }
+}
+
 /// `<bounce-processor>` / `<feedback-loop-processor>` settings.
 ///
-/// Exists so inbound DSNs and ARF reports for the listed domains can be consumed later.
+/// Exists so inbound DSNs and ARF reports for the listed domains are turned into
+/// out-of-band and complaint events instead of being relayed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Processor {
     /// Deliver in-scope mail that is not a recognised report.
@@ -718,6 +737,12 @@ pub struct Processor {
     pub body_pattern_files: Vec<PathBuf>,
     /// `log-match-info`.
     pub log_match_info: bool,
+    /// `return-path-key ID SECRET` lines (petrel extension, `<bounce-processor>`): HMAC keys
+    /// that sign VERP return paths; the last one signs, all verify.
+    pub return_path_keys: Vec<(u8, String)>,
+    /// `return-path-key-file PATH` (petrel extension): used without `return-path-key`;
+    /// created with a random key when missing. Default: `return-path.key` next to the spool.
+    pub return_path_key_file: Option<PathBuf>,
     /// Where the block starts.
     pub origin: Origin,
 }
@@ -732,6 +757,8 @@ impl Default for Processor {
             address_list: AddressList::default(),
             body_pattern_files: Vec::new(),
             log_match_info: false,
+            return_path_keys: Vec::new(),
+            return_path_key_file: None,
             origin: Origin::default(),
         }
     }

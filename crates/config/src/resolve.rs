@@ -205,6 +205,16 @@ impl Config {
             .map(|&i| &self.data.smtp_users[i])
     }
 
+    /// The processor whose `<address-list>` holds `rcpt`: the feedback-loop processor first
+    /// (its reports are the rarer, more specific kind), then the bounce processor. Mail for
+    /// such a recipient is accepted from anyone and processed, never relayed.
+    pub fn returned_mail_processor(&self, rcpt: &str) -> Option<&Processor> {
+        [&self.feedback_loop_processor, &self.bounce_processor]
+            .into_iter()
+            .flatten()
+            .find(|p| p.address_list.contains(rcpt))
+    }
+
     /// Whether any client may send mail to `domain`: it matches a `relay-domain` pattern or
     /// is one of the host names (global or vmta `host-name`).
     pub fn is_relay_domain(&self, domain: &str) -> bool {

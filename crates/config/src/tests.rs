@@ -188,11 +188,14 @@ fn seed_blog_loads_with_typed_values() {
 
     // planned directives warn, active ones do not
     let warned: Vec<usize> = l.warnings.iter().map(|w| w.line).collect();
-    // The bounce processor is planned; engagement tracking warns that it has nowhere to
-    // point (SparkPost's tracking host is not petrel's); Signals, DKIM keys, delivery
+    // Engagement tracking warns that it has nowhere to point (SparkPost's tracking host is
+    // not petrel's); Signals, the bounce and feedback-loop processors, DKIM keys, delivery
     // settings, the listener and the users are acted on.
-    assert!(warned.contains(&16) && warned.contains(&83));
-    for active in [12, 13, 14, 15, 17, 19, 24, 33, 66, 73, 111, 112] {
+    assert!(warned.contains(&16));
+    for active in [
+        12, 13, 14, 15, 17, 19, 24, 33, 66, 73, 82, 83, 84, 85, 86, 87, 91, 92, 93, 94, 95, 111,
+        112,
+    ] {
         assert!(
             !warned.contains(&active),
             "line {active} warned: {warned:?}"
@@ -1844,4 +1847,37 @@ fn engagement_tracking_settings() {
     let (l, m) = one_err("<signals>\napi-key 0123456789abcdef0123456789abcdef01234567\ntracking-key 1 aaaaaaaaaaaaaaaaaaaa\ntracking-key 1 bbbbbbbbbbbbbbbbbbbb\n</signals>\n");
     assert_eq!(l, 4);
     assert!(m.contains("given twice"), "{m}");
+}
+
+#[test]
+fn returned_mail_processors() {
+    let c = cfg("postmaster pm@example.com\n<bounce-processor>\n  deliver-matched-email yes\n  forward-unmatched-to ops@example.com\n  return-path-key 2 bbbbbbbbbbbbbbbbbbbb\n  return-path-key-file keys/rp.key\n  <address-list>\n    domain Bounces.Example.com\n    address returns@other.example\n    address abuse\n  </address-list>\n</bounce-processor>\n<feedback-loop-processor>\n  <address-list>\n    domain fbl.example.com\n  </address-list>\n</feedback-loop-processor>\n");
+    let bp = c.bounce_processor.as_ref().unwrap();
+    assert!(bp.deliver_matched_email && bp.deliver_unmatched_email);
+    assert_eq!(bp.forward_unmatched_to, vec!["ops@example.com"]);
+    assert_eq!(bp.return_path_keys, vec![(2, "b".repeat(20))]);
+    assert_eq!(
+        bp.return_path_key_file,
+        Some(PathBuf::from("/virtual/keys/rp.key"))
+    );
+    // Scope: domains (any case), full addresses, bare local parts; FBL first.
+    let is_bp = |a: &str| {
+        c.returned_mail_processor(a)
+            .is_some_and(|p| p.origin.line == bp.origin.line)
+    };
+    assert!(is_bp("news+abc@bounces.example.com"));
+    assert!(is_bp("NEWS@BOUNCES.EXAMPLE.COM"));
+    assert!(is_bp("returns@other.example"));
+    assert!(is_bp("abuse@anything.example"));
+    assert!(!is_bp("x@other.example"));
+    let fbl = c.feedback_loop_processor.as_ref().unwrap();
+    assert_eq!(
+        c.returned_mail_processor("fbl@fbl.example.com")
+            .map(|p| p.origin.line),
+        Some(fbl.origin.line)
+    );
+    assert!(c.returned_mail_processor("x@example.com").is_none());
+    let (l, m) = one_err("<bounce-processor>\nreturn-path-key 1 short\n</bounce-processor>\n");
+    assert_eq!(l, 2);
+    assert!(m.contains("at least 16"), "{m}");
 }

@@ -26,7 +26,15 @@ use crate::queue::{queue_matcher, QueueKey, QueueView, Queues, Work};
 use crate::route::{Destination, RouteError, Router};
 use crate::signals::{reason_parts, recipient_event, Scope};
 use crate::tracking::{self, Plan};
+use petrel_returns::ReturnPathKeys;
+use petrel_suppression::{NewEntry, Reason, SuppressionList};
 use petrel_tracking::TokenKeys;
+
+/// SparkPost's bounce class for mail refused by the sender platform's own policy.
+const SUPPRESSED_CLASS: u16 = 25;
+/// Bounce classes that mean the address will never work (SparkPost suppresses them):
+/// invalid recipient, no recipient / bad address, unsubscribe.
+const HARD_CLASSES: [u16; 3] = [10, 30, 90];
 
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +123,10 @@ struct Inner {
     keys: Mutex<KeyCache>,
     /// Keys that sign engagement-tracking links; without them no message is rewritten.
     tracking_keys: RwLock<Option<Arc<TokenKeys>>>,
+    /// Keys that sign VERP return paths for mail from bounce-processor domains.
+    return_path_keys: RwLock<Option<Arc<ReturnPathKeys>>>,
+    /// Recipients not to be mailed (hard bounces, complaints, operator entries).
+    suppression: RwLock<Option<Arc<SuppressionList>>>,
     pool_rr: Mutex<HashMap<String, usize>>,
     source_rr: Mutex<HashMap<String, usize>>,
     counters: Counters,
@@ -171,6 +183,8 @@ impl Engine {
                 rates: Mutex::new(HashMap::new()),
                 keys: Mutex::new(HashMap::new()),
                 tracking_keys: RwLock::new(None),
+                return_path_keys: RwLock::new(None),
+                suppression: RwLock::new(None),
                 pool_rr: Mutex::new(HashMap::new()),
                 source_rr: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
@@ -198,6 +212,27 @@ impl Engine {
             .tracking_keys
             .write()
             .unwrap_or_else(|e| e.into_inner()) = keys;
+    }
+
+    /// Sets the keys that sign VERP return paths. With keys, mail whose MAIL FROM is in the
+    /// `<bounce-processor>`'s address list leaves one recipient per transaction, each with a
+    /// return path naming its copy, so bounces are attributed exactly.
+    pub fn set_return_path_keys(&self, keys: Option<Arc<ReturnPathKeys>>) {
+        *self
+            .inner
+            .return_path_keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = keys;
+    }
+
+    /// Sets the suppression list: suppressed recipients are failed without an attempt
+    /// (`policy_rejection`, `b` row with bounce class 25), and hard bounces are added to it.
+    pub fn set_suppression(&self, list: Option<Arc<SuppressionList>>) {
+        *self
+            .inner
+            .suppression
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = list;
     }
 
     /// A message was just committed by the listener: writes its reception records (`r`
@@ -497,6 +532,56 @@ impl Inner {
         (Some(ip), name.to_string())
     }
 
+    /// The subaccount of a message sent from queue `key`, as its events carry it.
+    fn subaccount_of(&self, env: &Envelope, key: &QueueKey) -> u64 {
+        let config = self.config();
+        let scope = Scope::at_delivery(env, key);
+        env.facts.subaccount.unwrap_or_else(|| {
+            config
+                .signals_scope(scope.vmta, scope.pool, env.facts.sending_domain.as_deref())
+                .unwrap_or(0)
+        })
+    }
+
+    /// The VERP keys and subaccount when the message's MAIL FROM is one of the bounce
+    /// processor's addresses (so bounces come back to petrel) and keys are loaded.
+    fn verp_for(&self, env: &Envelope, key: &QueueKey) -> Option<(Arc<ReturnPathKeys>, u64)> {
+        if env.mail_from.is_empty() {
+            return None;
+        }
+        let keys = self
+            .return_path_keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        let config = self.config();
+        let bp = config.bounce_processor.as_ref()?;
+        bp.address_list
+            .contains(&env.mail_from)
+            .then(|| (keys, self.subaccount_of(env, key)))
+    }
+
+    /// Adds a recipient that hard-bounced in the SMTP session to the suppression list.
+    fn suppress_hard_bounce(&self, env: &Envelope, key: &QueueKey, rcpt: &str, diag: &str) {
+        let Some(list) = self
+            .suppression
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        else {
+            return;
+        };
+        let entry = NewEntry {
+            address: rcpt.to_string(),
+            subaccount: self.subaccount_of(env, key),
+            reason: Reason::HardBounce,
+            description: format!("bounce: {diag}"),
+        };
+        if let Err(e) = list.add(entry) {
+            warn!("suppression: {e}");
+        }
+    }
+
     /// How message `id` is rewritten for engagement tracking when sent from queue `key`,
     /// if at all.
     fn tracking_plan(
@@ -568,6 +653,9 @@ impl Inner {
         let Some(events) = &self.events else { return };
         let kind = match i.kind {
             RecordType::Delivery => EventKind::Delivery,
+            // Class 25 ("admin failure") is petrel's own policy, e.g. a suppressed
+            // recipient: SparkPost reports that as a policy rejection, not a bounce.
+            RecordType::Bounce if i.class == SUPPRESSED_CLASS => EventKind::PolicyRejection,
             RecordType::Bounce => EventKind::Bounce,
             RecordType::Transient => EventKind::Delay,
             _ => return,
@@ -961,6 +1049,17 @@ fn is_expired(env: &Envelope, settings: &EffectiveDomainSettings, now: SystemTim
         .is_ok_and(|age| age >= settings.bounce_after)
 }
 
+/// A suppressed recipient: failed by petrel's own policy (bounce class 25), like SparkPost's
+/// "recipient address was suppressed due to customer policy".
+fn suppressed_fate(address: &str, reason: &str) -> Fate {
+    Fate::Bounced {
+        status: "5.7.1".into(),
+        diag: format!("smtp;550 5.7.1 <{address}>: recipient address was suppressed ({reason})"),
+        category: "policy-related".into(),
+        class: SUPPRESSED_CLASS,
+    }
+}
+
 fn expired_fate() -> Fate {
     Fate::Bounced {
         status: "4.4.7".into(),
@@ -1042,9 +1141,36 @@ async fn deliver(
         }
     };
     let dkim = settings.dkim_sign == DkimSign::Yes;
+    let mut fates: Vec<(u32, Fate)> = Vec::new();
+    // Suppressed recipients fail here, without an attempt; the others are sent.
+    let sendable: Vec<u32> = {
+        let subaccount = inner.subaccount_of(&env, key);
+        let list = inner
+            .suppression
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        work.rcpts
+            .iter()
+            .copied()
+            .filter(|&i| {
+                let r = &env.recipients[i as usize];
+                let Some(hit) = list
+                    .as_ref()
+                    .and_then(|l| l.is_suppressed(subaccount, &r.address))
+                else {
+                    return true;
+                };
+                fates.push((i, suppressed_fate(&r.address, hit.reason.as_str())));
+                false
+            })
+            .collect()
+    };
+    // VERP: mail from a bounce-processor domain gets a signed return path per recipient.
+    let verp = inner.verp_for(&env, key);
     // Engagement tracking: each recipient gets its own rewritten copy in a transaction of
     // its own. A message with nothing to track (no HTML) is sent like any other.
-    let first_tracked = work.rcpts.first().and_then(|&i| {
+    let first_tracked = sendable.first().and_then(|&i| {
         let plan = inner.tracking_plan(id, &env, key, now)?;
         let copy = plan.rewrite(&body, i, &env.recipients[i as usize].address)?;
         Some((plan, copy))
@@ -1056,16 +1182,15 @@ async fn deliver(
         None if dkim => (None, None, sign(inner, &key.vmta, body, now)),
         None => (None, None, body),
     };
-    // Large recipient lists are split per max-rcpt-per-transaction.
-    let chunk = if plan.is_some() {
+    // Large recipient lists are split per max-rcpt-per-transaction; tracked and VERP
+    // copies go one recipient per transaction.
+    let chunk = if plan.is_some() || verp.is_some() {
         1
     } else {
         settings.max_rcpt_per_transaction.max(1) as usize
     };
-    let mut fates: Vec<(u32, Fate)> = Vec::new();
     let mut lost = false;
-    let notifies: Vec<Option<Vec<DsnNotify>>> = work
-        .rcpts
+    let notifies: Vec<Option<Vec<DsnNotify>>> = sendable
         .iter()
         .map(|&i| {
             env.recipients[i as usize]
@@ -1074,7 +1199,7 @@ async fn deliver(
                 .map(parse_notify)
         })
         .collect();
-    for (idxs, notes) in work.rcpts.chunks(chunk).zip(notifies.chunks(chunk)) {
+    for (idxs, notes) in sendable.chunks(chunk).zip(notifies.chunks(chunk)) {
         let specs: Vec<RecipientSpec<'_>> = idxs
             .iter()
             .zip(notes)
@@ -1104,8 +1229,18 @@ async fn deliver(
                 &own
             }
         };
+        let return_path = verp.as_ref().and_then(|(keys, subaccount)| {
+            let i = idxs[0];
+            keys.address(
+                &env.mail_from,
+                id.0,
+                i,
+                *subaccount,
+                &env.recipients[i as usize].address,
+            )
+        });
         let tx = Transaction {
-            mail_from: &env.mail_from,
+            mail_from: return_path.as_deref().unwrap_or(&env.mail_from),
             recipients: &specs,
             ret: env.ret.map(|r| match r {
                 petrel_spool::Ret::Full => petrel_smtp::Ret::Full,
@@ -1379,6 +1514,9 @@ async fn settle(
                 });
                 inner.counters.bounced.fetch_add(1, Ordering::Relaxed);
                 let r = &env.recipients[i as usize];
+                if HARD_CLASSES.contains(&class) && dest.is_some() {
+                    inner.suppress_hard_bounce(env, key, &r.address, &diag);
+                }
                 if wants_failure_dsn(r.notify.as_deref()) {
                     failed.push(FailedRecipient {
                         rcpt: r.address.clone(),

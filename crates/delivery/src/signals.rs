@@ -16,7 +16,8 @@ use petrel_spool::{Envelope, MessageId};
 /// recipient carries it, so later stages (tracking, out-of-band bounces) can name the
 /// recipient with it.
 pub fn signals_message_id(id: MessageId, rcpt_index: u32) -> String {
-    format!("{id}{rcpt_index:04x}")
+    // One definition, shared with the bounce processor that reads it back from VERP tokens.
+    petrel_returns::recipient_message_id(id.0, rcpt_index)
 }
 
 /// Reverses [`signals_message_id`].

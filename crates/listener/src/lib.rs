@@ -40,11 +40,32 @@ pub struct Stats {
 /// accounting record. It must not block.
 pub type CommitHook = Arc<dyn Fn(petrel_spool::MessageId) + Send + Sync>;
 
+/// A message for a recipient in a `<bounce-processor>` / `<feedback-loop-processor>`
+/// scope, handed to the processor instead of being queued for that recipient.
+pub struct ReturnedMail<'a> {
+    /// The in-scope recipient.
+    pub rcpt: &'a str,
+    /// The envelope sender.
+    pub mail_from: &'a str,
+    /// The client's address.
+    pub client_ip: std::net::IpAddr,
+    /// The client's HELO name.
+    pub helo: &'a str,
+    /// The message as received (before petrel adds its Received header).
+    pub message: &'a [u8],
+}
+
+/// Processes returned mail (bounces, complaints) and returns the addresses the message is
+/// to be delivered to instead (empty: consumed). Runs before the 250 is sent; it must not
+/// block for long.
+pub type ReturnedMailHook = Arc<dyn Fn(&ReturnedMail<'_>) -> Vec<String> + Send + Sync>;
+
 /// Everything sessions share. The configuration sits behind a lock that is only read at
 /// connection start, so `reload` can swap it without touching sessions in flight.
 pub struct Context {
     config: RwLock<Arc<Config>>,
     on_commit: RwLock<Option<CommitHook>>,
+    on_returned: RwLock<Option<ReturnedMailHook>>,
     tls: RwLock<Option<TlsAcceptor>>,
     /// The durable spool messages go to.
     pub spool: Spool,
@@ -62,6 +83,7 @@ impl Context {
         Ok(Arc::new(Context {
             config: RwLock::new(config),
             on_commit: RwLock::new(None),
+            on_returned: RwLock::new(None),
             tls: RwLock::new(tls),
             spool,
             stats: Stats::default(),
@@ -89,6 +111,19 @@ impl Context {
     /// Installs the hook called after every durable commit.
     pub fn set_commit_hook(&self, hook: CommitHook) {
         *self.on_commit.write().unwrap_or_else(|e| e.into_inner()) = Some(hook);
+    }
+
+    /// Installs the returned-mail processor. Without one, mail for processor domains is
+    /// queued like any other.
+    pub fn set_returned_mail_hook(&self, hook: ReturnedMailHook) {
+        *self.on_returned.write().unwrap_or_else(|e| e.into_inner()) = Some(hook);
+    }
+
+    pub(crate) fn returned_mail_hook(&self) -> Option<ReturnedMailHook> {
+        self.on_returned
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub(crate) fn committed(&self, id: petrel_spool::MessageId) {

@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use crate::io::{read_line, Line};
 use crate::reception::{prepare_message, Prepared, Rejection};
-use crate::Context;
+use crate::{Context, ReturnedMail};
 
 /// After this many protocol errors in one session the client is disconnected, as Postfix's
 /// `smtpd_hard_error_limit` does, so a confused or hostile client cannot loop forever.
@@ -638,9 +638,11 @@ impl Session {
         }
         let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
         let local_postmaster = domain.is_empty();
+        // Bounce and feedback-loop addresses take mail from anyone: they are the MX for it.
         if !(self.policy.always_allow_relaying
             || local_postmaster
-            || self.config.is_relay_domain(domain))
+            || self.config.is_relay_domain(domain)
+            || self.config.returned_mail_processor(&address).is_some())
         {
             self.error(Reply::new(550, (5, 7, 1), "relaying denied"));
             return;
@@ -729,6 +731,9 @@ impl Session {
             ));
             return Ok(());
         }
+        let Some(txn) = self.process_returned_mail(txn, &body) else {
+            return Ok(());
+        };
         let prepared = prepare_message(
             &self.config,
             &self.policy,
@@ -816,6 +821,53 @@ impl Session {
             }
         }
         Ok(())
+    }
+}
+
+impl Session {
+    /// Hands the message to the bounce / feedback-loop processor for each recipient in a
+    /// processor's scope. Those recipients are replaced by the addresses the processor names
+    /// (`postmaster`, `forward-*-to`) or dropped; the rest stay. `None` when nothing is left
+    /// to queue: the 250 has been sent.
+    fn process_returned_mail(&mut self, mut txn: Transaction, body: &[u8]) -> Option<Transaction> {
+        let Some(hook) = self.ctx.returned_mail_hook() else {
+            return Some(txn);
+        };
+        if !txn
+            .rcpts
+            .iter()
+            .any(|(a, _)| self.config.returned_mail_processor(a).is_some())
+        {
+            return Some(txn);
+        }
+        let helo = self.helo.clone().unwrap_or_default();
+        let mut kept = Vec::with_capacity(txn.rcpts.len());
+        let mut redirected: Vec<String> = Vec::new();
+        for (address, params) in std::mem::take(&mut txn.rcpts) {
+            if self.config.returned_mail_processor(&address).is_none() {
+                kept.push((address, params));
+                continue;
+            }
+            redirected.extend(hook(&ReturnedMail {
+                rcpt: &address,
+                mail_from: &txn.mail_from,
+                client_ip: self.peer.ip(),
+                helo: &helo,
+                message: body,
+            }));
+        }
+        for a in redirected {
+            if !kept.iter().any(|(k, _)| k.eq_ignore_ascii_case(&a)) {
+                kept.push((a, RcptParams::default()));
+            }
+        }
+        if kept.is_empty() {
+            self.ctx.stats.messages.fetch_add(1, Ordering::Relaxed);
+            self.reply(Reply::new(250, (2, 6, 0), "message processed"));
+            return None;
+        }
+        txn.rcpts = kept;
+        Some(txn)
     }
 }
 

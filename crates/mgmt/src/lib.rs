@@ -4,6 +4,7 @@
 
 mod access;
 mod control;
+mod suppression;
 mod views;
 
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use petrel_listener::Context;
+use petrel_suppression::SuppressionList;
 use serde_json::json;
 
 pub use access::{AccessLevel, AccessRule};
@@ -33,6 +35,7 @@ pub struct Mgmt {
     access: Arc<Vec<AccessRule>>,
     started: SystemTime,
     reloader: Option<Reloader>,
+    suppression: Option<Arc<SuppressionList>>,
 }
 
 /// An error answer: an HTTP status with a JSON body `{"error": "..."}`, so scripts never have
@@ -73,7 +76,15 @@ impl Mgmt {
             access: Arc::new(access),
             started: SystemTime::now(),
             reloader,
+            suppression: None,
         }
+    }
+
+    /// Serves `/suppressions` from `list`. Without it those endpoints answer 404
+    /// "suppression is not enabled", so a daemon built without a list says so plainly.
+    pub fn with_suppression(mut self, list: Arc<SuppressionList>) -> Self {
+        self.suppression = Some(list);
+        self
     }
 
     /// The router with every endpoint.
@@ -93,6 +104,12 @@ impl Mgmt {
             .route("/resumeJob", post(control::resume_job))
             .route("/schedule", post(control::schedule))
             .route("/delete", post(control::delete))
+            .route(
+                "/suppressions",
+                get(suppression::list)
+                    .post(suppression::add)
+                    .delete(suppression::remove),
+            )
             .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
             .layer(middleware::from_fn_with_state(self.clone(), guard))
             .with_state(self)

@@ -127,6 +127,62 @@ enum Cmd {
         #[command(subcommand)]
         command: SignalsCmd,
     },
+    /// The running daemon's suppression list: recipients that are not mailed again
+    /// (hard bounces, spam complaints, manual entries), per subaccount.
+    Suppression {
+        #[command(subcommand)]
+        command: SuppressionCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SuppressionCmd {
+    /// List suppressed recipients, newest first.
+    List {
+        /// Only this subaccount.
+        #[arg(long)]
+        subaccount: Option<u64>,
+        /// Only this address.
+        #[arg(long)]
+        address: Option<String>,
+        /// Only this reason.
+        #[arg(long, value_parser = ["hard_bounce", "spam_complaint", "manual"])]
+        reason: Option<String>,
+        /// At most this many entries (default 100, at most 10000).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Configuration of the daemon to ask.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Suppress an address by hand (reason `manual`); adding it again refreshes the entry.
+    Add {
+        /// The recipient address.
+        address: String,
+        /// The subaccount whose mail to it is suppressed.
+        #[arg(long, default_value_t = 0)]
+        subaccount: u64,
+        /// A note for other operators.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Configuration of the daemon to ask.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Lift a suppression, so the address is mailed again; exit 1 if it was not suppressed.
+    Remove {
+        /// The recipient address.
+        address: String,
+        /// The subaccount to lift it for.
+        #[arg(long, default_value_t = 0)]
+        subaccount: u64,
+        /// Configuration of the daemon to ask.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -228,6 +284,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
         },
+        Cmd::Suppression { command } => suppression(command),
         Cmd::CheckConfig { file } => match petrel_config::load(&file) {
             Ok(loaded) => {
                 for w in &loaded.warnings {
@@ -360,6 +417,129 @@ fn pause_or_resume(pause: bool, what: &str, name: &str, config: Option<&Path>) -
     let body = mgmt_client::post(mgmt_port(config)?, &path)?;
     println!("{}", body["data"]["result"].as_str().unwrap_or("done."));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `suppression list|add|remove` through the management API's `/suppressions`; an API
+/// error (unknown entry, bad address) becomes the command's error and exit status 1.
+fn suppression(command: SuppressionCmd) -> Result<ExitCode> {
+    match command {
+        SuppressionCmd::List {
+            subaccount,
+            address,
+            reason,
+            limit,
+            json,
+            config,
+        } => {
+            let mut q = Vec::new();
+            if let Some(v) = subaccount {
+                q.push(format!("subaccount={v}"));
+            }
+            if let Some(v) = address {
+                q.push(format!("address={}", mgmt_client::encode(&v)));
+            }
+            if let Some(v) = reason {
+                q.push(format!("reason={}", mgmt_client::encode(&v)));
+            }
+            if let Some(v) = limit {
+                q.push(format!("limit={v}"));
+            }
+            let path = if q.is_empty() {
+                "/suppressions".to_string()
+            } else {
+                format!("/suppressions?{}", q.join("&"))
+            };
+            let body = mgmt_client::get(mgmt_port(config.as_deref())?, &path)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&body)?);
+            } else {
+                print!("{}", render_suppressions(&body));
+            }
+        }
+        SuppressionCmd::Add {
+            address,
+            subaccount,
+            description,
+            config,
+        } => {
+            let body = mgmt_client::post_json(
+                mgmt_port(config.as_deref())?,
+                "/suppressions",
+                &serde_json::json!({
+                    "address": address,
+                    "subaccount": subaccount,
+                    "description": description,
+                }),
+            )?;
+            if body["added"].as_bool() == Some(false) {
+                println!("{address} was already suppressed for subaccount {subaccount}; entry refreshed.");
+            } else {
+                println!("{address} suppressed for subaccount {subaccount}.");
+            }
+        }
+        SuppressionCmd::Remove {
+            address,
+            subaccount,
+            config,
+        } => {
+            mgmt_client::delete(
+                mgmt_port(config.as_deref())?,
+                &format!(
+                    "/suppressions?address={}&subaccount={subaccount}",
+                    mgmt_client::encode(&address)
+                ),
+            )?;
+            println!("{address} is no longer suppressed for subaccount {subaccount}.");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `suppression list` table: columns sized to their content, descriptions on one line.
+fn render_suppressions(body: &Value) -> String {
+    let rows: Vec<[String; 5]> = body["results"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or("").to_string();
+            [
+                text("address"),
+                r["subaccount"].to_string(),
+                text("reason"),
+                text("created"),
+                text("description")
+                    .chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .collect(),
+            ]
+        })
+        .collect();
+    let header = ["address", "subaccount", "reason", "created", "description"];
+    let width = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .chain([header[i].len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let (wa, ws, wr, wc) = (width(0), width(1), width(2), width(3));
+    let mut out = String::new();
+    for r in std::iter::once(header.map(String::from)).chain(rows.iter().cloned()) {
+        let line = format!(
+            "{:<wa$} {:>ws$} {:<wr$} {:<wc$} {}",
+            r[0], r[1], r[2], r[3], r[4]
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "{} of {} suppressed address(es).\n",
+        rows.len(),
+        body["total"].as_u64().unwrap_or(rows.len() as u64)
+    ));
+    out
 }
 
 /// Text tables in the spirit of `pmta show …`.

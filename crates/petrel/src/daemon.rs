@@ -15,6 +15,7 @@ use petrel_spool::{Spool, SpoolOptions};
 use tracing::{info, warn};
 
 use crate::cli::load_config;
+use crate::returns;
 use crate::signals;
 use crate::tracking;
 
@@ -57,6 +58,19 @@ async fn run(
         ))
     };
     let events = signals::open_event_spool(&config)?;
+    // Always opened (cheap): the management API serves it, and the engine and the
+    // bounce/FBL processors check and fill it.
+    let suppression: Option<Arc<petrel_suppression::SuppressionList>> = {
+        let path = suppression_path(&config);
+        let list = petrel_suppression::SuppressionList::open(&path)
+            .with_context(|| format!("opening the suppression list {}", path.display()))?;
+        info!(
+            "suppression list {}: {} entries",
+            path.display(),
+            list.len()
+        );
+        Some(Arc::new(list))
+    };
     let engine = Engine::start(
         spool.clone(),
         config.clone(),
@@ -73,6 +87,19 @@ async fn run(
         let engine = engine.clone();
         ctx.set_commit_hook(Arc::new(move |id| engine.received(id)));
     }
+    engine.set_suppression(suppression.clone());
+    let return_path_keys = returns::load_keys(&config)?;
+    engine.set_return_path_keys(return_path_keys.clone());
+    let _returns = returns::install(
+        &ctx,
+        &config,
+        return_path_keys,
+        petrel_returns::Recorders {
+            accounting: accounting.clone(),
+            events: events.clone(),
+            suppression: suppression.clone(),
+        },
+    );
     let tracking_keys = tracking::load_keys(&config)?;
     engine.set_tracking_keys(tracking_keys.clone());
     let tracking_host =
@@ -109,7 +136,10 @@ async fn run(
             format!("cannot bind the management API on {addr} (http-mgmt-port)")
         })?;
         mgmt_addr = Some(addr);
-        let mgmt = Mgmt::new(ctx.clone(), Some(engine.clone()), rules, reloader.clone());
+        let mut mgmt = Mgmt::new(ctx.clone(), Some(engine.clone()), rules, reloader.clone());
+        if let Some(list) = &suppression {
+            mgmt = mgmt.with_suppression(list.clone());
+        }
         tokio::spawn(async move {
             if let Err(e) = mgmt.serve(listener).await {
                 warn!("management API stopped: {e}");
@@ -202,6 +232,16 @@ async fn wait_for_shutdown(ctx: &Arc<Context>, engine: &Engine, file: Option<&Pa
             }
         }
     }
+}
+
+/// Where the suppression list lives: beside the spool (`var/suppression.db` by default)
+/// until the configuration has a `suppression-database` directive.
+fn suppression_path(config: &petrel_config::Config) -> PathBuf {
+    config
+        .spool_dir()
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("suppression.db")
 }
 
 fn access_rules(config: &petrel_config::Config) -> Vec<AccessRule> {

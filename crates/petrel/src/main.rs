@@ -4,7 +4,9 @@
 
 mod cli;
 mod daemon;
+mod keys;
 mod mgmt_client;
+mod returns;
 mod signals;
 mod tracking;
 

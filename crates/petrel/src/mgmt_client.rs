@@ -8,14 +8,21 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
-fn request(port: u16, method: &str, path: &str) -> Result<Value> {
+fn request(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).with_context(|| {
         format!("cannot reach the petrel daemon on 127.0.0.1:{port} (is it running?)")
     })?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let content_type = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/json\r\n"
+    };
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/json\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
@@ -66,12 +73,22 @@ fn dechunk(body: &str) -> String {
 
 /// `GET path`, parsed as JSON.
 pub fn get(port: u16, path: &str) -> Result<Value> {
-    request(port, "GET", path)
+    request(port, "GET", path, None)
 }
 
 /// `POST path` with an empty body, parsed as JSON.
 pub fn post(port: u16, path: &str) -> Result<Value> {
-    request(port, "POST", path)
+    request(port, "POST", path, None)
+}
+
+/// `POST path` with a JSON body, parsed as JSON.
+pub fn post_json(port: u16, path: &str, body: &Value) -> Result<Value> {
+    request(port, "POST", path, Some(body))
+}
+
+/// `DELETE path`, parsed as JSON.
+pub fn delete(port: u16, path: &str) -> Result<Value> {
+    request(port, "DELETE", path, None)
 }
 
 /// Percent-encodes a query value.

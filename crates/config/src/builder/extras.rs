@@ -296,7 +296,7 @@ impl Builder<'_> {
                         sig.tracking.certificate = Some(c);
                     }
                 }
-                ("tracking-key", _) => match parse_tracking_key(l) {
+                ("tracking-key", _) => match parse_key_line(l) {
                     Ok((id, secret)) => {
                         if sig.tracking.keys.iter().any(|(k, _)| *k == id) {
                             self.err(&l.loc, format!("`tracking-key`: key id {id} is given twice"));
@@ -478,6 +478,22 @@ impl Builder<'_> {
                         ("deliver-matched-email", Value::Bool(b)) => p.deliver_matched_email = b,
                         ("forward-unmatched-to", Value::Text(t)) => p.forward_unmatched_to.push(t),
                         ("forward-errors-to", Value::Text(t)) => p.forward_errors_to.push(t),
+                        ("return-path-key", _) => match parse_key_line(l) {
+                            Ok((id, secret)) => {
+                                if p.return_path_keys.iter().any(|(k, _)| *k == id) {
+                                    self.err(
+                                        &l.loc,
+                                        format!("`return-path-key`: key id {id} is given twice"),
+                                    );
+                                } else {
+                                    p.return_path_keys.push((id, secret));
+                                }
+                            }
+                            Err(why) => self.err(&l.loc, format!("`return-path-key`: {why}")),
+                        },
+                        ("return-path-key-file", Value::Path(f)) => {
+                            p.return_path_key_file = Some(f)
+                        }
                         _ => {}
                     }
                 }
@@ -622,8 +638,9 @@ fn parse_listen_addr(l: &Line) -> Option<SocketAddr> {
     }
 }
 
-/// `tracking-key ID SECRET`: ID 0-255, SECRET at least 16 characters of printable ASCII.
-fn parse_tracking_key(l: &Line) -> Result<(u8, String), String> {
+/// `tracking-key` / `return-path-key ID SECRET`: ID 0-255, SECRET at least 16 printable
+/// ASCII characters.
+fn parse_key_line(l: &Line) -> Result<(u8, String), String> {
     let [id, secret] = l.words.as_slice() else {
         return Err(format!(
             "`{}` is not `ID SECRET` (a key id 0-255 and a secret of at least 16 characters)",

@@ -1,0 +1,536 @@
+//! One returned message, start to finish: parse it, attribute it to the copy it is about,
+//! write the `rb` / `rs` / `f` accounting rows and the `out_of_band` / `spam_complaint`
+//! events, suppress hard-bounced and complaining recipients, and decide where (if anywhere)
+//! the message itself goes.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use petrel_accounting::{Accounting, AcctRecord, DsnAction, SrcType};
+use petrel_bounce::{Bounce, BouncedRecipient, Complaint, OriginalRefs, Returned};
+use petrel_config::{Config, RecordType};
+use petrel_events::{next_event_id, Event, EventKind, EventSpool};
+use petrel_suppression::{NewEntry, Reason, SuppressionList};
+use tracing::{debug, info, warn};
+
+use crate::verp::{ReturnPathKeys, Verified};
+
+/// A message received for an address in a processor's `<address-list>`.
+pub struct ReturnedMail<'a> {
+    /// The recipient it was sent to (a bounce or feedback-loop address, often a VERP one).
+    pub rcpt: &'a str,
+    /// Its envelope sender (usually `<>` for bounces).
+    pub mail_from: &'a str,
+    /// The client that sent it.
+    pub client_ip: Option<IpAddr>,
+    /// The client's HELO name.
+    pub helo: &'a str,
+    /// The message as received.
+    pub message: &'a [u8],
+}
+
+/// What the message turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A delivery report naming at least one failed or delayed recipient.
+    Bounce,
+    /// A feedback-loop complaint.
+    Complaint,
+    /// Anything else (auto-replies, mail for a human, reports of successes).
+    Unmatched,
+    /// A message that could not be parsed at all.
+    Error,
+}
+
+/// The processor's decision: what the message was, and the addresses it is to be delivered
+/// to instead of its recipient (empty: consumed, only logged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// What the message was.
+    pub kind: Kind,
+    /// Where a copy goes (`postmaster`, `forward-*-to`), per `deliver-*-email`.
+    pub deliver_to: Vec<String>,
+}
+
+/// Counters for `show status`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Bounce reports processed (PowerMTA's `bounceProcessed`).
+    pub bounces: AtomicU64,
+    /// Complaints processed (PowerMTA's `feedbackLoopProcessed`).
+    pub complaints: AtomicU64,
+    /// Messages that were not reports.
+    pub unmatched: AtomicU64,
+    /// Reports that named no message petrel could attribute by a signed return path.
+    pub unattributed: AtomicU64,
+}
+
+/// Where the processor records what it finds; each is optional like in the rest of petrel.
+#[derive(Default, Clone)]
+pub struct Recorders {
+    /// `rb`, `rs` and `f` rows.
+    pub accounting: Option<Arc<Accounting>>,
+    /// `out_of_band` and `spam_complaint` events (only with `<signals>`).
+    pub events: Option<Arc<EventSpool>>,
+    /// Hard-bounced and complaining recipients.
+    pub suppression: Option<Arc<SuppressionList>>,
+}
+
+/// The bounce and feedback-loop processor. One per daemon, shared by every SMTP session.
+pub struct ReturnsProcessor {
+    keys: Option<ReturnPathKeys>,
+    rec: Recorders,
+    /// What it has done since start.
+    pub stats: Stats,
+}
+
+/// The Signals `message_id` of recipient `rcpt_index` of spooled message `spool_id`: the
+/// same form as the delivery engine's (16 hex digits of the spool id, then at least 4 of the
+/// index), so returned-mail events join the delivery events of the same recipient.
+pub fn recipient_message_id(spool_id: u64, rcpt_index: u32) -> String {
+    format!("{spool_id:016x}{rcpt_index:04x}")
+}
+
+/// The copy a report is about, as far as petrel could tell.
+struct Attribution {
+    message_id: Option<String>,
+    subaccount: u64,
+    verified: bool,
+}
+
+impl ReturnsProcessor {
+    /// A processor that verifies return paths with `keys` and records into `rec`.
+    pub fn new(keys: Option<ReturnPathKeys>, rec: Recorders) -> ReturnsProcessor {
+        ReturnsProcessor {
+            keys,
+            rec,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Processes one message for `mail.rcpt`, which must be in a processor's scope
+    /// ([`Config::returned_mail_processor`]); returns what to do with the message.
+    pub fn process(&self, config: &Config, mail: &ReturnedMail<'_>) -> Decision {
+        let Some(p) = config.returned_mail_processor(mail.rcpt) else {
+            return Decision {
+                kind: Kind::Unmatched,
+                deliver_to: vec![mail.rcpt.to_string()],
+            };
+        };
+        let now = SystemTime::now();
+        match petrel_bounce::try_parse(mail.message) {
+            Ok(Returned::Bounce(b)) if !b.recipients.is_empty() => {
+                self.stats.bounces.fetch_add(1, Ordering::Relaxed);
+                self.bounce(config, mail, &b, now);
+                decided(Kind::Bounce, p.deliver_matched_email, &[], config)
+            }
+            Ok(Returned::Complaint(c)) if !c.recipients.is_empty() => {
+                self.stats.complaints.fetch_add(1, Ordering::Relaxed);
+                self.complaint(config, mail, &c, now);
+                decided(Kind::Complaint, p.deliver_matched_email, &[], config)
+            }
+            Ok(other) => {
+                self.stats.unmatched.fetch_add(1, Ordering::Relaxed);
+                let what = match other {
+                    Returned::AutoReply => "an automatic reply",
+                    Returned::Complaint(_) => "a complaint naming no recipient",
+                    Returned::Bounce(_) => "a report naming no failed recipient",
+                    Returned::Unrecognised => "not a report",
+                };
+                info!(rcpt = mail.rcpt, "returned mail: {what}");
+                decided(
+                    Kind::Unmatched,
+                    p.deliver_unmatched_email,
+                    &p.forward_unmatched_to,
+                    config,
+                )
+            }
+            Err(e) => {
+                self.stats.unmatched.fetch_add(1, Ordering::Relaxed);
+                warn!(rcpt = mail.rcpt, "returned mail could not be parsed: {e}");
+                // PowerMTA: mail that failed to parse always continues to delivery.
+                let to = if p.forward_errors_to.is_empty() {
+                    &p.forward_unmatched_to
+                } else {
+                    &p.forward_errors_to
+                };
+                decided(Kind::Error, true, to, config)
+            }
+        }
+    }
+
+    /// Which copy a report is about: a signed return path (the address the report was sent
+    /// to, else the returned original's Return-Path) verified for one of the recipients the
+    /// report names; else only the original's Message-ID, which names the message but not
+    /// petrel's copy.
+    fn attribute<'r>(
+        &self,
+        to: &str,
+        original: &OriginalRefs,
+        recipients: impl Iterator<Item = &'r str> + Clone,
+    ) -> (Attribution, Option<Verified>) {
+        let verified = self.keys.as_ref().and_then(|k| {
+            k.verify(to, recipients.clone()).or_else(|| {
+                original
+                    .envelope_from
+                    .as_deref()
+                    .and_then(|rp| k.verify(rp, recipients.clone()))
+            })
+        });
+        match &verified {
+            Some(v) => (
+                Attribution {
+                    message_id: Some(recipient_message_id(v.spool_id, v.rcpt_index)),
+                    subaccount: v.subaccount,
+                    verified: true,
+                },
+                verified,
+            ),
+            None => {
+                self.stats.unattributed.fetch_add(1, Ordering::Relaxed);
+                (
+                    Attribution {
+                        message_id: original
+                            .message_id
+                            .as_deref()
+                            .map(|m| m.trim_matches(['<', '>']).to_string())
+                            .filter(|m| !m.is_empty()),
+                        subaccount: 0,
+                        verified: false,
+                    },
+                    None,
+                )
+            }
+        }
+    }
+
+    fn bounce(&self, config: &Config, mail: &ReturnedMail<'_>, b: &Bounce, now: SystemTime) {
+        for r in &b.recipients {
+            // Attribute each recipient on its own: a report may name several.
+            let (at, _) =
+                self.attribute(mail.rcpt, &b.original, std::iter::once(r.address.as_str()));
+            let failed = !r
+                .action
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case("delayed"));
+            self.account_bounce(mail, b, r, failed, now);
+            if !failed {
+                continue;
+            }
+            self.emit(config, || {
+                let mut e = self.base_event(EventKind::OutOfBand, &at, &r.address, now)?;
+                e.msg_from = Some(mail.rcpt.to_string());
+                e.campaign_id = b.original.x_job.clone();
+                e.bounce_class = Some(r.bounce_class);
+                e.error_code = r.reply_code;
+                e.raw_reason = r.diagnostic.clone().or_else(|| r.status.clone());
+                e.recv_method = Some("esmtp".into());
+                Some(e)
+            });
+            if r.hard && at.verified {
+                self.suppress(
+                    &r.address,
+                    at.subaccount,
+                    Reason::HardBounce,
+                    format!(
+                        "out-of-band bounce {} {}",
+                        r.status.as_deref().unwrap_or(""),
+                        r.diagnostic.as_deref().unwrap_or("")
+                    ),
+                );
+            } else if r.hard {
+                debug!(
+                    rcpt = r.address,
+                    "hard bounce not attributed by a signed return path: not suppressed"
+                );
+            }
+        }
+    }
+
+    fn complaint(&self, config: &Config, mail: &ReturnedMail<'_>, c: &Complaint, now: SystemTime) {
+        for rcpt in &c.recipients {
+            let (at, _) = self.attribute(mail.rcpt, &c.original, std::iter::once(rcpt.as_str()));
+            if let Some(acct) = &self.rec.accounting {
+                let mut rec = AcctRecord::new(RecordType::FeedbackLoop, now);
+                rec.rep_source_ip = c.source_ip.as_deref().and_then(|s| s.parse().ok());
+                rec.feedback_type = c.feedback_type.clone();
+                rec.format = "arf".into();
+                rec.user_agent = c.user_agent.clone().unwrap_or_default();
+                rec.orig = mail.rcpt.to_string();
+                rec.rcpt = rcpt.clone();
+                rec.reporting_mta = c.reported_by.clone().unwrap_or_default();
+                rec.reported_domain = c.reported_by.clone().unwrap_or_default();
+                rec.dlv_source_ip = rec.rep_source_ip;
+                rec.headers = c.original.headers.clone();
+                if let Err(e) = acct.record(rec) {
+                    warn!("accounting: {e}");
+                }
+            }
+            self.emit(config, || {
+                let mut e = self.base_event(EventKind::SpamComplaint, &at, rcpt, now)?;
+                e.fbtype = Some(c.feedback_type.clone());
+                e.report_by = c.reported_by.clone();
+                e.report_to = Some(mail.rcpt.to_string());
+                e.user_agent = c.user_agent.clone();
+                e.campaign_id = c.original.x_job.clone();
+                e.sending_ip = c.source_ip.as_deref().and_then(|s| s.parse().ok());
+                Some(e)
+            });
+            // A "not-spam" report takes a complaint back; it never suppresses.
+            if !c.feedback_type.eq_ignore_ascii_case("not-spam") {
+                self.suppress(
+                    rcpt,
+                    at.subaccount,
+                    Reason::Complaint,
+                    format!(
+                        "{} complaint via {}",
+                        c.feedback_type,
+                        c.reported_by.as_deref().unwrap_or("a feedback loop")
+                    ),
+                );
+            }
+        }
+    }
+
+    fn account_bounce(
+        &self,
+        mail: &ReturnedMail<'_>,
+        b: &Bounce,
+        r: &BouncedRecipient,
+        failed: bool,
+        now: SystemTime,
+    ) {
+        let Some(acct) = &self.rec.accounting else {
+            return;
+        };
+        let kind = if failed {
+            RecordType::RemoteBounce
+        } else {
+            RecordType::RemoteStatus
+        };
+        let mut rec = AcctRecord::new(kind, now);
+        rec.orig = mail.rcpt.to_string();
+        rec.rcpt = r.address.clone();
+        rec.dsn_action = (!failed).then_some(DsnAction::Delayed);
+        rec.dsn_status = r.status.as_deref().and_then(|s| s.parse().ok());
+        rec.dsn_diag = r
+            .diagnostic
+            .as_deref()
+            .map(|d| {
+                if d.contains(';') {
+                    d.to_string()
+                } else {
+                    format!("smtp;{d}")
+                }
+            })
+            .unwrap_or_default();
+        rec.dsn_mta = r.remote_mta.clone().unwrap_or_default();
+        rec.dsn_reporting_mta = b.reporting_mta.clone().unwrap_or_default();
+        rec.bounce_cat = r.bounce_cat.clone();
+        rec.src_type = Some(SrcType::Smtp);
+        rec.src_mta = match mail.client_ip {
+            Some(ip) => format!("{} ({ip})", mail.helo),
+            None => mail.helo.to_string(),
+        };
+        rec.env_id = b
+            .original
+            .headers
+            .iter()
+            .find(|(n, _)| n == "original-envelope-id")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        rec.format = "dsn".into();
+        rec.headers = b.original.headers.clone();
+        if let Err(e) = acct.record(rec) {
+            warn!("accounting: {e}");
+        }
+    }
+
+    /// The fields every returned-mail event shares; `None` without a message id (SparkPost
+    /// refuses events without one).
+    fn base_event(
+        &self,
+        kind: EventKind,
+        at: &Attribution,
+        rcpt: &str,
+        now: SystemTime,
+    ) -> Option<Event> {
+        let Some(message_id) = at.message_id.clone() else {
+            info!(
+                rcpt,
+                "returned mail names no message: no {} event",
+                kind.public_type()
+            );
+            return None;
+        };
+        let mut e = Event::new(kind, next_event_id(), message_id, now);
+        e.rcpt_to = Some(rcpt.to_ascii_lowercase());
+        e.raw_rcpt_to = Some(rcpt.to_string());
+        let domain = rcpt.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
+        e.routing_domain = domain.clone();
+        e.recipient_domain = domain;
+        e.subaccount_id = at.subaccount;
+        e.delv_method = Some("esmtp".into());
+        Some(e)
+    }
+
+    fn emit(&self, config: &Config, make: impl FnOnce() -> Option<Event>) {
+        let (Some(events), Some(sig)) = (&self.rec.events, &config.signals) else {
+            return;
+        };
+        if let Some(mut e) = make() {
+            e.customer_id = sig.customer_id;
+            if let Err(err) = events.emit(&e) {
+                warn!("signals: {err}");
+            }
+        }
+    }
+
+    fn suppress(&self, address: &str, subaccount: u64, reason: Reason, description: String) {
+        let Some(list) = &self.rec.suppression else {
+            return;
+        };
+        let entry = NewEntry {
+            address: address.to_string(),
+            subaccount,
+            reason,
+            description: description.trim().to_string(),
+        };
+        match list.add(entry) {
+            Ok(true) => info!(address, subaccount, "suppressed ({})", reason.as_str()),
+            Ok(false) => {}
+            Err(e) => warn!(address, "suppression: {e}"),
+        }
+    }
+}
+
+/// `deliver-*-email`: to the forward addresses when there are any, else to `postmaster`;
+/// nowhere (logged only) when delivery is off or no address is configured.
+fn decided(kind: Kind, deliver: bool, forward: &[String], config: &Config) -> Decision {
+    let deliver_to = if !deliver {
+        Vec::new()
+    } else if !forward.is_empty() {
+        forward.to_vec()
+    } else {
+        config.postmaster.clone()
+    };
+    if deliver && deliver_to.is_empty() {
+        info!("returned mail: no postmaster configured; logged only");
+    }
+    Decision { kind, deliver_to }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DSN: &str = "From: MAILER-DAEMON@mx.example\r\nTo: {TO}\r\nSubject: Undelivered\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nFailed.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\nFinal-Recipient: rfc822; {RCPT}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n--b--\r\n";
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            "postmaster pm@example.com\n<bounce-processor>\n{extra}<address-list>\ndomain bounces.example.com\n</address-list>\n</bounce-processor>\n"
+        );
+        petrel_config::parse_str(&text, std::path::Path::new("/virtual/petrel.conf"))
+            .unwrap()
+            .config
+    }
+
+    fn keys() -> ReturnPathKeys {
+        ReturnPathKeys::new(&[(1, "unit-test-secret-0123456789".into())]).unwrap()
+    }
+
+    fn processor(dir: &std::path::Path) -> (ReturnsProcessor, Arc<SuppressionList>) {
+        let list = Arc::new(SuppressionList::open(&dir.join("s.db")).unwrap());
+        let rec = Recorders {
+            suppression: Some(list.clone()),
+            ..Recorders::default()
+        };
+        (ReturnsProcessor::new(Some(keys()), rec), list)
+    }
+
+    fn mail<'a>(rcpt: &'a str, message: &'a [u8]) -> ReturnedMail<'a> {
+        ReturnedMail {
+            rcpt,
+            mail_from: "",
+            client_ip: Some("127.0.0.3".parse().unwrap()),
+            helo: "mx.example",
+            message,
+        }
+    }
+
+    #[test]
+    fn a_verified_hard_bounce_suppresses_for_the_copys_subaccount() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, list) = processor(dir.path());
+        let rp = keys()
+            .address("news@bounces.example.com", 9, 0, 7, "ana@example.net")
+            .unwrap();
+        let dsn = DSN
+            .replace("{TO}", &rp)
+            .replace("{RCPT}", "ana@example.net");
+        let d = p.process(&config(""), &mail(&rp, dsn.as_bytes()));
+        assert_eq!(d.kind, Kind::Bounce);
+        assert!(d.deliver_to.is_empty(), "consumed by default");
+        assert!(list.is_suppressed(7, "ana@example.net").is_some());
+        assert!(list.is_suppressed(0, "ana@example.net").is_none());
+        assert_eq!(p.stats.bounces.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_bounce_for_someone_else_is_recorded_but_suppresses_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, list) = processor(dir.path());
+        // A genuine return path, but the report names another address.
+        let rp = keys()
+            .address("news@bounces.example.com", 9, 0, 0, "ana@example.net")
+            .unwrap();
+        let dsn = DSN
+            .replace("{TO}", &rp)
+            .replace("{RCPT}", "victim@example.net");
+        let d = p.process(&config(""), &mail(&rp, dsn.as_bytes()));
+        assert_eq!(d.kind, Kind::Bounce);
+        assert!(list.is_empty());
+        assert_eq!(p.stats.unattributed.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn unmatched_mail_goes_to_postmaster_or_forward_or_nowhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, _) = processor(dir.path());
+        let human = b"From: a@b.example\r\nSubject: hi\r\n\r\nStill there?\r\n";
+        let rcpt = "news@bounces.example.com";
+        let d = p.process(&config(""), &mail(rcpt, human));
+        assert_eq!(
+            (d.kind, d.deliver_to),
+            (Kind::Unmatched, vec!["pm@example.com".into()])
+        );
+        let d = p.process(
+            &config("forward-unmatched-to ops@example.com\n"),
+            &mail(rcpt, human),
+        );
+        assert_eq!(d.deliver_to, vec!["ops@example.com".to_string()]);
+        let d = p.process(&config("deliver-unmatched-email no\n"), &mail(rcpt, human));
+        assert!(d.deliver_to.is_empty());
+        // Recognised reports go on only with deliver-matched-email.
+        let dsn = DSN.replace("{TO}", rcpt).replace("{RCPT}", "x@example.net");
+        let d = p.process(
+            &config("deliver-matched-email yes\n"),
+            &mail(rcpt, dsn.as_bytes()),
+        );
+        assert_eq!(
+            (d.kind, d.deliver_to),
+            (Kind::Bounce, vec!["pm@example.com".into()])
+        );
+    }
+
+    #[test]
+    fn message_ids_match_the_delivery_engines() {
+        assert_eq!(
+            recipient_message_id(0x0123_4567_89ab_cdef, 7),
+            "0123456789abcdef0007"
+        );
+        assert_eq!(recipient_message_id(1, 0x12345), "000000000000000112345");
+    }
+}
