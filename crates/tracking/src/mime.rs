@@ -224,33 +224,38 @@ fn walk(
 fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec<Range<usize>> {
     let mut parts = Vec::new();
     let mut current: Option<usize> = None;
-    let mut pos = start;
-    while pos < end {
-        let (next, line) = line_at(raw, pos, end);
-        if let Some(rest) = line
-            .strip_prefix(b"--")
-            .and_then(|l| l.strip_prefix(boundary))
-        {
-            let close = rest.starts_with(b"--");
-            let tail = if close { &rest[2..] } else { rest };
-            if tail.iter().all(|&b| b == b' ' || b == b'\t') {
-                if let Some(s) = current.take() {
-                    let mut e = pos;
-                    if e > s && raw[e - 1] == b'\n' {
-                        e -= 1;
-                        if e > s && raw[e - 1] == b'\r' {
-                            e -= 1;
-                        }
-                    }
-                    parts.push(s..e.max(s));
-                }
-                if close {
-                    return parts;
-                }
-                current = Some(next);
-            }
+    let mut delimiter = Vec::with_capacity(boundary.len() + 2);
+    delimiter.extend_from_slice(b"--");
+    delimiter.extend_from_slice(boundary);
+    // Jump from one `--boundary` to the next instead of looking at every line of the body;
+    // only those at the start of a line can be delimiters.
+    for found in memchr::memmem::find_iter(&raw[start..end], &delimiter) {
+        let pos = start + found;
+        if pos > start && raw[pos - 1] != b'\n' {
+            continue;
         }
-        pos = next;
+        let (next, line) = line_at(raw, pos, end);
+        let Some(rest) = line.strip_prefix(&delimiter[..]) else {
+            continue;
+        };
+        let close = rest.starts_with(b"--");
+        let tail = if close { &rest[2..] } else { rest };
+        if tail.iter().all(|&b| b == b' ' || b == b'\t') {
+            if let Some(s) = current.take() {
+                let mut e = pos;
+                if e > s && raw[e - 1] == b'\n' {
+                    e -= 1;
+                    if e > s && raw[e - 1] == b'\r' {
+                        e -= 1;
+                    }
+                }
+                parts.push(s..e.max(s));
+            }
+            if close {
+                return parts;
+            }
+            current = Some(next);
+        }
     }
     if let Some(s) = current {
         parts.push(s..end);
@@ -292,6 +297,90 @@ mod tests {
         let msg = b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/html\n\n--bx\n<p>\n--b--\n";
         let leaves = html_leaves(msg).unwrap();
         assert_eq!(&msg[leaves[0].body.clone()], b"--bx\n<p>");
+    }
+
+    /// The previous delimiter search, line by line: the definition of the expected result.
+    fn split_multipart_by_lines(
+        raw: &[u8],
+        start: usize,
+        end: usize,
+        boundary: &[u8],
+    ) -> Vec<Range<usize>> {
+        let mut parts = Vec::new();
+        let mut current: Option<usize> = None;
+        let mut pos = start;
+        while pos < end {
+            let (next, line) = line_at(raw, pos, end);
+            if let Some(rest) = line
+                .strip_prefix(b"--")
+                .and_then(|l| l.strip_prefix(boundary))
+            {
+                let close = rest.starts_with(b"--");
+                let tail = if close { &rest[2..] } else { rest };
+                if tail.iter().all(|&b| b == b' ' || b == b'\t') {
+                    if let Some(s) = current.take() {
+                        let mut e = pos;
+                        if e > s && raw[e - 1] == b'\n' {
+                            e -= 1;
+                            if e > s && raw[e - 1] == b'\r' {
+                                e -= 1;
+                            }
+                        }
+                        parts.push(s..e.max(s));
+                    }
+                    if close {
+                        return parts;
+                    }
+                    current = Some(next);
+                }
+            }
+            pos = next;
+        }
+        if let Some(s) = current {
+            parts.push(s..end);
+        }
+        parts
+    }
+
+    #[test]
+    fn delimiter_search_matches_line_by_line() {
+        let pieces: [&[u8]; 14] = [
+            b"--b\r\n",
+            b"--b--\r\n",
+            b"--b \t\n",
+            b"--bx\n",
+            b"x--b\n",
+            b"\n",
+            b"\r\n",
+            b"text ",
+            b"--b",
+            b"--",
+            b"b",
+            b"--b--",
+            b"---b\n",
+            b"\r",
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for n in 0..3000 {
+            let mut body = Vec::new();
+            for _ in 0..n % 17 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                body.extend_from_slice(pieces[(x % pieces.len() as u64) as usize]);
+            }
+            for boundary in [&b"b"[..], b"-b", b"b-", b"--"] {
+                for start in [0, body.len().min(1), body.len().min(3)] {
+                    assert_eq!(
+                        split_multipart(&body, start, body.len(), boundary),
+                        split_multipart_by_lines(&body, start, body.len(), boundary),
+                        "{:?} from {start}, boundary {:?}",
+                        String::from_utf8_lossy(&body),
+                        String::from_utf8_lossy(boundary)
+                    );
+                }
+            }
+        }
     }
 
     #[test]

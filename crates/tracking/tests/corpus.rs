@@ -850,3 +850,82 @@ fn tokens_from_a_rotated_key_set_still_verify() {
         assert!(rotated.verify(t, EXPIRES + 1).is_err());
     }
 }
+
+#[test]
+fn unsubscribe_links_by_their_text() {
+    // (HTML, the links expected to be wrapped). Every other `https://example.com/…` link
+    // must be left exactly as written.
+    let cases: &[(&str, &[&str])] = &[
+        // Text of nested elements counts, in any case.
+        (
+            "<a href=\"https://example.com/u\"><span style=\"color:#999\">Unsubscribe</span></a> \
+             <a href=\"https://example.com/ok\">Shop</a>",
+            &["https://example.com/ok"],
+        ),
+        (
+            "<p>To unsubscribe, click below.</p>\
+             <a href=\"https://example.com/u\">Un<b>SUB</b><i>scribe</i> here</a>\
+             <a href=\"https://example.com/ok\">Shop</a>",
+            &["https://example.com/ok"],
+        ),
+        (
+            "<a href=\"https://example.com/u\">UnSubScribe</a>",
+            &[],
+        ),
+        // The word in another link, after the link, in comments or attributes does not.
+        (
+            "<a href=\"https://example.com/ok\">Shop</a><a href=\"https://example.com/u\">unsubscribe</a>",
+            &["https://example.com/ok"],
+        ),
+        (
+            "<a href=\"https://example.com/ok\">Manage preferences</a> or unsubscribe below.",
+            &["https://example.com/ok"],
+        ),
+        (
+            "<a href=\"https://example.com/ok\"><!-- unsubscribe -->Shop</a><!-- unsubscribe -->",
+            &["https://example.com/ok"],
+        ),
+        (
+            "<a href=\"https://example.com/ok\" title=\"unsubscribe\"><img alt=\"Unsubscribe\" src=\"x.png\"></a>",
+            &["https://example.com/ok"],
+        ),
+        (
+            "<script>document.write('<a href=\"https://example.com/s\">unsubscribe</a>')</script>\
+             <a href=\"https://example.com/ok\">Shop</a>",
+            &["https://example.com/ok"],
+        ),
+        // A link without an end tag keeps its text up to the next link.
+        (
+            "<p><a href=\"https://example.com/u\">Unsubscribe<p><a href=\"https://example.com/ok\">Shop</a>",
+            &["https://example.com/ok"],
+        ),
+        // Outlook button markup (conditional comments) inside the link.
+        (
+            "<a href=\"https://example.com/ok\"><!--[if mso]><i>&nbsp;</i><![endif]--><span>Shop now</span></a> \
+             <a href=\"https://example.com/u\"><!--[if mso]><i>&nbsp;</i><![endif]--><span>Unsubscribe</span></a>",
+            &["https://example.com/ok"],
+        ),
+    ];
+    for (html, wrapped) in cases {
+        let raw = format!(
+            "Content-Type: text/html; charset=utf-8\r\n\r\n<html><body>{html}</body></html>"
+        );
+        let r = run(raw.as_bytes());
+        let urls: Vec<_> = tokens(&r.message, "c")
+            .iter()
+            .map(|t| keys().verify(t, NOW).unwrap().url.unwrap())
+            .collect();
+        assert_eq!(urls, *wrapped, "{html}");
+        for kept in [
+            "<a href=\"https://example.com/u\">",
+            "<a href=\"https://example.com/s\">",
+        ] {
+            if html.contains(kept) {
+                assert!(
+                    find(&r.message, kept.as_bytes()).is_some(),
+                    "{html}: lost {kept}"
+                );
+            }
+        }
+    }
+}
