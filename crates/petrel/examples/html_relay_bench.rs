@@ -3,13 +3,16 @@
 //!
 //! In one process: a counting SMTP sink on `--sink 127.0.0.1:P` and an injector that sends
 //! `-n` copies of a ~20 KB multipart/alternative message (quoted-printable HTML, 30 links,
-//! an unsubscribe footer) over `-c` reused, pipelined connections to `--inject HOST:PORT`.
+//! an unsubscribe footer) from `-c` concurrent sessions to `--inject HOST:PORT`. Like
+//! `relay-bench.sh` (smtp-source), each message gets a connection of its own and commands
+//! are sent one at a time; `--reuse` keeps each session's connection and pipelines
+//! MAIL/RCPT/DATA instead (a bulk injector's shape, much lighter on the MTA).
 //! The MTA under test relays them to the sink. Prints
 //! `RESULT n=… secs=… inject_mps=… e2e_mps=…` (e2e: first injection to the N-th message
 //! received by the sink). `--direct` injects straight into the sink (the limit of this
 //! load generator on this machine). Loopback only; bounded by `-n` and `--timeout`.
 //!
-//! `cargo run --release -p petrel --example html_relay_bench -- -n 5000 --inject 127.0.0.1:2525 --sink 127.0.0.1:2527`
+//! `cargo run --release -p petrel --example html_relay_bench -- -n 5000 [--reuse] --inject 127.0.0.1:2525 --sink 127.0.0.1:2527`
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +28,7 @@ struct Args {
     inject: SocketAddr,
     sink: SocketAddr,
     direct: bool,
+    reuse: bool,
     timeout: Duration,
     print: bool,
 }
@@ -36,6 +40,7 @@ fn args() -> Args {
         inject: "127.0.0.1:2525".parse().unwrap(),
         sink: "127.0.0.1:2527".parse().unwrap(),
         direct: false,
+        reuse: false,
         timeout: Duration::from_secs(300),
         print: false,
     };
@@ -49,6 +54,7 @@ fn args() -> Args {
             "--sink" => a.sink = v().parse().expect("--sink HOST:PORT"),
             "--timeout" => a.timeout = Duration::from_secs(v().parse().expect("--timeout SECS")),
             "--direct" => a.direct = true,
+            "--reuse" => a.reuse = true,
             "--print" => a.print = true,
             _ => panic!("unknown argument {k}"),
         }
@@ -126,6 +132,9 @@ async fn sink(listener: TcpListener, count: Arc<AtomicU64>) {
             continue;
         };
         let count = count.clone();
+        // Replies are small writes; without this, Nagle holds each until the peer's delayed
+        // ACK (40 ms) and the sink, not the MTA, sets the pace.
+        stream.set_nodelay(true).ok();
         tokio::spawn(async move {
             let (r, mut w) = stream.into_split();
             let mut r = BufReader::with_capacity(64 * 1024, r);
@@ -148,9 +157,9 @@ async fn sink(listener: TcpListener, count: Arc<AtomicU64>) {
                         b"250-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 104857600\r\n",
                     ),
                     b"DATA" => {
+                        out.extend_from_slice(b"354 go\r\n");
                         w.write_all(&out).await.ok();
                         out.clear();
-                        w.write_all(b"354 go\r\n").await.ok();
                         let mut message = Vec::new();
                         let keep = FIRST.get().is_none();
                         loop {
@@ -203,8 +212,23 @@ async fn reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> std::io::Re
     }
 }
 
-/// One injecting connection: EHLO once, then pipelined MAIL/RCPT/DATA per message.
-async fn inject(addr: SocketAddr, body: Arc<Vec<u8>>, next: Arc<AtomicU64>, n: u64) -> u64 {
+/// One injecting session: a connection per message with one command at a time, or (with
+/// `reuse`) one connection, EHLO once, and pipelined MAIL/RCPT/DATA per message.
+async fn inject(
+    addr: SocketAddr,
+    body: Arc<Vec<u8>>,
+    next: Arc<AtomicU64>,
+    n: u64,
+    reuse: bool,
+) -> u64 {
+    if !reuse {
+        let mut sent = 0;
+        while next.fetch_add(1, Ordering::Relaxed) < n {
+            one_message(addr, &body).await;
+            sent += 1;
+        }
+        return sent;
+    }
     let stream = TcpStream::connect(addr).await.expect("connect to the MTA");
     stream.set_nodelay(true).ok();
     let (r, mut w) = stream.into_split();
@@ -227,6 +251,7 @@ async fn inject(addr: SocketAddr, body: Arc<Vec<u8>>, next: Arc<AtomicU64>, n: u
         assert!(m == 250 && rc == 250 && d == 354, "{m} {rc} {d}");
         w.write_all(&body).await.unwrap();
         w.write_all(b".\r\n").await.unwrap();
+        w.flush().await.unwrap();
         assert_eq!(reply(&mut r).await.unwrap(), 250);
         sent += 1;
     }
@@ -234,6 +259,31 @@ async fn inject(addr: SocketAddr, body: Arc<Vec<u8>>, next: Arc<AtomicU64>, n: u
     let mut rest = Vec::new();
     let _ = r.read_to_end(&mut rest).await;
     sent
+}
+
+/// smtp-source's shape: connect, EHLO, MAIL, RCPT, DATA, body, QUIT, each awaited.
+async fn one_message(addr: SocketAddr, body: &[u8]) {
+    let stream = TcpStream::connect(addr).await.expect("connect to the MTA");
+    stream.set_nodelay(true).ok();
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    assert_eq!(reply(&mut r).await.unwrap(), 220);
+    for (cmd, want) in [
+        (&b"EHLO bench.example\r\n"[..], 250),
+        (b"MAIL FROM:<news@letter.example.com>\r\n", 250),
+        (b"RCPT TO:<reader@sink.example>\r\n", 250),
+        (b"DATA\r\n", 354),
+    ] {
+        w.write_all(cmd).await.unwrap();
+        let got = reply(&mut r).await.unwrap();
+        assert_eq!(got, want, "{}", String::from_utf8_lossy(cmd).trim());
+    }
+    w.write_all(body).await.unwrap();
+    w.write_all(b".\r\n").await.unwrap();
+    assert_eq!(reply(&mut r).await.unwrap(), 250);
+    let _ = w.write_all(b"QUIT\r\n").await;
+    let mut rest = Vec::new();
+    let _ = r.read_to_end(&mut rest).await;
 }
 
 #[tokio::main]
@@ -251,7 +301,7 @@ async fn main() {
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let tasks: Vec<_> = (0..a.conns)
-        .map(|_| tokio::spawn(inject(target, body.clone(), next.clone(), a.n)))
+        .map(|_| tokio::spawn(inject(target, body.clone(), next.clone(), a.n, a.reuse)))
         .collect();
     let mut injected = 0;
     for t in tasks {

@@ -11,7 +11,7 @@
 //!   reused for the next (each thread remembers recent deflated URLs). Building each message
 //!   is not timed.
 //!
-//! `cargo run --release -p petrel-tracking --example rewrite_bench -- [N] [--print] [--sample=NAME]`
+//! `cargo run --release -p petrel-tracking --example rewrite_bench -- [N] [--print] [--sample=NAME] [--file=PATH]`
 //!
 //! Prints one `RESULT sample=… per_msg_us=…` line per sample (easy to grep in scripts).
 
@@ -217,6 +217,12 @@ fn main() {
     if wanted("newsletter30") {
         let raw = newsletter30("");
         run("newsletter30", n, print, |_| Cow::Borrowed(&raw));
+    }
+    // `--file=PATH`: a message of your own (e.g. `html_relay_bench --print > msg.eml`).
+    if let Some(path) = std::env::args().find_map(|a| a.strip_prefix("--file=").map(str::to_owned)) {
+        let raw = std::fs::read(&path).expect("reading --file");
+        run("file", n, print, |_| Cow::Borrowed(&raw));
+        return;
     }
     if wanted("newsletter30u") {
         run("newsletter30u", n, print, |i| {
