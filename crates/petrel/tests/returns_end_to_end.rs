@@ -289,7 +289,13 @@ fn bounces_and_complaints_are_attributed_and_suppress_the_recipient() {
     assert_eq!(f["feedbackType"], "abuse");
     assert_eq!(f["header_X-job"], "spring");
 
-    // Both recipients are suppressed now.
+    // An in-band hard bounce (550 5.1.1 at RCPT) suppresses too.
+    send(&["reject-me@sink.example"]);
+    wait_for_acct(p.dir.path(), 30, |r| {
+        r["type"] == "b" && r["rcpt"] == "reject-me@sink.example"
+    });
+
+    // All three are suppressed now.
     let out = p.cli(&["suppression", "list", "--json"]);
     let listed = text(&out);
     assert!(out.status.success(), "{listed}");
@@ -301,6 +307,7 @@ fn bounces_and_complaints_are_attributed_and_suppress_the_recipient() {
         listed.contains("bo@sink.example") && listed.contains("spam_complaint"),
         "{listed}"
     );
+    assert!(listed.contains("reject-me@sink.example"), "{listed}");
 
     // A second message to them is not attempted: policy rejections, b rows, nothing at the
     // sink; a third recipient still gets it.
@@ -315,8 +322,14 @@ fn bounces_and_complaints_are_attributed_and_suppress_the_recipient() {
         let e = one(&events, "policy_rejection", r);
         assert_eq!(e["bounce_class"], "25");
     }
-    let rows = wait_for_acct(p.dir.path(), 10, |r| r["type"] == "b");
-    let b: Vec<_> = rows.iter().filter(|r| r["type"] == "b").collect();
+    for who in ["ana@sink.example", "bo@sink.example"] {
+        wait_for_acct(p.dir.path(), 10, |r| r["type"] == "b" && r["rcpt"] == who);
+    }
+    let rows = common::acct_rows(p.dir.path());
+    let b: Vec<_> = rows
+        .iter()
+        .filter(|r| r["type"] == "b" && r["rcpt"] != "reject-me@sink.example")
+        .collect();
     assert_eq!(b.len(), 2, "{b:?}");
     assert!(b.iter().all(|r| r["bounceCat"] == "policy-related"));
 

@@ -219,7 +219,8 @@ fn main() {
         run("newsletter30", n, print, |_| Cow::Borrowed(&raw));
     }
     // `--file=PATH`: a message of your own (e.g. `html_relay_bench --print > msg.eml`).
-    if let Some(path) = std::env::args().find_map(|a| a.strip_prefix("--file=").map(str::to_owned)) {
+    if let Some(path) = std::env::args().find_map(|a| a.strip_prefix("--file=").map(str::to_owned))
+    {
         let raw = std::fs::read(&path).expect("reading --file");
         run("file", n, print, |_| Cow::Borrowed(&raw));
         return;
