@@ -24,7 +24,7 @@ use crate::clock::Clock;
 use crate::dsn::{build_failure_dsn, wants_failure_dsn, FailedRecipient};
 use crate::queue::{queue_matcher, QueueKey, QueueView, Queues, Work};
 use crate::route::{Destination, RouteError, Router};
-use crate::signals::{reason_parts, recipient_event, Scope};
+use crate::signals::{reason_parts, recipient_event, subaccount, Scope};
 use crate::tracking::{self, Plan};
 use petrel_returns::ReturnPathKeys;
 use petrel_suppression::{NewEntry, Reason, SuppressionList};
@@ -532,33 +532,20 @@ impl Inner {
         (Some(ip), name.to_string())
     }
 
-    /// The subaccount of a message sent from queue `key`, as its events carry it.
-    fn subaccount_of(&self, env: &Envelope, key: &QueueKey) -> u64 {
-        let config = self.config();
-        let scope = Scope::at_delivery(env, key);
-        env.facts.subaccount.unwrap_or_else(|| {
-            config
-                .signals_scope(scope.vmta, scope.pool, env.facts.sending_domain.as_deref())
-                .unwrap_or(0)
-        })
-    }
-
-    /// The VERP keys and subaccount when the message's MAIL FROM is one of the bounce
-    /// processor's addresses (so bounces come back to petrel) and keys are loaded.
-    fn verp_for(&self, env: &Envelope, key: &QueueKey) -> Option<(Arc<ReturnPathKeys>, u64)> {
+    /// The VERP keys when the message's MAIL FROM is one of the bounce processor's
+    /// addresses (so bounces come back to petrel) and keys are loaded.
+    fn verp_keys_for(&self, config: &Config, env: &Envelope) -> Option<Arc<ReturnPathKeys>> {
         if env.mail_from.is_empty() {
             return None;
         }
-        let keys = self
-            .return_path_keys
+        let bp = config.bounce_processor.as_ref()?;
+        if !bp.address_list.contains(&env.mail_from) {
+            return None;
+        }
+        self.return_path_keys
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()?;
-        let config = self.config();
-        let bp = config.bounce_processor.as_ref()?;
-        bp.address_list
-            .contains(&env.mail_from)
-            .then(|| (keys, self.subaccount_of(env, key)))
+            .clone()
     }
 
     /// Adds a recipient that hard-bounced in the SMTP session to the suppression list.
@@ -573,7 +560,7 @@ impl Inner {
         };
         let entry = NewEntry {
             address: rcpt.to_string(),
-            subaccount: self.subaccount_of(env, key),
+            subaccount: subaccount(&self.config(), env, &Scope::at_delivery(env, key)),
             reason: Reason::HardBounce,
             description: format!("bounce: {diag}"),
         };
@@ -586,9 +573,10 @@ impl Inner {
     /// if at all.
     fn tracking_plan(
         &self,
+        config: &Config,
         id: MessageId,
         env: &Envelope,
-        key: &QueueKey,
+        scope: &Scope<'_>,
         now: SystemTime,
     ) -> Option<Plan> {
         let keys = self
@@ -596,9 +584,7 @@ impl Inner {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()?;
-        let config = self.config();
-        let scope = Scope::at_delivery(env, key);
-        Plan::new(&config, Some(keys), id, env, &scope, now)
+        Plan::new(config, Some(keys), id, env, scope, now)
     }
 
     fn dkim_key_for(
@@ -1142,9 +1128,11 @@ async fn deliver(
     };
     let dkim = settings.dkim_sign == DkimSign::Yes;
     let mut fates: Vec<(u32, Fate)> = Vec::new();
+    let config = inner.config();
+    let scope = Scope::at_delivery(&env, key);
     // Suppressed recipients fail here, without an attempt; the others are sent.
     let sendable: Vec<u32> = {
-        let subaccount = inner.subaccount_of(&env, key);
+        let subaccount = subaccount(&config, &env, &scope);
         let list = inner
             .suppression
             .read()
@@ -1167,11 +1155,13 @@ async fn deliver(
             .collect()
     };
     // VERP: mail from a bounce-processor domain gets a signed return path per recipient.
-    let verp = inner.verp_for(&env, key);
+    let verp = inner
+        .verp_keys_for(&config, &env)
+        .map(|keys| (keys, subaccount(&config, &env, &scope)));
     // Engagement tracking: each recipient gets its own rewritten copy in a transaction of
     // its own. A message with nothing to track (no HTML) is sent like any other.
     let first_tracked = sendable.first().and_then(|&i| {
-        let plan = inner.tracking_plan(id, &env, key, now)?;
+        let plan = inner.tracking_plan(&config, id, &env, &scope, now)?;
         let copy = plan.rewrite(&body, i, &env.recipients[i as usize].address)?;
         Some((plan, copy))
     });

@@ -85,8 +85,7 @@ pub(crate) fn recipient_event(
     }
     let configured =
         config.signals_scope(scope.vmta, scope.pool, env.facts.sending_domain.as_deref())?;
-    // X-SP-Subaccount-ID (kept only when `process-x-sp-subaccount-id` is on) wins.
-    let subaccount = env.facts.subaccount.unwrap_or(configured);
+    let subaccount = with_header_subaccount(env, configured);
     let rcpt = env.recipients.get(rcpt_index as usize)?;
     let received = SystemTime::UNIX_EPOCH + Duration::from_millis(env.received_at_unix_ms);
     let rcpt_domain = rcpt.domain();
@@ -121,6 +120,21 @@ pub(crate) fn recipient_event(
         e.sending_ip = configured_source_ip(config, scope.vmta);
     }
     Some(e)
+}
+
+/// X-SP-Subaccount-ID (kept only when `process-x-sp-subaccount-id` is on) wins over the
+/// subaccount of the configuration.
+fn with_header_subaccount(env: &Envelope, configured: u64) -> u64 {
+    env.facts.subaccount.unwrap_or(configured)
+}
+
+/// The subaccount a message's events carry (0 when Signals is off for it): the scope of
+/// suppression entries and VERP return paths, so they agree with the events.
+pub(crate) fn subaccount(config: &Config, env: &Envelope, scope: &Scope<'_>) -> u64 {
+    let configured = config
+        .signals_scope(scope.vmta, scope.pool, env.facts.sending_domain.as_deref())
+        .unwrap_or(0);
+    with_header_subaccount(env, configured)
 }
 
 /// The first `smtp-source-host` address of the vmta (else the global one): what PowerMTA

@@ -15,7 +15,7 @@ use petrel_events::{next_event_id, Event, EventKind, EventSpool};
 use petrel_suppression::{NewEntry, Reason, SuppressionList};
 use tracing::{debug, info, warn};
 
-use crate::verp::{ReturnPathKeys, Verified};
+use crate::verp::ReturnPathKeys;
 
 /// A message received for an address in a processor's `<address-list>`.
 pub struct ReturnedMail<'a> {
@@ -170,7 +170,7 @@ impl ReturnsProcessor {
         to: &str,
         original: &OriginalRefs,
         recipients: impl Iterator<Item = &'r str> + Clone,
-    ) -> (Attribution, Option<Verified>) {
+    ) -> Attribution {
         let verified = self.keys.as_ref().and_then(|k| {
             k.verify(to, recipients.clone()).or_else(|| {
                 original
@@ -179,29 +179,23 @@ impl ReturnsProcessor {
                     .and_then(|rp| k.verify(rp, recipients.clone()))
             })
         });
-        match &verified {
-            Some(v) => (
-                Attribution {
-                    message_id: Some(recipient_message_id(v.spool_id, v.rcpt_index)),
-                    subaccount: v.subaccount,
-                    verified: true,
-                },
-                verified,
-            ),
+        match verified {
+            Some(v) => Attribution {
+                message_id: Some(recipient_message_id(v.spool_id, v.rcpt_index)),
+                subaccount: v.subaccount,
+                verified: true,
+            },
             None => {
                 self.stats.unattributed.fetch_add(1, Ordering::Relaxed);
-                (
-                    Attribution {
-                        message_id: original
-                            .message_id
-                            .as_deref()
-                            .map(|m| m.trim_matches(['<', '>']).to_string())
-                            .filter(|m| !m.is_empty()),
-                        subaccount: 0,
-                        verified: false,
-                    },
-                    None,
-                )
+                Attribution {
+                    message_id: original
+                        .message_id
+                        .as_deref()
+                        .map(|m| m.trim_matches(['<', '>']).to_string())
+                        .filter(|m| !m.is_empty()),
+                    subaccount: 0,
+                    verified: false,
+                }
             }
         }
     }
@@ -209,8 +203,7 @@ impl ReturnsProcessor {
     fn bounce(&self, config: &Config, mail: &ReturnedMail<'_>, b: &Bounce, now: SystemTime) {
         for r in &b.recipients {
             // Attribute each recipient on its own: a report may name several.
-            let (at, _) =
-                self.attribute(mail.rcpt, &b.original, std::iter::once(r.address.as_str()));
+            let at = self.attribute(mail.rcpt, &b.original, std::iter::once(r.address.as_str()));
             let failed = !r
                 .action
                 .as_deref()
@@ -251,7 +244,7 @@ impl ReturnsProcessor {
 
     fn complaint(&self, config: &Config, mail: &ReturnedMail<'_>, c: &Complaint, now: SystemTime) {
         for rcpt in &c.recipients {
-            let (at, _) = self.attribute(mail.rcpt, &c.original, std::iter::once(rcpt.as_str()));
+            let at = self.attribute(mail.rcpt, &c.original, std::iter::once(rcpt.as_str()));
             if let Some(acct) = &self.rec.accounting {
                 let mut rec = AcctRecord::new(RecordType::FeedbackLoop, now);
                 rec.rep_source_ip = c.source_ip.as_deref().and_then(|s| s.parse().ok());

@@ -218,6 +218,19 @@ fn walk(
     Ok(())
 }
 
+/// Where a body part that started at `start` ends, given the delimiter line at `delimiter`:
+/// the line break before the delimiter belongs to the delimiter (RFC 2046 §5.1.1).
+fn part_end(raw: &[u8], start: usize, delimiter: usize) -> usize {
+    let mut e = delimiter;
+    if e > start && raw[e - 1] == b'\n' {
+        e -= 1;
+        if e > start && raw[e - 1] == b'\r' {
+            e -= 1;
+        }
+    }
+    e.max(start)
+}
+
 /// The byte ranges of the body parts of a multipart body (RFC 2046 §5.1.1). The EOL before a
 /// delimiter line belongs to the delimiter. Without a close delimiter the last part runs to
 /// the end; without any delimiter there are no parts.
@@ -242,14 +255,7 @@ fn split_multipart(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Vec
         let tail = if close { &rest[2..] } else { rest };
         if tail.iter().all(|&b| b == b' ' || b == b'\t') {
             if let Some(s) = current.take() {
-                let mut e = pos;
-                if e > s && raw[e - 1] == b'\n' {
-                    e -= 1;
-                    if e > s && raw[e - 1] == b'\r' {
-                        e -= 1;
-                    }
-                }
-                parts.push(s..e.max(s));
+                parts.push(s..part_end(raw, s, pos));
             }
             if close {
                 return parts;
@@ -319,14 +325,7 @@ mod tests {
                 let tail = if close { &rest[2..] } else { rest };
                 if tail.iter().all(|&b| b == b' ' || b == b'\t') {
                     if let Some(s) = current.take() {
-                        let mut e = pos;
-                        if e > s && raw[e - 1] == b'\n' {
-                            e -= 1;
-                            if e > s && raw[e - 1] == b'\r' {
-                                e -= 1;
-                            }
-                        }
-                        parts.push(s..e.max(s));
+                        parts.push(s..part_end(raw, s, pos));
                     }
                     if close {
                         return parts;
