@@ -519,6 +519,28 @@ mod tests {
     }
 
     #[test]
+    fn mail_that_cannot_be_parsed_is_passed_on_and_suppresses_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, list) = processor(dir.path());
+        let rcpt = "news@bounces.example.com";
+        // Even with deliver-unmatched-email off: PowerMTA always passes such mail on.
+        let d = p.process(
+            &config("deliver-unmatched-email no\n"),
+            &mail(rcpt, b" \r\n"),
+        );
+        assert_eq!(
+            (d.kind, d.deliver_to),
+            (Kind::Error, vec!["pm@example.com".into()])
+        );
+        let d = p.process(
+            &config("forward-errors-to errors@example.com\n"),
+            &mail(rcpt, b""),
+        );
+        assert_eq!(d.deliver_to, vec!["errors@example.com".to_string()]);
+        assert!(list.is_empty());
+    }
+
+    #[test]
     fn message_ids_match_the_delivery_engines() {
         assert_eq!(
             recipient_message_id(0x0123_4567_89ab_cdef, 7),
