@@ -18,4 +18,4 @@ pub use event::{next_event_id, Event, EventKind, Privacy};
 pub use provider::mailbox_provider;
 pub use redact::redact_reason;
 pub use spool::{EventSpool, SpoolConfig};
-pub use uploader::{UploadOutcome, Uploader, UploaderConfig};
+pub use uploader::{UploadCounters, UploadOutcome, Uploader, UploaderConfig};

@@ -7,7 +7,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -64,6 +64,8 @@ pub struct EventSpool {
     privacy: Privacy,
     /// Producers waiting on a full channel; while there are any, the writer skips its pause.
     blocked: Arc<AtomicUsize>,
+    /// Events accepted by `emit` since open.
+    emitted: AtomicU64,
 }
 
 impl EventSpool {
@@ -88,13 +90,21 @@ impl EventSpool {
             thread: Mutex::new(Some(thread)),
             privacy,
             blocked,
+            emitted: AtomicU64::new(0),
         })
     }
 
     /// Queues one event. Blocks while the channel is full; fails only after `close`.
     pub fn emit(&self, event: &Event) -> Result<(), EventsError> {
         let line = event.to_ingest_json_with(self.privacy);
-        self.send(Msg::Line(line))
+        self.send(Msg::Line(line))?;
+        self.emitted.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Events accepted by [`EventSpool::emit`] since open (for `show status`).
+    pub fn emitted(&self) -> u64 {
+        self.emitted.load(Ordering::Relaxed)
     }
 
     /// Closes the current file now (making it visible to the uploader) and waits until it

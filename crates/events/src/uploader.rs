@@ -3,6 +3,8 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use flate2::write::GzEncoder;
@@ -86,18 +88,54 @@ pub enum UploadOutcome {
     },
 }
 
+/// What the uploader has done since start, for `show status` and `/metrics`. Shared with
+/// the daemon through [`Uploader::counters`] before the uploader is moved into its task.
+#[derive(Debug, Default)]
+pub struct UploadCounters {
+    /// Batches the ingest service answered with 200.
+    pub batches: AtomicU64,
+    /// Events in those batches.
+    pub events: AtomicU64,
+    /// Gzipped bytes sent in those batches.
+    pub gzip_bytes: AtomicU64,
+    /// Cycles that failed with 5xx, 429 or a network error (retried with backoff).
+    pub failures: AtomicU64,
+    /// Cycles refused with 401/403 or another 4xx (files kept; configuration problem).
+    pub rejections: AtomicU64,
+    /// Events deleted unsent because the disk was below `min-free-space`.
+    pub dropped_events: AtomicU64,
+    /// Closed event files waiting at the last cycle (a gauge).
+    pub pending_files: AtomicU64,
+    /// Their total size in bytes (a gauge).
+    pub pending_bytes: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
 /// Moves spooled events to the ingest service, at least once each (SparkPost drops
 /// duplicates by `event_id`, so a re-send after a lost 200 is harmless).
 pub struct Uploader {
     config: UploaderConfig,
     url: Url,
+    counters: Arc<UploadCounters>,
 }
 
 impl Uploader {
     /// Validates the URL up front so a bad `upload-url` is a startup error, not a log loop.
     pub fn new(config: UploaderConfig) -> Result<Self, EventsError> {
         let url = Url::parse(&config.upload_url)?;
-        Ok(Uploader { config, url })
+        Ok(Uploader {
+            config,
+            url,
+            counters: Arc::default(),
+        })
+    }
+
+    /// The counters this uploader updates; keep a clone to read them while it runs.
+    pub fn counters(&self) -> Arc<UploadCounters> {
+        self.counters.clone()
     }
 
     /// Runs cycles until `shutdown` becomes true (or its sender is dropped).
@@ -139,8 +177,9 @@ impl Uploader {
 
     /// One cycle: enforce `min-free-space`, then send at most one batch of the oldest files.
     pub async fn run_once(&self) -> UploadOutcome {
-        if let Err(e) = self.enforce_min_free_space() {
-            tracing::warn!(error = %e, "signals: free-space check failed");
+        match self.enforce_min_free_space() {
+            Ok(dropped) => add(&self.counters.dropped_events, dropped),
+            Err(e) => tracing::warn!(error = %e, "signals: free-space check failed"),
         }
         let files = match closed_files(&self.config.dir) {
             Ok(files) => files,
@@ -149,6 +188,10 @@ impl Uploader {
                 return UploadOutcome::Transient;
             }
         };
+        let c = &self.counters;
+        c.pending_files.store(files.len() as u64, Ordering::Relaxed);
+        c.pending_bytes
+            .store(files.iter().map(|f| f.len).sum(), Ordering::Relaxed);
         if self.config.log_verbose && !files.is_empty() {
             let names: Vec<String> = files.iter().map(|f| file_name(&f.path)).collect();
             tracing::info!(count = files.len(), files = ?names, "signals: event files discovered");
@@ -189,6 +232,13 @@ impl Uploader {
         let events: u64 = per_file_events.iter().sum();
         match http::post(&self.url, &headers, &body, self.config.request_timeout).await {
             Ok(resp) if resp.status == 200 => {
+                add(&c.batches, 1);
+                add(&c.events, events);
+                add(&c.gzip_bytes, body.len() as u64);
+                // Only this task touches the gauges; the next cycle re-reads the directory.
+                c.pending_files
+                    .fetch_sub(batch.len() as u64, Ordering::Relaxed);
+                c.pending_bytes.fetch_sub(total, Ordering::Relaxed);
                 let batch_id = batch_id(&resp.body);
                 for (path, n) in batch.iter().zip(&per_file_events) {
                     if let Err(e) = fs::remove_file(path) {
@@ -212,22 +262,26 @@ impl Uploader {
                 }
             }
             Ok(resp) if resp.status == 429 || resp.status >= 500 => {
+                add(&c.failures, 1);
                 tracing::warn!(status = resp.status, body = %snippet(&resp.body), "signals: ingest service failed; will retry");
                 UploadOutcome::Transient
             }
             Ok(resp) if resp.status == 401 || resp.status == 403 => {
+                add(&c.rejections, 1);
                 tracing::error!(status = resp.status, body = %snippet(&resp.body), "signals: upload rejected: check api-key (needs \"Incoming Events: Write\"); event files kept");
                 UploadOutcome::Rejected {
                     status: resp.status,
                 }
             }
             Ok(resp) => {
+                add(&c.rejections, 1);
                 tracing::error!(status = resp.status, body = %snippet(&resp.body), url = %self.config.upload_url, "signals: upload rejected; check upload-url; event files kept");
                 UploadOutcome::Rejected {
                     status: resp.status,
                 }
             }
             Err(e) => {
+                add(&c.failures, 1);
                 log_network_error(&e, &self.config.upload_url);
                 UploadOutcome::Transient
             }

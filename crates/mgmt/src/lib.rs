@@ -4,6 +4,7 @@
 
 mod access;
 mod control;
+mod metrics;
 mod suppression;
 mod views;
 
@@ -22,6 +23,9 @@ use petrel_suppression::SuppressionList;
 use serde_json::json;
 
 pub use access::{AccessLevel, AccessRule};
+pub use metrics::{Metric, MetricKind, MetricSource};
+
+use metrics::Section;
 
 /// A function the API calls for `reload`: re-reads the configuration file and applies it,
 /// or explains why not. Supplied by the binary, which knows where the file is.
@@ -36,6 +40,8 @@ pub struct Mgmt {
     started: SystemTime,
     reloader: Option<Reloader>,
     suppression: Option<Arc<SuppressionList>>,
+    /// Sections the binary adds (`signals_upload`, `tracking`, `returns`, …), in order.
+    sources: Arc<Vec<(&'static str, MetricSource)>>,
 }
 
 /// An error answer: an HTTP status with a JSON body `{"error": "..."}`, so scripts never have
@@ -77,6 +83,7 @@ impl Mgmt {
             started: SystemTime::now(),
             reloader,
             suppression: None,
+            sources: Arc::new(Vec::new()),
         }
     }
 
@@ -87,10 +94,133 @@ impl Mgmt {
         self
     }
 
+    /// Adds a section to `/status` and `/metrics` (as `petrel_<section>_…`). The daemon
+    /// registers one per optional part it runs, so an absent part shows no section at all.
+    pub fn with_metrics(mut self, section: &'static str, source: MetricSource) -> Self {
+        Arc::make_mut(&mut self.sources).push((section, source));
+        self
+    }
+
+    /// Every section's values now: the listener, delivery, spool and suppression list this
+    /// crate knows, then the registered sources.
+    fn sections(&self) -> Vec<Section> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let l = &self.ctx.stats;
+        let mut out = vec![Section {
+            name: "smtp_in",
+            metrics: vec![
+                Metric::counter(
+                    "connections",
+                    "SMTP connections accepted.",
+                    l.connections.load(Relaxed),
+                ),
+                Metric::counter(
+                    "messages",
+                    "Messages accepted with 250 (durable in the spool).",
+                    l.messages.load(Relaxed),
+                ),
+                Metric::counter(
+                    "recipients",
+                    "Recipients of the accepted messages.",
+                    l.recipients.load(Relaxed),
+                ),
+                Metric::counter(
+                    "rejections",
+                    "Commands or messages refused with 4xx/5xx.",
+                    l.rejections.load(Relaxed),
+                ),
+            ],
+        }];
+        if let Some(e) = &self.engine {
+            let d = e.stats();
+            out.push(Section {
+                name: "delivery",
+                metrics: vec![
+                    Metric::counter("delivered", "Recipients delivered.", d.delivered),
+                    Metric::counter(
+                        "bounced",
+                        "Recipients bounced (in-band or expired).",
+                        d.bounced,
+                    ),
+                    Metric::counter(
+                        "deferred",
+                        "Temporary failures (recipient stays queued).",
+                        d.deferred,
+                    ),
+                    Metric::counter(
+                        "connections",
+                        "Outbound SMTP connections opened.",
+                        d.connections,
+                    ),
+                    Metric::counter("dsns", "Delivery status notifications generated.", d.dsns),
+                ],
+            });
+        }
+        let sp = self.ctx.spool.stats();
+        out.push(Section {
+            name: "spool",
+            metrics: vec![
+                Metric::gauge("messages", "Messages in the spool.", sp.messages),
+                Metric::gauge(
+                    "recipients",
+                    "Recipients not yet delivered or bounced.",
+                    sp.recipients,
+                ),
+                Metric::gauge(
+                    "bytes",
+                    "Body bytes of the messages in the spool.",
+                    sp.bytes,
+                ),
+                Metric::gauge(
+                    "disk_bytes",
+                    "Size of the spool's segment files.",
+                    sp.disk_bytes,
+                ),
+                Metric::counter(
+                    "fsyncs",
+                    "fdatasync calls (group commit: records per fsync is the batch size).",
+                    sp.fsyncs,
+                ),
+                Metric::counter(
+                    "records_written",
+                    "Records appended to the spool.",
+                    sp.records_written,
+                ),
+            ],
+        });
+        if let Some(list) = &self.suppression {
+            out.push(Section {
+                name: "suppression",
+                metrics: vec![Metric::gauge(
+                    "entries",
+                    "Addresses on the suppression list (all subaccounts).",
+                    list.len() as u64,
+                )],
+            });
+        }
+        for (name, source) in self.sources.iter() {
+            out.push(Section {
+                name,
+                metrics: source(),
+            });
+        }
+        out
+    }
+
+    /// `/status`'s `counters`: `{"section": {"name": value, …}, …}`.
+    pub(crate) fn counters_json(&self) -> serde_json::Value {
+        self.sections()
+            .iter()
+            .map(|s| (s.name.to_string(), metrics::section_json(&s.metrics)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+
     /// The router with every endpoint.
     pub fn router(self) -> Router {
         Router::new()
             .route("/status", get(views::status))
+            .route("/metrics", get(prometheus))
             .route("/queues", get(views::queues))
             .route("/domains", get(views::domains))
             .route("/messages", get(views::messages))
@@ -124,6 +254,18 @@ impl Mgmt {
         )
         .await
     }
+}
+
+/// `/metrics`: every section in Prometheus's text format.
+async fn prometheus(State(m): State<Mgmt>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics::prometheus_text(&m.sections()),
+    )
+        .into_response()
 }
 
 /// `http-access`: first matching rule wins; no match (or `none`) is 403.

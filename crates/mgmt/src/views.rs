@@ -34,6 +34,7 @@ pub(crate) async fn status(State(m): State<Mgmt>) -> Json<Value> {
         "rejections": s.rejections.load(Ordering::Relaxed),
         "spool": serde_json::to_value(&spool).unwrap_or(Value::Null),
         "delivery": m.engine.as_ref().map(|e| serde_json::to_value(e.stats()).unwrap_or(Value::Null)),
+        "counters": m.counters_json(),
     }}))
 }
 

@@ -547,6 +547,25 @@ fn render(what: &str, body: &Value) -> String {
     let mut out = String::new();
     let data = &body["data"];
     match what {
+        "status" => {
+            out.push_str(&format!(
+                "{} {} on {}: {}, up {}s\n",
+                data["product"]["name"].as_str().unwrap_or("petrel"),
+                data["product"]["version"].as_str().unwrap_or(""),
+                data["hostName"].as_str().unwrap_or("?"),
+                data["status"].as_str().unwrap_or("?"),
+                data["uptimeSeconds"]
+            ));
+            if let Some(sections) = data["counters"].as_object() {
+                for (name, values) in sections {
+                    let pairs: Vec<String> = values
+                        .as_object()
+                        .map(|o| o.iter().map(|(k, v)| format!("{k}={v}")).collect())
+                        .unwrap_or_default();
+                    out.push_str(&format!("{name:<12} {}\n", pairs.join(" ")));
+                }
+            }
+        }
         "queues" => {
             let rows = data["queues"].as_array().cloned().unwrap_or_default();
             out.push_str(&format!(

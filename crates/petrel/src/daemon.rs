@@ -15,6 +15,7 @@ use petrel_spool::{Spool, SpoolOptions};
 use tracing::{info, warn};
 
 use crate::cli::load_config;
+use crate::metrics;
 use crate::returns;
 use crate::signals;
 use crate::tracking;
@@ -90,7 +91,7 @@ async fn run(
     engine.set_suppression(suppression.clone());
     let return_path_keys = returns::load_keys(&config)?;
     engine.set_return_path_keys(return_path_keys.clone());
-    let _returns = returns::install(
+    let returns = returns::install(
         &ctx,
         &config,
         return_path_keys,
@@ -140,6 +141,16 @@ async fn run(
         if let Some(list) = &suppression {
             mgmt = mgmt.with_suppression(list.clone());
         }
+        mgmt = metrics::register(
+            mgmt,
+            metrics::Parts {
+                accounting: accounting.as_ref(),
+                events: events.as_ref(),
+                uploader: uploader.as_ref().map(|u| &u.counters),
+                tracking: tracking_host.as_ref().map(|h| &h.host),
+                returns: returns.as_ref(),
+            },
+        );
         tokio::spawn(async move {
             if let Err(e) = mgmt.serve(listener).await {
                 warn!("management API stopped: {e}");
@@ -172,9 +183,9 @@ async fn run(
     spool.shutdown();
     let _ = stop_uploads.send(true);
     let uploader = match uploader {
-        Some((up, task)) => {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
-            Some(up)
+        Some(up) => {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), up.task).await;
+            Some(up.last_attempt)
         }
         None => None,
     };

@@ -5,6 +5,7 @@
 mod cli;
 mod daemon;
 mod keys;
+mod metrics;
 mod mgmt_client;
 mod returns;
 mod signals;

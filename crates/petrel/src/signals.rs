@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use petrel_config::{Config, SignalsPrivacy};
-use petrel_events::{EventSpool, Privacy, SpoolConfig, Uploader, UploaderConfig};
+use petrel_events::{EventSpool, Privacy, SpoolConfig, UploadCounters, Uploader, UploaderConfig};
 use petrel_signals::{Permission, SignalsStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -34,12 +34,23 @@ pub fn open_event_spool(config: &Config) -> Result<Option<Arc<EventSpool>>> {
     Ok(Some(Arc::new(spool)))
 }
 
+/// The running uploader task, a second uploader over the same directory for the last
+/// attempt at shutdown, and the running one's counters.
+pub struct UploaderTask {
+    /// Used by [`drain`] once the task has stopped.
+    pub last_attempt: Uploader,
+    /// The upload loop.
+    pub task: JoinHandle<()>,
+    /// What the loop has done, for `/status` and `/metrics`.
+    pub counters: Arc<UploadCounters>,
+}
+
 /// Starts the uploader when `<signals>` is configured with `upload true`. It stops when
 /// `shutdown` turns true.
 pub fn start_uploader(
     config: &Config,
     shutdown: watch::Receiver<bool>,
-) -> Result<Option<(Uploader, JoinHandle<()>)>> {
+) -> Result<Option<UploaderTask>> {
     let Some(sig) = &config.signals else {
         return Ok(None);
     };
@@ -58,8 +69,13 @@ pub fn start_uploader(
         sig.event_dir.display(),
         sig.upload_url
     );
-    let handle = tokio::spawn(Uploader::new(uc)?.run(shutdown));
-    Ok(Some((uploader, handle)))
+    let running = Uploader::new(uc)?;
+    let counters = running.counters();
+    Ok(Some(UploaderTask {
+        last_attempt: uploader,
+        task: tokio::spawn(running.run(shutdown)),
+        counters,
+    }))
 }
 
 fn uploader_config(config: &Config) -> Option<UploaderConfig> {

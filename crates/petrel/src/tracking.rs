@@ -57,6 +57,8 @@ fn keys_from(pairs: &[(u8, String)]) -> Result<TokenKeys> {
 pub struct Host {
     /// Where it listens (one entry per `tracking-listener`).
     pub addrs: Vec<SocketAddr>,
+    /// The host itself, for its counters.
+    pub host: Arc<TrackingHost>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -119,7 +121,12 @@ pub async fn start_host(
             }
         }));
     }
-    Ok(Some(Host { addrs, stop, tasks }))
+    Ok(Some(Host {
+        addrs,
+        host,
+        stop,
+        tasks,
+    }))
 }
 
 #[cfg(test)]

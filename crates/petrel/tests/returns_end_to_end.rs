@@ -347,4 +347,14 @@ fn bounces_and_complaints_are_attributed_and_suppress_the_recipient() {
         .as_str()
         .unwrap()
         .contains("Is this list still active?"));
+
+    // The processor's counters, as monitoring reads them: one bounce, one complaint, one
+    // message that was not a report; three suppressed addresses.
+    let (status, body) = p.http_get("/status");
+    assert_eq!(status, 200, "{body}");
+    let counters = &serde_json::from_str::<Value>(&body).unwrap()["data"]["counters"];
+    assert_eq!(counters["returns"]["bounces"], 1, "{counters}");
+    assert_eq!(counters["returns"]["complaints"], 1, "{counters}");
+    assert_eq!(counters["returns"]["unmatched"], 1, "{counters}");
+    assert_eq!(counters["suppression"]["entries"], 3, "{counters}");
 }
