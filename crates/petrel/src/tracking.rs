@@ -96,9 +96,9 @@ pub async fn start_host(
     };
     let host = Arc::new(TrackingHost::new(
         HostConfig {
-            keys: (**keys).clone(),
             customer_id: sig.customer_id,
             trusted_proxies: sig.tracking.trusted_proxies.clone(),
+            ..HostConfig::new((**keys).clone())
         },
         events.clone(),
     ));

@@ -22,12 +22,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod accept;
 mod client_ip;
 mod handlers;
 mod limiter;
 mod machine;
 mod response;
-mod tls;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -55,7 +55,13 @@ pub struct HostConfig {
     /// Peers whose `X-Forwarded-For` / `X-Real-IP` are believed (a CDN edge or a reverse
     /// proxy on another host); loopback peers are always believed. See [`client_ip`].
     pub trusted_proxies: Vec<IpAddr>,
+    /// A client must send a whole request head within this time, or its connection is
+    /// closed: slow senders cannot pin connections. 30 s by default.
+    pub header_read_timeout: std::time::Duration,
 }
+
+/// [`HostConfig::header_read_timeout`] unless set otherwise.
+pub const DEFAULT_HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl HostConfig {
     /// A configuration with just the keys: no customer id, no trusted proxies.
@@ -64,6 +70,7 @@ impl HostConfig {
             keys,
             customer_id: None,
             trusted_proxies: Vec::new(),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -180,16 +187,6 @@ pub async fn serve(
     host: Arc<TrackingHost>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(host);
-    match tls {
-        None => {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
-        }
-        Some(tls) => tls::serve_tls(listener, tls, app, shutdown).await,
-    }
+    let timeout = host.config().header_read_timeout;
+    accept::serve_connections(listener, tls, router(host), timeout, shutdown).await
 }

@@ -68,6 +68,14 @@ impl Harness {
     }
 
     pub async fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> Harness {
+        Harness::start_configured(tls, |_| {}).await
+    }
+
+    /// Like [`Harness::start_with`], with `adjust` applied to the host's configuration.
+    pub async fn start_configured(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        adjust: impl FnOnce(&mut HostConfig),
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let spool = Arc::new(
             EventSpool::open(SpoolConfig {
@@ -76,10 +84,11 @@ impl Harness {
             })
             .unwrap(),
         );
-        let config = HostConfig {
+        let mut config = HostConfig {
             customer_id: Some(CUSTOMER_ID),
             ..HostConfig::new(keys())
         };
+        adjust(&mut config);
         let host = Arc::new(TrackingHost::new(config, spool.clone()));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
