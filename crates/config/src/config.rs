@@ -67,6 +67,15 @@ pub struct ConfigData {
     pub spools: Vec<SpoolDir>,
     /// `http-mgmt-port` (default 8080; 0 = off).
     pub http_mgmt_port: u16,
+    /// `suppression-database` (petrel extension): the SQLite file of the suppression list;
+    /// `None` means `suppression.db` beside the spool directory.
+    pub suppression_database: Option<PathBuf>,
+    /// `suppress-hard-bounces` (petrel extension, default yes): add recipients whose mail
+    /// hard-bounced (in-band or by an attributed bounce report) to the suppression list.
+    pub suppress_hard_bounces: bool,
+    /// `suppress-complaints` (petrel extension, default yes): add recipients who complained
+    /// through a feedback loop to the suppression list.
+    pub suppress_complaints: bool,
     /// `http-access` in order (first match wins; default: no access).
     pub http_access: Vec<HttpAccess>,
     /// `log-file`.

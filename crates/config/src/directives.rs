@@ -163,6 +163,10 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("pickup", G, K::Custom, P),
     d("pickup-remove-dot", G, BOOL, P),
     d("http-mgmt-port", G, K::Port, A),
+    // petrel extensions: the suppression list
+    d("suppression-database", G, K::Path, A),
+    d("suppress-hard-bounces", G, BOOL, A),
+    d("suppress-complaints", G, BOOL, A),
     d("http-access", G, K::Custom, A),
     d("http-redirect-to-https", G, BOOL, P),
     d("http-csrf-protection", G, BOOL, P),

@@ -1881,3 +1881,21 @@ fn returned_mail_processors() {
     assert_eq!(l, 2);
     assert!(m.contains("at least 16"), "{m}");
 }
+
+#[test]
+fn suppression_directives() {
+    let c = cfg("");
+    assert_eq!(c.suppression_database, None);
+    assert!(c.suppress_hard_bounces && c.suppress_complaints);
+    let c = cfg("suppression-database lists/suppression.db\nsuppress-hard-bounces no\nsuppress-complaints false\n");
+    assert_eq!(
+        c.suppression_database.as_deref(),
+        Some(Path::new("/virtual/lists/suppression.db"))
+    );
+    assert!(!c.suppress_hard_bounces);
+    assert!(!c.suppress_complaints);
+    let e = errs("host-name a.example\nsuppress-complaints maybe\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, 2);
+    assert!(e[0].1.contains("suppress-complaints"), "{e:?}");
+}

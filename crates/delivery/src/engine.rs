@@ -548,8 +548,13 @@ impl Inner {
             .clone()
     }
 
-    /// Adds a recipient that hard-bounced in the SMTP session to the suppression list.
+    /// Adds a recipient that hard-bounced in the SMTP session to the suppression list, unless
+    /// `suppress-hard-bounces no`.
     fn suppress_hard_bounce(&self, env: &Envelope, key: &QueueKey, rcpt: &str, diag: &str) {
+        let config = self.config();
+        if !config.suppress_hard_bounces {
+            return;
+        }
         let Some(list) = self
             .suppression
             .read()
@@ -560,7 +565,7 @@ impl Inner {
         };
         let entry = NewEntry {
             address: rcpt.to_string(),
-            subaccount: subaccount(&self.config(), env, &Scope::at_delivery(env, key)),
+            subaccount: subaccount(&config, env, &Scope::at_delivery(env, key)),
             reason: Reason::HardBounce,
             description: format!("bounce: {diag}"),
         };

@@ -247,7 +247,11 @@ async fn wait_for_shutdown(ctx: &Arc<Context>, engine: &Engine, file: Option<&Pa
 
 /// Where the suppression list lives: beside the spool (`var/suppression.db` by default)
 /// until the configuration has a `suppression-database` directive.
+/// `suppression-database`, else `suppression.db` beside the spool directory.
 fn suppression_path(config: &petrel_config::Config) -> PathBuf {
+    if let Some(p) = &config.suppression_database {
+        return p.clone();
+    }
     config
         .spool_dir()
         .parent()

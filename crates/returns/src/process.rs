@@ -222,7 +222,7 @@ impl ReturnsProcessor {
                 e.recv_method = Some("esmtp".into());
                 Some(e)
             });
-            if r.hard && at.verified {
+            if r.hard && at.verified && config.suppress_hard_bounces {
                 self.suppress(
                     &r.address,
                     at.subaccount,
@@ -272,7 +272,7 @@ impl ReturnsProcessor {
                 Some(e)
             });
             // A "not-spam" report takes a complaint back; it never suppresses.
-            if !c.feedback_type.eq_ignore_ascii_case("not-spam") {
+            if !c.feedback_type.eq_ignore_ascii_case("not-spam") && config.suppress_complaints {
                 self.suppress(
                     rcpt,
                     at.subaccount,
@@ -421,13 +421,55 @@ mod tests {
 
     const DSN: &str = "From: MAILER-DAEMON@mx.example\r\nTo: {TO}\r\nSubject: Undelivered\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nFailed.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example\r\n\r\nFinal-Recipient: rfc822; {RCPT}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n--b--\r\n";
 
-    fn config(extra: &str) -> Config {
-        let text = format!(
-            "postmaster pm@example.com\n<bounce-processor>\n{extra}<address-list>\ndomain bounces.example.com\n</address-list>\n</bounce-processor>\n"
-        );
-        petrel_config::parse_str(&text, std::path::Path::new("/virtual/petrel.conf"))
+    fn parse(text: &str) -> Config {
+        petrel_config::parse_str(text, std::path::Path::new("/virtual/petrel.conf"))
             .unwrap()
             .config
+    }
+
+    fn config(extra: &str) -> Config {
+        parse(&format!(
+            "postmaster pm@example.com\n<bounce-processor>\n{extra}<address-list>\ndomain bounces.example.com\n</address-list>\n</bounce-processor>\n"
+        ))
+    }
+
+    const ARF: &str = "From: fbl@isp.example\r\nTo: {TO}\r\nSubject: FW: complaint\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"f\"\r\n\r\n--f\r\nContent-Type: text/plain\r\n\r\nA complaint.\r\n--f\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nUser-Agent: ISP-FBL/1.0\r\nVersion: 1\r\nOriginal-Rcpt-To: <bo@example.net>\r\n--f\r\nContent-Type: message/rfc822\r\n\r\nFrom: news@example.com\r\nTo: bo@example.net\r\nSubject: Sale\r\n\r\nBuy.\r\n--f--\r\n";
+
+    /// Global lines, then a bounce processor for bounces.example.com and a feedback-loop
+    /// processor for fbl.example.com.
+    fn config_with(globals: &str) -> Config {
+        parse(&format!(
+            "postmaster pm@example.com\n{globals}<bounce-processor>\n<address-list>\ndomain bounces.example.com\n</address-list>\n</bounce-processor>\n<feedback-loop-processor>\n<address-list>\ndomain fbl.example.com\n</address-list>\n</feedback-loop-processor>\n"
+        ))
+    }
+
+    #[test]
+    fn automatic_suppression_can_be_switched_off_per_reason() {
+        let rp = keys()
+            .address("news@bounces.example.com", 9, 0, 0, "ana@example.net")
+            .unwrap();
+        let dsn = DSN
+            .replace("{TO}", &rp)
+            .replace("{RCPT}", "ana@example.net");
+        let arf = ARF.replace("{TO}", "fbl@fbl.example.com");
+        let run = |globals: &str| {
+            let dir = tempfile::tempdir().unwrap();
+            let (p, list) = processor(dir.path());
+            let c = config_with(globals);
+            assert_eq!(p.process(&c, &mail(&rp, dsn.as_bytes())).kind, Kind::Bounce);
+            assert_eq!(
+                p.process(&c, &mail("fbl@fbl.example.com", arf.as_bytes()))
+                    .kind,
+                Kind::Complaint
+            );
+            (
+                list.is_suppressed(0, "ana@example.net").is_some(),
+                list.is_suppressed(0, "bo@example.net").is_some(),
+            )
+        };
+        assert_eq!(run(""), (true, true), "both on by default");
+        assert_eq!(run("suppress-hard-bounces no\n"), (false, true));
+        assert_eq!(run("suppress-complaints no\n"), (true, false));
     }
 
     fn keys() -> ReturnPathKeys {

@@ -97,6 +97,9 @@ impl<'a> Builder<'a> {
                 acct_files: Vec::new(),
                 spools: Vec::new(),
                 http_mgmt_port: 8080,
+                suppression_database: None,
+                suppress_hard_bounces: true,
+                suppress_complaints: true,
                 http_access: Vec::new(),
                 log_file: None,
                 total_max_smtp_in: 100,
@@ -363,6 +366,9 @@ impl<'a> Builder<'a> {
                 );
             }
             ("http-mgmt-port", Value::Port(p)) => dd.http_mgmt_port = p,
+            ("suppression-database", Value::Path(p)) => dd.suppression_database = Some(p),
+            ("suppress-hard-bounces", Value::Bool(b)) => dd.suppress_hard_bounces = b,
+            ("suppress-complaints", Value::Bool(b)) => dd.suppress_complaints = b,
             ("http-access", _) => self.http_access(l),
             ("http-tls-certificate", _) => {
                 self.certificate(l, false);
