@@ -535,7 +535,7 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     ),
     d("address", ADDR, K::Word, A),
     d("domain", ADDR, K::Word, A),
-    d("address-file", ADDR, K::Path, P),
+    d("address-file", ADDR, K::Path, A),
     d("body-pattern-file", EMAILP, K::Path, P),
     d("log-match-info", EMAILP, BOOL, P),
     // ---- <rewrite-list> ----

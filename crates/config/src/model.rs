@@ -682,9 +682,50 @@ pub enum AddressEntry {
     Email(String),
     /// A bare local part.
     LocalPart(String),
-    /// `/regex/` (kept as the regex source; compiled by the consumer).
-    Regex(String),
+    /// `/regex/`, matched case-insensitively against the whole address.
+    Regex(AddressRegex),
 }
+
+/// A compiled `/regex/` address entry. Compiled when the configuration is loaded, so a bad
+/// pattern is a `file:line` error rather than a surprise at the first message.
+#[derive(Debug, Clone)]
+pub struct AddressRegex {
+    source: String,
+    regex: regex::Regex,
+}
+
+impl AddressRegex {
+    /// Compiles `source` (the text between the slashes), case-insensitively.
+    pub fn new(source: &str) -> Result<Self, String> {
+        regex::RegexBuilder::new(source)
+            .case_insensitive(true)
+            .size_limit(1 << 20)
+            .build()
+            .map(|regex| AddressRegex {
+                source: source.to_string(),
+                regex,
+            })
+            .map_err(|e| format!("`/{source}/` is not a valid regular expression: {e}"))
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether the pattern matches somewhere in `address`.
+    pub fn is_match(&self, address: &str) -> bool {
+        self.regex.is_match(address)
+    }
+}
+
+impl PartialEq for AddressRegex {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for AddressRegex {}
 
 /// An `<address-list>` (named at global level, unnamed inside processors).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -693,16 +734,16 @@ pub struct AddressList {
     pub name: Option<String>,
     /// `domain` entries (lower-case).
     pub domains: Vec<String>,
-    /// `address` entries.
+    /// `address` entries, then the entries of every `address-file` (read at load and reload).
     pub addresses: Vec<AddressEntry>,
     /// `address-file` entries (resolved paths).
     pub address_files: Vec<PathBuf>,
 }
 
 impl AddressList {
-    /// Whether `address` is in the list: its domain is a `domain` entry, or it equals an
-    /// `address` entry (a full address, or a bare local part at any domain); case-insensitive.
-    /// `/regex/` entries and `address-file`s are not consulted.
+    /// Whether `address` is in the list: its domain is a `domain` entry, it equals an
+    /// `address` entry (a full address, or a bare local part at any domain), or a `/regex/`
+    /// entry matches it; case-insensitive.
     pub fn contains(&self, address: &str) -> bool {
         let Some((local, domain)) = address.rsplit_once('@') else {
             return false;
@@ -712,7 +753,7 @@ impl AddressList {
             || self.addresses.iter().any(|e| match e {
                 AddressEntry::Email(a) => a.eq_ignore_ascii_case(address),
                 AddressEntry::LocalPart(l) => l.eq_ignore_ascii_case(local),
-                AddressEntry::Regex(_) => false,
+                AddressEntry::Regex(r) => r.is_match(address),
             })
     }
 }

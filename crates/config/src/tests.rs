@@ -1458,7 +1458,7 @@ fn processors_and_address_lists() {
     assert_eq!(
         bp.address_list.addresses,
         vec![
-            AddressEntry::Regex("^bounce-".into()),
+            AddressEntry::Regex(AddressRegex::new("^bounce-").unwrap()),
             AddressEntry::LocalPart("postmaster".into()),
             AddressEntry::Email("a@b.c".into()),
         ]
@@ -1898,4 +1898,71 @@ fn suppression_directives() {
     assert_eq!(e.len(), 1, "{e:?}");
     assert_eq!(e[0].0, 2);
     assert!(e[0].1.contains("suppress-complaints"), "{e:?}");
+}
+
+#[test]
+fn address_regexes_and_address_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("fbl.txt"),
+        "# FBL addresses registered with the ISPs\nfbl-yahoo@fbl.example.com\n\n  abuse-reports  \n/^arf-[0-9]+@/\n",
+    )
+    .unwrap();
+    let conf = dir.path().join("petrel.conf");
+    std::fs::write(
+        &conf,
+        "<feedback-loop-processor>\n<address-list>\naddress /^bounce-[a-z]+@Mail\\.example\\.com$/\naddress-file fbl.txt\n</address-list>\n</feedback-loop-processor>\n",
+    )
+    .unwrap();
+    let c = parse_str(&std::fs::read_to_string(&conf).unwrap(), &conf)
+        .unwrap()
+        .config;
+    let list = &c.feedback_loop_processor.as_ref().unwrap().address_list;
+    assert_eq!(list.address_files, vec![dir.path().join("fbl.txt")]);
+    assert_eq!(list.addresses.len(), 4, "{:?}", list.addresses);
+    for yes in [
+        "bounce-news@mail.example.com",
+        "BOUNCE-x@MAIL.EXAMPLE.COM",
+        "fbl-yahoo@FBL.example.com",
+        "abuse-reports@anywhere.example",
+        "arf-42@isp.example",
+    ] {
+        assert!(list.contains(yes), "{yes}");
+    }
+    for no in [
+        "bounce-news@mail.example.com.evil",
+        "bounce-1@mail.example.com",
+        "fbl-gmail@fbl.example.com",
+        "arf-x@isp.example",
+        "not-an-address",
+    ] {
+        assert!(!list.contains(no), "{no}");
+    }
+    assert!(c.returned_mail_processor("arf-7@isp.example").is_some());
+
+    // A bad pattern in the file is reported at the file's own line; a missing file at the
+    // directive's.
+    std::fs::write(dir.path().join("bad.txt"), "ok@example.com\n/unclosed(/\n").unwrap();
+    let text = "<bounce-processor>\n<address-list>\naddress-file bad.txt\naddress-file missing.txt\naddress /[z-a]/\n</address-list>\n</bounce-processor>\n";
+    let e = match parse_str(text, &conf) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e.errors,
+    };
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(
+        e.iter().any(|d| d.file == dir.path().join("bad.txt")
+            && d.line == 2
+            && d.message.contains("/unclosed(/")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|d| d.line == 4 && d.message.contains("cannot read")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|d| d.line == 5 && d.message.contains("not a valid regular expression")),
+        "{e:?}"
+    );
 }

@@ -542,16 +542,35 @@ impl Builder<'_> {
                             Ok(DomainPattern::Exact(x)) => a.domains.push(x),
                             _ => self.err(&l.loc, format!("`domain`: `{t}` is not a domain name")),
                         },
-                        ("address", Value::Text(t)) => a.addresses.push(
-                            if t.len() >= 2 && t.starts_with('/') && t.ends_with('/') {
-                                AddressEntry::Regex(t[1..t.len() - 1].to_string())
-                            } else if t.contains('@') {
-                                AddressEntry::Email(t)
-                            } else {
-                                AddressEntry::LocalPart(t)
-                            },
-                        ),
-                        ("address-file", Value::Path(p)) => a.address_files.push(p),
+                        ("address", Value::Text(t)) => match address_entry(&t) {
+                            Ok(e) => a.addresses.push(e),
+                            Err(m) => self.err(&l.loc, format!("`address`: {m}")),
+                        },
+                        ("address-file", Value::Path(p)) => {
+                            match std::fs::read_to_string(&p) {
+                                Ok(text) => {
+                                    for (n, line) in text.lines().enumerate() {
+                                        let t = line.trim();
+                                        if t.is_empty() || t.starts_with('#') {
+                                            continue;
+                                        }
+                                        match address_entry(t) {
+                                            Ok(e) => a.addresses.push(e),
+                                            Err(m) => self.errors.push(Diagnostic::new(
+                                                p.as_path(),
+                                                n + 1,
+                                                m,
+                                            )),
+                                        }
+                                    }
+                                }
+                                Err(e) => self.err(
+                                    &l.loc,
+                                    format!("`address-file`: cannot read {}: {e}", p.display()),
+                                ),
+                            }
+                            a.address_files.push(p);
+                        }
                         _ => {}
                     }
                 }
@@ -680,4 +699,17 @@ fn check_tracking_domain(t: &str) -> Result<(), &'static str> {
         return Err("must be ASCII without spaces, quotes, `?` or `#`");
     }
     Ok(())
+}
+
+/// One `address` value or `address-file` line: `/regex/`, `user@domain` or a bare local part.
+fn address_entry(t: &str) -> Result<AddressEntry, String> {
+    if t.len() >= 2 && t.starts_with('/') && t.ends_with('/') {
+        AddressRegex::new(&t[1..t.len() - 1]).map(AddressEntry::Regex)
+    } else if t.chars().any(char::is_whitespace) {
+        Err(format!("`{t}` is not an address (it contains a space)"))
+    } else if t.contains('@') {
+        Ok(AddressEntry::Email(t.to_string()))
+    } else {
+        Ok(AddressEntry::LocalPart(t.to_string()))
+    }
 }
