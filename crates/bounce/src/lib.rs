@@ -18,6 +18,7 @@
 //! the returned original's Message-ID, X-Job, Return-Path (the VERP address) and all its
 //! header fields. Pure: no I/O, no clock.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod arf;
 mod autoreply;

@@ -6,6 +6,7 @@
 //! drains its queue over one reused SMTP connection. Time comes from a [`Clock`], so retry
 //! and expiry are testable without waiting.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod clock;
 mod dsn;

@@ -8,6 +8,7 @@
 //! to SQLite instead of scanning memory, so an operator's `petrel suppression list` never
 //! holds the lock the delivery path reads through.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::borrow::Cow;
 use std::collections::HashMap;
