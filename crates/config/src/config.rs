@@ -94,11 +94,18 @@ pub struct ConfigData {
     pub run_as_root: bool,
     /// Names of `<pattern-list>`s (contents not interpreted yet).
     pub pattern_lists: Vec<String>,
-    /// Names of `<smtp-pattern-list>`s (contents not interpreted yet).
-    pub smtp_pattern_lists: Vec<String>,
+    /// `<smtp-pattern-list>`s in file order.
+    pub smtp_pattern_lists: Vec<SmtpPatternList>,
 }
 
 impl ConfigData {
+    /// The `<smtp-pattern-list>` called `name` (case-insensitive).
+    pub fn smtp_pattern_list(&self, name: &str) -> Option<&SmtpPatternList> {
+        self.smtp_pattern_lists
+            .iter()
+            .find(|l| l.name.eq_ignore_ascii_case(name))
+    }
+
     /// Decides whether events for a message sent through `vmta` (and selected via `pool`,
     /// if any) with this Sender/From domain go to Signals: `None` means no events,
     /// `Some(n)` means events tagged with subaccount `n` (0 = the primary account).

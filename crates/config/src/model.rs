@@ -591,6 +591,12 @@ settings! {
         retry_after: Vec<Duration> = vec![Duration::from_secs(600)], "retry-after";
         /// Retry schedule in backoff mode.
         backoff_retry_after: Vec<Duration> = vec![Duration::from_secs(3600)], "backoff-retry-after";
+        /// Leave backoff mode automatically after this long in it; `None` = only by a
+        /// `mode=normal` reply pattern, a delivery (with `backoff-to-normal-after-delivery`)
+        /// or the operator.
+        backoff_to_normal_after: Option<Duration> = None, "backoff-to-normal-after";
+        /// Leave backoff mode on the first successful delivery.
+        backoff_to_normal_after_delivery: bool = false, "backoff-to-normal-after-delivery";
         /// Minimum wait before retrying a 4xx recipient.
         retry_recipients_after: Duration = Duration::from_secs(600), "retry-recipients-after";
         /// Maximum time in queue before bouncing.
@@ -662,6 +668,66 @@ settings! {
     }
 }
 
+/// A queue's delivery mode (PowerMTA): `backoff` replaces the limits and the retry schedule
+/// with their `backoff-*` forms, so a throttling receiver gets fewer, slower attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueMode {
+    /// The normal limits.
+    Normal,
+    /// The `backoff-*` limits.
+    Backoff,
+}
+
+/// What a matching `reply` line of an `<smtp-pattern-list>` does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplyActions {
+    /// `mode=backoff` / `mode=normal`: switch the queue's mode.
+    pub mode: Option<QueueMode>,
+    /// `defer-queue`: put the queue into retry mode now (the connection is closed).
+    pub defer_queue: bool,
+    /// `bounce-queue`: bounce every recipient waiting in the queue.
+    pub bounce_queue: bool,
+    /// `bounce-rcpt`: a 4xx reply to RCPT bounces that recipient instead of deferring it.
+    pub bounce_rcpt: bool,
+    /// `skip-mx` (parsed; not acted on yet: petrel already moves to the next MX when a
+    /// host refuses the connection or greets with an error).
+    pub skip_mx: bool,
+    /// `disable-source-ip` (parsed; not acted on yet).
+    pub disable_source_ip: bool,
+    /// `reenable-after=INTERVAL` (parsed; not acted on yet).
+    pub reenable_after: Option<Duration>,
+}
+
+/// One `reply /regex/ ACTIONS` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyRule {
+    /// Matched case-insensitively against the whole reply, code included
+    /// (`421 4.7.0 [TS01] Messages from 192.0.2.1 temporarily deferred`).
+    pub pattern: Pattern,
+    /// What to do on a match.
+    pub actions: ReplyActions,
+}
+
+/// An `<smtp-pattern-list NAME>`: how a queue reacts to what receivers answer. The first
+/// matching rule wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpPatternList {
+    /// The name `smtp-pattern-list` in `<domain>` refers to (compared case-insensitively).
+    pub name: String,
+    /// The rules in file order.
+    pub rules: Vec<ReplyRule>,
+}
+
+impl SmtpPatternList {
+    /// The actions of the first rule matching `reply`, if any.
+    pub fn actions_for(&self, reply: &str) -> Option<&ReplyActions> {
+        self.rules
+            .iter()
+            .find(|r| r.pattern.is_match(reply))
+            .map(|r| &r.actions)
+    }
+}
+
 /// A `<domain PATTERN>` block.
 ///
 /// Exists so per-queue settings can be resolved by specificity within each level.
@@ -683,25 +749,27 @@ pub enum AddressEntry {
     /// A bare local part.
     LocalPart(String),
     /// `/regex/`, matched case-insensitively against the whole address.
-    Regex(AddressRegex),
+    Regex(Pattern),
 }
 
-/// A compiled `/regex/` address entry. Compiled when the configuration is loaded, so a bad
-/// pattern is a `file:line` error rather than a surprise at the first message.
+/// A compiled `/regex/` of the configuration (address-list entries, `<smtp-pattern-list>`
+/// replies), case-insensitive as in PowerMTA (`(?-i)` inside turns that off). Compiled when
+/// the configuration is loaded, so a bad pattern is a `file:line` error rather than a
+/// surprise at the first message.
 #[derive(Debug, Clone)]
-pub struct AddressRegex {
+pub struct Pattern {
     source: String,
     regex: regex::Regex,
 }
 
-impl AddressRegex {
+impl Pattern {
     /// Compiles `source` (the text between the slashes), case-insensitively.
     pub fn new(source: &str) -> Result<Self, String> {
         regex::RegexBuilder::new(source)
             .case_insensitive(true)
             .size_limit(1 << 20)
             .build()
-            .map(|regex| AddressRegex {
+            .map(|regex| Pattern {
                 source: source.to_string(),
                 regex,
             })
@@ -713,19 +781,19 @@ impl AddressRegex {
         &self.source
     }
 
-    /// Whether the pattern matches somewhere in `address`.
-    pub fn is_match(&self, address: &str) -> bool {
-        self.regex.is_match(address)
+    /// Whether the pattern matches somewhere in `text`.
+    pub fn is_match(&self, text: &str) -> bool {
+        self.regex.is_match(text)
     }
 }
 
-impl PartialEq for AddressRegex {
+impl PartialEq for Pattern {
     fn eq(&self, other: &Self) -> bool {
         self.source == other.source
     }
 }
 
-impl Eq for AddressRegex {}
+impl Eq for Pattern {}
 
 /// An `<address-list>` (named at global level, unnamed inside processors).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -1458,7 +1458,7 @@ fn processors_and_address_lists() {
     assert_eq!(
         bp.address_list.addresses,
         vec![
-            AddressEntry::Regex(AddressRegex::new("^bounce-").unwrap()),
+            AddressEntry::Regex(Pattern::new("^bounce-").unwrap()),
             AddressEntry::LocalPart("postmaster".into()),
             AddressEntry::Email("a@b.c".into()),
         ]
@@ -1965,4 +1965,92 @@ fn address_regexes_and_address_files() {
             .any(|d| d.line == 5 && d.message.contains("not a valid regular expression")),
         "{e:?}"
     );
+}
+
+#[test]
+fn smtp_pattern_lists_and_backoff_settings() {
+    let l = ok("<smtp-pattern-list throttles>\n\
+        reply /\\[TS0[1-3]\\]/ mode=backoff\n\
+        reply /^421 .*too many connections/ mode=backoff, defer-queue\n\
+        reply /over quota/ bounce-rcpt\n\
+        reply /(?-i)Domain Gone/ bounce-queue\n\
+        reply /welcome back/ mode=normal\n\
+        reply /blocked using/ disable-source-ip,reenable-after=1h\n\
+        </smtp-pattern-list>\n\
+        <domain yahoo.com>\n\
+        smtp-pattern-list throttles\n\
+        backoff-max-smtp-out 2\n\
+        backoff-max-msg-rate 100/h\n\
+        backoff-retry-after 5m,15m\n\
+        backoff-to-normal-after 2h\n\
+        backoff-to-normal-after-delivery yes\n\
+        </domain>\n");
+    let c = &l.config;
+    let list = c.smtp_pattern_list("THROTTLES").unwrap();
+    assert_eq!(list.rules.len(), 6);
+    let act = |reply: &str| list.actions_for(reply).cloned();
+    assert_eq!(
+        act("421 4.7.0 [ts02] Messages from 192.0.2.1 temporarily deferred")
+            .unwrap()
+            .mode,
+        Some(QueueMode::Backoff),
+        "case-insensitive by default"
+    );
+    let a = act("421 Too many connections from your IP").unwrap();
+    assert_eq!(a.mode, Some(QueueMode::Backoff));
+    assert!(a.defer_queue);
+    assert!(act("452 4.2.2 user is over quota").unwrap().bounce_rcpt);
+    assert!(act("550 Domain Gone").unwrap().bounce_queue);
+    assert!(
+        act("550 domain gone").is_none(),
+        "(?-i) makes it case-sensitive"
+    );
+    assert_eq!(
+        act("250 welcome back").unwrap().mode,
+        Some(QueueMode::Normal)
+    );
+    assert!(act("250 ok").is_none());
+    let planned: Vec<&str> = l.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert!(
+        planned
+            .iter()
+            .any(|m| m.contains("`disable-source-ip` is accepted but not acted on yet")),
+        "{planned:?}"
+    );
+
+    let s = c.domain_settings("yahoo.com", "{default}");
+    assert_eq!(s.smtp_pattern_list.as_deref(), Some("throttles"));
+    assert_eq!(s.backoff_max_smtp_out, 2);
+    assert_eq!(
+        s.backoff_retry_after,
+        vec![Duration::from_secs(300), Duration::from_secs(900)]
+    );
+    assert_eq!(s.backoff_to_normal_after, Some(Duration::from_secs(7200)));
+    assert!(s.backoff_to_normal_after_delivery);
+    assert!(s.backoff_max_msg_rate.is_some());
+    let d = c.domain_settings("other.example", "{default}");
+    assert_eq!(d.backoff_to_normal_after, None);
+    assert!(!d.backoff_to_normal_after_delivery);
+
+    for (text, needle) in [
+        ("reply /x/ mode=fast\n", "unknown action `mode=fast`"),
+        ("reply /x/ mode=backoff,mode=normal\n", "only one `mode=`"),
+        ("reply /x/ skip-mx bounce-queue\n", "cannot be combined"),
+        ("reply /x/ reenable-after=1h\n", "needs `disable-source-ip`"),
+        (
+            "reply /x(/ mode=backoff\n",
+            "not a valid regular expression",
+        ),
+        ("reply /x/\n", "no action"),
+        ("reply x mode=backoff\n", "expected `/regex/`"),
+    ] {
+        let (line, m) = one_err(&format!(
+            "<smtp-pattern-list p>\n{text}</smtp-pattern-list>\n"
+        ));
+        assert_eq!(line, 2, "{text}: {m}");
+        assert!(m.contains(needle), "{text}: {m}");
+    }
+    let (line, m) = one_err("<domain x.example>\nsmtp-pattern-list nosuch\n</domain>\n");
+    assert_eq!(line, 2);
+    assert!(m.contains("<smtp-pattern-list>"), "{m}");
 }

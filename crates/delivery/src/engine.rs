@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use petrel_accounting::{Accounting, AcctRecord, DlvType, DsnAction, SrcType};
-use petrel_config::{Config, DkimSign, EffectiveDomainSettings, KeyDomain, RecordType, SourceAddr};
+use petrel_config::{
+    Config, DkimSign, EffectiveDomainSettings, KeyDomain, QueueMode, RecordType, ReplyActions,
+    SourceAddr,
+};
 use petrel_dkim::{DkimKey, SignOptions};
 use petrel_events::{EventKind, EventSpool};
 use petrel_smtp::{Notify as DsnNotify, Reply};
@@ -325,6 +328,32 @@ impl Engine {
         self.inner.wake.notify_one();
     }
 
+    /// `set queue --mode=backoff|normal PATTERN`: switches the matching queues' mode.
+    /// Returns the number of queues matched; a `domain/vmta` with nothing queued yet is
+    /// created so the mode applies to its first message.
+    pub fn set_queue_backoff(&self, pattern: &str, backoff: bool) -> usize {
+        let now = self.inner.clock.now();
+        let mut q = self.inner.lock_queues();
+        let mut n = q.set_backoff_matching(queue_matcher(pattern), backoff, now);
+        if n == 0 && !pattern.contains('*') {
+            if let Some((d, v)) = pattern.split_once('/') {
+                let key = QueueKey {
+                    domain: d.to_ascii_lowercase(),
+                    vmta: v.to_string(),
+                };
+                q.set_backoff(&key, backoff, now);
+                n = 1;
+            }
+        }
+        drop(q);
+        info!(
+            "set queue {pattern} --mode={}: {n} queue(s)",
+            if backoff { "backoff" } else { "normal" }
+        );
+        self.inner.wake.notify_one();
+        n
+    }
+
     /// `schedule PATTERN`: retry now. Returns the number of queues matched.
     pub fn schedule(&self, pattern: &str) -> usize {
         let n = self.inner.lock_queues().schedule(queue_matcher(pattern));
@@ -546,6 +575,18 @@ impl Inner {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// `mode=backoff` / `mode=normal` of a matching reply pattern: switches the queue and logs
+    /// the change (nothing when the queue is already in that mode).
+    fn apply_reply_mode(&self, key: &QueueKey, actions: &ReplyActions, reply: &str) {
+        let Some(mode) = actions.mode else { return };
+        let backoff = mode == QueueMode::Backoff;
+        let now = self.clock.now();
+        if self.lock_queues().set_backoff(key, backoff, now) {
+            let what = if backoff { "backoff" } else { "normal" };
+            info!("{key}: reply pattern matched ({reply}); queue now in {what} mode");
+        }
     }
 
     /// Adds a recipient that hard-bounced in the SMTP session to the suppression list, unless
@@ -807,8 +848,20 @@ async fn dispatcher(inner: Arc<Inner>) {
             for key in &promoted {
                 inner.idle_notifier(key).notify_one();
             }
-            let starts = q.wanting_connections(now, |k| {
-                config.domain_settings(&k.domain, &k.vmta).max_smtp_out
+            for key in q.end_expired_backoffs(now, |k| {
+                config
+                    .domain_settings(&k.domain, &k.vmta)
+                    .backoff_to_normal_after
+            }) {
+                info!("{key}: backoff-to-normal-after has passed; back to normal mode");
+            }
+            let starts = q.wanting_connections(now, |k, backoff| {
+                let s = config.domain_settings(&k.domain, &k.vmta);
+                if backoff {
+                    s.backoff_max_smtp_out
+                } else {
+                    s.max_smtp_out
+                }
             });
             for (key, n) in &starts {
                 for _ in 0..*n {
@@ -901,6 +954,7 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
     };
     let (source_ip, ehlo) = inner.source_for(&config, &key.vmta);
     let opts = client_options(&settings, source_ip, ehlo);
+    let patterns = reply_patterns(&config, &settings);
     let mut opened = None;
     'levels: for level in &levels {
         for dest in level {
@@ -912,6 +966,20 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
                 Err(e) => {
                     debug!("{key}: {} ({}): {e}", dest.name, dest.addr);
                     queue_failure_record(inner, key, Some(dest), &e.to_string(), "4.4.1", now);
+                    // A refusing greeting ("421 too many connections") can match the
+                    // queue's reply patterns too.
+                    if let (Some(r), Some(list)) = (e.reply(), patterns) {
+                        let line = reply_line(r);
+                        if let Some(a) = list.actions_for(&line) {
+                            inner.apply_reply_mode(key, a, &line);
+                            let mut action = QueueAction::default();
+                            action.merge(a, r);
+                            if action.stops() {
+                                action.apply(inner, key, &settings).await;
+                                return;
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -939,7 +1007,10 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
     };
     let notifier = inner.idle_notifier(key);
     loop {
-        let taken = inner.lock_queues().take(key);
+        let (taken, backoff) = {
+            let mut q = inner.lock_queues();
+            (q.take(key), q.in_backoff(key))
+        };
         let Some(work) = taken else {
             if tokio::time::timeout(idle, notifier.notified())
                 .await
@@ -949,21 +1020,43 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
             }
             continue;
         };
-        if let Some(rate) = settings.max_msg_rate {
+        let rate = if backoff {
+            settings.backoff_max_msg_rate
+        } else {
+            settings.max_msg_rate
+        };
+        if let Some(rate) = rate {
             inner
                 .wait_for_rate(key, rate, work.rcpts.len() as u32)
                 .await;
         }
-        let lost = deliver_taken(inner, &mut conn, &dest, key, &settings, work).await;
+        let flow = deliver_taken(inner, &mut conn, &dest, key, &settings, work).await;
         sent += 1;
-        if lost {
-            return;
+        match flow {
+            Flow::Continue => {}
+            Flow::Lost => return,
+            Flow::Stop => break,
+        }
+        // Backoff may lower the connection limit: connections above it close.
+        if backoff_excess(inner, key, &settings) {
+            break;
         }
         if settings.max_msg_per_connection.is_some_and(|m| sent >= m) {
             break;
         }
     }
     conn.quit().await;
+}
+
+/// Whether `key` is in backoff with more connections open than `backoff-max-smtp-out`;
+/// the connection asking then closes, so the queue shrinks to its backoff limit.
+fn backoff_excess(inner: &Inner, key: &QueueKey, settings: &EffectiveDomainSettings) -> bool {
+    let mut q = inner.lock_queues();
+    if !q.in_backoff(key) {
+        return false;
+    }
+    let active = q.ensure(key.clone()).active;
+    active > settings.backoff_max_smtp_out
 }
 
 /// How long a connection stays open without work when `connection-idle-timeout` is 0.
@@ -980,9 +1073,11 @@ async fn queue_failure(
 ) {
     let now = inner.clock.now();
     queue_failure_record(inner, key, dest, error, status, now);
-    inner
-        .lock_queues()
-        .enter_retry(key, now, &settings.retry_after, error.to_string());
+    {
+        let mut q = inner.lock_queues();
+        let schedule = retry_schedule(&q, key, settings).to_vec();
+        q.enter_retry(key, now, &schedule, error.to_string());
+    }
     // Messages past bounce-after are bounced now rather than waiting for a host.
     expire_waiting(inner, key, settings, now).await;
 }
@@ -1093,7 +1188,7 @@ async fn bounce_queue(
     }
 }
 
-/// One transaction for `work`. Returns true when the connection is no longer usable.
+/// One transaction for `work`; says whether the connection may carry on.
 async fn deliver(
     inner: &Arc<Inner>,
     conn: &mut Connection,
@@ -1101,9 +1196,9 @@ async fn deliver(
     key: &QueueKey,
     settings: &EffectiveDomainSettings,
     work: Work,
-) -> bool {
+) -> Flow {
     let Some(env) = inner.spool.envelope(work.id) else {
-        return false;
+        return Flow::Continue;
     };
     let now = inner.clock.now();
     if is_expired(&env, settings, now) {
@@ -1119,7 +1214,7 @@ async fn deliver(
             fates,
         )
         .await;
-        return false;
+        return Flow::Continue;
     }
     // A pread of a recently written record is served from the page cache in microseconds;
     // handing it to a blocking thread would cost more in context switches than it saves.
@@ -1128,7 +1223,7 @@ async fn deliver(
         Ok(b) => b,
         Err(e) => {
             warn!("{key}: cannot read message {id}: {e}");
-            return false;
+            return Flow::Continue;
         }
     };
     let dkim = settings.dkim_sign == DkimSign::Yes;
@@ -1185,6 +1280,8 @@ async fn deliver(
         settings.max_rcpt_per_transaction.max(1) as usize
     };
     let mut lost = false;
+    let patterns = reply_patterns(&config, settings);
+    let mut queue_action = QueueAction::default();
     let notifies: Vec<Option<Vec<DsnNotify>>> = sendable
         .iter()
         .map(|&i| {
@@ -1259,7 +1356,30 @@ async fn deliver(
                     } else {
                         outcome.data.as_ref()
                     };
-                    fates.push((i, fate_of(decisive, None)));
+                    let mut fate = fate_of(decisive, None);
+                    // `bounce-rcpt`: this receiver's 4xx to RCPT will not get better.
+                    if let (Some(r), Some(list)) = (rcpt_reply, patterns) {
+                        if (400..500).contains(&r.code)
+                            && list
+                                .actions_for(&reply_line(r))
+                                .is_some_and(|a| a.bounce_rcpt)
+                        {
+                            fate = forced_bounce(r);
+                        }
+                    }
+                    fates.push((i, fate));
+                }
+                if let Some(list) = patterns {
+                    let replies = std::iter::once(&outcome.mail)
+                        .chain(&outcome.rcpts)
+                        .chain(&outcome.data);
+                    for r in replies {
+                        let line = reply_line(r);
+                        if let Some(a) = list.actions_for(&line) {
+                            inner.apply_reply_mode(key, a, &line);
+                            queue_action.merge(a, r);
+                        }
+                    }
                 }
                 if !conn.is_reusable() || (failed_tx && conn.reset().await.is_err()) {
                     lost = true;
@@ -1272,11 +1392,12 @@ async fn deliver(
                 lost = true;
             }
         }
-        if lost {
+        if lost || queue_action.stops() {
             break;
         }
     }
-    // Recipients not attempted because the connection broke go back as deferred.
+    // Recipients not attempted because the connection broke (or a reply pattern stopped the
+    // queue) go back as deferred.
     let attempted: Vec<u32> = fates.iter().map(|(i, _)| *i).collect();
     for &i in &work.rcpts {
         if !attempted.contains(&i) {
@@ -1301,7 +1422,10 @@ async fn deliver(
         fates,
     )
     .await;
-    lost
+    if lost {
+        return Flow::Lost;
+    }
+    queue_action.apply(inner, key, settings).await
 }
 
 /// Runs one taken work item and marks it no longer in flight, whatever happened.
@@ -1312,11 +1436,121 @@ async fn deliver_taken(
     key: &QueueKey,
     settings: &EffectiveDomainSettings,
     work: Work,
-) -> bool {
+) -> Flow {
     let n = work.rcpts.len();
-    let lost = deliver(inner, conn, dest, key, settings, work).await;
+    let flow = deliver(inner, conn, dest, key, settings, work).await;
     inner.lock_queues().finished(key, n);
-    lost
+    flow
+}
+
+/// What a connection does after a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// Take the next work item.
+    Continue,
+    /// The connection is no longer usable: drop it.
+    Lost,
+    /// A reply pattern stopped the queue (`defer-queue`, `bounce-queue`): QUIT and leave.
+    Stop,
+}
+
+/// The queue-level part of the reply patterns that matched during one transaction.
+#[derive(Default)]
+struct QueueAction {
+    /// `defer-queue`: the reply that asked for it.
+    defer: Option<String>,
+    /// `bounce-queue`: the fate every waiting recipient gets.
+    bounce: Option<Fate>,
+}
+
+impl QueueAction {
+    fn merge(&mut self, a: &ReplyActions, reply: &Reply) {
+        if a.defer_queue && self.defer.is_none() {
+            self.defer = Some(reply_line(reply));
+        }
+        if a.bounce_queue && self.bounce.is_none() {
+            self.bounce = Some(forced_bounce(reply));
+        }
+    }
+
+    fn stops(&self) -> bool {
+        self.defer.is_some() || self.bounce.is_some()
+    }
+
+    /// Bounces the queue or puts it into retry mode, as the patterns asked.
+    async fn apply(
+        self,
+        inner: &Arc<Inner>,
+        key: &QueueKey,
+        settings: &EffectiveDomainSettings,
+    ) -> Flow {
+        if let Some(Fate::Bounced {
+            status,
+            diag,
+            category,
+            class,
+        }) = self.bounce
+        {
+            info!("{key}: bounce-queue pattern matched ({diag}); bouncing the queue");
+            bounce_queue(inner, key, settings, &diag, &status, &category, class).await;
+            return Flow::Stop;
+        }
+        if let Some(reply) = self.defer {
+            info!("{key}: defer-queue pattern matched ({reply}); queue in retry mode");
+            let now = inner.clock.now();
+            let mut q = inner.lock_queues();
+            let schedule = retry_schedule(&q, key, settings).to_vec();
+            q.enter_retry(key, now, &schedule, reply);
+            return Flow::Stop;
+        }
+        Flow::Continue
+    }
+}
+
+/// The queue's `<smtp-pattern-list>`, when `smtp-pattern-list` names one.
+fn reply_patterns<'c>(
+    config: &'c Config,
+    settings: &EffectiveDomainSettings,
+) -> Option<&'c petrel_config::SmtpPatternList> {
+    settings
+        .smtp_pattern_list
+        .as_deref()
+        .and_then(|n| config.smtp_pattern_list(n))
+}
+
+/// A reply as one line, `421 4.7.0 text`, which `reply` patterns are matched against.
+fn reply_line(r: &Reply) -> String {
+    r.to_string().replace("\r\n", " ")
+}
+
+/// `bounce-rcpt` / `bounce-queue`: a reply that would defer bounces instead.
+fn forced_bounce(r: &Reply) -> Fate {
+    match fate_of(Some(r), None) {
+        Fate::Deferred {
+            status,
+            diag,
+            class,
+        } => Fate::Bounced {
+            status,
+            diag,
+            category: classify(Some(r), None).bounce_cat.to_string(),
+            class,
+        },
+        other => other,
+    }
+}
+
+/// The retry schedule of `key` in its current mode: `backoff-retry-after` in backoff.
+fn retry_schedule<'s>(
+    queues: &Queues,
+    key: &QueueKey,
+    settings: &'s EffectiveDomainSettings,
+) -> &'s [Duration] {
+    if queues.in_backoff(key) {
+        &settings.backoff_retry_after
+    } else {
+        &settings.retry_after
+    }
 }
 
 fn fate_of(reply: Option<&Reply>, error: Option<&ClientError>) -> Fate {
@@ -1529,16 +1763,23 @@ async fn settle(
         }
     }
     if delivered > 0 {
-        inner.lock_queues().delivered(key, delivered);
+        let mut q = inner.lock_queues();
+        q.delivered(key, delivered);
+        if settings.backoff_to_normal_after_delivery && q.set_backoff(key, false, now) {
+            info!("{key}: delivered; backoff-to-normal-after-delivery: back to normal mode");
+        }
     }
     if !deferred.is_empty() {
         let attempts = work.attempts + 1;
-        let step = (attempts as usize - 1).min(settings.retry_after.len().saturating_sub(1));
-        let wait = settings
-            .retry_after
-            .get(step)
-            .copied()
-            .unwrap_or(Duration::from_secs(600));
+        let wait = {
+            let q = inner.lock_queues();
+            let schedule = retry_schedule(&q, key, settings);
+            let step = (attempts as usize - 1).min(schedule.len().saturating_sub(1));
+            schedule
+                .get(step)
+                .copied()
+                .unwrap_or(Duration::from_secs(600))
+        };
         inner.lock_queues().defer(
             key.clone(),
             Work {

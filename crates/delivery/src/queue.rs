@@ -49,6 +49,8 @@ pub struct Queue {
     in_flight: u64,
     retry_until: Option<SystemTime>,
     retry_step: usize,
+    /// In backoff mode since then (`None`: normal mode).
+    backoff_since: Option<SystemTime>,
     /// The last error seen, for `show queues`.
     pub last_error: Option<String>,
     /// Recipients delivered, bounced and deferred since start.
@@ -72,6 +74,8 @@ pub struct QueueView {
     pub paused: bool,
     /// In retry mode until this time.
     pub retry_until: Option<SystemTime>,
+    /// In backoff mode since this time (`None`: normal mode).
+    pub backoff_since: Option<SystemTime>,
     /// Last error text.
     pub last_error: Option<String>,
 }
@@ -142,17 +146,18 @@ impl Queues {
     }
 
     /// Queues that may open another connection now, with how many more they may open.
+    /// `max_for(key, in_backoff)` is the queue's connection limit in its current mode.
     pub fn wanting_connections(
         &self,
         now: SystemTime,
-        max_for: impl Fn(&QueueKey) -> u32,
+        max_for: impl Fn(&QueueKey, bool) -> u32,
     ) -> Vec<(QueueKey, u32)> {
         let mut out = Vec::new();
         for (key, q) in &self.queues {
             if q.paused || q.ready.is_empty() || q.retry_until.is_some_and(|t| t > now) {
                 continue;
             }
-            let max = max_for(key);
+            let max = max_for(key, q.backoff_since.is_some());
             // One connection per batch of work is enough; do not open more than there is work.
             let wanted = (q.ready.len() as u32).min(max).saturating_sub(q.active);
             if wanted > 0 {
@@ -228,6 +233,66 @@ impl Queues {
             .get(step)
             .copied()
             .unwrap_or(Duration::from_secs(600))
+    }
+
+    /// Whether `key` is in backoff mode.
+    pub fn in_backoff(&self, key: &QueueKey) -> bool {
+        self.queues
+            .get(key)
+            .is_some_and(|q| q.backoff_since.is_some())
+    }
+
+    /// Switches `key` to backoff (`true`) or normal mode. Returns whether the mode changed.
+    /// Entering backoff while already in it keeps the original start time, so
+    /// `backoff-to-normal-after` counts from the first entry.
+    pub fn set_backoff(&mut self, key: &QueueKey, backoff: bool, now: SystemTime) -> bool {
+        let q = self.queues.entry(key.clone()).or_default();
+        match (backoff, q.backoff_since.is_some()) {
+            (true, false) => {
+                q.backoff_since = Some(now);
+                true
+            }
+            (false, true) => {
+                q.backoff_since = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `set queue --mode`: switches every queue matching `matches`; returns how many
+    /// matched.
+    pub fn set_backoff_matching(
+        &mut self,
+        matches: impl Fn(&QueueKey) -> bool,
+        backoff: bool,
+        now: SystemTime,
+    ) -> usize {
+        let keys: Vec<QueueKey> = self.queues.keys().filter(|k| matches(k)).cloned().collect();
+        for k in &keys {
+            self.set_backoff(k, backoff, now);
+        }
+        keys.len()
+    }
+
+    /// Queues whose backoff has lasted `after_for(key)` (their `backoff-to-normal-after`)
+    /// return to normal mode; returns them.
+    pub fn end_expired_backoffs(
+        &mut self,
+        now: SystemTime,
+        after_for: impl Fn(&QueueKey) -> Option<Duration>,
+    ) -> Vec<QueueKey> {
+        let mut ended = Vec::new();
+        for (key, q) in &mut self.queues {
+            let Some(since) = q.backoff_since else {
+                continue;
+            };
+            if after_for(key).is_some_and(|after| since + after <= now) {
+                q.backoff_since = None;
+                ended.push(key.clone());
+            }
+        }
+        ended
     }
 
     /// A delivery succeeded: the retry list starts over (PowerMTA resets it on delivery).
@@ -378,6 +443,7 @@ impl Queues {
                 connections: q.active,
                 paused: q.paused,
                 retry_until: q.retry_until,
+                backoff_since: q.backoff_since,
                 last_error: q.last_error.clone(),
             })
             .collect();
@@ -456,14 +522,50 @@ mod tests {
         let sched = [Duration::from_secs(60), Duration::from_secs(600)];
         q.push(key("a"), work(1, None));
         q.enter_retry(&key("a"), t0, &sched, "down".into());
-        assert!(q.wanting_connections(t0, |_| 5).is_empty());
+        assert!(q.wanting_connections(t0, |_, _| 5).is_empty());
         assert_eq!(q.next_due(), Some(t0 + Duration::from_secs(60)));
         q.enter_retry(&key("a"), t0, &sched, "down".into());
         q.enter_retry(&key("a"), t0, &sched, "down".into());
         // The last entry repeats.
         assert_eq!(q.next_due(), Some(t0 + Duration::from_secs(600)));
         q.delivered(&key("a"), 1);
-        assert_eq!(q.wanting_connections(t0, |_| 5), vec![(key("a"), 1)]);
+        assert_eq!(q.wanting_connections(t0, |_, _| 5), vec![(key("a"), 1)]);
+    }
+
+    #[test]
+    fn backoff_mode_sets_the_limit_and_ends_on_time() {
+        let mut q = Queues::default();
+        let t0 = SystemTime::UNIX_EPOCH;
+        for i in 0..10 {
+            q.push(key("a"), work(i, None));
+        }
+        let limit = |_: &QueueKey, backoff: bool| if backoff { 2 } else { 8 };
+        assert_eq!(q.wanting_connections(t0, limit), vec![(key("a"), 8)]);
+        assert!(q.set_backoff(&key("a"), true, t0));
+        assert!(
+            !q.set_backoff(&key("a"), true, t0 + Duration::from_secs(5)),
+            "already"
+        );
+        assert!(q.in_backoff(&key("a")));
+        assert_eq!(q.wanting_connections(t0, limit), vec![(key("a"), 2)]);
+        // backoff-to-normal-after counts from the first entry.
+        let after = |_: &QueueKey| Some(Duration::from_secs(60));
+        assert!(q
+            .end_expired_backoffs(t0 + Duration::from_secs(59), after)
+            .is_empty());
+        assert_eq!(
+            q.end_expired_backoffs(t0 + Duration::from_secs(60), after),
+            vec![key("a")]
+        );
+        assert!(!q.in_backoff(&key("a")));
+        // Without the directive backoff lasts until switched off.
+        q.set_backoff(&key("a"), true, t0);
+        assert!(q
+            .end_expired_backoffs(t0 + Duration::from_secs(86_400), |_| None)
+            .is_empty());
+        assert_eq!(q.set_backoff_matching(|k| k.domain == "a", false, t0), 1);
+        assert!(!q.in_backoff(&key("a")));
+        assert_eq!(q.views()[0].backoff_since, None);
     }
 
     #[test]

@@ -26,6 +26,12 @@ pub(crate) struct QueueArg {
 }
 
 #[derive(Deserialize)]
+pub(crate) struct ModeArgs {
+    queue: Option<String>,
+    mode: Option<String>,
+}
+
+#[derive(Deserialize)]
 pub(crate) struct JobArg {
     #[serde(rename = "jobId")]
     job_id: Option<String>,
@@ -62,6 +68,27 @@ pub(crate) async fn resume_queue(State(m): State<Mgmt>, Query(a): Query<QueueArg
     Ok(Json(
         json!({ "data": { "result": format!("{n} queue(s) resumed."), "matched": n } }),
     ))
+}
+
+/// `set queue --mode=backoff|normal`.
+pub(crate) async fn set_queue_mode(State(m): State<Mgmt>, Query(a): Query<ModeArgs>) -> ApiResult {
+    let q = required(a.queue, "queue")?;
+    let mode = required(a.mode, "mode")?;
+    let backoff = match mode.to_ascii_lowercase().as_str() {
+        "backoff" => true,
+        "normal" => false,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("`mode` must be `backoff` or `normal`, not `{other}`"),
+            ))
+        }
+    };
+    let n = engine(&m)?.set_queue_backoff(&q, backoff);
+    Ok(Json(json!({ "data": {
+        "result": format!("{n} queue(s) set to {} mode.", if backoff { "backoff" } else { "normal" }),
+        "matched": n,
+    } })))
 }
 
 pub(crate) async fn pause_job(State(m): State<Mgmt>, Query(a): Query<JobArg>) -> ApiResult {

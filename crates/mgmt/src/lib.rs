@@ -234,6 +234,7 @@ impl Mgmt {
             .route("/pauseJob", post(control::pause_job))
             .route("/resumeJob", post(control::resume_job))
             .route("/schedule", post(control::schedule))
+            .route("/setQueueMode", post(control::set_queue_mode))
             .route("/delete", post(control::delete))
             .route(
                 "/suppressions",

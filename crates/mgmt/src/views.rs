@@ -63,12 +63,14 @@ pub(crate) async fn queues(State(m): State<Mgmt>) -> Json<Value> {
                     "kb": bytes.div_ceil(1024),
                     "conn": q.connections,
                     "paused": q.paused,
-                    "mode": if retry.is_some() { "retry" } else { "normal" },
+                    "mode": if q.backoff_since.is_some() { "backoff" } else { "normal" },
+                    "backoffSince": q.backoff_since.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()),
+                    "retry": retry.is_some(),
                     "retryUntil": retry,
                     "lastError": q.last_error,
                 })
             })
-            .filter(|q| q["rcp"].as_u64() != Some(0) || q["paused"] == true)
+            .filter(|q| q["rcp"].as_u64() != Some(0) || q["paused"] == true || q["mode"] == "backoff")
             .collect();
         return Json(json!({ "data": { "queues": queues } }));
     }

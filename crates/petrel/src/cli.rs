@@ -89,6 +89,21 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Switch queues to backoff or normal mode (`set queue --mode=backoff DOMAIN[/VMTA]`, `*`
+    /// wildcards), as `pmta set queue --mode` does.
+    Set {
+        /// `queue`.
+        #[arg(value_parser = ["queue"])]
+        what: String,
+        /// `backoff` (the `backoff-*` limits and retry schedule apply) or `normal`.
+        #[arg(long, value_parser = ["backoff", "normal"])]
+        mode: String,
+        /// The queue pattern, `DOMAIN[/VMTA]`.
+        queue: String,
+        /// Configuration of the daemon to ask.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Retry a queue now, skipping the rest of its retry-after wait.
     Schedule {
         /// The queue pattern, `DOMAIN[/VMTA]`.
@@ -339,6 +354,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Cmd::Resume { what, name, config } => {
             pause_or_resume(false, &what, &name, config.as_deref())
         }
+        Cmd::Set {
+            what: _,
+            mode,
+            queue,
+            config,
+        } => {
+            let port = mgmt_port(config.as_deref())?;
+            let body = mgmt_client::post(
+                port,
+                &format!(
+                    "/setQueueMode?queue={}&mode={mode}",
+                    mgmt_client::encode(&queue)
+                ),
+            )?;
+            println!("{}", body["data"]["result"].as_str().unwrap_or("done."));
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Schedule { queue, config } => {
             let port = mgmt_port(config.as_deref())?;
             let body = mgmt_client::post(
@@ -543,6 +575,21 @@ fn render_suppressions(body: &Value) -> String {
 }
 
 /// Text tables in the spirit of `pmta show …`.
+/// `show queues`' `st` column: `P` paused, `B` backoff mode, `R` retry mode (combined).
+fn queue_state(q: &Value) -> String {
+    let mut st = String::new();
+    if q["paused"].as_bool() == Some(true) {
+        st.push('P');
+    }
+    if q["mode"] == "backoff" {
+        st.push('B');
+    }
+    if q["retry"].as_bool() == Some(true) {
+        st.push('R');
+    }
+    st
+}
+
 fn render(what: &str, body: &Value) -> String {
     let mut out = String::new();
     let data = &body["data"];
@@ -579,11 +626,7 @@ fn render(what: &str, body: &Value) -> String {
                     q["rcp"],
                     q["msg"],
                     q["kb"],
-                    if q["paused"].as_bool() == Some(true) {
-                        "P"
-                    } else {
-                        ""
-                    }
+                    queue_state(q)
                 ));
             }
             out.push_str(&format!("{} of {} queues.\n", rows.len(), rows.len()));

@@ -582,6 +582,40 @@ impl Builder<'_> {
         a
     }
 
+    // ------------------------------------------------------------------ smtp-pattern-list
+
+    pub(super) fn smtp_pattern_list_section(&mut self, s: &Section) -> SmtpPatternList {
+        let mut list = SmtpPatternList {
+            name: Self::arg(s).to_string(),
+            rules: Vec::new(),
+        };
+        for c in &s.children {
+            match c {
+                Node::Line(l) => {
+                    if self.check(l, SPAT).is_none() {
+                        continue;
+                    }
+                    match reply_rule(&l.value) {
+                        Ok((rule, planned)) => {
+                            for p in planned {
+                                self.warn(
+                                    &l.loc,
+                                    format!("`reply` action `{p}` is accepted but not acted on yet (planned)"),
+                                );
+                            }
+                            list.rules.push(rule);
+                        }
+                        Err(m) => self.err(&l.loc, format!("`reply`: {m}")),
+                    }
+                }
+                Node::Section(sub) => {
+                    self.open(sub, SPAT);
+                }
+            }
+        }
+        list
+    }
+
     // ------------------------------------------------------------------ rewrite
 
     pub(super) fn rewrite_section(&mut self, s: &Section) {
@@ -704,7 +738,7 @@ fn check_tracking_domain(t: &str) -> Result<(), &'static str> {
 /// One `address` value or `address-file` line: `/regex/`, `user@domain` or a bare local part.
 fn address_entry(t: &str) -> Result<AddressEntry, String> {
     if t.len() >= 2 && t.starts_with('/') && t.ends_with('/') {
-        AddressRegex::new(&t[1..t.len() - 1]).map(AddressEntry::Regex)
+        Pattern::new(&t[1..t.len() - 1]).map(AddressEntry::Regex)
     } else if t.chars().any(char::is_whitespace) {
         Err(format!("`{t}` is not an address (it contains a space)"))
     } else if t.contains('@') {
@@ -712,4 +746,77 @@ fn address_entry(t: &str) -> Result<AddressEntry, String> {
     } else {
         Ok(AddressEntry::LocalPart(t.to_string()))
     }
+}
+
+/// `reply /regex/ ACTION[,ACTION…]` (actions may also be separated by spaces). Returns the
+/// rule and the names of the actions petrel parses but does not act on yet.
+fn reply_rule(value: &str) -> Result<(ReplyRule, Vec<&'static str>), String> {
+    let v = value.trim();
+    let close = v.rfind('/').filter(|&i| v.starts_with('/') && i > 0);
+    let Some(close) = close else {
+        return Err(format!("`{v}`: expected `/regex/` followed by actions"));
+    };
+    let pattern = Pattern::new(&v[1..close])?;
+    let mut a = ReplyActions::default();
+    let mut planned = Vec::new();
+    let words: Vec<&str> = v[close + 1..]
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.is_empty() {
+        return Err(format!("`{v}`: no action after the pattern"));
+    }
+    for w in words {
+        let lower = w.to_ascii_lowercase();
+        match lower.as_str() {
+            "mode=backoff" | "mode=normal" => {
+                if a.mode.is_some() {
+                    return Err("only one `mode=` per rule".into());
+                }
+                a.mode = Some(if lower == "mode=backoff" {
+                    QueueMode::Backoff
+                } else {
+                    QueueMode::Normal
+                });
+            }
+            "defer-queue" => a.defer_queue = true,
+            "bounce-queue" => a.bounce_queue = true,
+            "bounce-rcpt" => a.bounce_rcpt = true,
+            "skip-mx" => {
+                a.skip_mx = true;
+                planned.push("skip-mx");
+            }
+            "disable-source-ip" => {
+                a.disable_source_ip = true;
+                planned.push("disable-source-ip");
+            }
+            _ => {
+                if let Some(t) = lower.strip_prefix("reenable-after=") {
+                    if a.reenable_after.is_some() {
+                        return Err("`reenable-after` given twice".into());
+                    }
+                    let d = crate::values::parse_duration(t).map_err(|e| format!("`{w}`: {e}"))?;
+                    a.reenable_after = Some(d);
+                    planned.push("reenable-after");
+                } else {
+                    return Err(format!(
+                        "unknown action `{w}` (expected mode=backoff, mode=normal, skip-mx, bounce-queue, bounce-rcpt, disable-source-ip, reenable-after=TIME or defer-queue)"
+                    ));
+                }
+            }
+        }
+    }
+    if a.skip_mx && a.bounce_queue {
+        return Err("`skip-mx` and `bounce-queue` cannot be combined".into());
+    }
+    if a.reenable_after.is_some() && !a.disable_source_ip {
+        return Err("`reenable-after` needs `disable-source-ip`".into());
+    }
+    Ok((
+        ReplyRule {
+            pattern,
+            actions: a,
+        },
+        planned,
+    ))
 }

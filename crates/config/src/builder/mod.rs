@@ -444,8 +444,15 @@ impl<'a> Builder<'a> {
                 }
             }
             "smtp-pattern-list" => {
-                let n = Self::arg(s).to_string();
-                self.data.smtp_pattern_lists.push(n);
+                let list = self.smtp_pattern_list_section(s);
+                if self.data.smtp_pattern_list(&list.name).is_some() {
+                    self.err(
+                        &s.loc,
+                        format!("`<smtp-pattern-list {}>` is defined twice", list.name),
+                    );
+                } else {
+                    self.data.smtp_pattern_lists.push(list);
+                }
             }
             "rewrite-list" => self.rewrite_section(s),
             "domain-key-list" => {
@@ -608,10 +615,7 @@ impl<'a> Builder<'a> {
                     "<pattern-list>",
                 ),
                 RefKind::SmtpPatternList => (
-                    self.data
-                        .smtp_pattern_lists
-                        .iter()
-                        .any(|f| f.to_lowercase() == n),
+                    self.data.smtp_pattern_list(&n).is_some(),
                     "<smtp-pattern-list>",
                 ),
             };

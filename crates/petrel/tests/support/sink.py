@@ -7,6 +7,9 @@ address, the envelope and the data. Recipients steer the answer by their local p
   reject*@...     550 5.1.1 at RCPT
   tempfail-N*@... 451 4.3.0 at RCPT for the first N attempts, then accepted
   full*@...       552 5.2.2 mailbox full at RCPT
+  quota*@...      452 4.2.2 mailbox over quota at RCPT (always)
+  throttle-N*@... 421 4.7.0 [TS01] ... deferred due to unexpected volume at RCPT for the
+                  first N attempts, then accepted
 Anything else is accepted. Prints "ready" once listening.
 """
 import asyncio
@@ -28,6 +31,14 @@ class Handler:
             return "550 5.1.1 <%s>: Recipient address rejected: no such user" % address
         if local.startswith("full"):
             return "552 5.2.2 <%s>: mailbox full" % address
+        if local.startswith("quota"):
+            return "452 4.2.2 <%s>: mailbox over quota" % address
+        m = re.match(r"throttle-(\d+)", local)
+        if m:
+            n = attempts.get(address, 0) + 1
+            attempts[address] = n
+            if n <= int(m.group(1)):
+                return "421 4.7.0 [TS01] Messages from %s temporarily deferred due to unexpected volume" % session.peer[0]
         m = re.match(r"tempfail-(\d+)", local)
         if m:
             n = attempts.get(address, 0) + 1
