@@ -92,13 +92,20 @@ pub struct ConfigData {
     pub smtp_await_slot: bool,
     /// `run-as-root` (planned).
     pub run_as_root: bool,
-    /// Names of `<pattern-list>`s (contents not interpreted yet).
-    pub pattern_lists: Vec<String>,
+    /// `<pattern-list>`s in file order.
+    pub pattern_lists: Vec<PatternList>,
     /// `<smtp-pattern-list>`s in file order.
     pub smtp_pattern_lists: Vec<SmtpPatternList>,
 }
 
 impl ConfigData {
+    /// The `<pattern-list>` called `name` (case-insensitive).
+    pub fn pattern_list(&self, name: &str) -> Option<&PatternList> {
+        self.pattern_lists
+            .iter()
+            .find(|l| l.name.eq_ignore_ascii_case(name))
+    }
+
     /// The `<smtp-pattern-list>` called `name` (case-insensitive).
     pub fn smtp_pattern_list(&self, name: &str) -> Option<&SmtpPatternList> {
         self.smtp_pattern_lists

@@ -163,6 +163,11 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("pickup", G, K::Custom, P),
     d("pickup-remove-dot", G, BOOL, P),
     d("http-mgmt-port", G, K::Port, A),
+    // ---- <pattern-list> entries ----
+    d("header", PAT, K::Custom, A),
+    d("mail-from", PAT, K::Custom, A),
+    d("rcpt-to", PAT, K::Custom, A),
+    d("*", PAT, K::Custom, A),
     // ---- <smtp-pattern-list> ----
     d("reply", SPAT, K::Custom, A),
     // petrel extensions: the suppression list
@@ -235,7 +240,7 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("retain-x-dkim-options", SRC, BOOL, P),
     d("process-x-dkim-key", SRC, BOOL, P),
     d("retain-x-dkim-key", SRC, BOOL, P),
-    d("pattern-list", SRC, K::Word, P),
+    d("pattern-list", SRC, K::Word, A),
     d("rewrite-list", SRC, K::Word, A),
     d("suppression-lists", SRC, K::List, P),
     d("verp-default", SRC, BOOL, P),
@@ -634,7 +639,7 @@ pub(crate) const SECTIONS: &[SectionDef] = &[
     s("feedback-loop-processor", FBL, G, NoArg, A),
     s("address-list", ADDR, G | BP | FBL, OptArg, A),
     s("email-patterns", EMAILP, BP | FBL, NoArg, P),
-    opaque("pattern-list", PAT, G | PAT, OptArg),
+    s("pattern-list", PAT, G | PAT, OptArg, A),
     s("smtp-pattern-list", SPAT, G, ReqArg, A),
     s("rewrite-list", RW, G, ReqArg, A),
     s("domain-key-list", DKL, G, ReqArg, P),

@@ -668,6 +668,62 @@ settings! {
     }
 }
 
+/// What a `<pattern-list>` entry looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PatternSubject {
+    /// `header NAME /re/`: the first header field of that name.
+    Header(String, Pattern),
+    /// `mail-from /re/`: the envelope sender.
+    MailFrom(Pattern),
+    /// `rcpt-to /re/`: any envelope recipient (the first that matches decides for the whole
+    /// message).
+    RcptTo(Pattern),
+    /// `*`: always (a catch-all, last in a list).
+    Any,
+}
+
+/// One `<pattern-list>` entry: what to look at and the virtual MTA (or pool) it selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternEntry {
+    /// The test.
+    pub subject: PatternSubject,
+    /// `virtual-mta=NAME`: a vmta or a pool (checked to exist when loading).
+    pub virtual_mta: Option<String>,
+}
+
+/// A `<pattern-list NAME>`, selected by `pattern-list NAME` in `<source>`: chooses the
+/// virtual MTA (or pool) of a message from its sender, recipients or headers. First match
+/// wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternList {
+    /// The name (compared case-insensitively).
+    pub name: String,
+    /// Entries in file order.
+    pub entries: Vec<PatternEntry>,
+}
+
+impl PatternList {
+    /// The virtual MTA of the first entry that matches: `header(name)` gives a header's
+    /// value, `mail_from` and `rcpts` are the envelope. Entries without `virtual-mta=` match
+    /// but select nothing (PowerMTA's other results are not acted on yet).
+    pub fn virtual_mta<'a, 'r>(
+        &self,
+        header: impl Fn(&str) -> Option<String>,
+        mail_from: &str,
+        rcpts: impl Iterator<Item = &'r str> + Clone,
+    ) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| match &e.subject {
+                PatternSubject::Header(name, p) => header(name).is_some_and(|v| p.is_match(&v)),
+                PatternSubject::MailFrom(p) => p.is_match(mail_from),
+                PatternSubject::RcptTo(p) => rcpts.clone().any(|r| p.is_match(r)),
+                PatternSubject::Any => true,
+            })
+            .and_then(|e| e.virtual_mta.as_deref())
+    }
+}
+
 /// A queue's delivery mode (PowerMTA): `backoff` replaces the limits and the retry schedule
 /// with their `backoff-*` forms, so a throttling receiver gets fewer, slower attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

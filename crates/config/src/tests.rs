@@ -401,7 +401,7 @@ fn error_display_format() {
 
 #[test]
 fn planned_and_deprecated_warnings() {
-    let l = ok("<domain *>\nmax-connect-rate 5/s\nmax-msg-per-hour 100\n</domain>\nspool /var/spool/old\n<pattern-list p>\nmail-from /x/ virtual-mta=a\n</pattern-list>\n");
+    let l = ok("<domain *>\nmax-connect-rate 5/s\nmax-msg-per-hour 100\n</domain>\nspool /var/spool/old\n<mx-rollup-list>\nmx *.x y.rollup\n</mx-rollup-list>\n");
     let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
     assert_eq!(
         w[0],
@@ -416,14 +416,13 @@ fn planned_and_deprecated_warnings() {
         "{w:?}"
     );
     assert!(
-        w[3].contains(":6: `<pattern-list>` is accepted but not acted on yet"),
+        w[3].contains(":6: `<mx-rollup-list>` is accepted but not acted on yet"),
         "{w:?}"
     );
     assert_eq!(
         l.config.spool_dirs()[0].path,
         PathBuf::from("/var/spool/old")
     );
-    assert_eq!(l.config.pattern_lists, vec!["p"]);
 }
 
 // ------------------------------------------------------------------ TLS, users, files
@@ -2053,4 +2052,88 @@ fn smtp_pattern_lists_and_backoff_settings() {
     let (line, m) = one_err("<domain x.example>\nsmtp-pattern-list nosuch\n</domain>\n");
     assert_eq!(line, 2);
     assert!(m.contains("<smtp-pattern-list>"), "{m}");
+}
+
+#[test]
+fn pattern_lists_choose_the_virtual_mta() {
+    let l = ok(
+        "<virtual-mta brand1>\n</virtual-mta>\n<virtual-mta gmail-ips>\n</virtual-mta>\n\
+        <virtual-mta-pool transactional>\nvirtual-mta brand1\n</virtual-mta-pool>\n\
+        <pattern-list route>\n\
+        header X-Stream /^receipts$/ virtual-mta=transactional\n\
+        mail-from /@brand1\\.example$/ virtual-mta=brand1\n\
+        rcpt-to /@gmail\\.com$/ virtual-mta=gmail-ips, recipient-priority=80\n\
+        * virtual-mta=brand1\n\
+        </pattern-list>\n\
+        <source 0/0>\npattern-list route\n</source>\n",
+    );
+    let list = l.config.pattern_list("ROUTE").unwrap();
+    assert_eq!(list.entries.len(), 4);
+    let pick = |hdr: Option<&str>, from: &str, rcpts: &[&str]| {
+        list.virtual_mta(
+            |name| {
+                if name.eq_ignore_ascii_case("x-stream") {
+                    hdr.map(String::from)
+                } else {
+                    None
+                }
+            },
+            from,
+            rcpts.iter().copied(),
+        )
+        .map(String::from)
+    };
+    assert_eq!(
+        pick(Some("Receipts"), "a@b.example", &["x@y.example"]).as_deref(),
+        Some("transactional")
+    );
+    assert_eq!(
+        pick(None, "news@BRAND1.example", &["x@gmail.com"]).as_deref(),
+        Some("brand1"),
+        "first match wins"
+    );
+    assert_eq!(
+        pick(None, "a@other.example", &["x@y.example", "z@gmail.com"]).as_deref(),
+        Some("gmail-ips"),
+        "any recipient"
+    );
+    assert_eq!(
+        pick(None, "a@other.example", &["x@y.example"]).as_deref(),
+        Some("brand1"),
+        "catch-all"
+    );
+    assert_eq!(
+        l.config
+            .source_for_ip(ip("192.0.2.1"))
+            .pattern_list
+            .as_deref(),
+        Some("route")
+    );
+    assert!(
+        l.warnings.iter().any(|w| w.line == 11
+            && w.message
+                .contains("`recipient-priority` results are accepted but not acted on yet")),
+        "{:?}",
+        l.warnings
+    );
+
+    for (text, needle) in [
+        ("mail-from /x/ virtual-mta=nosuch\n", "nosuch"),
+        (
+            "mail-from /x(/ virtual-mta=a\n",
+            "not a valid regular expression",
+        ),
+        ("mail-from /x/ lane=fast\n", "unknown result `lane=fast`"),
+        ("rcpt-to /x/\n", "no result"),
+        ("header X-Only\n", "expected a header name"),
+        ("mail-from /x/ recipient-priority=101\n", "0 to 100"),
+    ] {
+        let (line, m) = one_err(&format!(
+            "<virtual-mta a>\n</virtual-mta>\n<pattern-list p>\n{text}</pattern-list>\n"
+        ));
+        assert_eq!(line, 4, "{text}: {m}");
+        assert!(m.contains(needle), "{text}: {m}");
+    }
+    let (_, m) = one_err("<source 0/0>\npattern-list missing\n</source>\n");
+    assert!(m.contains("<pattern-list>"), "{m}");
 }

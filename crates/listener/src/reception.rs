@@ -21,6 +21,9 @@ pub(crate) struct Origin<'a> {
     pub esmtp: bool,
     pub auth_user: Option<&'a str>,
     pub single_rcpt: Option<&'a str>,
+    /// The envelope, for `<pattern-list>` entries.
+    pub mail_from: &'a str,
+    pub rcpts: &'a [(String, petrel_smtp::RcptParams)],
 }
 
 /// The message as it will be spooled.
@@ -86,6 +89,18 @@ pub(crate) fn prepare_message(
         .default_virtual_mta
         .clone()
         .unwrap_or_else(|| DEFAULT_VMTA.to_string());
+    // `<pattern-list>` (the source's `pattern-list`) beats `default-virtual-mta`; an
+    // X-Virtual-MTA header (when processed) beats both.
+    if let Some(list) = policy
+        .pattern_list
+        .as_deref()
+        .and_then(|n| config.pattern_list(n))
+    {
+        let rcpts = origin.rcpts.iter().map(|(r, _)| r.as_str());
+        if let Some(v) = list.virtual_mta(|name| headers.get(name), origin.mail_from, rcpts) {
+            vmta = v.to_string();
+        }
+    }
     if policy.process_x_virtual_mta {
         if let Some(v) = headers.get("X-Virtual-MTA") {
             if v.is_empty() {

@@ -746,6 +746,8 @@ impl Session {
                 esmtp: self.esmtp,
                 auth_user: self.auth_user.as_deref(),
                 single_rcpt: (txn.rcpts.len() == 1).then(|| txn.rcpts[0].0.as_str()),
+                mail_from: &txn.mail_from,
+                rcpts: &txn.rcpts,
             },
         );
         let Prepared {

@@ -582,6 +582,49 @@ impl Builder<'_> {
         a
     }
 
+    // ------------------------------------------------------------------ pattern-list
+
+    pub(super) fn pattern_list_section(&mut self, s: &Section, name: String) -> PatternList {
+        let mut list = PatternList {
+            name,
+            entries: Vec::new(),
+        };
+        for c in &s.children {
+            match c {
+                Node::Line(l) => {
+                    if self.check(l, PAT).is_none() {
+                        continue;
+                    }
+                    match pattern_entry(&l.keyword, &l.value) {
+                        Ok((entry, planned)) => {
+                            for p in planned {
+                                self.warn(
+                                    &l.loc,
+                                    format!(
+                                        "`{p}` results are accepted but not acted on yet (planned)"
+                                    ),
+                                );
+                            }
+                            if let Some(v) = &entry.virtual_mta {
+                                self.reference(RefKind::VmtaOrPool, v, &l.loc, "virtual-mta=");
+                            }
+                            list.entries.push(entry);
+                        }
+                        Err(m) => self.err(&l.loc, format!("`{}`: {m}", l.keyword)),
+                    }
+                }
+                Node::Section(sub) => {
+                    self.warn(
+                        &sub.loc,
+                        "a nested `<pattern-list>` is accepted but not acted on yet (planned); its entries never match",
+                    );
+                    self.open(sub, PAT);
+                }
+            }
+        }
+        list
+    }
+
     // ------------------------------------------------------------------ smtp-pattern-list
 
     pub(super) fn smtp_pattern_list_section(&mut self, s: &Section) -> SmtpPatternList {
@@ -751,20 +794,15 @@ fn address_entry(t: &str) -> Result<AddressEntry, String> {
 /// `reply /regex/ ACTION[,ACTION…]` (actions may also be separated by spaces). Returns the
 /// rule and the names of the actions petrel parses but does not act on yet.
 fn reply_rule(value: &str) -> Result<(ReplyRule, Vec<&'static str>), String> {
-    let v = value.trim();
-    let close = v.rfind('/').filter(|&i| v.starts_with('/') && i > 0);
-    let Some(close) = close else {
-        return Err(format!("`{v}`: expected `/regex/` followed by actions"));
-    };
-    let pattern = Pattern::new(&v[1..close])?;
+    let (pattern, actions) = leading_regex(value)?;
     let mut a = ReplyActions::default();
     let mut planned = Vec::new();
-    let words: Vec<&str> = v[close + 1..]
+    let words: Vec<&str> = actions
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|w| !w.is_empty())
         .collect();
     if words.is_empty() {
-        return Err(format!("`{v}`: no action after the pattern"));
+        return Err(format!("`{}`: no action after the pattern", value.trim()));
     }
     for w in words {
         let lower = w.to_ascii_lowercase();
@@ -819,4 +857,75 @@ fn reply_rule(value: &str) -> Result<(ReplyRule, Vec<&'static str>), String> {
         },
         planned,
     ))
+}
+
+/// `/regex/` at the start of `v`, and what follows it.
+fn leading_regex(v: &str) -> Result<(Pattern, &str), String> {
+    let v = v.trim();
+    let close = v.rfind('/').filter(|&i| v.starts_with('/') && i > 0);
+    let Some(close) = close else {
+        return Err(format!("`{v}`: expected `/regex/` followed by what to do"));
+    };
+    Ok((Pattern::new(&v[1..close])?, &v[close + 1..]))
+}
+
+/// One `<pattern-list>` line: `header NAME /re/ RESULT`, `mail-from /re/ RESULT`,
+/// `rcpt-to /re/ RESULT` or `* RESULT`, where RESULT is `virtual-mta=NAME`,
+/// `recipient-priority=N` and `call-to:LIST`, comma-separated. Returns the entry and the
+/// names of the results parsed but not acted on yet.
+fn pattern_entry(keyword: &str, value: &str) -> Result<(PatternEntry, Vec<&'static str>), String> {
+    let (subject, result) = match keyword {
+        "header" => {
+            let v = value.trim();
+            let (name, rest) = v.split_once(char::is_whitespace).ok_or_else(|| {
+                format!("`{v}`: expected a header name, `/regex/` and the result")
+            })?;
+            let (p, result) = leading_regex(rest)?;
+            (PatternSubject::Header(name.to_string(), p), result)
+        }
+        "mail-from" => {
+            let (p, result) = leading_regex(value)?;
+            (PatternSubject::MailFrom(p), result)
+        }
+        "rcpt-to" => {
+            let (p, result) = leading_regex(value)?;
+            (PatternSubject::RcptTo(p), result)
+        }
+        _ => (PatternSubject::Any, value),
+    };
+    let mut entry = PatternEntry {
+        subject,
+        virtual_mta: None,
+    };
+    let mut planned = Vec::new();
+    let items: Vec<&str> = result
+        .split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect();
+    if items.is_empty() {
+        return Err("no result (expected `virtual-mta=NAME`)".into());
+    }
+    for item in items {
+        let lower = item.to_ascii_lowercase();
+        if lower.starts_with("virtual-mta=") {
+            let v = &item["virtual-mta=".len()..];
+            if v.is_empty() || v.contains(char::is_whitespace) {
+                return Err(format!("`{item}`: expected one virtual MTA or pool name"));
+            }
+            entry.virtual_mta = Some(v.to_string());
+        } else if let Some(n) = lower.strip_prefix("recipient-priority=") {
+            match n.parse::<u32>() {
+                Ok(0..=100) => planned.push("recipient-priority"),
+                _ => return Err(format!("`{item}`: a priority is 0 to 100")),
+            }
+        } else if lower.starts_with("call-to:") {
+            planned.push("call-to");
+        } else {
+            return Err(format!(
+                "unknown result `{item}` (expected virtual-mta=NAME, recipient-priority=N or call-to:LIST)"
+            ));
+        }
+    }
+    Ok((entry, planned))
 }

@@ -439,8 +439,11 @@ impl<'a> Builder<'a> {
                 let n = Self::arg(s).to_string();
                 if n.is_empty() {
                     self.err(&s.loc, "a global `<pattern-list>` needs a name");
+                } else if self.data.pattern_list(&n).is_some() {
+                    self.err(&s.loc, format!("`<pattern-list {n}>` is defined twice"));
                 } else {
-                    self.data.pattern_lists.push(n);
+                    let list = self.pattern_list_section(s, n);
+                    self.data.pattern_lists.push(list);
                 }
             }
             "smtp-pattern-list" => {
@@ -607,13 +610,7 @@ impl<'a> Builder<'a> {
                 RefKind::SignalsFilter => {
                     (self.data.signals_filter(&n).is_some(), "<signals-filter>")
                 }
-                RefKind::PatternList => (
-                    self.data
-                        .pattern_lists
-                        .iter()
-                        .any(|f| f.to_lowercase() == n),
-                    "<pattern-list>",
-                ),
+                RefKind::PatternList => (self.data.pattern_list(&n).is_some(), "<pattern-list>"),
                 RefKind::SmtpPatternList => (
                     self.data.smtp_pattern_list(&n).is_some(),
                     "<smtp-pattern-list>",
