@@ -94,11 +94,23 @@ pub struct ConfigData {
     pub run_as_root: bool,
     /// `<pattern-list>`s in file order.
     pub pattern_lists: Vec<PatternList>,
+    /// `<bounce-category-patterns>`: `/regex/ category` lines in order; the first match on an
+    /// SMTP reply names its `bounceCat`, before petrel's built-in rules.
+    pub bounce_category_patterns: Vec<(Pattern, String)>,
     /// `<smtp-pattern-list>`s in file order.
     pub smtp_pattern_lists: Vec<SmtpPatternList>,
 }
 
 impl ConfigData {
+    /// The `bounceCat` a `<bounce-category-patterns>` line gives `reply` (one line, code
+    /// included), if any.
+    pub fn bounce_category_for(&self, reply: &str) -> Option<&str> {
+        self.bounce_category_patterns
+            .iter()
+            .find(|(p, _)| p.is_match(reply))
+            .map(|(_, c)| c.as_str())
+    }
+
     /// The `<pattern-list>` called `name` (case-insensitive).
     pub fn pattern_list(&self, name: &str) -> Option<&PatternList> {
         self.pattern_lists

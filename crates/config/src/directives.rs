@@ -643,7 +643,7 @@ pub(crate) const SECTIONS: &[SectionDef] = &[
     s("smtp-pattern-list", SPAT, G, ReqArg, A),
     s("rewrite-list", RW, G, ReqArg, A),
     s("domain-key-list", DKL, G, ReqArg, P),
-    opaque("bounce-category-patterns", BCP, G, NoArg),
+    s("bounce-category-patterns", BCP, G, NoArg, A),
     opaque("mx-rollup-list", MXR, G, NoArg),
     opaque("aliases", ALIAS, G, NoArg),
     s("dns", DNS, G, NoArg, P),

@@ -21,6 +21,8 @@ pub(crate) enum Lexed {
 pub(crate) struct RawLine {
     /// The keyword, lower-cased.
     pub keyword: String,
+    /// The keyword as written (a `<bounce-category-patterns>` line starts with its regex).
+    pub raw_keyword: String,
     /// The value words (quotes removed, escapes applied). `""` yields one empty word.
     pub words: Vec<String>,
     /// The whole value after the keyword, quotes removed, inner spacing preserved.
@@ -81,6 +83,7 @@ pub(crate) fn lex_line(raw: &str) -> Result<Option<Lexed>, LexError> {
     }
     Ok(Some(Lexed::Directive(RawLine {
         keyword: kw.to_ascii_lowercase(),
+        raw_keyword: kw.to_string(),
         words,
         value,
     })))

@@ -2137,3 +2137,37 @@ fn pattern_lists_choose_the_virtual_mta() {
     let (_, m) = one_err("<source 0/0>\npattern-list missing\n</source>\n");
     assert!(m.contains("<pattern-list>"), "{m}");
 }
+
+#[test]
+fn bounce_category_patterns() {
+    let c = cfg("<bounce-category-patterns>\n\
+        /(?-i)Recipient Address Rejected/ Bad-Mailbox\n\
+        /mailbox (is )?full/ quota-issues\n\
+        /\\bspamhaus\\b/ blocklisted\n\
+        </bounce-category-patterns>\n");
+    assert_eq!(c.bounce_category_patterns.len(), 3);
+    assert_eq!(
+        c.bounce_category_for("550 5.1.1 <a@b>: Recipient Address Rejected: no such user"),
+        Some("bad-mailbox"),
+        "the regex keeps its case, the category is lower-cased"
+    );
+    assert_eq!(
+        c.bounce_category_for("550 5.1.1 recipient address rejected"),
+        None,
+        "(?-i) in the first word survives the lexer"
+    );
+    assert_eq!(
+        c.bounce_category_for("452 Mailbox is FULL"),
+        Some("quota-issues")
+    );
+    assert_eq!(
+        c.bounce_category_for("554 blocked using zen.spamhaus.org"),
+        Some("blocklisted")
+    );
+    assert_eq!(c.bounce_category_for("250 ok"), None);
+    let (line, m) = one_err("<bounce-category-patterns>\n/x/\n</bounce-category-patterns>\n");
+    assert_eq!(line, 2);
+    assert!(m.contains("one category name"), "{m}");
+    let (_, m) = one_err("<bounce-category-patterns>\n/x(/ other\n</bounce-category-patterns>\n");
+    assert!(m.contains("not a valid regular expression"), "{m}");
+}

@@ -35,6 +35,8 @@ pub(crate) fn base_dir(file: &Path) -> PathBuf {
 pub(crate) struct Line {
     pub loc: Loc,
     pub keyword: String,
+    /// The keyword as written, before lower-casing.
+    pub raw_keyword: String,
     pub words: Vec<String>,
     pub value: String,
     /// The line had an error already reported (e.g. a placeholder); only its keyword is
@@ -113,6 +115,7 @@ impl<'a> Reader<'a> {
                     if let Some(keyword) = kw {
                         let node = Node::Line(Line {
                             loc,
+                            raw_keyword: keyword.clone(),
                             keyword,
                             words: Vec::new(),
                             value: String::new(),
@@ -152,6 +155,7 @@ impl<'a> Reader<'a> {
                     let node = Node::Line(Line {
                         loc,
                         keyword: d.keyword,
+                        raw_keyword: d.raw_keyword,
                         words: d.words,
                         value: d.value,
                         broken: false,

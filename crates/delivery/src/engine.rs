@@ -1357,6 +1357,7 @@ async fn deliver(
                         outcome.data.as_ref()
                     };
                     let mut fate = fate_of(decisive, None);
+                    recategorize(&config, &mut fate, decisive);
                     // `bounce-rcpt`: this receiver's 4xx to RCPT will not get better.
                     if let (Some(r), Some(list)) = (rcpt_reply, patterns) {
                         if (400..500).contains(&r.code)
@@ -1387,7 +1388,9 @@ async fn deliver(
             }
             Err(e) => {
                 for &i in idxs {
-                    fates.push((i, fate_of(None, Some(&e))));
+                    let mut fate = fate_of(None, Some(&e));
+                    recategorize(&config, &mut fate, e.reply());
+                    fates.push((i, fate));
                 }
                 lost = true;
             }
@@ -1521,6 +1524,20 @@ fn reply_patterns<'c>(
 /// A reply as one line, `421 4.7.0 text`, which `reply` patterns are matched against.
 fn reply_line(r: &Reply) -> String {
     r.to_string().replace("\r\n", " ")
+}
+
+/// `<bounce-category-patterns>`: the operator's own `bounceCat` for a bounce's reply, before
+/// petrel's built-in rules (the SparkPost `bounce_class` stays petrel's).
+fn recategorize(config: &Config, fate: &mut Fate, reply: Option<&Reply>) {
+    if config.bounce_category_patterns.is_empty() {
+        return;
+    }
+    let (Fate::Bounced { category, .. }, Some(r)) = (fate, reply) else {
+        return;
+    };
+    if let Some(c) = config.bounce_category_for(&reply_line(r)) {
+        *category = c.to_string();
+    }
 }
 
 /// `bounce-rcpt` / `bounce-queue`: a reply that would defer bounces instead.

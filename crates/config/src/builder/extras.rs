@@ -582,6 +582,41 @@ impl Builder<'_> {
         a
     }
 
+    // ------------------------------------------------------------------ bounce categories
+
+    /// `<bounce-category-patterns>`: every line is `/regex/ category`. The lexer sees the
+    /// regex's first word as the keyword, so the line is put back together first.
+    pub(super) fn bounce_category_section(&mut self, s: &Section) {
+        for c in &s.children {
+            match c {
+                Node::Line(l) => {
+                    if l.broken {
+                        continue;
+                    }
+                    let text = format!("{} {}", l.raw_keyword, l.value);
+                    let parsed = leading_regex(&text).and_then(|(p, rest)| {
+                        let cat = rest.trim();
+                        if cat.is_empty() || cat.contains(char::is_whitespace) {
+                            Err(format!(
+                                "`{}`: expected `/regex/ category` (one category name)",
+                                text.trim()
+                            ))
+                        } else {
+                            Ok((p, cat.to_ascii_lowercase()))
+                        }
+                    });
+                    match parsed {
+                        Ok(rule) => self.data.bounce_category_patterns.push(rule),
+                        Err(m) => self.err(&l.loc, format!("<bounce-category-patterns>: {m}")),
+                    }
+                }
+                Node::Section(sub) => {
+                    self.open(sub, BCP);
+                }
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ pattern-list
 
     pub(super) fn pattern_list_section(&mut self, s: &Section, name: String) -> PatternList {

@@ -109,6 +109,7 @@ impl<'a> Builder<'a> {
                 run_as_root: true,
                 pattern_lists: Vec::new(),
                 smtp_pattern_lists: Vec::new(),
+                bounce_category_patterns: Vec::new(),
             },
             refs: Vec::new(),
             pool_member_locs: Vec::new(),
@@ -409,6 +410,7 @@ impl<'a> Builder<'a> {
             "spool" => self.spool_section(s),
             "signals" | "sparkpost-analytics" => self.signals_section(s),
             "signals-filter" => self.signals_filter_section(s),
+            "bounce-category-patterns" => self.bounce_category_section(s),
             "signals-service" => self.signals_service_section(s),
             "bounce-processor" => {
                 let p = self.processor_section(s, BP);
