@@ -3,28 +3,22 @@
 
 mod common;
 
-use common::{send_mail, wait_for_acct, Petrel, Sink};
+use common::{relay_to_sink, send_mail, wait_for_acct, Petrel, Sink};
 
 #[test]
 fn matching_replies_get_the_operators_category() {
     let sink = Sink::start("127.0.0.1");
     let p = Petrel::start(&format!(
         r#"
-<source 0/0>
-  always-allow-relaying yes
-</source>
+{relay}
 <bounce-category-patterns>
   /Recipient address rejected/ list-cleaning
 </bounce-category-patterns>
-<domain sink.example>
-  smtp-hosts [127.0.0.1]:{}
-  use-starttls no
-</domain>
 <acct-file {{DIR}}/acct.csv>
   records b
 </acct-file>
 "#,
-        sink.port
+        relay = relay_to_sink(sink.port)
     ));
     // "550 5.1.1 <…>: Recipient address rejected: no such user" and "552 5.2.2 … mailbox full".
     send_mail(

@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{free_port, http, send_mail, text, wait_for_events, Petrel, Sink};
+use common::{free_port, http, relay_to_sink, send_mail, text, wait_for_events, Petrel, Sink};
 
 const KEY: &str = "00112233445566778899aabbccddeeff00112233";
 
@@ -39,15 +39,7 @@ fn traffic_shows_up_in_metrics_and_show_status() {
     let track = free_port();
     let p = Petrel::start(&format!(
         r#"
-<source 0/0>
-  always-allow-relaying yes
-  process-x-job yes
-</source>
-<domain sink.example>
-  smtp-hosts [127.0.0.1]:{sink}
-  use-starttls no
-</domain>
-<acct-file {{DIR}}/acct.csv>
+{relay}<acct-file {{DIR}}/acct.csv>
   records d,b
 </acct-file>
 <signals>
@@ -64,7 +56,7 @@ fn traffic_shows_up_in_metrics_and_show_status() {
   database {{DIR}}/signals.db
 </signals-service>
 "#,
-        sink = sink.port
+        relay = relay_to_sink(sink.port)
     ));
     send_mail(
         p.smtp_port,

@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{free_port, python, send_mail, signals_get, text, wait_for_events, Petrel, Sink};
+use common::{
+    free_port, python, relay_to_sink, send_mail, signals_get, text, wait_for_events, Petrel, Sink,
+};
 
 const KEY: &str = "89abcdef0123456789abcdef0123456789abcdef";
 
@@ -25,15 +27,7 @@ fn recipients_leave_as_hashes_and_the_retained_header_reaches_the_sink() {
     let sig = free_port();
     let p = Petrel::start(&format!(
         r#"
-<source 0/0>
-  always-allow-relaying yes
-  process-x-job yes
-</source>
-<domain sink.example>
-  smtp-hosts [127.0.0.1]:{sink}
-  use-starttls no
-</domain>
-<signals>
+{relay}<signals>
   api-key {KEY}
   upload-url http://127.0.0.1:{sig}/api/v1/ingest/events
   event-dir {{DIR}}/events
@@ -47,7 +41,7 @@ fn recipients_leave_as_hashes_and_the_retained_header_reaches_the_sink() {
   database {{DIR}}/signals.db
 </signals-service>
 "#,
-        sink = sink.port
+        relay = relay_to_sink(sink.port)
     ));
     send_mail(
         p.smtp_port,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{send_mail, text, wait_for_acct, Petrel, Sink};
+use common::{relay_to_sink, send_mail, text, wait_for_acct, Petrel, Sink};
 
 fn suppressed(p: &Petrel) -> serde_json::Value {
     let out = p.cli(&["suppression", "list", "--json"]);
@@ -19,18 +19,11 @@ fn the_database_path_and_the_hard_bounce_switch_are_honoured() {
         r#"
 suppression-database {{DIR}}/lists/suppression.db
 suppress-hard-bounces no
-<source 0/0>
-  always-allow-relaying yes
-</source>
-<domain sink.example>
-  smtp-hosts [127.0.0.1]:{}
-  use-starttls no
-</domain>
-<acct-file {{DIR}}/acct.csv>
+{relay}<acct-file {{DIR}}/acct.csv>
   records b
 </acct-file>
 "#,
-        sink.port
+        relay = relay_to_sink(sink.port)
     ));
     let db = p.dir.path().join("lists/suppression.db");
     assert!(db.exists(), "the list is created where configured");

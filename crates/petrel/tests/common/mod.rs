@@ -489,6 +489,15 @@ pub fn wait_for_acct(
     }
 }
 
+/// The configuration most delivery tests share: every client may relay, and mail for
+/// `sink.example` goes to the sink on `port` without STARTTLS.
+pub fn relay_to_sink(port: u16) -> String {
+    format!(
+        "<source 0/0>\n  always-allow-relaying yes\n  process-x-job yes\n</source>\n\
+         <domain sink.example>\n  smtp-hosts [127.0.0.1]:{port}\n  use-starttls no\n</domain>\n"
+    )
+}
+
 /// Sends one message with smtplib; `headers` are extra header lines.
 pub fn send_mail(port: u16, from: &str, rcpts: &[&str], headers: &str) {
     let script = r#"
