@@ -390,7 +390,7 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("replace-smtp-421-service-response", DOM, BOOL, P),
     d("smtp-hosts", DOM, K::SmtpHosts, A),
     d("default-smtp-port", DOM, K::Port, A),
-    d("queue-to", DOM, K::WordOrEmpty, P),
+    d("queue-to", DOM, K::WordOrEmpty, A),
     d("disable-mx-rollup", DOM, BOOL, P),
     d("type", DOM, K::DeliveryType, P),
     d("discard-as-bounce", DOM, BOOL, P),

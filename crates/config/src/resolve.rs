@@ -227,6 +227,29 @@ impl Config {
         hit || self.index.relay_patterns.iter().any(|p| p.matches(d))
     }
 
+    /// Whether any `<domain>` block (global, pool or vmta) sets `queue-to`; when none does,
+    /// the delivery engine skips the per-recipient lookup.
+    pub fn uses_queue_to(&self) -> bool {
+        let sets = |blocks: &[DomainBlock]| {
+            blocks
+                .iter()
+                .any(|b| matches!(&b.settings.queue_to, Some(Some(q)) if !q.is_empty()))
+        };
+        sets(&self.data.domains)
+            || self.data.virtual_mtas.iter().any(|v| sets(&v.domains))
+            || self.data.pools.iter().any(|p| sets(&p.domains))
+    }
+
+    /// The queue a recipient domain's mail joins: `queue-to` when set for (`domain`, `vmta`),
+    /// else the domain itself (lower-case).
+    pub fn queue_domain(&self, domain: &str, vmta: &str) -> String {
+        self.domain_settings(domain, vmta)
+            .queue_to
+            .filter(|q| !q.is_empty())
+            .map(|q| q.to_ascii_lowercase())
+            .unwrap_or_else(|| domain.to_ascii_lowercase())
+    }
+
     /// Effective delivery settings for the queue `domain/vmta` (spec §1.6): global
     /// `<domain>` blocks, then those of the pool the vmta belongs to, then the vmta's own,
     /// each level merged from general to specific pattern, over PowerMTA's defaults.

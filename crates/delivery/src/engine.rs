@@ -253,16 +253,20 @@ impl Engine {
             return;
         };
         let config = self.inner.config();
+        let queue_to = config.uses_queue_to();
         let mut by_queue: HashMap<QueueKey, Vec<u32>> = HashMap::new();
         for (i, r) in env.recipients.iter().enumerate() {
             if r.done {
                 continue;
             }
             let vmta = self.inner.pick_vmta(&config, &env.vmta);
-            let key = QueueKey {
-                domain: r.domain(),
-                vmta,
+            // `queue-to`: the recipient joins another domain's queue (its routing and limits).
+            let domain = if queue_to {
+                config.queue_domain(&r.domain(), &vmta)
+            } else {
+                r.domain()
             };
+            let key = QueueKey { domain, vmta };
             by_queue.entry(key).or_default().push(i as u32);
         }
         let keys: Vec<QueueKey> = by_queue.keys().cloned().collect();
