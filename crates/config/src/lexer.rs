@@ -21,8 +21,9 @@ pub(crate) enum Lexed {
 pub(crate) struct RawLine {
     /// The keyword, lower-cased.
     pub keyword: String,
-    /// The keyword as written (a `<bounce-category-patterns>` line starts with its regex).
-    pub raw_keyword: String,
+    /// The whole line as written, comment and outer space removed (a
+    /// `<bounce-category-patterns>` line starts with its regex, spacing included).
+    pub raw_text: String,
     /// The value words (quotes removed, escapes applied). `""` yields one empty word.
     pub words: Vec<String>,
     /// The whole value after the keyword, quotes removed, inner spacing preserved.
@@ -83,7 +84,7 @@ pub(crate) fn lex_line(raw: &str) -> Result<Option<Lexed>, LexError> {
     }
     Ok(Some(Lexed::Directive(RawLine {
         keyword: kw.to_ascii_lowercase(),
-        raw_keyword: kw.to_string(),
+        raw_text: content.to_string(),
         words,
         value,
     })))

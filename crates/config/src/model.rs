@@ -821,6 +821,9 @@ pub struct Pattern {
 impl Pattern {
     /// Compiles `source` (the text between the slashes), case-insensitively.
     pub fn new(source: &str) -> Result<Self, String> {
+        if source.is_empty() {
+            return Err("`//` is an empty pattern, which would match everything".into());
+        }
         regex::RegexBuilder::new(source)
             .case_insensitive(true)
             .size_limit(1 << 20)

@@ -2041,6 +2041,7 @@ fn smtp_pattern_lists_and_backoff_settings() {
             "not a valid regular expression",
         ),
         ("reply /x/\n", "no action"),
+        ("reply // defer-queue\n", "empty pattern"),
         ("reply x mode=backoff\n", "expected `/regex/`"),
     ] {
         let (line, m) = one_err(&format!(
@@ -2142,7 +2143,7 @@ fn pattern_lists_choose_the_virtual_mta() {
 fn bounce_category_patterns() {
     let c = cfg("<bounce-category-patterns>\n\
         /(?-i)Recipient Address Rejected/ Bad-Mailbox\n\
-        /mailbox (is )?full/ quota-issues\n\
+        /mailbox  (is )?full/ quota-issues\n\
         /\\bspamhaus\\b/ blocklisted\n\
         </bounce-category-patterns>\n");
     assert_eq!(c.bounce_category_patterns.len(), 3);
@@ -2157,9 +2158,11 @@ fn bounce_category_patterns() {
         "(?-i) in the first word survives the lexer"
     );
     assert_eq!(
-        c.bounce_category_for("452 Mailbox is FULL"),
-        Some("quota-issues")
+        c.bounce_category_for("452 Mailbox  is FULL"),
+        Some("quota-issues"),
+        "the two spaces of the pattern stay two"
     );
+    assert_eq!(c.bounce_category_for("452 Mailbox is FULL"), None);
     assert_eq!(
         c.bounce_category_for("554 blocked using zen.spamhaus.org"),
         Some("blocklisted")

@@ -35,8 +35,8 @@ pub(crate) fn base_dir(file: &Path) -> PathBuf {
 pub(crate) struct Line {
     pub loc: Loc,
     pub keyword: String,
-    /// The keyword as written, before lower-casing.
-    pub raw_keyword: String,
+    /// The line as written (see `RawLine::raw_text`).
+    pub raw_text: String,
     pub words: Vec<String>,
     pub value: String,
     /// The line had an error already reported (e.g. a placeholder); only its keyword is
@@ -115,7 +115,7 @@ impl<'a> Reader<'a> {
                     if let Some(keyword) = kw {
                         let node = Node::Line(Line {
                             loc,
-                            raw_keyword: keyword.clone(),
+                            raw_text: keyword.clone(),
                             keyword,
                             words: Vec::new(),
                             value: String::new(),
@@ -155,7 +155,7 @@ impl<'a> Reader<'a> {
                     let node = Node::Line(Line {
                         loc,
                         keyword: d.keyword,
-                        raw_keyword: d.raw_keyword,
+                        raw_text: d.raw_text,
                         words: d.words,
                         value: d.value,
                         broken: false,

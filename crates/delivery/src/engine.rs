@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
 use crate::dsn::{build_failure_dsn, wants_failure_dsn, FailedRecipient};
-use crate::queue::{queue_matcher, QueueKey, QueueView, Queues, Work};
+use crate::queue::{queue_matcher, Next, QueueKey, QueueView, Queues, Work};
 use crate::route::{Destination, RouteError, Router};
 use crate::signals::{reason_parts, recipient_event, subaccount, Scope};
 use crate::tracking::{self, Plan};
@@ -919,12 +919,22 @@ fn client_options(
 }
 
 async fn connection_task(inner: Arc<Inner>, key: QueueKey) {
-    run_connection(&inner, &key).await;
-    inner.lock_queues().connection_delta(&key, false);
+    if run_connection(&inner, &key).await == Slot::Held {
+        inner.lock_queues().connection_delta(&key, false);
+    }
     inner.wake.notify_one();
 }
 
-async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
+/// Whether a finished connection still counts against its queue's connection limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// Still counted: release it.
+    Held,
+    /// Already released (the backoff limit closed the connection).
+    Released,
+}
+
+async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) -> Slot {
     let config = inner.config();
     let settings = config.domain_settings(&key.domain, &key.vmta);
     let now = inner.clock.now();
@@ -936,7 +946,7 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
                 reason: "no destination".into(),
             };
             queue_failure(inner, key, &settings, None, &e.to_string(), "4.4.4").await;
-            return;
+            return Slot::Held;
         }
         Err(RouteError::NoSuchDomain(d)) => {
             bounce_queue(
@@ -949,11 +959,11 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
                 21,
             )
             .await;
-            return;
+            return Slot::Held;
         }
         Err(e) => {
             queue_failure(inner, key, &settings, None, &e.to_string(), "4.4.3").await;
-            return;
+            return Slot::Held;
         }
     };
     let (source_ip, ehlo) = inner.source_for(&config, &key.vmta);
@@ -980,7 +990,7 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
                             action.merge(a, r);
                             if action.stops() {
                                 action.apply(inner, key, &settings).await;
-                                return;
+                                return Slot::Held;
                             }
                         }
                     }
@@ -999,7 +1009,7 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
             "4.4.1",
         )
         .await;
-        return;
+        return Slot::Held;
     };
     let mut sent = 0u32;
     // An idle connection waits this long for more mail before QUIT: reconnecting costs a
@@ -1010,19 +1020,28 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
         settings.connection_idle_timeout
     };
     let notifier = inner.idle_notifier(key);
+    let mut slot = Slot::Held;
     loop {
-        let (taken, backoff) = {
-            let mut q = inner.lock_queues();
-            (q.take(key), q.in_backoff(key))
-        };
-        let Some(work) = taken else {
-            if tokio::time::timeout(idle, notifier.notified())
-                .await
-                .is_err()
-            {
+        let now = inner.clock.now();
+        let next = inner
+            .lock_queues()
+            .next_for_connection(key, now, settings.backoff_max_smtp_out);
+        let (work, backoff) = match next {
+            Next::Work { work, backoff } => (work, backoff),
+            Next::Empty => {
+                if tokio::time::timeout(idle, notifier.notified())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                continue;
+            }
+            Next::Held => break,
+            Next::Released => {
+                slot = Slot::Released;
                 break;
             }
-            continue;
         };
         let rate = if backoff {
             settings.backoff_max_msg_rate
@@ -1038,29 +1057,15 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) {
         sent += 1;
         match flow {
             Flow::Continue => {}
-            Flow::Lost => return,
+            Flow::Lost => return slot,
             Flow::Stop => break,
-        }
-        // Backoff may lower the connection limit: connections above it close.
-        if backoff_excess(inner, key, &settings) {
-            break;
         }
         if settings.max_msg_per_connection.is_some_and(|m| sent >= m) {
             break;
         }
     }
     conn.quit().await;
-}
-
-/// Whether `key` is in backoff with more connections open than `backoff-max-smtp-out`;
-/// the connection asking then closes, so the queue shrinks to its backoff limit.
-fn backoff_excess(inner: &Inner, key: &QueueKey, settings: &EffectiveDomainSettings) -> bool {
-    let mut q = inner.lock_queues();
-    if !q.in_backoff(key) {
-        return false;
-    }
-    let active = q.ensure(key.clone()).active;
-    active > settings.backoff_max_smtp_out
+    slot
 }
 
 /// How long a connection stays open without work when `connection-idle-timeout` is 0.
@@ -1128,7 +1133,7 @@ async fn expire_waiting(
     for (k, w) in expired {
         if let Some(env) = inner.spool.envelope(w.id) {
             let fates: Vec<(u32, Fate)> = w.rcpts.iter().map(|&i| (i, expired_fate())).collect();
-            settle(inner, settings, &env, &w, &k, None, None, fates).await;
+            settle(inner, settings, &env, &w, &k, None, None, fates, None).await;
         }
     }
 }
@@ -1187,7 +1192,7 @@ async fn bounce_queue(
                     )
                 })
                 .collect();
-            settle(inner, settings, &env, &w, &k, None, None, fates).await;
+            settle(inner, settings, &env, &w, &k, None, None, fates, None).await;
         }
     }
 }
@@ -1216,6 +1221,7 @@ async fn deliver(
             Some(dest),
             Some(&*conn),
             fates,
+            None,
         )
         .await;
         return Flow::Continue;
@@ -1396,6 +1402,13 @@ async fn deliver(
                     recategorize(&config, &mut fate, e.reply());
                     fates.push((i, fate));
                 }
+                if let (Some(r), Some(list)) = (e.reply(), patterns) {
+                    let line = reply_line(r);
+                    if let Some(a) = list.actions_for(&line) {
+                        inner.apply_reply_mode(key, a, &line);
+                        queue_action.merge(a, r);
+                    }
+                }
                 lost = true;
             }
         }
@@ -1427,12 +1440,17 @@ async fn deliver(
         Some(dest),
         Some(&*conn),
         fates,
+        Some(now),
     )
     .await;
+    // The queue-level actions hold even when the throttling reply also ended the
+    // connection (a 421 closes it).
+    let flow = queue_action.apply(inner, key, settings).await;
     if lost {
-        return Flow::Lost;
+        Flow::Lost
+    } else {
+        flow
     }
-    queue_action.apply(inner, key, settings).await
 }
 
 /// Runs one taken work item and marks it no longer in flight, whatever happened.
@@ -1507,7 +1525,9 @@ impl QueueAction {
             let now = inner.clock.now();
             let mut q = inner.lock_queues();
             let schedule = retry_schedule(&q, key, settings).to_vec();
-            q.enter_retry(key, now, &schedule, reply);
+            let until = q.enter_retry(key, now, &schedule, reply);
+            // The queue's other open connections stop taking work too.
+            q.hold(key, until);
             return Flow::Stop;
         }
         Flow::Continue
@@ -1661,7 +1681,8 @@ fn sign(inner: &Inner, vmta: &str, body: Vec<u8>, now: SystemTime) -> Vec<u8> {
     }
 }
 
-/// Applies the fates of one attempt: spool, queues, accounting, DSN.
+/// Applies the fates of one attempt: spool, queues, accounting, DSN. `started` is when the
+/// transaction began, for `backoff-to-normal-after-delivery`.
 #[allow(clippy::too_many_arguments)]
 async fn settle(
     inner: &Arc<Inner>,
@@ -1672,6 +1693,7 @@ async fn settle(
     dest: Option<&Destination>,
     conn: Option<&Connection>,
     fates: Vec<(u32, Fate)>,
+    started: Option<SystemTime>,
 ) {
     let now = inner.clock.now();
     // A DSN returns the original: read it before the last recipient is marked done, which
@@ -1786,22 +1808,22 @@ async fn settle(
     if delivered > 0 {
         let mut q = inner.lock_queues();
         q.delivered(key, delivered);
-        if settings.backoff_to_normal_after_delivery && q.set_backoff(key, false, now) {
+        if settings.backoff_to_normal_after_delivery
+            && started.is_some_and(|t| q.end_backoff_after_delivery(key, t))
+        {
             info!("{key}: delivered; backoff-to-normal-after-delivery: back to normal mode");
         }
     }
     if !deferred.is_empty() {
         let attempts = work.attempts + 1;
-        let wait = {
-            let q = inner.lock_queues();
-            let schedule = retry_schedule(&q, key, settings);
-            let step = (attempts as usize - 1).min(schedule.len().saturating_sub(1));
-            schedule
-                .get(step)
-                .copied()
-                .unwrap_or(Duration::from_secs(600))
-        };
-        inner.lock_queues().defer(
+        let mut q = inner.lock_queues();
+        let schedule = retry_schedule(&q, key, settings);
+        let step = (attempts as usize - 1).min(schedule.len().saturating_sub(1));
+        let wait = schedule
+            .get(step)
+            .copied()
+            .unwrap_or(Duration::from_secs(600));
+        q.defer(
             key.clone(),
             Work {
                 id: work.id,

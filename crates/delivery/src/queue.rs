@@ -51,6 +51,8 @@ pub struct Queue {
     retry_step: usize,
     /// In backoff mode since then (`None`: normal mode).
     backoff_since: Option<SystemTime>,
+    /// `defer-queue`: no connection takes work before this time, even one already open.
+    hold_until: Option<SystemTime>,
     /// The last error seen, for `show queues`.
     pub last_error: Option<String>,
     /// Recipients delivered, bounced and deferred since start.
@@ -78,6 +80,24 @@ pub struct QueueView {
     pub backoff_since: Option<SystemTime>,
     /// Last error text.
     pub last_error: Option<String>,
+}
+
+/// What an open connection does next ([`Queues::next_for_connection`]).
+#[derive(Debug)]
+pub enum Next {
+    /// Send this; `backoff` says which limits apply.
+    Work {
+        /// The recipients to send.
+        work: Work,
+        /// The queue is in backoff mode.
+        backoff: bool,
+    },
+    /// Nothing ready: wait for work or the idle timeout.
+    Empty,
+    /// The queue is held by `defer-queue`: close.
+    Held,
+    /// Over the backoff connection limit: close; the connection slot is already released.
+    Released,
 }
 
 /// All queues plus job pauses. The engine keeps one behind a mutex and holds it only to move
@@ -168,6 +188,39 @@ impl Queues {
         out
     }
 
+    /// What an open connection of `key` does next: close because the queue is held
+    /// (`defer-queue`) or over its backoff connection limit (then its slot is released here,
+    /// under the same lock, so the other connections see the new count at once), or take
+    /// the next work item.
+    pub fn next_for_connection(
+        &mut self,
+        key: &QueueKey,
+        now: SystemTime,
+        backoff_max_connections: u32,
+    ) -> Next {
+        let Some(q) = self.queues.get_mut(key) else {
+            return Next::Empty;
+        };
+        if q.hold_until.is_some_and(|t| t > now) {
+            return Next::Held;
+        }
+        let backoff = q.backoff_since.is_some();
+        if backoff && q.active > backoff_max_connections {
+            q.active -= 1;
+            return Next::Released;
+        }
+        match self.take(key) {
+            Some(work) => Next::Work { work, backoff },
+            None => Next::Empty,
+        }
+    }
+
+    /// `defer-queue`: open connections stop taking work until `until` (new ones wait for
+    /// the retry time anyway).
+    pub fn hold(&mut self, key: &QueueKey, until: SystemTime) {
+        self.queues.entry(key.clone()).or_default().hold_until = Some(until);
+    }
+
     /// Takes the next work for a connection of `key`, unless the queue is paused.
     pub fn take(&mut self, key: &QueueKey) -> Option<Work> {
         let q = self.queues.get_mut(key)?;
@@ -213,7 +266,7 @@ impl Queues {
         now: SystemTime,
         schedule: &[Duration],
         error: String,
-    ) {
+    ) -> SystemTime {
         let q = self.queues.entry(key.clone()).or_default();
         let step = q.retry_step.min(schedule.len().saturating_sub(1));
         let wait = schedule
@@ -223,6 +276,7 @@ impl Queues {
         q.retry_until = Some(now + wait);
         q.retry_step += 1;
         q.last_error = Some(error);
+        now + wait
     }
 
     /// The retry delay for the queue's current step (used for recipient-level deferrals).
@@ -253,6 +307,19 @@ impl Queues {
                 true
             }
             (false, true) => {
+                q.backoff_since = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `backoff-to-normal-after-delivery`: a delivery by a transaction that started after the
+    /// queue entered backoff ends it. Returns whether it did. (A transaction already under
+    /// way when a throttling reply arrived proves nothing about the receiver's mood now.)
+    pub fn end_backoff_after_delivery(&mut self, key: &QueueKey, started: SystemTime) -> bool {
+        match self.queues.get_mut(key) {
+            Some(q) if q.backoff_since.is_some_and(|since| since < started) => {
                 q.backoff_since = None;
                 true
             }
@@ -321,6 +388,7 @@ impl Queues {
         for (key, q) in &mut self.queues {
             if matches(key) {
                 q.retry_until = None;
+                q.hold_until = None;
                 for (_, w) in q.deferred.drain(..) {
                     q.ready.push_back(w);
                 }
@@ -566,6 +634,53 @@ mod tests {
         assert_eq!(q.set_backoff_matching(|k| k.domain == "a", false, t0), 1);
         assert!(!q.in_backoff(&key("a")));
         assert_eq!(q.views()[0].backoff_since, None);
+    }
+
+    #[test]
+    fn connections_close_when_held_or_over_the_backoff_limit() {
+        let mut q = Queues::default();
+        let t0 = SystemTime::UNIX_EPOCH;
+        let a = key("a");
+        for i in 0..4 {
+            q.push(a.clone(), work(i, None));
+        }
+        for _ in 0..3 {
+            q.connection_delta(&a, true);
+        }
+        assert!(matches!(
+            q.next_for_connection(&a, t0, 1),
+            Next::Work { backoff: false, .. }
+        ));
+        // Backoff with a limit of 1: two of the three connections give their slot back, one
+        // at a time, and the third keeps working.
+        q.set_backoff(&a, true, t0);
+        assert!(matches!(q.next_for_connection(&a, t0, 1), Next::Released));
+        assert!(matches!(q.next_for_connection(&a, t0, 1), Next::Released));
+        assert!(matches!(
+            q.next_for_connection(&a, t0, 1),
+            Next::Work { backoff: true, .. }
+        ));
+        // defer-queue holds every open connection until the retry time.
+        let until = q.enter_retry(&a, t0, &[Duration::from_secs(60)], "421".into());
+        q.hold(&a, until);
+        assert!(matches!(q.next_for_connection(&a, t0, 5), Next::Held));
+        q.delivered(&a, 1);
+        assert!(
+            matches!(q.next_for_connection(&a, t0, 5), Next::Held),
+            "a delivery by another connection does not lift the hold"
+        );
+        assert!(matches!(
+            q.next_for_connection(&a, until, 5),
+            Next::Work { .. }
+        ));
+        // backoff-to-normal-after-delivery counts only transactions started after backoff.
+        let t1 = t0 + Duration::from_secs(10);
+        q.set_backoff(&a, false, t1);
+        q.set_backoff(&a, true, t1);
+        assert!(!q.end_backoff_after_delivery(&a, t0));
+        assert!(!q.end_backoff_after_delivery(&a, t1));
+        assert!(q.end_backoff_after_delivery(&a, t1 + Duration::from_secs(1)));
+        assert!(!q.in_backoff(&a));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Backoff mode driven by what the receiver answers (`<smtp-pattern-list>`): a throttling
 //! reply puts the queue into backoff, the recipient is retried on `backoff-retry-after`
 //! (not the hour of `retry-after`), the delivery returns the queue to normal
-//! (`backoff-to-normal-after-delivery`), a `bounce-rcpt` reply bounces at once, and the
-//! operator can switch modes with `petrel set queue --mode`.
+//! (`backoff-to-normal-after-delivery`), a `bounce-rcpt` reply bounces at once, a
+//! `defer-queue` reply at RCPT puts the queue into retry mode, and the operator can switch
+//! modes with `petrel set queue --mode`.
 
 mod common;
 
@@ -50,8 +51,9 @@ fn throttling_replies_drive_backoff_mode() {
   always-allow-relaying yes
 </source>
 <smtp-pattern-list throttles>
-  reply /\[TS0[1-3]\]/ mode=backoff
+  reply /\[TS01\]/ mode=backoff
   reply /over quota/ bounce-rcpt
+  reply /\[TS02\]/ defer-queue
 </smtp-pattern-list>
 <domain sink.example>
   smtp-hosts [127.0.0.1]:{}
@@ -122,6 +124,28 @@ fn throttling_replies_drive_backoff_mode() {
         "not deferred first: {rows:?}"
     );
     assert_eq!(mode(&p), "normal", "bounce-rcpt does not switch modes");
+
+    // defer-queue at RCPT (the 421 also ends the connection): the queue is in retry mode
+    // for the hour of retry-after, until the operator schedules it.
+    send_mail(
+        p.smtp_port,
+        "news@brand.example",
+        &["defer-1@sink.example"],
+        "",
+    );
+    wait_for_acct(p.dir.path(), 30, |r| {
+        r["type"] == "t" && r["rcpt"] == "defer-1@sink.example"
+    });
+    let q = queue(&p).expect("the queue waits");
+    assert_eq!(q["retry"], true, "{q}");
+    assert_eq!(q["mode"], "normal", "{q}");
+    let out = p.cli(&["schedule", QUEUE]);
+    assert!(out.status.success(), "{}", text(&out));
+    let got = sink.wait_for(2, 30);
+    assert!(
+        got.iter().any(|m| m["rcpts"][0] == "defer-1@sink.example"),
+        "{got:?}"
+    );
 
     // The operator's switch.
     let out = p.cli(&["set", "queue", "--mode=backoff", QUEUE]);

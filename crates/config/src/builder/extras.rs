@@ -585,7 +585,7 @@ impl Builder<'_> {
     // ------------------------------------------------------------------ bounce categories
 
     /// `<bounce-category-patterns>`: every line is `/regex/ category`. The lexer sees the
-    /// regex's first word as the keyword, so the line is put back together first.
+    /// regex's first word as the keyword, so the line as written is parsed instead.
     pub(super) fn bounce_category_section(&mut self, s: &Section) {
         for c in &s.children {
             match c {
@@ -593,8 +593,8 @@ impl Builder<'_> {
                     if l.broken {
                         continue;
                     }
-                    let text = format!("{} {}", l.raw_keyword, l.value);
-                    let parsed = leading_regex(&text).and_then(|(p, rest)| {
+                    let text = l.raw_text.as_str();
+                    let parsed = leading_regex(text).and_then(|(p, rest)| {
                         let cat = rest.trim();
                         if cat.is_empty() || cat.contains(char::is_whitespace) {
                             Err(format!(

@@ -10,6 +10,7 @@ address, the envelope and the data. Recipients steer the answer by their local p
   quota*@...      452 4.2.2 mailbox over quota at RCPT (always)
   throttle-N*@... 421 4.7.0 [TS01] ... deferred due to unexpected volume at RCPT for the
                   first N attempts, then accepted
+  defer-N*@...    421 4.7.1 [TS02] ... deferred due to user complaints, likewise
 Anything else is accepted. Prints "ready" once listening.
 """
 import asyncio
@@ -39,6 +40,12 @@ class Handler:
             attempts[address] = n
             if n <= int(m.group(1)):
                 return "421 4.7.0 [TS01] Messages from %s temporarily deferred due to unexpected volume" % session.peer[0]
+        m = re.match(r"defer-(\d+)", local)
+        if m:
+            n = attempts.get(address, 0) + 1
+            attempts[address] = n
+            if n <= int(m.group(1)):
+                return "421 4.7.1 [TS02] Messages from %s temporarily deferred due to user complaints" % session.peer[0]
         m = re.match(r"tempfail-(\d+)", local)
         if m:
             n = attempts.get(address, 0) + 1
