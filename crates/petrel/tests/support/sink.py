@@ -34,24 +34,18 @@ class Handler:
             return "552 5.2.2 <%s>: mailbox full" % address
         if local.startswith("quota"):
             return "452 4.2.2 <%s>: mailbox over quota" % address
-        m = re.match(r"throttle-(\d+)", local)
-        if m:
-            n = attempts.get(address, 0) + 1
-            attempts[address] = n
-            if n <= int(m.group(1)):
-                return "421 4.7.0 [TS01] Messages from %s temporarily deferred due to unexpected volume" % session.peer[0]
-        m = re.match(r"defer-(\d+)", local)
-        if m:
-            n = attempts.get(address, 0) + 1
-            attempts[address] = n
-            if n <= int(m.group(1)):
-                return "421 4.7.1 [TS02] Messages from %s temporarily deferred due to user complaints" % session.peer[0]
-        m = re.match(r"tempfail-(\d+)", local)
-        if m:
-            n = attempts.get(address, 0) + 1
-            attempts[address] = n
-            if n <= int(m.group(1)):
-                return "451 4.3.0 <%s>: try again later (attempt %d)" % (address, n)
+        peer = session.peer[0]
+        for prefix, reply in (
+            ("throttle", "421 4.7.0 [TS01] Messages from %s temporarily deferred due to unexpected volume" % peer),
+            ("defer", "421 4.7.1 [TS02] Messages from %s temporarily deferred due to user complaints" % peer),
+            ("tempfail", "451 4.3.0 <%s>: try again later (attempt {n})" % address),
+        ):
+            m = re.match(prefix + r"-(\d+)", local)
+            if m:
+                n = attempts.get(address, 0) + 1
+                attempts[address] = n
+                if n <= int(m.group(1)):
+                    return reply.replace("{n}", str(n))
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
