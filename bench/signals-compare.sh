@@ -9,7 +9,7 @@
 #   3. the uploader path: emit → event files → gzip upload → ingest, examples/pipeline_bench.
 # Loopback only; needs root (Postfix) and Debian's postfix package.
 #
-# Usage: bench/signals-compare.sh [-n N] [-r RUNS] [-s SIZE] [-e EVENTS]
+# Usage: bench/signals-compare.sh [-n N] [-r RUNS] [-s SIZE] [-e EVENTS]   (-e 0: relay part only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=10000; RUNS=3; SIZE=5000; EVENTS=200000
@@ -60,6 +60,7 @@ done
 OFF=$(median "${off[@]}"); ON=$(median "${on[@]}")
 echo "SUMMARY size=$SIZE direct_mps=$(median "${d[@]}") postfix_mps=$(median "${f[@]}") signals_off_mps=$OFF signals_on_mps=$ON on/off=$(awk -v a="$ON" -v b="$OFF" 'BEGIN{printf "%.3f", a/b}')"
 
+[ "$EVENTS" -eq 0 ] && exit 0
 ing=(); pipe=()
 for run in $(seq "$RUNS"); do
   ing+=("$(target/release/examples/ingest_bench "$EVENTS" 5000 2 | sed -n 's/.*: \([0-9]*\) events\/s/\1/p')")
