@@ -573,6 +573,8 @@ settings! {
         backoff_max_msg_rate: Option<Rate> = None, "backoff-max-msg-rate";
         /// New connections per window; `None` = unlimited.
         max_connect_rate: Option<Rate> = None, "max-connect-rate";
+        /// New connections per window in backoff; `None` = same as `max_connect_rate`.
+        backoff_max_connect_rate: Option<Rate> = None, "backoff-max-connect-rate";
         /// Bytes delivered per window; `None` = unlimited.
         max_data_volume_rate: Option<DataRate> = None, "max-data-volume-rate";
         /// Messages per connection before reconnecting; `None` = unlimited.

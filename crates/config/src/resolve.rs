@@ -281,6 +281,9 @@ impl Config {
         if merged.backoff_max_msg_rate.is_none() {
             eff.backoff_max_msg_rate = eff.max_msg_rate;
         }
+        if merged.backoff_max_connect_rate.is_none() {
+            eff.backoff_max_connect_rate = eff.max_connect_rate;
+        }
         eff
     }
 }

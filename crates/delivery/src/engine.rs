@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
 use crate::dsn::{build_failure_dsn, wants_failure_dsn, FailedRecipient};
-use crate::queue::{queue_matcher, Next, QueueKey, QueueView, Queues, Work};
+use crate::queue::{queue_matcher, ConnectLimits, Next, QueueKey, QueueView, Queues, Work};
 use crate::route::{Destination, RouteError, Router};
 use crate::signals::{reason_parts, recipient_event, subaccount, Scope};
 use crate::tracking::{self, Plan};
@@ -859,20 +859,24 @@ async fn dispatcher(inner: Arc<Inner>) {
             }) {
                 info!("{key}: backoff-to-normal-after has passed; back to normal mode");
             }
-            let starts = q.wanting_connections(now, |k, backoff| {
+            let (starts, allowed_at) = q.start_connections(now, |k, backoff| {
                 let s = config.domain_settings(&k.domain, &k.vmta);
-                if backoff {
-                    s.backoff_max_smtp_out
+                let (max, rate) = if backoff {
+                    (s.backoff_max_smtp_out, s.backoff_max_connect_rate)
                 } else {
-                    s.max_smtp_out
+                    (s.max_smtp_out, s.max_connect_rate)
+                };
+                ConnectLimits {
+                    max,
+                    rate: rate.map(|r| (r.count, r.window)),
+                    rampup: s.smtp_out_rampup_interval,
                 }
             });
-            for (key, n) in &starts {
-                for _ in 0..*n {
-                    q.connection_delta(key, true);
-                }
-            }
-            (starts, q.next_due())
+            let next_due = match (q.next_due(), allowed_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            (starts, next_due)
         };
         for (key, n) in starts {
             for _ in 0..n {

@@ -53,6 +53,10 @@ pub struct Queue {
     backoff_since: Option<SystemTime>,
     /// `defer-queue`: no connection takes work before this time, even one already open.
     hold_until: Option<SystemTime>,
+    /// When the last connection was opened (`smtp-out-rampup-interval`).
+    last_open: Option<SystemTime>,
+    /// Opening times within the current `max-connect-rate` window, oldest first.
+    recent_opens: VecDeque<SystemTime>,
     /// The last error seen, for `show queues`.
     pub last_error: Option<String>,
     /// Recipients delivered, bounced and deferred since start.
@@ -80,6 +84,17 @@ pub struct QueueView {
     pub backoff_since: Option<SystemTime>,
     /// Last error text.
     pub last_error: Option<String>,
+}
+
+/// A queue's limits on opening connections, in its current mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectLimits {
+    /// `max-smtp-out` (or `backoff-max-smtp-out`): connections open at once.
+    pub max: u32,
+    /// `max-connect-rate` (or its backoff form): at most `count` openings per `window`.
+    pub rate: Option<(u32, Duration)>,
+    /// `smtp-out-rampup-interval`: at least this long between two openings.
+    pub rampup: Duration,
 }
 
 /// What an open connection does next ([`Queues::next_for_connection`]).
@@ -165,27 +180,60 @@ impl Queues {
             .min()
     }
 
-    /// Queues that may open another connection now, with how many more they may open.
-    /// `max_for(key, in_backoff)` is the queue's connection limit in its current mode.
-    pub fn wanting_connections(
-        &self,
+    /// Decides which queues open how many connections now, and counts them as open
+    /// (`active`, and the opening times the rate limits look at). `limits_for(key,
+    /// in_backoff)` gives the queue's limits in its current mode. Also returns the earliest
+    /// time a queue held back by `smtp-out-rampup-interval` or `max-connect-rate` may open
+    /// one, so the dispatcher wakes then.
+    pub fn start_connections(
+        &mut self,
         now: SystemTime,
-        max_for: impl Fn(&QueueKey, bool) -> u32,
-    ) -> Vec<(QueueKey, u32)> {
+        limits_for: impl Fn(&QueueKey, bool) -> ConnectLimits,
+    ) -> (Vec<(QueueKey, u32)>, Option<SystemTime>) {
         let mut out = Vec::new();
-        for (key, q) in &self.queues {
+        let mut next: Option<SystemTime> = None;
+        let mut later = |t: SystemTime| next = Some(next.map_or(t, |n| n.min(t)));
+        for (key, q) in &mut self.queues {
             if q.paused || q.ready.is_empty() || q.retry_until.is_some_and(|t| t > now) {
                 continue;
             }
-            let max = max_for(key, q.backoff_since.is_some());
+            let lim = limits_for(key, q.backoff_since.is_some());
             // One connection per batch of work is enough; do not open more than there is work.
-            let wanted = (q.ready.len() as u32).min(max).saturating_sub(q.active);
-            if wanted > 0 {
-                out.push((key.clone(), wanted));
+            let mut wanted = (q.ready.len() as u32).min(lim.max).saturating_sub(q.active);
+            if wanted == 0 {
+                continue;
             }
+            if !lim.rampup.is_zero() {
+                if let Some(ok_at) = q.last_open.map(|t| t + lim.rampup).filter(|t| *t > now) {
+                    later(ok_at);
+                    continue;
+                }
+                wanted = 1;
+            }
+            match lim.rate {
+                Some((count, window)) => {
+                    while q.recent_opens.front().is_some_and(|t| *t + window <= now) {
+                        q.recent_opens.pop_front();
+                    }
+                    let left = count.saturating_sub(q.recent_opens.len() as u32);
+                    if left == 0 {
+                        if let Some(first) = q.recent_opens.front() {
+                            later(*first + window);
+                        }
+                        continue;
+                    }
+                    wanted = wanted.min(left);
+                    q.recent_opens
+                        .extend(std::iter::repeat_n(now, wanted as usize));
+                }
+                None => q.recent_opens.clear(),
+            }
+            q.active += wanted;
+            q.last_open = Some(now);
+            out.push((key.clone(), wanted));
         }
         out.sort();
-        out
+        (out, next)
     }
 
     /// What an open connection of `key` does next: close because the queue is held
@@ -574,6 +622,63 @@ mod tests {
             vmta: "v".into(),
         }
     }
+    fn limits(max: u32) -> ConnectLimits {
+        ConnectLimits {
+            max,
+            rate: None,
+            rampup: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn connect_rate_and_rampup_spread_openings() {
+        let mut q = Queues::default();
+        let t0 = SystemTime::UNIX_EPOCH;
+        let a = key("a");
+        for i in 0..20 {
+            q.push(a.clone(), work(i, None));
+        }
+        let sec = Duration::from_secs(1);
+        // max-connect-rate 3/10s with max-smtp-out 10: three now, none until the window moves.
+        let rated = |_: &QueueKey, _: bool| ConnectLimits {
+            max: 10,
+            rate: Some((3, 10 * sec)),
+            rampup: Duration::ZERO,
+        };
+        assert_eq!(q.start_connections(t0, rated), (vec![(a.clone(), 3)], None));
+        for _ in 0..3 {
+            q.connection_delta(&a, false);
+        }
+        assert_eq!(
+            q.start_connections(t0 + 5 * sec, rated),
+            (vec![], Some(t0 + 10 * sec)),
+            "the window is full until 10 s"
+        );
+        assert_eq!(
+            q.start_connections(t0 + 10 * sec, rated).0,
+            vec![(a.clone(), 3)]
+        );
+        for _ in 0..3 {
+            q.connection_delta(&a, false);
+        }
+        // smtp-out-rampup-interval 2s: one at a time, 2 s apart.
+        let ramp = |_: &QueueKey, _: bool| ConnectLimits {
+            max: 10,
+            rate: None,
+            rampup: 2 * sec,
+        };
+        let t = t0 + 20 * sec;
+        assert_eq!(q.start_connections(t, ramp).0, vec![(a.clone(), 1)]);
+        assert_eq!(
+            q.start_connections(t + sec, ramp),
+            (vec![], Some(t + 2 * sec))
+        );
+        assert_eq!(
+            q.start_connections(t + 2 * sec, ramp).0,
+            vec![(a.clone(), 1)]
+        );
+    }
+
     fn work(id: u64, job: Option<&str>) -> Work {
         Work {
             id: MessageId(id),
@@ -590,14 +695,17 @@ mod tests {
         let sched = [Duration::from_secs(60), Duration::from_secs(600)];
         q.push(key("a"), work(1, None));
         q.enter_retry(&key("a"), t0, &sched, "down".into());
-        assert!(q.wanting_connections(t0, |_, _| 5).is_empty());
+        assert!(q.start_connections(t0, |_, _| limits(5)).0.is_empty());
         assert_eq!(q.next_due(), Some(t0 + Duration::from_secs(60)));
         q.enter_retry(&key("a"), t0, &sched, "down".into());
         q.enter_retry(&key("a"), t0, &sched, "down".into());
         // The last entry repeats.
         assert_eq!(q.next_due(), Some(t0 + Duration::from_secs(600)));
         q.delivered(&key("a"), 1);
-        assert_eq!(q.wanting_connections(t0, |_, _| 5), vec![(key("a"), 1)]);
+        assert_eq!(
+            q.start_connections(t0, |_, _| limits(5)).0,
+            vec![(key("a"), 1)]
+        );
     }
 
     #[test]
@@ -607,15 +715,18 @@ mod tests {
         for i in 0..10 {
             q.push(key("a"), work(i, None));
         }
-        let limit = |_: &QueueKey, backoff: bool| if backoff { 2 } else { 8 };
-        assert_eq!(q.wanting_connections(t0, limit), vec![(key("a"), 8)]);
+        let limit = |_: &QueueKey, backoff: bool| limits(if backoff { 2 } else { 8 });
+        assert_eq!(q.start_connections(t0, limit).0, vec![(key("a"), 8)]);
+        for _ in 0..8 {
+            q.connection_delta(&key("a"), false);
+        }
         assert!(q.set_backoff(&key("a"), true, t0));
         assert!(
             !q.set_backoff(&key("a"), true, t0 + Duration::from_secs(5)),
             "already"
         );
         assert!(q.in_backoff(&key("a")));
-        assert_eq!(q.wanting_connections(t0, limit), vec![(key("a"), 2)]);
+        assert_eq!(q.start_connections(t0, limit).0, vec![(key("a"), 2)]);
         // backoff-to-normal-after counts from the first entry.
         let after = |_: &QueueKey| Some(Duration::from_secs(60));
         assert!(q
