@@ -401,11 +401,11 @@ fn error_display_format() {
 
 #[test]
 fn planned_and_deprecated_warnings() {
-    let l = ok("<domain *>\nmax-connect-rate 5/s\nmax-msg-per-hour 100\n</domain>\nspool /var/spool/old\n<mx-rollup-list>\nmx *.x y.rollup\n</mx-rollup-list>\n");
+    let l = ok("<domain *>\nmax-errors-per-connection 5\nmax-msg-per-hour 100\n</domain>\nspool /var/spool/old\n<mx-rollup-list>\nmx *.x y.rollup\n</mx-rollup-list>\n");
     let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
     assert_eq!(
         w[0],
-        "/virtual/petrel.conf:2: `max-connect-rate` is accepted but not acted on yet (planned)"
+        "/virtual/petrel.conf:2: `max-errors-per-connection` is accepted but not acted on yet (planned)"
     );
     assert!(
         w[1].contains(":3: `max-msg-per-hour` is deprecated, use `max-msg-rate`"),
