@@ -575,6 +575,11 @@ fn render_suppressions(body: &Value) -> String {
 }
 
 /// Text tables in the spirit of `pmta show …`.
+/// A count from the API, as a number (a JSON value's `Display` ignores column widths).
+fn num(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
 /// `show queues`' `st` column: `P` paused, `B` backoff mode, `R` retry mode (combined).
 fn queue_state(q: &Value) -> String {
     let mut st = String::new();
@@ -623,9 +628,9 @@ fn render(what: &str, body: &Value) -> String {
                 out.push_str(&format!(
                     "{:<48} {:>8} {:>8} {:>10} {:>5}\n",
                     q["queue"].as_str().unwrap_or(""),
-                    q["rcp"],
-                    q["msg"],
-                    q["kb"],
+                    num(&q["rcp"]),
+                    num(&q["msg"]),
+                    num(&q["kb"]),
                     queue_state(q)
                 ));
             }
@@ -641,9 +646,9 @@ fn render(what: &str, body: &Value) -> String {
                 out.push_str(&format!(
                     "{:<40} {:>8} {:>8} {:>10}\n",
                     d["domain"].as_str().unwrap_or(""),
-                    d["rcp"],
-                    d["msg"],
-                    d["kb"]
+                    num(&d["rcp"]),
+                    num(&d["msg"]),
+                    num(&d["kb"])
                 ));
             }
             out.push_str(&format!("{} domains shown.\n", rows.len()));
@@ -658,7 +663,7 @@ fn render(what: &str, body: &Value) -> String {
                 out.push_str(&format!(
                     "{:<40} {:>8} {:>7}\n",
                     j["job"].as_str().unwrap_or(""),
-                    j["recipients"],
+                    num(&j["recipients"]),
                     if j["paused"].as_bool() == Some(true) {
                         "yes"
                     } else {
@@ -678,9 +683,9 @@ fn render(what: &str, body: &Value) -> String {
                 out.push_str(&format!(
                     "{:<24} {:>8} {:>8} {:>6}\n",
                     v["name"].as_str().unwrap_or(""),
-                    v["domains"],
-                    v["recipients"],
-                    v["connections"]
+                    num(&v["domains"]),
+                    num(&v["recipients"]),
+                    num(&v["connections"])
                 ));
             }
             out.push_str(&format!("{} of {} virtual MTAs.\n", rows.len(), rows.len()));

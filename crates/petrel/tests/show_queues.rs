@@ -72,6 +72,11 @@ fn queues_by_domain_and_vmta() {
             .find(|l| l.starts_with("gmail.example/mta1"))
             .unwrap();
         assert_eq!(line.split_whitespace().nth(1), Some("3"), "{table}");
+        // Columns line up: the count ends where its header does.
+        let header = table.lines().next().unwrap();
+        let end = header.find("#rcpt").unwrap() + "#rcpt".len();
+        assert_eq!(&line[end - 1..end], "3", "{table}");
+        assert_eq!(line.as_bytes()[end - 2], b' ', "{table}");
         assert!(table.contains("4 of 4 queues."), "{table}");
 
         // The same view after a crash and restart: it is rebuilt from the spool.
