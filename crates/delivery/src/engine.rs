@@ -25,7 +25,9 @@ use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
 use crate::dsn::{build_failure_dsn, wants_failure_dsn, FailedRecipient};
-use crate::queue::{queue_matcher, ConnectLimits, Next, QueueKey, QueueView, Queues, Work};
+use crate::queue::{
+    later_by, queue_matcher, ConnectLimits, Next, QueueKey, QueueView, Queues, Work,
+};
 use crate::route::{Destination, RouteError, Router};
 use crate::signals::{reason_parts, recipient_event, subaccount, Scope};
 use crate::tracking::{self, Plan};
@@ -872,7 +874,7 @@ async fn dispatcher(inner: Arc<Inner>) {
                     rampup: s.smtp_out_rampup_interval,
                 }
             });
-            let next_due = match (q.next_due(), allowed_at) {
+            let next_due = match (q.next_due(now), allowed_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -1835,7 +1837,7 @@ async fn settle(
                 job: work.job.clone(),
                 attempts,
             },
-            now + wait,
+            later_by(now, wait),
         );
     }
     if !failed.is_empty() && !env.mail_from.is_empty() {

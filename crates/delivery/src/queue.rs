@@ -86,6 +86,14 @@ pub struct QueueView {
     pub last_error: Option<String>,
 }
 
+/// `t + d`, or a century later when a configured interval does not fit the calendar (a
+/// typo such as `retry-after 99999999999d` must not panic the dispatcher).
+pub fn later_by(t: SystemTime, d: Duration) -> SystemTime {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(t)
+}
+
 /// A queue's limits on opening connections, in its current mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectLimits {
@@ -173,10 +181,13 @@ impl Queues {
 
     /// The earliest time something deferred or in retry becomes ready, for the dispatcher's
     /// sleep.
-    pub fn next_due(&self) -> Option<SystemTime> {
+    pub fn next_due(&self, now: SystemTime) -> Option<SystemTime> {
         self.queues
             .values()
             .flat_map(|q| q.deferred.iter().map(|(t, _)| *t).chain(q.retry_until))
+            // A retry time already past stays recorded until a delivery; it must not hide
+            // the next time that is still to come.
+            .filter(|t| *t > now)
             .min()
     }
 
@@ -204,21 +215,31 @@ impl Queues {
                 continue;
             }
             if !lim.rampup.is_zero() {
-                if let Some(ok_at) = q.last_open.map(|t| t + lim.rampup).filter(|t| *t > now) {
-                    later(ok_at);
-                    continue;
+                // An opening "in the future" (the clock went back) does not count; an
+                // interval too large for the calendar means never again.
+                let since = q.last_open.filter(|t| *t <= now);
+                if let Some(last) = since {
+                    match last.checked_add(lim.rampup) {
+                        Some(ok_at) if ok_at > now => {
+                            later(ok_at);
+                            continue;
+                        }
+                        Some(_) => {}
+                        None => continue,
+                    }
                 }
                 wanted = 1;
             }
             match lim.rate {
                 Some((count, window)) => {
-                    while q.recent_opens.front().is_some_and(|t| *t + window <= now) {
-                        q.recent_opens.pop_front();
-                    }
+                    q.recent_opens
+                        .retain(|t| *t <= now && now.duration_since(*t).is_ok_and(|d| d < window));
                     let left = count.saturating_sub(q.recent_opens.len() as u32);
                     if left == 0 {
-                        if let Some(first) = q.recent_opens.front() {
-                            later(*first + window);
+                        if let Some(ok_at) =
+                            q.recent_opens.front().and_then(|t| t.checked_add(window))
+                        {
+                            later(ok_at);
                         }
                         continue;
                     }
@@ -321,10 +342,11 @@ impl Queues {
             .get(step)
             .copied()
             .unwrap_or(Duration::from_secs(600));
-        q.retry_until = Some(now + wait);
+        let until = later_by(now, wait);
+        q.retry_until = Some(until);
         q.retry_step += 1;
         q.last_error = Some(error);
-        now + wait
+        until
     }
 
     /// The retry delay for the queue's current step (used for recipient-level deferrals).
@@ -402,7 +424,9 @@ impl Queues {
             let Some(since) = q.backoff_since else {
                 continue;
             };
-            if after_for(key).is_some_and(|after| since + after <= now) {
+            if after_for(key)
+                .is_some_and(|after| since.checked_add(after).is_some_and(|t| t <= now))
+            {
                 q.backoff_since = None;
                 ended.push(key.clone());
             }
@@ -696,11 +720,16 @@ mod tests {
         q.push(key("a"), work(1, None));
         q.enter_retry(&key("a"), t0, &sched, "down".into());
         assert!(q.start_connections(t0, |_, _| limits(5)).0.is_empty());
-        assert_eq!(q.next_due(), Some(t0 + Duration::from_secs(60)));
+        assert_eq!(q.next_due(t0), Some(t0 + Duration::from_secs(60)));
         q.enter_retry(&key("a"), t0, &sched, "down".into());
         q.enter_retry(&key("a"), t0, &sched, "down".into());
         // The last entry repeats.
-        assert_eq!(q.next_due(), Some(t0 + Duration::from_secs(600)));
+        assert_eq!(q.next_due(t0), Some(t0 + Duration::from_secs(600)));
+        assert_eq!(
+            q.next_due(t0 + Duration::from_secs(600)),
+            None,
+            "past times are not due"
+        );
         q.delivered(&key("a"), 1);
         assert_eq!(
             q.start_connections(t0, |_, _| limits(5)).0,
