@@ -363,7 +363,7 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("backoff-retry-after", DOM, K::DurationList, A),
     d("retry-recipients-after", DOM, K::Duration, P),
     d("bounce-after", DOM, K::Duration, A),
-    d("bounce-upon-no-mx", DOM, K::NoMx, P),
+    d("bounce-upon-no-mx", DOM, K::NoMx, A),
     d("bounce-upon-5xx-greeting", DOM, BOOL, P),
     d("bounce-upon-transfer-failure", DOM, BOOL, P),
     d("bounce-upon-pix-transfer-failure", DOM, BOOL, P),

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use petrel_accounting::{Accounting, AcctRecord, DlvType, DsnAction, SrcType};
 use petrel_config::{
-    Config, DkimSign, EffectiveDomainSettings, KeyDomain, QueueMode, RecordType, ReplyActions,
-    SourceAddr,
+    Config, DkimSign, EffectiveDomainSettings, KeyDomain, NoMxPolicy, QueueMode, RecordType,
+    ReplyActions, SourceAddr,
 };
 use petrel_dkim::{DkimKey, SignOptions};
 use petrel_events::{EventKind, EventSpool};
@@ -145,6 +145,7 @@ pub struct Engine {
 }
 
 /// What happened to one recipient in one attempt.
+#[derive(Clone)]
 enum Fate {
     Delivered(Reply),
     Deferred {
@@ -967,6 +968,50 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) -> Slot {
             .await;
             return Slot::Held;
         }
+        Err(RouteError::NullMx(d)) => {
+            bounce_queue(
+                inner,
+                key,
+                &settings,
+                &format!("smtp;556 5.1.10 domain {d} does not accept mail (null MX)"),
+                "5.1.10",
+                "bad-domain",
+                10,
+            )
+            .await;
+            return Slot::Held;
+        }
+        Err(RouteError::NoMx(d)) => {
+            let diag = format!("smtp;554 5.4.4 domain {d} has no MX record (bounce-upon-no-mx)");
+            let NoMxPolicy::After(age) = settings.bounce_upon_no_mx else {
+                bounce_queue(inner, key, &settings, &diag, "5.4.4", "bad-domain", 21).await;
+                return Slot::Held;
+            };
+            // Older messages bounce; younger ones still try the domain's own address.
+            let fate = Fate::Bounced {
+                status: "5.4.4".into(),
+                diag,
+                category: "bad-domain".into(),
+                class: 21,
+            };
+            bounce_older(inner, key, &settings, now, age, &fate).await;
+            match inner
+                .router
+                .implicit_mx(&key.domain, settings.default_smtp_port)
+                .await
+            {
+                Ok(l) if l.iter().any(|level| !level.is_empty()) => l,
+                Ok(_) => {
+                    let e = format!("{d} has no MX and no address");
+                    queue_failure(inner, key, &settings, None, &e, "4.4.4").await;
+                    return Slot::Held;
+                }
+                Err(e) => {
+                    queue_failure(inner, key, &settings, None, &e.to_string(), "4.4.3").await;
+                    return Slot::Held;
+                }
+            }
+        }
         Err(e) => {
             queue_failure(inner, key, &settings, None, &e.to_string(), "4.4.3").await;
             return Slot::Held;
@@ -1129,25 +1174,49 @@ async fn expire_waiting(
     settings: &EffectiveDomainSettings,
     now: SystemTime,
 ) {
-    let expired = inner.lock_queues().remove_where(|k, w| {
+    bounce_older(
+        inner,
+        key,
+        settings,
+        now,
+        settings.bounce_after,
+        &expired_fate(),
+    )
+    .await;
+}
+
+/// Bounces every waiting recipient of `key` whose message has been queued `max_age` or
+/// longer, with `fate`.
+async fn bounce_older(
+    inner: &Arc<Inner>,
+    key: &QueueKey,
+    settings: &EffectiveDomainSettings,
+    now: SystemTime,
+    max_age: Duration,
+    fate: &Fate,
+) {
+    let old = inner.lock_queues().remove_where(|k, w| {
         k == key
             && inner
                 .spool
                 .envelope(w.id)
-                .is_some_and(|e| is_expired(&e, settings, now))
+                .is_some_and(|e| older_than(&e, max_age, now))
     });
-    for (k, w) in expired {
+    for (k, w) in old {
         if let Some(env) = inner.spool.envelope(w.id) {
-            let fates: Vec<(u32, Fate)> = w.rcpts.iter().map(|&i| (i, expired_fate())).collect();
+            let fates: Vec<(u32, Fate)> = w.rcpts.iter().map(|&i| (i, fate.clone())).collect();
             settle(inner, settings, &env, &w, &k, None, None, fates, None).await;
         }
     }
 }
 
 fn is_expired(env: &Envelope, settings: &EffectiveDomainSettings, now: SystemTime) -> bool {
+    older_than(env, settings.bounce_after, now)
+}
+
+fn older_than(env: &Envelope, max_age: Duration, now: SystemTime) -> bool {
     let queued = SystemTime::UNIX_EPOCH + Duration::from_millis(env.received_at_unix_ms);
-    now.duration_since(queued)
-        .is_ok_and(|age| age >= settings.bounce_after)
+    now.duration_since(queued).is_ok_and(|age| age >= max_age)
 }
 
 /// A suppressed recipient: failed by petrel's own policy (bounce class 25), like SparkPost's

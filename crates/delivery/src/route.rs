@@ -7,7 +7,7 @@ use hickory_resolver::config::{NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::TokioResolver;
-use petrel_config::{EffectiveDomainSettings, SmtpHost};
+use petrel_config::{EffectiveDomainSettings, NoMxPolicy, SmtpHost};
 
 /// One host to try, with the name used in logs and accounting (`dsnMta`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +24,14 @@ pub enum RouteError {
     /// The domain does not exist (NXDOMAIN): permanent, bounce with 5.1.2.
     #[error("domain {0} does not exist")]
     NoSuchDomain(String),
+    /// The domain publishes a null MX (RFC 7505, `MX 0 .`): it accepts no mail; bounce with
+    /// 5.1.10.
+    #[error("domain {0} does not accept mail (null MX)")]
+    NullMx(String),
+    /// The domain has no MX and `bounce-upon-no-mx` is set: the caller bounces (all, or the
+    /// messages older than the configured age) instead of using the implicit MX alone.
+    #[error("domain {0} has no MX record")]
+    NoMx(String),
     /// MX hosts exist but none resolves to an address, or DNS failed: try again later.
     #[error("DNS lookup for {domain} failed: {reason}")]
     Temporary {
@@ -96,7 +104,7 @@ impl Router {
                             }
                         }
                         SmtpHost::LookupMx(other) => {
-                            for l in self.mx(other, port).await? {
+                            for l in self.mx(other, port, NoMxPolicy::Never).await? {
                                 dests.extend(l);
                             }
                         }
@@ -118,10 +126,33 @@ impl Router {
                 addr: SocketAddr::new(ip, port),
             }]]);
         }
-        self.mx(domain, port).await
+        self.mx(domain, port, settings.bounce_upon_no_mx).await
     }
 
-    async fn mx(&self, domain: &str, port: u16) -> Result<Vec<Vec<Destination>>, RouteError> {
+    /// The implicit MX of RFC 5321 §5.1: the domain's own addresses. For
+    /// `bounce-upon-no-mx INTERVAL`, which keeps trying them for younger messages.
+    pub async fn implicit_mx(
+        &self,
+        domain: &str,
+        port: u16,
+    ) -> Result<Vec<Vec<Destination>>, RouteError> {
+        let name = domain.trim_end_matches('.').to_string();
+        let addrs = self.addresses(&name).await?;
+        Ok(vec![addrs
+            .into_iter()
+            .map(|ip| Destination {
+                name: name.clone(),
+                addr: SocketAddr::new(ip, port),
+            })
+            .collect()])
+    }
+
+    async fn mx(
+        &self,
+        domain: &str,
+        port: u16,
+        no_mx: NoMxPolicy,
+    ) -> Result<Vec<Vec<Destination>>, RouteError> {
         let fqdn = format!("{}.", domain.trim_end_matches('.'));
         let mut records: Vec<(u16, String)> = match self.resolver.mx_lookup(fqdn.as_str()).await {
             Ok(lookup) => lookup
@@ -141,17 +172,18 @@ impl Router {
                 })
             }
         };
+        if records
+            .iter()
+            .any(|(_, host)| host.trim_end_matches('.').is_empty())
+        {
+            return Err(RouteError::NullMx(domain.to_string()));
+        }
         if records.is_empty() {
+            if no_mx != NoMxPolicy::Never {
+                return Err(RouteError::NoMx(domain.to_string()));
+            }
             // No MX: the domain itself is the implicit MX (RFC 5321 §5.1).
-            let name = domain.trim_end_matches('.').to_string();
-            let addrs = self.addresses(&name).await?;
-            return Ok(vec![addrs
-                .into_iter()
-                .map(|ip| Destination {
-                    name: name.clone(),
-                    addr: SocketAddr::new(ip, port),
-                })
-                .collect()]);
+            return self.implicit_mx(domain, port).await;
         }
         records.sort_by_key(|(pref, _)| *pref);
         let mut levels: Vec<(u16, Vec<Destination>)> = Vec::new();

@@ -4,35 +4,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{free_port, send_mail, spawn_ready, wait_for_acct, Petrel, Sink};
-
-struct Dns {
-    port: u16,
-    child: std::process::Child,
-}
-
-impl Dns {
-    fn start(zone: &str) -> Dns {
-        let port = free_port();
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/dns.py");
-        let mut cmd = Command::new("python3");
-        cmd.arg(script).arg(port.to_string()).arg(zone);
-        let child = spawn_ready(
-            &mut cmd,
-            "dns.py (is dnslib installed? ./test.sh installs it)",
-        );
-        Dns { port, child }
-    }
-}
-
-impl Drop for Dns {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{send_mail, wait_for_acct, Dns, Petrel, Sink};
 
 #[test]
 fn mx_preference_fallback_implicit_mx_and_nxdomain() {

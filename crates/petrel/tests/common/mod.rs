@@ -649,3 +649,32 @@ pub fn event_lines(dir: &Path) -> usize {
         })
         .sum()
 }
+
+/// A tiny authoritative DNS server on loopback (tests/support/dns.py, dnslib) answering from
+/// `zone` (JSON, see the script); point petrel at it with `name-server 127.0.0.1:PORT`.
+/// Killed on drop.
+pub struct Dns {
+    pub port: u16,
+    child: Child,
+}
+
+impl Dns {
+    pub fn start(zone: &str) -> Dns {
+        let port = free_port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/dns.py");
+        let mut cmd = Command::new("python3");
+        cmd.arg(script).arg(port.to_string()).arg(zone);
+        let child = spawn_ready(
+            &mut cmd,
+            "dns.py (is dnslib installed? ./test.sh installs it)",
+        );
+        Dns { port, child }
+    }
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
