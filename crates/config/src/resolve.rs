@@ -25,6 +25,8 @@ pub(crate) struct Index {
     relay_patterns: Vec<DomainPattern>,
     users: HashMap<String, usize>,
     pub(crate) spool_dirs: Vec<SpoolDir>,
+    /// Some `<domain>` block sets `queue-to` (checked once here, not per message).
+    uses_queue_to: bool,
 }
 
 /// A v4 `0/0` source also covers IPv6 clients (it is the "everyone" rule in practice).
@@ -130,6 +132,14 @@ impl Index {
             d.spools.clone()
         };
 
+        let sets_queue_to = |blocks: &[DomainBlock]| {
+            blocks
+                .iter()
+                .any(|b| matches!(&b.settings.queue_to, Some(Some(q)) if !q.is_empty()))
+        };
+        let uses_queue_to = sets_queue_to(&d.domains)
+            || d.virtual_mtas.iter().any(|v| sets_queue_to(&v.domains))
+            || d.pools.iter().any(|p| sets_queue_to(&p.domains));
         Index {
             v4,
             v6,
@@ -140,6 +150,7 @@ impl Index {
             relay_patterns,
             users,
             spool_dirs,
+            uses_queue_to,
         }
     }
 }
@@ -230,14 +241,7 @@ impl Config {
     /// Whether any `<domain>` block (global, pool or vmta) sets `queue-to`; when none does,
     /// the delivery engine skips the per-recipient lookup.
     pub fn uses_queue_to(&self) -> bool {
-        let sets = |blocks: &[DomainBlock]| {
-            blocks
-                .iter()
-                .any(|b| matches!(&b.settings.queue_to, Some(Some(q)) if !q.is_empty()))
-        };
-        sets(&self.data.domains)
-            || self.data.virtual_mtas.iter().any(|v| sets(&v.domains))
-            || self.data.pools.iter().any(|p| sets(&p.domains))
+        self.index.uses_queue_to
     }
 
     /// The queue a recipient domain's mail joins: `queue-to` when set for (`domain`, `vmta`),

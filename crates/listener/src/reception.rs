@@ -183,13 +183,7 @@ fn message_facts(config: &Config, headers: &Headers<'_>, edit: &mut HeaderEdit) 
 
 /// Cuts `s` to at most `max` bytes on a character boundary.
 fn truncate(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut end = max;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
+    s.truncate(s.floor_char_boundary(max));
     s
 }
 
