@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{http, send_mail, text, wait_for_acct, Petrel, Sink};
+use common::{http, relay_to_sink_with, send_mail, text, wait_for_acct, Petrel, Sink};
 use serde_json::Value;
 
 const QUEUE: &str = "sink.example/{default}";
@@ -47,27 +47,19 @@ fn throttling_replies_drive_backoff_mode() {
     let sink = Sink::start("127.0.0.1");
     let p = Petrel::start(&format!(
         r#"
-<source 0/0>
-  always-allow-relaying yes
-</source>
 <smtp-pattern-list throttles>
   reply /\[TS01\]/ mode=backoff
   reply /over quota/ bounce-rcpt
   reply /\[TS02\]/ defer-queue
 </smtp-pattern-list>
-<domain sink.example>
-  smtp-hosts [127.0.0.1]:{}
-  use-starttls no
-  smtp-pattern-list throttles
-  retry-after 1h
-  backoff-retry-after 2s
-  backoff-to-normal-after-delivery yes
-</domain>
-<acct-file {{DIR}}/acct.csv>
+{relay}<acct-file {{DIR}}/acct.csv>
   records d,b,t
 </acct-file>
 "#,
-        sink.port
+        relay = relay_to_sink_with(
+            sink.port,
+            "  smtp-pattern-list throttles\n  retry-after 1h\n  backoff-retry-after 2s\n  backoff-to-normal-after-delivery yes\n",
+        )
     ));
 
     // First attempt: 421 [TS01] → deferred, and the queue is in backoff.

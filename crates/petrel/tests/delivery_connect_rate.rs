@@ -5,25 +5,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{send_mail, text, Petrel, Sink};
+use common::{relay_to_sink_with, send_mail, text, Petrel, Sink};
 
 #[test]
 fn openings_stop_at_the_connect_rate() {
     let sink = Sink::start("127.0.0.1");
-    let p = Petrel::start(&format!(
-        r#"
-<source 0/0>
-  always-allow-relaying yes
-</source>
-<domain sink.example>
-  smtp-hosts [127.0.0.1]:{}
-  use-starttls no
-  max-smtp-out 10
-  max-msg-per-connection 1
-  max-connect-rate 2/1h
-</domain>
-"#,
-        sink.port
+    let p = Petrel::start(&relay_to_sink_with(
+        sink.port,
+        "  max-smtp-out 10\n  max-msg-per-connection 1\n  max-connect-rate 2/1h\n",
     ));
     for i in 0..4 {
         send_mail(

@@ -7,7 +7,9 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{free_port, http, relay_to_sink, send_mail, text, wait_for_events, Petrel, Sink};
+use common::{
+    free_port, http, relay_to_sink, send_mail, signals_to_self, text, wait_for_events, Petrel, Sink,
+};
 
 const KEY: &str = "00112233445566778899aabbccddeeff00112233";
 
@@ -42,21 +44,15 @@ fn traffic_shows_up_in_metrics_and_show_status() {
 {relay}<acct-file {{DIR}}/acct.csv>
   records d,b
 </acct-file>
-<signals>
-  api-key {KEY}
-  upload-url http://127.0.0.1:{sig}/api/v1/ingest/events
-  event-dir {{DIR}}/events
-  upload-interval 200ms
-  engagement-tracking sparkpost
-  tracking-domain http://127.0.0.1:{track}
-  tracking-listener 127.0.0.1:{track}
-</signals>
-<signals-service>
-  listener 127.0.0.1:{sig}
-  database {{DIR}}/signals.db
-</signals-service>
-"#,
-        relay = relay_to_sink(sink.port)
+{signals}"#,
+        relay = relay_to_sink(sink.port),
+        signals = signals_to_self(
+            sig,
+            KEY,
+            &format!(
+                "  engagement-tracking sparkpost\n  tracking-domain http://127.0.0.1:{track}\n  tracking-listener 127.0.0.1:{track}\n"
+            )
+        ),
     ));
     send_mail(
         p.smtp_port,

@@ -7,7 +7,8 @@
 mod common;
 
 use common::{
-    free_port, python, relay_to_sink, send_mail, signals_get, text, wait_for_events, Petrel, Sink,
+    free_port, python, relay_to_sink, send_mail, signals_get, signals_to_self, text,
+    wait_for_events, Petrel, Sink,
 };
 
 const KEY: &str = "89abcdef0123456789abcdef0123456789abcdef";
@@ -27,21 +28,13 @@ fn recipients_leave_as_hashes_and_the_retained_header_reaches_the_sink() {
     let sig = free_port();
     let p = Petrel::start(&format!(
         r#"
-{relay}<signals>
-  api-key {KEY}
-  upload-url http://127.0.0.1:{sig}/api/v1/ingest/events
-  event-dir {{DIR}}/events
-  upload-interval 200ms
-  privacy-policy sha1
-  process-x-sp-subaccount-id true
-  retain-x-sp-subaccount-id true
-</signals>
-<signals-service>
-  listener 127.0.0.1:{sig}
-  database {{DIR}}/signals.db
-</signals-service>
-"#,
-        relay = relay_to_sink(sink.port)
+{relay}{signals}"#,
+        relay = relay_to_sink(sink.port),
+        signals = signals_to_self(
+            sig,
+            KEY,
+            "  privacy-policy sha1\n  process-x-sp-subaccount-id true\n  retain-x-sp-subaccount-id true\n",
+        ),
     ));
     send_mail(
         p.smtp_port,

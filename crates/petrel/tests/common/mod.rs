@@ -492,9 +492,25 @@ pub fn wait_for_acct(
 /// The configuration most delivery tests share: every client may relay, and mail for
 /// `sink.example` goes to the sink on `port` without STARTTLS.
 pub fn relay_to_sink(port: u16) -> String {
+    relay_to_sink_with(port, "")
+}
+
+/// [`relay_to_sink`] with `extra` lines (each ending in `\n`) in the `<domain sink.example>`
+/// block.
+pub fn relay_to_sink_with(port: u16, extra: &str) -> String {
     format!(
         "<source 0/0>\n  always-allow-relaying yes\n  process-x-job yes\n</source>\n\
-         <domain sink.example>\n  smtp-hosts [127.0.0.1]:{port}\n  use-starttls no\n</domain>\n"
+         <domain sink.example>\n  smtp-hosts [127.0.0.1]:{port}\n  use-starttls no\n{extra}</domain>\n"
+    )
+}
+
+/// `<signals>` uploading every 200 ms to petrel's own `<signals-service>` on `port` in the
+/// same daemon, with `key`; `extra` lines (each ending in `\n`) go into `<signals>`.
+pub fn signals_to_self(port: u16, key: &str, extra: &str) -> String {
+    format!(
+        "<signals>\n  api-key {key}\n  upload-url http://127.0.0.1:{port}/api/v1/ingest/events\n\
+         event-dir {{DIR}}/events\n  upload-interval 200ms\n{extra}</signals>\n\
+         <signals-service>\n  listener 127.0.0.1:{port}\n  database {{DIR}}/signals.db\n</signals-service>\n"
     )
 }
 
