@@ -1,28 +1,35 @@
 #!/usr/bin/env bash
 # Runs petrel's whole test suite: unit tests, and integration tests that drive the real
-# binary with real peers over loopback. Installs those peers (swaks, Postfix's smtp-source
-# and smtp-sink, openssl, Python, Chromium and chromedriver) when they are missing, so it
-# works on a fresh machine.
+# binary with real peers over loopback. Installs those peers first (swaks with its TLS
+# modules, Postfix's smtp-source and smtp-sink, openssl, Python, Chromium and chromedriver),
+# checks that each one really works, so a missing piece fails with its own name, and then
+# runs every test binary even when an early one fails.
 set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="$PATH:/usr/sbin:/usr/local/sbin"
 
+# Debian packages the tests call, by package name (not by command: swaks is useless for
+# STARTTLS without Net::SSLeay and IO::Socket::SSL, which it only recommends).
+packages=(
+  swaks libnet-ssleay-perl libio-socket-ssl-perl libio-socket-inet6-perl libnet-dns-perl
+  libauthen-sasl-perl
+  postfix openssl ca-certificates python3 python3-pip
+  chromium chromium-driver fonts-dejavu-core fonts-liberation
+)
 need=()
-command -v swaks >/dev/null || need+=(swaks)
-command -v smtp-source >/dev/null || need+=(postfix)
-command -v openssl >/dev/null || need+=(openssl)
-command -v python3 >/dev/null || need+=(python3)
-# A real browser for the engagement-tracking test, driven over WebDriver.
-command -v chromium >/dev/null || need+=(chromium)
-command -v chromedriver >/dev/null || need+=(chromium-driver)
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
   export DEBIAN_FRONTEND=noninteractive
+  # Wait for another apt/dpkg run to finish instead of failing on its lock.
+  apt=(apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
   # Postfix is installed only for its test tools: no mail system gets configured.
   echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  $sudo "${apt[@]}" update -qq
+  $sudo "${apt[@]}" install -y -qq "${need[@]}" >/dev/null
 fi
 
 # Python peers: aiosmtpd (recording SMTP sink), dkimpy (independent DKIM verifier),
@@ -31,4 +38,6 @@ if ! python3 -c 'import aiosmtpd, dkim, dnslib' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check aiosmtpd dkimpy dnslib
 fi
 
-cargo test --workspace --all-targets "$@"
+./tests/check-tools.sh
+
+cargo test --workspace --all-targets --no-fail-fast "$@"
