@@ -23,6 +23,12 @@ fn holdout_agreement() {
     println!("(b) hard/soft agreement:          {b:.1} %");
     println!("(c) category agreement:           {c:.1} %");
     assert_eq!(s.rows, 20, "every labelled row is scored");
-    // Measured: see docs/BOUNCES.md; floors just below.
-    assert!(a >= 0.0 && b >= 0.0 && c >= 0.0);
+    // Measured: 90.0 %, 90.0 %, 50.0 % (docs/BOUNCES.md). Floors at what is measured, so
+    // a regression on unseen mail fails; raise them only with rules grounded elsewhere.
+    assert!(
+        a >= 90.0,
+        "recipient + status agreement on the hold-out fell"
+    );
+    assert!(b >= 90.0, "hard/soft agreement on the hold-out fell");
+    assert!(c >= 50.0, "category agreement on the hold-out fell");
 }
