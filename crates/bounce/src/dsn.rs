@@ -9,7 +9,7 @@ use crate::{scan, text, Bounce, Returned};
 /// The DSN in `mail`, if it has one: `Some(Bounce)` when at least one recipient failed or
 /// was delayed, `Some(Unrecognised)` when it reports only successes (delivered, relayed,
 /// expanded), `None` when there are no DSN fields at all.
-pub(crate) fn bounce(mail: &Mail) -> Option<Returned> {
+pub(crate) fn bounce(mail: &Mail, rules: &crate::Rules) -> Option<Returned> {
     let groups = dsn_groups(mail)?;
     let body = mail.body_text();
     let report = text::report_part(&body);
@@ -93,6 +93,7 @@ pub(crate) fn bounce(mail: &Mail) -> Option<Returned> {
             context: report,
             phase,
             local_mailer,
+            rules,
         }));
     }
     if !seen_any {

@@ -245,6 +245,9 @@ pub const TEXT_RULES: &[TextRule] = &[
             "account has expired",
             "suspended",
             "no longer active",
+            // Gmail's published "550 5.2.1 The email account that you tried to reach is
+            // disabled".
+            "tried to reach is disabled",
         ],
         (C::InactiveMailbox, 10, 20),
     ),
@@ -308,6 +311,10 @@ pub const TEXT_RULES: &[TextRule] = &[
             "ratelimit",
             "throttl",
             "temporarily deferred",
+            // Gmail's published "450 4.2.1 The user you are trying to contact is receiving
+            // mail too quickly" / "… at a rate that prevents additional messages".
+            "receiving mail too quickly",
+            "receiving mail at a rate",
         ],
         (C::PolicyRelated, 70, 70),
     ),
@@ -332,6 +339,8 @@ pub const TEXT_RULES: &[TextRule] = &[
         &[
             "banned",
             "blocked",
+            // Mimecast's published "550 Administrative prohibition".
+            "administrative prohibition",
             "policy",
             "prohibited",
             "not authorized",
