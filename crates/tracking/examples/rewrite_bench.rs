@@ -164,6 +164,7 @@ fn run<'a>(name: &str, n: usize, print: bool, message: impl Fn(usize) -> Cow<'a,
         click_tracking: true,
         initial_open: true,
         expires_unix: 4_000_000_000,
+        subaccount: 0,
     };
     let first_raw = message(0);
     let first = rewrite_message(
