@@ -1848,6 +1848,49 @@ fn engagement_tracking_settings() {
     assert!(m.contains("given twice"), "{m}");
 }
 
+/// SparkPost's tracking hosts decode only SparkPost's links: a `tracking-domain` there is
+/// accepted (PowerMTA configs carry it) with a warning that says what to do instead.
+#[test]
+fn sparkpost_tracking_hosts_are_warned_about() {
+    let signals = |domain: &str| {
+        ok(&format!(
+            "<signals>\napi-key 0123456789abcdef0123456789abcdef01234567\nengagement-tracking sparkpost\ntracking-listener 127.0.0.1:8098\ntracking-domain {domain}\n</signals>\n"
+        ))
+    };
+    for host in [
+        "pmta.eu.spgo.io",
+        "spgo.io",
+        "eu.spgo.io",
+        "https://v2.spgo.io",
+        "EU.V2.SPGO.IO.",
+        "acme.et.e.sparkpost.com",
+        "https://pmta.spgo.io/t/",
+    ] {
+        let l = signals(host);
+        assert_eq!(l.warnings.len(), 1, "{host}: {:?}", l.warnings);
+        let w = l.warnings[0].to_string();
+        assert!(w.contains(":5: `tracking-domain "), "{w}");
+        assert!(w.contains("SparkPost's tracking hosts"), "{w}");
+        assert!(w.contains("tracking-listener"), "{w}");
+        assert_eq!(
+            l.config
+                .signals
+                .as_ref()
+                .and_then(|s| s.tracking_domain.as_deref()),
+            Some(host)
+        );
+    }
+    for host in [
+        "track.example.com",
+        "spgo.io.example.com",
+        "myspgo.io",
+        "http://127.0.0.1:9000",
+    ] {
+        let l = signals(host);
+        assert!(l.warnings.is_empty(), "{host}: {:?}", l.warnings);
+    }
+}
+
 #[test]
 fn returned_mail_processors() {
     let c = cfg("postmaster pm@example.com\n<bounce-processor>\n  deliver-matched-email yes\n  forward-unmatched-to ops@example.com\n  return-path-key 2 bbbbbbbbbbbbbbbbbbbb\n  return-path-key-file keys/rp.key\n  <address-list>\n    domain Bounces.Example.com\n    address returns@other.example\n    address abuse\n  </address-list>\n</bounce-processor>\n<feedback-loop-processor>\n  <address-list>\n    domain fbl.example.com\n  </address-list>\n</feedback-loop-processor>\n");

@@ -15,7 +15,7 @@ use petrel_spool::{Envelope, MessageId};
 use petrel_tracking::{rewrite_message, RewriteOptions, TokenKeys};
 use tracing::warn;
 
-use crate::signals::{signals_message_id, Scope};
+use crate::signals::{signals_message_id, subaccount, Scope};
 
 /// The tracking flags a message's events carry (SparkPost's `open_tracking`,
 /// `click_tracking`, `initial_pixel`), so reports know which messages could be opened.
@@ -99,6 +99,7 @@ impl Plan {
                 click_tracking: flags.click,
                 initial_open: flags.initial_open,
                 expires_unix: now_unix + expiry.as_secs(),
+                subaccount: subaccount(config, env, scope),
             },
             id,
         })

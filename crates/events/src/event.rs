@@ -31,6 +31,9 @@ pub enum EventKind {
     Open,
     /// Tracked link followed.
     Click,
+    /// A link marked `data-msys-unsubscribe="1"` followed (ingest `link`, public
+    /// `link_unsubscribe`); recorded next to the link's `click`.
+    LinkUnsubscribe,
 }
 
 impl EventKind {
@@ -48,6 +51,7 @@ impl EventKind {
             EventKind::InitialOpen => "initial_open",
             EventKind::Open => "open",
             EventKind::Click => "click",
+            EventKind::LinkUnsubscribe => "link",
         }
     }
 
@@ -64,14 +68,17 @@ impl EventKind {
             EventKind::InitialOpen => "initial_open",
             EventKind::Open => "open",
             EventKind::Click => "click",
+            EventKind::LinkUnsubscribe => "link_unsubscribe",
         }
     }
 
-    /// The envelope grouping key: engagement events are `track_event`, the rest
-    /// `message_event`; SparkPost drops lines with the wrong grouping.
+    /// The envelope grouping key: engagement events are `track_event`, unsubscribes
+    /// `unsubscribe_event`, the rest `message_event`; SparkPost drops lines with the wrong
+    /// grouping.
     pub fn grouping(self) -> &'static str {
         match self {
             EventKind::InitialOpen | EventKind::Open | EventKind::Click => "track_event",
+            EventKind::LinkUnsubscribe => "unsubscribe_event",
             _ => "message_event",
         }
     }

@@ -161,7 +161,7 @@ enum SuppressionCmd {
         #[arg(long)]
         address: Option<String>,
         /// Only this reason.
-        #[arg(long, value_parser = ["hard_bounce", "spam_complaint", "manual"])]
+        #[arg(long, value_parser = ["hard_bounce", "spam_complaint", "manual", "link_unsubscribe"])]
         reason: Option<String>,
         /// At most this many entries (default 100, at most 10000).
         #[arg(long)]

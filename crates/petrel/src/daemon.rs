@@ -103,8 +103,13 @@ async fn run(
     );
     let tracking_keys = tracking::load_keys(&config)?;
     engine.set_tracking_keys(tracking_keys.clone());
-    let tracking_host =
-        tracking::start_host(&config, tracking_keys.as_ref(), events.as_ref()).await?;
+    let tracking_host = tracking::start_host(
+        &config,
+        tracking_keys.as_ref(),
+        events.as_ref(),
+        suppression.as_ref(),
+    )
+    .await?;
     let service = signals::start_service(&config).await?;
     let (stop_uploads, uploads_stopped) = tokio::sync::watch::channel(false);
     let uploader = signals::start_uploader(&config, uploads_stopped)?;
