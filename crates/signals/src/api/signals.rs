@@ -325,12 +325,13 @@ async fn answer(
         row.insert("WoW".into(), wow(cmain, prev));
         row.insert("history".into(), Value::Array(history));
         let row = Value::Object(row);
-        let order_by = p.get("order_by").unwrap_or(match r {
-            Report::HealthScore => "total_injection_count",
-            Report::SpamHits => "trap_hits",
-            Report::CohortEngagement => "c_14d",
-            Report::Behaviour(_) => "c_total",
-        });
+        let default_order = match r {
+            Report::HealthScore => "total_injection_count".to_string(),
+            Report::SpamHits => "trap_hits".to_string(),
+            Report::CohortEngagement => "c_14d".to_string(),
+            Report::Behaviour(kind) => format!("c_total_{kind}"),
+        };
+        let order_by = p.get("order_by").unwrap_or(&default_order);
         let sort_key = if order_by == key || order_by == "sid" {
             row[key].clone()
         } else {

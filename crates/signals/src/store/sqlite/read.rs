@@ -58,10 +58,14 @@ impl SqliteStore {
             .iter()
             .map(|n| format!("SUM({n})"))
             .collect();
-        let bucket = if q.by_bucket { "bucket" } else { "0" };
+        let (bucket, group) = if q.by_bucket {
+            ("bucket", "dim, bucket")
+        } else {
+            ("0", "dim")
+        };
         let sql = format!(
             "SELECT dim, {bucket}, {} FROM {} WHERE dim IN ({}) AND bucket >= ?1 AND bucket < ?2 \
-             GROUP BY dim, {bucket}",
+             GROUP BY {group}",
             sums.join(", "),
             metric_table(cube, q.increment),
             id_list(keys.keys().copied())
