@@ -13,7 +13,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use petrel_signals::{create_api_key, router, AnalyticsStore, Permission, ServiceOptions, SqliteStore};
+use petrel_signals::{
+    create_api_key, router, AnalyticsStore, Permission, ServiceOptions, SqliteStore,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -61,18 +63,48 @@ fn message(rng: &mut Rng, i: u64, t: u64, recipients: u64, out: &mut String) -> 
     };
     line("reception", "message_event", 0, "");
     match rng.below(100) {
-        0..=1 => line("inband", "message_event", 2, ",\"bounce_class\":\"10\",\"reason\":\"550 5.1.1 unknown user\""),
-        2 => line("inband", "message_event", 2, ",\"bounce_class\":\"51\",\"reason\":\"554 5.7.1 blocked\""),
+        0..=1 => line(
+            "inband",
+            "message_event",
+            2,
+            ",\"bounce_class\":\"10\",\"reason\":\"550 5.1.1 unknown user\"",
+        ),
+        2 => line(
+            "inband",
+            "message_event",
+            2,
+            ",\"bounce_class\":\"51\",\"reason\":\"554 5.7.1 blocked\"",
+        ),
         3..=5 => {
-            line("tempfail", "message_event", 2, ",\"bounce_class\":\"21\",\"num_retries\":\"0\",\"reason\":\"451 4.3.0 later\"");
-            line("delivery", "message_event", 900, ",\"num_retries\":\"1\",\"queue_time\":\"900000\",\"msg_size\":\"20000\"");
+            line(
+                "tempfail",
+                "message_event",
+                2,
+                ",\"bounce_class\":\"21\",\"num_retries\":\"0\",\"reason\":\"451 4.3.0 later\"",
+            );
+            line(
+                "delivery",
+                "message_event",
+                900,
+                ",\"num_retries\":\"1\",\"queue_time\":\"900000\",\"msg_size\":\"20000\"",
+            );
         }
         _ => {
-            line("delivery", "message_event", 3, ",\"num_retries\":\"0\",\"queue_time\":\"3000\",\"msg_size\":\"20000\"");
+            line(
+                "delivery",
+                "message_event",
+                3,
+                ",\"num_retries\":\"0\",\"queue_time\":\"3000\",\"msg_size\":\"20000\"",
+            );
             if rng.below(100) < 25 {
                 line("open", "track_event", 3600, "");
                 if rng.below(100) < 20 {
-                    line("click", "track_event", 3700, ",\"target_link_name\":\"hero\"");
+                    line(
+                        "click",
+                        "track_event",
+                        3700,
+                        ",\"target_link_name\":\"hero\"",
+                    );
                 }
             }
         }
@@ -80,7 +112,13 @@ fn message(rng: &mut Rng, i: u64, t: u64, recipients: u64, out: &mut String) -> 
     n
 }
 
-async fn request(addr: SocketAddr, key: &str, method: &str, path: &str, body: &[u8]) -> (u16, usize) {
+async fn request(
+    addr: SocketAddr,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, usize) {
     let mut s = TcpStream::connect(addr).await.expect("connect");
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: {key}\r\n\
@@ -107,12 +145,18 @@ fn date(t: u64) -> (String, String) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    (format!("{y:04}-{m:02}-{d:02}"), format!("{y:04}-{m:02}-{d:02}T00:00"))
+    (
+        format!("{y:04}-{m:02}-{d:02}"),
+        format!("{y:04}-{m:02}-{d:02}T00:00"),
+    )
 }
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let total = args.first().copied().unwrap_or(1_000_000);
     let per_batch = args.get(1).copied().unwrap_or(5_000);
     let recipients = (total / 5).max(1000);
@@ -120,8 +164,11 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("bench.db");
     let store: Arc<dyn AnalyticsStore> = Arc::new(SqliteStore::open(&db).expect("open"));
-    let key = create_api_key(&store, "bench", &[Permission::Ingest, Permission::Read]).expect("key");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let key =
+        create_api_key(&store, "bench", &[Permission::Ingest, Permission::Read]).expect("key");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = router(store.clone(), ServiceOptions::default());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -149,7 +196,10 @@ async fn main() {
             in_batch = 0;
         }
     }
-    println!("{events} events ({messages} messages, {recipients} recipients) in {} batches", batches.len());
+    println!(
+        "{events} events ({messages} messages, {recipients} recipients) in {} batches",
+        batches.len()
+    );
 
     let batches = Arc::new(batches);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -170,7 +220,10 @@ async fn main() {
         t.await.expect("task");
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("ingest with rollups: {events} events in {secs:.1} s = {:.0} events/s", events as f64 / secs);
+    println!(
+        "ingest with rollups: {events} events in {secs:.1} s = {:.0} events/s",
+        events as f64 / secs
+    );
 
     let (_, from) = date(start_t);
     let m = "metrics=count_targeted,count_delivered,count_bounce,count_hard_bounce,count_unique_confirmed_opened,count_clicked,count_accepted";
@@ -201,11 +254,18 @@ async fn main() {
     times.sort_by(|a, b| a.0.total_cmp(&b.0));
     let p95 = times[(times.len() * 95 / 100).min(times.len() - 1)].0;
     let worst = times.last().expect("times");
-    println!("Metrics API over 90 days ({} queries): p50 {:.1} ms, p95 {p95:.1} ms, max {:.1} ms ({})", times.len(), times[times.len() / 2].0, worst.0, worst.1);
+    println!(
+        "Metrics API over 90 days ({} queries): p50 {:.1} ms, p95 {p95:.1} ms, max {:.1} ms ({})",
+        times.len(),
+        times[times.len() / 2].0,
+        worst.0,
+        worst.1
+    );
 
     let (to_day, _) = date(now);
     let (from_day, _) = date(now - 89 * DAY);
-    let hs = format!("/api/v1/signals/health-score/campaign_id?from={from_day}&to={to_day}&limit=200");
+    let hs =
+        format!("/api/v1/signals/health-score/campaign_id?from={from_day}&to={to_day}&limit=200");
     let mut hs_times = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
@@ -214,7 +274,10 @@ async fn main() {
         hs_times.push((t.elapsed().as_secs_f64() * 1000.0, len));
     }
     hs_times.sort_by(|a, b| a.0.total_cmp(&b.0));
-    println!("health-score by campaign over 90 days: median {:.1} ms, max {:.1} ms ({} bytes)", hs_times[2].0, hs_times[4].0, hs_times[2].1);
+    println!(
+        "health-score by campaign over 90 days: median {:.1} ms, max {:.1} ms ({} bytes)",
+        hs_times[2].0, hs_times[4].0, hs_times[2].1
+    );
 
     let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let wal = dir.path().join("bench.db-wal");
