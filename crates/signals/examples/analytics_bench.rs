@@ -42,10 +42,12 @@ impl Rng {
 }
 
 /// NDJSON lines of one message: injection, an outcome and some engagement (~4 events).
-fn message(rng: &mut Rng, i: u64, t: u64, recipients: u64, out: &mut String) -> u64 {
-    let campaign = (t / (DAY * 90 / 200)).min(199) * 1000 / 1000 + rng.below(3) % 2;
+fn message(rng: &mut Rng, i: u64, t: u64, start: u64, recipients: u64, out: &mut String) -> u64 {
+    // About two campaigns run at a time, 200 over the 90 days; each uses one of 20 pools,
+    // and a pool's 2–3 of the 50 sending IPs.
+    let campaign = ((t - start) / (DAY * 90 / 200) + rng.below(2)).min(199);
     let pool = campaign % 20;
-    let ip = pool * 2 + rng.below(3) % 2 + (pool % 10 == 0) as u64;
+    let ip = (pool * 5 / 2 + rng.below(3)) % 50;
     let domain = rng.zipf(1000);
     let rcpt = rng.below(recipients);
     let sub = campaign % 5;
@@ -185,7 +187,7 @@ async fn main() {
     let (mut text, mut in_batch, mut events) = (String::new(), 0, 0u64);
     for i in 0..messages {
         let t = start_t + i * (90 * DAY) / messages;
-        let n = message(&mut rng, i, t, recipients, &mut text);
+        let n = message(&mut rng, i, t, start_t, recipients, &mut text);
         in_batch += n;
         events += n;
         if in_batch >= per_batch || i + 1 == messages {

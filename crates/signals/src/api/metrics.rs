@@ -210,6 +210,28 @@ fn order(rows: &mut [Value], p: &Params, metrics: &[&str]) -> Result<(), ApiErro
     Ok(())
 }
 
+/// Sums the rollups of the window `w` for the rows passing `filter`.
+async fn sum_rollups(
+    state: &Shared,
+    w: &Window,
+    filter: MetricsFilter,
+    group_by: &'static [Facet],
+    by_bucket: bool,
+) -> Result<Vec<crate::store::RollupRow>, ApiError> {
+    let (increment, from, to) = (w.precision.increment(), w.from, w.to);
+    blocking(state, move |s| {
+        s.rollups(&RollupQuery {
+            increment,
+            from,
+            to,
+            filter: &filter,
+            group_by,
+            by_bucket,
+        })
+    })
+    .await
+}
+
 async fn discover(
     State(state): State<Shared>,
     headers: HeaderMap,
@@ -239,17 +261,7 @@ async fn summary(
     let metrics = metrics_param(&p, &[])?;
     let w = window(&p, true)?;
     let filter = MetricsFilter::from_params(&p)?;
-    let rows = blocking(&state, move |s| {
-        s.rollups(&RollupQuery {
-            increment: w.precision.increment(),
-            from: w.from,
-            to: w.to,
-            filter: &filter,
-            group_by: &[],
-            by_bucket: false,
-        })
-    })
-    .await?;
+    let rows = sum_rollups(&state, &w, filter, &[], false).await?;
     let mut total = Counters::default();
     for r in &rows {
         total.add(&r.counters);
@@ -316,17 +328,7 @@ async fn by_facet(
     let w = window(&p, true)?;
     let filter = MetricsFilter::from_params(&p)?;
     let limit = limit(&p)?;
-    let rows = blocking(state, move |s| {
-        s.rollups(&RollupQuery {
-            increment: w.precision.increment(),
-            from: w.from,
-            to: w.to,
-            filter: &filter,
-            group_by: &[facet],
-            by_bucket: false,
-        })
-    })
-    .await?;
+    let rows = sum_rollups(state, &w, filter, facet_slice(facet), false).await?;
     let mut out: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -351,18 +353,7 @@ async fn time_series(state: &Shared, p: Params) -> Result<Json<Value>, ApiError>
     let metrics = metrics_param(&p, &[])?;
     let w = window(&p, true)?;
     let filter = MetricsFilter::from_params(&p)?;
-    let (from, to, inc) = (w.from, w.to, w.precision.increment());
-    let rows = blocking(state, move |s| {
-        s.rollups(&RollupQuery {
-            increment: inc,
-            from,
-            to,
-            filter: &filter,
-            group_by: &[],
-            by_bucket: true,
-        })
-    })
-    .await?;
+    let rows = sum_rollups(state, &w, filter, &[], true).await?;
     let mut buckets: Vec<(i64, Counters)> = Vec::new();
     let mut t = w.from;
     while t < w.to && buckets.len() < 100_000 {
@@ -530,17 +521,7 @@ async fn bounce_classification(state: &Shared, p: Params) -> Result<Json<Value>,
 async fn attempt(state: &Shared, p: Params) -> Result<Json<Value>, ApiError> {
     let w = window(&p, true)?;
     let filter = MetricsFilter::from_params(&p)?;
-    let rows = blocking(state, move |s| {
-        s.rollups(&RollupQuery {
-            increment: w.precision.increment(),
-            from: w.from,
-            to: w.to,
-            filter: &filter,
-            group_by: &[],
-            by_bucket: false,
-        })
-    })
-    .await?;
+    let rows = sum_rollups(state, &w, filter, &[], false).await?;
     let mut c = Counters::default();
     for r in &rows {
         c.add(&r.counters);
@@ -599,6 +580,15 @@ async fn value_list(
     results.insert((*seg).into(), Value::Array(values));
     Ok(Json(json!({ "results": results })))
 }
+
+/// A facet as a one-element group-by with a static lifetime.
+fn facet_slice(f: Facet) -> &'static [Facet] {
+    const ALL: [Facet; 9] = Facet::ALL;
+    let i = ALL.iter().position(|x| *x == f).unwrap_or(0);
+    std::slice::from_ref(&FACETS[i])
+}
+
+static FACETS: [Facet; 9] = Facet::ALL;
 
 /// Every metric name (for documentation tests).
 #[allow(dead_code)]
