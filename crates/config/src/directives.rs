@@ -527,6 +527,9 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     // ---- <signals-service> (petrel extension) ----
     d("listener", SIGSVC, K::Custom, A),
     d("database", SIGSVC, K::Path, A),
+    d("event-retention", SIGSVC, K::Duration, A),
+    d("metrics-retention", SIGSVC, K::Duration, A),
+    d("spam-trap-file", SIGSVC, K::Path, A),
     // ---- processors ----
     d("deliver-unmatched-email", BP | FBL, BOOL, A),
     d("deliver-matched-email", BP | FBL, BOOL, A),

@@ -1397,6 +1397,9 @@ fn signals_service_block() {
         Some(SignalsService {
             listener: "127.0.0.1:8090".parse().unwrap(),
             database: PathBuf::from("/var/lib/petrel/signals.db"),
+            event_retention: Duration::from_secs(10 * 86_400),
+            metrics_retention: Duration::from_secs(183 * 86_400),
+            spam_trap_file: None,
             origin: Origin {
                 file: PathBuf::from("/virtual/petrel.conf"),
                 line: 1,

@@ -201,6 +201,7 @@ async fn run(
     signals::drain(events.as_ref(), uploader.as_ref()).await;
     if let Some(s) = service {
         s.task.abort();
+        s.retention.abort();
     }
     if let Some(acct) = &accounting {
         if let Err(e) = acct.shutdown() {

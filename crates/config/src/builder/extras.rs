@@ -415,6 +415,9 @@ impl Builder<'_> {
         }
         let mut listener = None;
         let mut database = PathBuf::from(DEFAULT_SIGNALS_DATABASE);
+        let mut event_retention = Duration::from_secs(10 * 86_400);
+        let mut metrics_retention = Duration::from_secs(183 * 86_400);
+        let mut spam_trap_file = None;
         for c in &s.children {
             let l = match c {
                 Node::Line(l) => l,
@@ -440,6 +443,16 @@ impl Builder<'_> {
                     }
                 }
                 ("database", Value::Path(p)) => database = p,
+                ("spam-trap-file", Value::Path(p)) => spam_trap_file = Some(p),
+                ("event-retention" | "metrics-retention", Value::Duration(v)) => {
+                    if v < Duration::from_secs(3600) {
+                        self.err(&l.loc, format!("`{}`: keep data at least 1h", d.name));
+                    } else if d.name == "event-retention" {
+                        event_retention = v;
+                    } else {
+                        metrics_retention = v;
+                    }
+                }
                 _ => {}
             }
         }
@@ -448,6 +461,9 @@ impl Builder<'_> {
                 self.data.signals_service = Some(SignalsService {
                     listener,
                     database,
+                    event_retention,
+                    metrics_retention,
+                    spam_trap_file,
                     origin: origin(&s.loc),
                 })
             }
