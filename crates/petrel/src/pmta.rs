@@ -370,32 +370,66 @@ pub fn plan(args: &[String], config: Option<&Path>) -> Result<Plan, Unsupported>
         }
         _ => (verb.clone(), rest),
     };
-    let args = Args::parse(command.clone(), rest);
-    let petrel = |argv: &[&str]| -> Vec<OsString> {
+    let cmd = Command {
+        args: Args::parse(command, rest),
+        json,
+        config,
+    };
+    cmd.plan()
+}
+
+/// One PowerMTA command being translated.
+struct Command<'a> {
+    args: Args,
+    /// `pmta --json`.
+    json: bool,
+    config: Option<&'a Path>,
+}
+
+/// The reason given for PowerMTA features petrel's management API lacks.
+const NO_API: &str = "petrel's management API does not offer it";
+
+impl Command<'_> {
+    /// petrel's arguments for `argv`, pointed at the configuration `pmta` found.
+    fn petrel(&self, argv: &[&str]) -> Plan {
         let mut v: Vec<OsString> = argv.iter().map(OsString::from).collect();
-        if let Some(c) = config {
+        if let Some(c) = self.config {
             v.push("--config".into());
             v.push(c.as_os_str().to_owned());
         }
-        v
-    };
-    let no_json = |what: &str| -> Result<(), Unsupported> {
-        if json {
+        Plan::Petrel(v)
+    }
+
+    /// `show`/`list` with `--json`: the verb's own `--json`.
+    fn petrel_json(&self, argv: &[&str]) -> Plan {
+        let mut argv = argv.to_vec();
+        if self.json {
+            argv.push("--json");
+        }
+        self.petrel(&argv)
+    }
+
+    /// Refuses `--json` on verbs that print no list.
+    fn no_json(&self) -> Result<(), Unsupported> {
+        if self.json {
             Err(not_supported(
-                format!("`--json` with `{what}`"),
+                format!("`--json` with `{}`", self.args.command),
                 "only show and list print JSON",
             ))
         } else {
             Ok(())
         }
-    };
-    let view = |list: List, default_sort: Option<Sort>| -> Result<Plan, Unsupported> {
+    }
+
+    /// A `show` list: petrel's own verb, or with PowerMTA's filters a [`View`].
+    fn view(&self, list: List, default_sort: Option<Sort>) -> Result<Plan, Unsupported> {
+        let args = &self.args;
         let pattern = match args.words.as_slice() {
             [] => None,
             [p] => Some(p.clone()),
             _ => {
                 return Err(usage_error(
-                    command.as_str(),
+                    &args.command,
                     "at most one name or domain[/vmta] pattern",
                 ))
             }
@@ -403,216 +437,207 @@ pub fn plan(args: &[String], config: Option<&Path>) -> Result<Plan, Unsupported>
         let view = View {
             list: Some(list),
             pattern,
-            paused: yes_no(&args, "paused")?,
+            paused: yes_no(args, "paused")?,
             mode: args.value("mode")?.map(str::to_ascii_lowercase),
-            connected: yes_no(&args, "connected")?,
+            connected: yes_no(args, "connected")?,
             errors: args.flag("errors"),
-            sort: sort(&args, default_sort)?,
-            max_items: max_items(&args)?,
-            json,
+            sort: sort(args, default_sort)?,
+            max_items: max_items(args)?,
+            json: self.json,
         };
         if let Some(m) = &view.mode {
             if m != "normal" && m != "backoff" {
                 return Err(usage_error(
-                    format!("{command}: `--mode={m}`"),
+                    format!("{}: `--mode={m}`", args.command),
                     "normal or backoff",
                 ));
             }
         }
         // Without PowerMTA's filters the list is petrel's own verb, word for word.
-        if view
-            == (View {
-                list: Some(list),
-                json,
-                ..View::default()
-            })
-        {
-            let mut argv = vec!["show", list.verb()];
-            if json {
-                argv.push("--json");
-            }
-            return Ok(Plan::Petrel(petrel(&argv)));
+        let unfiltered = View {
+            list: Some(list),
+            json: self.json,
+            ..View::default()
+        };
+        if view == unfiltered {
+            return Ok(self.petrel_json(&["show", list.verb()]));
         }
         Ok(Plan::View(view))
-    };
-    const NO_API: &str = "petrel's management API does not offer it";
-    match command.as_str() {
-        "help" => Ok(Plan::Help),
-        "show status" => {
-            args.only(&[], "petrel's status has no options")?;
-            if !args.words.is_empty() {
-                return Err(usage_error("show status", "no arguments"));
+    }
+
+    /// The translation, command by command (PowerMTA's table: pmta-spec §6.1).
+    fn plan(&self) -> Result<Plan, Unsupported> {
+        let args = &self.args;
+        let command = args.command.as_str();
+        match command {
+            "help" => Ok(Plan::Help),
+            "show status" => {
+                args.only(&[], "petrel's status has no options")?;
+                if !args.words.is_empty() {
+                    return Err(usage_error("show status", "no arguments"));
+                }
+                Ok(self.petrel_json(&["show", "status"]))
             }
-            let mut argv = vec!["show", "status"];
-            if json {
-                argv.push("--json");
+            "show queues" | "show topqueues" => {
+                // petrel never prints recipient events, so --no-rcpt-events asks for what
+                // petrel already does.
+                args.only(
+                    &[
+                        "connected",
+                        "paused",
+                        "mode",
+                        "maxitems",
+                        "errors",
+                        "sort",
+                        "no-rcpt-events",
+                    ],
+                    "petrel keeps no per-queue event history",
+                )?;
+                let top = command == "show topqueues";
+                self.view(List::Queues, top.then_some(Sort::Rcpt))
             }
-            Ok(Plan::Petrel(petrel(&argv)))
-        }
-        "show queues" | "show topqueues" => {
-            // petrel never prints recipient events, so --no-rcpt-events asks for what
-            // petrel already does.
-            args.only(
-                &[
-                    "connected",
-                    "paused",
-                    "mode",
-                    "maxitems",
-                    "errors",
-                    "sort",
-                    "no-rcpt-events",
-                ],
-                "petrel keeps no per-queue event history",
-            )?;
-            let top = command == "show topqueues";
-            view(List::Queues, top.then_some(Sort::Rcpt))
-        }
-        "show domains" | "show topdomains" => {
-            args.only(
-                &["maxitems", "sort"],
-                "petrel's domain list has no per-vmta, connection or error columns",
-            )?;
-            let top = command == "show topdomains";
-            view(List::Domains, top.then_some(Sort::Rcpt))
-        }
-        "show jobs" | "show vmtas" => {
-            args.only(&["maxitems"], "petrel's list takes only --maxitems")?;
-            if !args.words.is_empty() {
-                return Err(usage_error(command.as_str(), "no arguments"));
+            "show domains" | "show topdomains" => {
+                args.only(
+                    &["maxitems", "sort"],
+                    "petrel's domain list has no per-vmta, connection or error columns",
+                )?;
+                let top = command == "show topdomains";
+                self.view(List::Domains, top.then_some(Sort::Rcpt))
             }
-            let list = if command == "show jobs" {
-                List::Jobs
-            } else {
-                List::Vmtas
-            };
-            view(list, None)
-        }
-        "show version" => Ok(Plan::Petrel(vec!["--version".into()])),
-        "show settings" => Err(not_supported("show settings",
-            "petrel does not print effective per-queue settings; `petrel check-config` checks the file",
-        )),
-        "show license" | "show registration" => Err(not_supported(
-            command.as_str(),
-            "petrel is open source and needs no license",
-        )),
-        c if c.starts_with("show ") => Err(not_supported(c, NO_API)),
-        "reload" => {
-            no_json("reload")?;
-            args.only(&[], "reload has no options")?;
-            Ok(Plan::Petrel(petrel(&["reload"])))
-        }
-        "test config" => {
-            no_json("test config")?;
-            args.only(&[], "test config has no options")?;
-            let file = config
-                .map(Path::to_path_buf)
-                .or_else(|| Some(PathBuf::from("petrel.conf")).filter(|p| p.is_file()))
-                .ok_or_else(|| {
-                    Unsupported(format!(
-                        "test config: no configuration file: {PMTA_CONFIG} does not exist and {CONFIG_ENV} is not set"
-                    ))
-                })?;
-            Ok(Plan::Petrel(vec![
-                "check-config".into(),
-                file.into_os_string(),
-            ]))
-        }
-        "pause queue" | "resume queue" | "pause job" | "resume job" => {
-            no_json(&command)?;
-            args.only(&[], "pause and resume have no options")?;
-            let what = if command.ends_with("queue") {
-                "domain[/vmta]"
-            } else {
-                "a job id"
-            };
-            let name = args.one_word(what)?;
-            let (action, object) = command.split_once(' ').unwrap_or_default();
-            Ok(Plan::Petrel(petrel(&[action, object, &name])))
-        }
-        "schedule" => {
-            no_json("schedule")?;
-            // petrel's schedule already retries every deferred recipient of the queue, which
-            // is what --retry-recipients asks for.
-            args.only(&["retry-recipients"], NO_API)?;
-            let queue = args.one_word("domain[/vmta]")?;
-            Ok(Plan::Petrel(petrel(&["schedule", &queue])))
-        }
-        "set queue" => {
-            no_json("set queue")?;
-            args.only(&["mode"], NO_API)?;
-            let mode = args
-                .value("mode")?
-                .map(str::to_ascii_lowercase)
-                .filter(|m| m == "normal" || m == "backoff")
-                .ok_or_else(|| usage_error("set queue", "--mode=normal or --mode=backoff"))?;
-            let queue = args.one_word("domain[/vmta]")?;
-            Ok(Plan::Petrel(petrel(&[
-                "set", "queue", "--mode", &mode, &queue,
-            ])))
-        }
-        "delete" => {
-            no_json("delete")?;
-            // Only the filters petrel applies: running a delete without a filter the
-            // operator asked for would delete more than intended.
-            args.only(
-                &["queue", "jobid"],
-                "petrel deletes by --queue and --jobId only, without DSNs",
-            )?;
-            if !args.words.is_empty() {
-                return Err(usage_error("delete", "only --queue= and --jobId= options"));
+            "show jobs" | "show vmtas" => {
+                args.only(&["maxitems"], "petrel's list takes only --maxitems")?;
+                if !args.words.is_empty() {
+                    return Err(usage_error(command, "no arguments"));
+                }
+                let list = if command == "show jobs" {
+                    List::Jobs
+                } else {
+                    List::Vmtas
+                };
+                self.view(list, None)
             }
-            let queue = args.value("queue")?;
-            let job = args.value("jobid")?;
-            if queue.is_none() && job.is_none() {
-                return Err(usage_error("delete", "--queue=PATTERN or --jobId=ID"));
+            "show version" => Ok(Plan::Petrel(vec!["--version".into()])),
+            "show settings" => Err(not_supported("show settings",
+                "petrel does not print effective per-queue settings; `petrel check-config` checks the file",
+            )),
+            "show license" | "show registration" => Err(not_supported(
+                command,
+                "petrel is open source and needs no license",
+            )),
+            c if c.starts_with("show ") => Err(not_supported(c, NO_API)),
+            "reload" => {
+                self.no_json()?;
+                args.only(&[], "reload has no options")?;
+                Ok(self.petrel(&["reload"]))
             }
-            let mut argv = vec!["delete"];
-            if let Some(q) = queue {
-                argv.extend(["--queue", q]);
+            "test config" => {
+                self.no_json()?;
+                args.only(&[], "test config has no options")?;
+                let file = self
+                    .config
+                    .map(Path::to_path_buf)
+                    .or_else(|| Some(PathBuf::from("petrel.conf")).filter(|p| p.is_file()))
+                    .ok_or_else(|| {
+                        Unsupported(format!(
+                            "test config: no configuration file: {PMTA_CONFIG} does not exist and {CONFIG_ENV} is not set"
+                        ))
+                    })?;
+                Ok(Plan::Petrel(vec![
+                    "check-config".into(),
+                    file.into_os_string(),
+                ]))
             }
-            if let Some(j) = job {
-                argv.extend(["--jobId", j]);
+            "pause queue" | "resume queue" | "pause job" | "resume job" => {
+                self.no_json()?;
+                args.only(&[], "pause and resume have no options")?;
+                let what = if command.ends_with("queue") {
+                    "domain[/vmta]"
+                } else {
+                    "a job id"
+                };
+                let name = args.one_word(what)?;
+                let (action, object) = command.split_once(' ').unwrap_or_default();
+                Ok(self.petrel(&[action, object, &name]))
             }
-            Ok(Plan::Petrel(petrel(&argv)))
+            "schedule" => {
+                self.no_json()?;
+                // petrel's schedule already retries every deferred recipient of the queue, which
+                // is what --retry-recipients asks for.
+                args.only(&["retry-recipients"], NO_API)?;
+                let queue = args.one_word("domain[/vmta]")?;
+                Ok(self.petrel(&["schedule", &queue]))
+            }
+            "set queue" => {
+                self.no_json()?;
+                args.only(&["mode"], NO_API)?;
+                let mode = args
+                    .value("mode")?
+                    .map(str::to_ascii_lowercase)
+                    .filter(|m| m == "normal" || m == "backoff")
+                    .ok_or_else(|| usage_error("set queue", "--mode=normal or --mode=backoff"))?;
+                let queue = args.one_word("domain[/vmta]")?;
+                Ok(self.petrel(&["set", "queue", "--mode", &mode, &queue]))
+            }
+            "delete" => {
+                self.no_json()?;
+                // Only the filters petrel applies: running a delete without a filter the
+                // operator asked for would delete more than intended.
+                args.only(
+                    &["queue", "jobid"],
+                    "petrel deletes by --queue and --jobId only, without DSNs",
+                )?;
+                if !args.words.is_empty() {
+                    return Err(usage_error("delete", "only --queue= and --jobId= options"));
+                }
+                let queue = args.value("queue")?;
+                let job = args.value("jobid")?;
+                if queue.is_none() && job.is_none() {
+                    return Err(usage_error("delete", "--queue=PATTERN or --jobId=ID"));
+                }
+                let mut argv = vec!["delete"];
+                if let Some(q) = queue {
+                    argv.extend(["--queue", q]);
+                }
+                if let Some(j) = job {
+                    argv.extend(["--jobId", j]);
+                }
+                Ok(self.petrel(&argv))
+            }
+            "list" => {
+                args.only(
+                    &["jobid", "maxitems"],
+                    "petrel lists spooled messages by --jobId only",
+                )?;
+                if !args.words.is_empty() {
+                    return Err(usage_error("list", "only options"));
+                }
+                let max = max_items(args)?.unwrap_or(100).to_string();
+                let mut argv = vec!["list", "--maxitems", &max];
+                if let Some(j) = args.value("jobid")? {
+                    argv.extend(["--jobId", j]);
+                }
+                Ok(self.petrel_json(&argv))
+            }
+            "set priority" => Err(not_supported("set priority", "petrel has no queue priorities")),
+            "rotate acct" => Err(not_supported("rotate acct",
+                "the management API cannot rotate the accounting files yet; petrel rotates them at midnight UTC and at max-size",
+            )),
+            "rotate log" => Err(not_supported("rotate log",
+                "petrel appends to log-file; rotate it with logrotate's copytruncate",
+            )),
+            "reset counters" | "reset status" => Err(not_supported(
+                command,
+                "petrel's counters count since start, as Prometheus expects",
+            )),
+            "trace" | "resolve" | "clear dnscache" | "disable source" | "enable source"
+            | "check spf" | "check mfrom" | "digest" | "register" | "deregister" => {
+                Err(not_supported(command, NO_API))
+            }
+            other => Err(not_supported(
+                other,
+                "unknown command; `pmta help` lists the commands petrel answers",
+            )),
         }
-        "list" => {
-            args.only(
-                &["jobid", "maxitems"],
-                "petrel lists spooled messages by --jobId only",
-            )?;
-            if !args.words.is_empty() {
-                return Err(usage_error("list", "only options"));
-            }
-            let max = max_items(&args)?.unwrap_or(100).to_string();
-            let mut argv = vec!["list", "--maxitems", &max];
-            let job = args.value("jobid")?;
-            if let Some(j) = job {
-                argv.extend(["--jobId", j]);
-            }
-            if json {
-                argv.push("--json");
-            }
-            Ok(Plan::Petrel(petrel(&argv)))
-        }
-        "set priority" => Err(not_supported("set priority", "petrel has no queue priorities")),
-        "rotate acct" => Err(not_supported("rotate acct",
-            "the management API cannot rotate the accounting files yet; petrel rotates them at midnight UTC and at max-size",
-        )),
-        "rotate log" => Err(not_supported("rotate log",
-            "petrel appends to log-file; rotate it with logrotate's copytruncate",
-        )),
-        "reset counters" | "reset status" => Err(not_supported(
-            command.as_str(),
-            "petrel's counters count since start, as Prometheus expects",
-        )),
-        "trace" | "resolve" | "clear dnscache" | "disable source" | "enable source"
-        | "check spf" | "check mfrom" | "digest" | "register" | "deregister" => {
-            Err(not_supported(command.as_str(), NO_API))
-        }
-        other => Err(not_supported(
-            other,
-            "unknown command; `pmta help` lists the commands petrel answers",
-        )),
     }
 }
 
