@@ -414,7 +414,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
-fn mgmt_port(config: Option<&Path>) -> Result<u16> {
+pub(crate) fn mgmt_port(config: Option<&Path>) -> Result<u16> {
     let port = match load_config(config) {
         Ok((config, _, _)) => config.http_mgmt_port,
         // A file being edited may not parse (that is what `reload` is for): find the port
@@ -580,6 +580,12 @@ fn num(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
 
+/// How many rows matched: `data.total` when the list was cut (`pmta … --maxitems`), else
+/// the rows shown.
+fn total(data: &Value, rows: &[Value]) -> u64 {
+    data["total"].as_u64().unwrap_or(rows.len() as u64)
+}
+
 /// `show queues`' `st` column: `P` paused, `B` backoff mode, `R` retry mode (combined).
 fn queue_state(q: &Value) -> String {
     let mut st = String::new();
@@ -595,7 +601,7 @@ fn queue_state(q: &Value) -> String {
     st
 }
 
-fn render(what: &str, body: &Value) -> String {
+pub(crate) fn render(what: &str, body: &Value) -> String {
     let mut out = String::new();
     let data = &body["data"];
     match what {
@@ -634,7 +640,11 @@ fn render(what: &str, body: &Value) -> String {
                     queue_state(q)
                 ));
             }
-            out.push_str(&format!("{} of {} queues.\n", rows.len(), rows.len()));
+            out.push_str(&format!(
+                "{} of {} queues.\n",
+                rows.len(),
+                total(data, &rows)
+            ));
         }
         "domains" => {
             let rows = data["domains"].as_array().cloned().unwrap_or_default();
@@ -688,7 +698,11 @@ fn render(what: &str, body: &Value) -> String {
                     num(&v["connections"])
                 ));
             }
-            out.push_str(&format!("{} of {} virtual MTAs.\n", rows.len(), rows.len()));
+            out.push_str(&format!(
+                "{} of {} virtual MTAs.\n",
+                rows.len(),
+                total(data, &rows)
+            ));
         }
         "messages" => {
             let rows = data["messages"].as_array().cloned().unwrap_or_default();
