@@ -1,6 +1,6 @@
 //! petrel's own Signals service: a SparkPost-compatible event ingest endpoint, message event
 //! search, Metrics API and Signals API (health score, spam traps, engagement cohorts) over a
-//! store interface with an embedded SQLite backend.
+//! store interface with two backends: embedded SQLite and ClickHouse (scale-out).
 //!
 //! Three layers, each in its own place: [`store`] (the [`AnalyticsStore`] interface and one
 //! module per backend: schema, rollup maintenance, retention), [`api`] (parameters,
@@ -24,7 +24,8 @@ pub use api::{router, ApiError, ServiceOptions};
 pub use ingest::{IngestError, PreparedBatch, MAX_BATCH_BYTES};
 pub use query::{keyword_matches, BatchQuery, EventQuery};
 pub use store::{
-    AnalyticsStore, BatchOutcome, BatchPage, EventPage, Retention, SqliteStore, StoreError,
+    AnalyticsStore, BatchOutcome, BatchPage, ClickHouseSettings, ClickHouseStore, EventPage,
+    Retention, SqliteStore, StoreError,
 };
 
 /// The embedded store, under its historical name.

@@ -49,6 +49,27 @@ pub struct EventQuery {
     pub impossible: bool,
 }
 
+impl EventQuery {
+    /// The text filters by the stored column they match (`recipients` → `rcpt_to`, …),
+    /// the same for every backend. Empty lists filter nothing.
+    pub fn column_filters(&self) -> [(&'static str, &Vec<String>); 12] {
+        [
+            ("type", &self.events),
+            ("campaign_id", &self.campaigns),
+            ("rcpt_to", &self.recipients),
+            ("ip_pool", &self.ip_pools),
+            ("sending_ip", &self.sending_ips),
+            ("sending_domain", &self.sending_domains),
+            ("message_id", &self.message_ids),
+            ("bounce_class", &self.bounce_classes),
+            ("event_id", &self.event_ids),
+            ("recipient_domain", &self.recipient_domains),
+            ("mailbox_provider", &self.mailbox_providers),
+            ("template_id", &self.templates),
+        ]
+    }
+}
+
 /// True when the keyword `term` matches `value` as SparkPost's search does (spec §4.1): the
 /// value is split into tokens at spaces, `-`, `_` (and `.` for domains), and the term must
 /// equal the whole value or one token, ignoring case.

@@ -7,8 +7,12 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use petrel_signals::{router, AnalyticsStore, Permission, Retention, ServiceOptions, SqliteStore};
+use petrel_signals::{
+    router, AnalyticsStore, ClickHouseSettings, ClickHouseStore, Permission, Retention,
+    ServiceOptions, SqliteStore,
+};
 use petrel_signals_model::traps::TrapList;
+use petrel_test_clickhouse::ClickHouseServer;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -909,4 +913,26 @@ async fn sqlite_backend() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("signals.db")).unwrap());
     suite(store).await;
+}
+
+/// The same suite on a real ClickHouse server; then every statement the store sent is run
+/// again on current ClickHouse (chDB) to check that both engines accept the SQL.
+#[tokio::test]
+async fn clickhouse_backend() {
+    let server = ClickHouseServer::start();
+    let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("analytics_api.statements");
+    let _ = std::fs::remove_file(&log);
+    let settings = ClickHouseSettings {
+        url: server.url(),
+        database: "analytics".into(),
+        user: petrel_test_clickhouse::USER.into(),
+        password: petrel_test_clickhouse::PASSWORD.into(),
+        statement_log: Some(log.clone()),
+    };
+    let store = tokio::task::spawn_blocking(move || ClickHouseStore::connect(&settings))
+        .await
+        .unwrap()
+        .unwrap();
+    suite(Arc::new(store)).await;
+    petrel_test_clickhouse::replay_on_chdb(&log);
 }

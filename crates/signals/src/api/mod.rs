@@ -60,6 +60,10 @@ pub enum ApiError {
     /// 500: the store failed; clients should retry later.
     #[error("Internal server error.")]
     Internal,
+    /// 503: the store cannot be reached (ClickHouse down or overloaded); nothing was stored,
+    /// so an uploader keeps its files and retries.
+    #[error("Service unavailable: the analytics store cannot be reached; retry later.")]
+    Unavailable,
 }
 
 impl IntoResponse for ApiError {
@@ -71,6 +75,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) | ApiError::BadParam { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         };
         let mut error = json!({ "message": self.to_string() });
         if let ApiError::BadParam {
@@ -92,7 +97,10 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!("signals store: {e}");
-        ApiError::Internal
+        match e {
+            StoreError::Unavailable(_) => ApiError::Unavailable,
+            _ => ApiError::Internal,
+        }
     }
 }
 

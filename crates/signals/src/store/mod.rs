@@ -1,22 +1,47 @@
 //! The store interface: everything the APIs read and write goes through [`AnalyticsStore`],
-//! so a second backend (ClickHouse, for scale-out) answers the same queries. SQLite, the
-//! embedded default, is [`sqlite::SqliteStore`].
+//! so every backend answers the same queries. SQLite, the embedded default, is
+//! [`sqlite::SqliteStore`]; ClickHouse, for scale-out, is [`clickhouse::ClickHouseStore`].
 //!
 //! The types here are the contract: a [`PreparedBatch`] of validated events in, and for
 //! reads, rollup rows of raw [`Counters`] / [`Daily`] counters keyed by facet values. What
 //! the numbers *mean* (public metrics, the Health Score, rates) is computed above the store
 //! from those counters by `petrel-signals-model`, so backends only sum.
 
+pub mod clickhouse;
+pub(crate) mod counting;
 pub mod sqlite;
 
 use petrel_signals_model::counters::{Counters, Increment};
 use petrel_signals_model::daily::Daily;
 
 pub use crate::ingest::PreparedBatch;
-pub use sqlite::{BatchOutcome, BatchPage, EventPage, SqliteStore, StoreError};
+pub use clickhouse::{ClickHouseSettings, ClickHouseStore};
+pub use sqlite::{BatchOutcome, BatchPage, EventPage, SqliteStore};
 
 use crate::query::{BatchQuery, EventQuery};
 use crate::Permission;
+
+/// Why a store operation failed. The API layer answers [`StoreError::Unavailable`] with 503
+/// (the client should keep its data and retry) and every other error with 500.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused; the database is unusable or full.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The operating system random generator failed (needed for keys and batch ids).
+    #[error("random number generator failed")]
+    Random,
+    /// A mutex was poisoned by a panicking thread.
+    #[error("database lock poisoned")]
+    Poisoned,
+    /// The store's server cannot be reached or is overloaded right now (ClickHouse down,
+    /// timed out, too many parts, another instance holding the ingest lease too long).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store's server refused a statement (a bug or an incompatible server).
+    #[error("store error: {0}")]
+    Backend(String),
+}
 
 /// A facet the Metrics API groups or filters by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -218,6 +243,19 @@ pub enum SignalsFacet {
     MailboxProvider,
     /// `sending_domain`.
     SendingDomain,
+}
+
+impl SignalsFacet {
+    /// The facet's value in `d` (the subaccount as decimal text).
+    pub fn value(self, d: &Dims) -> String {
+        match self {
+            SignalsFacet::Subaccount => d.subaccount.to_string(),
+            SignalsFacet::Campaign => d.campaign.clone(),
+            SignalsFacet::IpPool => d.ip_pool.clone(),
+            SignalsFacet::MailboxProvider => d.mailbox_provider.clone(),
+            SignalsFacet::SendingDomain => d.sending_domain.clone(),
+        }
+    }
 }
 
 /// A read of the daily Signals counters.

@@ -32,7 +32,7 @@ pub use search::{BatchPage, EventPage};
 
 use super::{
     AnalyticsStore, DailyRow, Dims, Expired, Facet, PreparedBatch, ReasonQuery, ReasonRow,
-    Retention, RollupQuery, RollupRow, SignalsQuery,
+    Retention, RollupQuery, RollupRow, SignalsQuery, StoreError,
 };
 use crate::query::{BatchQuery, EventQuery};
 use crate::timefmt;
@@ -42,20 +42,6 @@ pub(crate) use search::decode_event_cursor;
 
 /// How long a batch status record claims its batch stays downloadable (spec §1.7 example).
 const EXPIRATION_SECS: i64 = 10 * 24 * 3600;
-
-/// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// SQLite refused; the database is unusable or full.
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The operating system random generator failed (needed for keys and batch ids).
-    #[error("random number generator failed")]
-    Random,
-    /// A mutex was poisoned by a panicking thread.
-    #[error("database lock poisoned")]
-    Poisoned,
-}
 
 /// The recorded outcome of one ingest batch, as returned by the POST and kept for
 /// `GET /api/v1/events/ingest`.
