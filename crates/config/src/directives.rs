@@ -530,6 +530,11 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("event-retention", SIGSVC, K::Duration, A),
     d("metrics-retention", SIGSVC, K::Duration, A),
     d("spam-trap-file", SIGSVC, K::Path, A),
+    d("store", SIGSVC, K::Choice(&["sqlite", "clickhouse"]), A),
+    d("clickhouse-url", SIGSVC, K::Word, A),
+    d("clickhouse-database", SIGSVC, K::Word, A),
+    d("clickhouse-user", SIGSVC, K::Word, A),
+    d("clickhouse-password", SIGSVC, K::Text, A),
     // ---- processors ----
     d("deliver-unmatched-email", BP | FBL, BOOL, A),
     d("deliver-matched-email", BP | FBL, BOOL, A),

@@ -1106,8 +1106,45 @@ pub struct SignalsService {
     pub metrics_retention: Duration,
     /// `spam-trap-file PATH`: the operator's spam traps, read when the service starts.
     pub spam_trap_file: Option<PathBuf>,
+    /// `store sqlite|clickhouse`: where the analytics live (default: SQLite at `database`).
+    pub store: SignalsStoreKind,
     /// Where the block starts.
     pub origin: Origin,
+}
+
+/// `store` in `<signals-service>`: the embedded SQLite file, or a ClickHouse server that
+/// several service instances can share.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SignalsStoreKind {
+    /// `store sqlite` (default): the file named by `database`.
+    #[default]
+    Sqlite,
+    /// `store clickhouse` with the `clickhouse-*` directives.
+    ClickHouse(ClickHouseConnection),
+}
+
+/// The `clickhouse-*` directives of `<signals-service>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClickHouseConnection {
+    /// `clickhouse-url`: the HTTP interface (default `http://127.0.0.1:8123`).
+    pub url: String,
+    /// `clickhouse-database` (default `petrel`), created at start when missing.
+    pub database: String,
+    /// `clickhouse-user` (default `default`).
+    pub user: String,
+    /// `clickhouse-password` (default empty).
+    pub password: String,
+}
+
+impl Default for ClickHouseConnection {
+    fn default() -> Self {
+        ClickHouseConnection {
+            url: "http://127.0.0.1:8123".into(),
+            database: "petrel".into(),
+            user: "default".into(),
+            password: String::new(),
+        }
+    }
 }
 
 /// Accounting record types.

@@ -1451,6 +1451,7 @@ fn signals_service_block() {
             event_retention: Duration::from_secs(10 * 86_400),
             metrics_retention: Duration::from_secs(183 * 86_400),
             spam_trap_file: None,
+            store: SignalsStoreKind::Sqlite,
             origin: Origin {
                 file: PathBuf::from("/virtual/petrel.conf"),
                 line: 1,
@@ -1499,6 +1500,71 @@ fn signals_service_block() {
     let (_, m) =
         one_err("<signals-service>\nlistener 127.0.0.1:1\napi-key x\n</signals-service>\n");
     assert!(m.contains("<signals>"), "{m}");
+}
+
+#[test]
+fn signals_service_clickhouse_store() {
+    let l = ok("<signals-service>\nlistener 127.0.0.1:8097\nstore clickhouse\nclickhouse-url http://10.0.0.5:8123\nclickhouse-database petrel_eu\nclickhouse-user petrel\nclickhouse-password s3cret with spaces\n</signals-service>\n");
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert_eq!(
+        l.config.signals_service.as_ref().unwrap().store,
+        SignalsStoreKind::ClickHouse(ClickHouseConnection {
+            url: "http://10.0.0.5:8123".into(),
+            database: "petrel_eu".into(),
+            user: "petrel".into(),
+            password: "s3cret with spaces".into(),
+        })
+    );
+    // Defaults: the local server's HTTP port, database petrel, user default.
+    let c =
+        cfg("<signals-service>\nlistener 127.0.0.1:8097\nstore CLICKHOUSE\n</signals-service>\n");
+    assert_eq!(
+        c.signals_service.as_ref().unwrap().store,
+        SignalsStoreKind::ClickHouse(ClickHouseConnection::default())
+    );
+    for good in [
+        "https://ch.example.com",
+        "http://[::1]:8123/",
+        "http://ch:8443/proxy",
+    ] {
+        ok(&format!("<signals-service>\nlistener 127.0.0.1:8097\nstore clickhouse\nclickhouse-url {good}\n</signals-service>\n"));
+    }
+    for (line, want) in [
+        ("store mysql", "`store`"),
+        ("clickhouse-url 127.0.0.1:8123", "http://"),
+        ("clickhouse-url http://u:p@ch:8123", "credentials"),
+        ("clickhouse-url http://ch:0", "port"),
+        ("clickhouse-url http://:8123", "host"),
+        ("clickhouse-database 9lives", "letters"),
+        ("clickhouse-database petrel-eu", "letters"),
+    ] {
+        let (l, m) = one_err(&format!(
+            "<signals-service>\nlistener 127.0.0.1:8097\nstore clickhouse\n{line}\n</signals-service>\n"
+        ));
+        assert_eq!(l, 4, "{line}");
+        assert!(m.contains(want), "{line}: {m}");
+    }
+    // Settings of the other store are harmless but said to be ignored.
+    let l = ok("<signals-service>\nlistener 127.0.0.1:8097\nclickhouse-url http://ch:8123\n</signals-service>\n");
+    assert_eq!(
+        l.config.signals_service.as_ref().unwrap().store,
+        SignalsStoreKind::Sqlite
+    );
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.to_string().contains("store clickhouse")),
+        "{:?}",
+        l.warnings
+    );
+    let l = ok("<signals-service>\nlistener 127.0.0.1:8097\nstore clickhouse\ndatabase x.db\n</signals-service>\n");
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.to_string().contains("`database` is ignored")),
+        "{:?}",
+        l.warnings
+    );
 }
 
 #[test]

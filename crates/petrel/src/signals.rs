@@ -7,9 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
+use petrel_config::SignalsStoreKind;
 use petrel_config::{Config, SignalsPrivacy};
 use petrel_events::{EventSpool, Privacy, SpoolConfig, UploadCounters, Uploader, UploaderConfig};
-use petrel_signals::{AnalyticsStore, Permission, Retention, ServiceOptions, SignalsStore};
+use petrel_signals::{
+    AnalyticsStore, ClickHouseSettings, ClickHouseStore, Permission, Retention, ServiceOptions,
+    SignalsStore,
+};
 use petrel_signals_model::traps::TrapList;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -117,19 +121,53 @@ fn load_traps(path: Option<&std::path::Path>) -> Result<TrapList> {
     })
 }
 
-/// Opens the `<signals-service>` database, registering the `<signals>` api-key (when this
-/// configuration has both) so the daemon's own uploader and its operator can use it.
-pub fn open_store(config: &Config) -> Result<Option<Arc<SignalsStore>>> {
+/// Opens the `<signals-service>` store (the SQLite file, or the ClickHouse server: its
+/// database and tables are created when missing), registering the `<signals>` api-key
+/// (when this configuration has both) so the daemon's own uploader and its operator can
+/// use it.
+pub fn open_store(config: &Config) -> Result<Option<Arc<dyn AnalyticsStore>>> {
     let Some(svc) = &config.signals_service else {
         return Ok(None);
     };
-    if let Some(dir) = svc.database.parent() {
-        std::fs::create_dir_all(dir).with_context(|| {
-            format!("creating the Signals database directory {}", dir.display())
-        })?;
-    }
-    let store = SignalsStore::open(&svc.database)
-        .with_context(|| format!("opening the Signals database {}", svc.database.display()))?;
+    let store: Arc<dyn AnalyticsStore> = match &svc.store {
+        SignalsStoreKind::Sqlite => {
+            if let Some(dir) = svc.database.parent() {
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("creating the Signals database directory {}", dir.display())
+                })?;
+            }
+            Arc::new(SignalsStore::open(&svc.database).with_context(|| {
+                format!("opening the Signals database {}", svc.database.display())
+            })?)
+        }
+        SignalsStoreKind::ClickHouse(ch) => {
+            let settings = ClickHouseSettings {
+                url: ch.url.clone(),
+                database: ch.database.clone(),
+                user: ch.user.clone(),
+                password: ch.password.clone(),
+                statement_log: None,
+            };
+            let store = ClickHouseStore::connect(&settings).with_context(|| {
+                format!(
+                    "opening the Signals store in ClickHouse ({}, database {}, user {}; \
+                     <signals-service> at {}:{})",
+                    ch.url,
+                    ch.database,
+                    ch.user,
+                    svc.origin.file.display(),
+                    svc.origin.line
+                )
+            })?;
+            info!(
+                "signals: store is ClickHouse {} at {}, database {}",
+                store.server_version(),
+                ch.url,
+                ch.database
+            );
+            Arc::new(store)
+        }
+    };
     if let Some(sig) = &config.signals {
         store
             .ensure_api_key(
@@ -137,9 +175,9 @@ pub fn open_store(config: &Config) -> Result<Option<Arc<SignalsStore>>> {
                 "<signals> api-key",
                 &[Permission::Ingest, Permission::Read],
             )
-            .context("registering the <signals> api-key in the Signals database")?;
+            .context("registering the <signals> api-key in the Signals store")?;
     }
-    Ok(Some(Arc::new(store)))
+    Ok(Some(store))
 }
 
 /// Binds and starts petrel's Signals service when `<signals-service>` is configured.
@@ -156,7 +194,6 @@ pub async fn start_service(config: &Config) -> Result<Option<Service>> {
         format!("cannot bind the Signals service on {addr} (<signals-service> listener)")
     })?;
     let addr = listener.local_addr().unwrap_or(addr);
-    let store: Arc<dyn AnalyticsStore> = store;
     let retention = petrel_signals::retention::spawn(
         store.clone(),
         Retention {

@@ -8,6 +8,37 @@ const DEFAULT_SIGNALS_EVENT_DIR: &str = "/var/lib/petrel/signals";
 /// Default `database` in `<signals-service>`.
 const DEFAULT_SIGNALS_DATABASE: &str = "/var/lib/petrel/signals.db";
 
+/// Checks `clickhouse-url`: `http://` or `https://`, a host, an optional port and no
+/// credentials (they have their own directives). Returns why not.
+fn check_clickhouse_url(url: &str) -> Result<(), &'static str> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("must start with http:// or https://")?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err("must not carry credentials (use clickhouse-user and clickhouse-password)");
+    }
+    let port_ok = |p: &str| p.parse::<u16>().is_ok_and(|p| p > 0);
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (h, after) = v6.split_once(']').ok_or("has a bad IPv6 host")?;
+            (h, after.strip_prefix(':'))
+        }
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    if port.is_some_and(|p| !port_ok(p)) {
+        return Err("has a bad port");
+    }
+    if host.is_empty() {
+        return Err("has no host");
+    }
+    Ok(())
+}
+
 /// Parses `sender-or-from DOMAIN-PATTERN ACTION`; `None` when malformed. Spaces after the
 /// commas of ACTION are tolerated.
 fn parse_filter_rule(l: &Line) -> Option<SignalsFilterRule> {
@@ -418,6 +449,8 @@ impl Builder<'_> {
         let mut event_retention = Duration::from_secs(10 * 86_400);
         let mut metrics_retention = Duration::from_secs(183 * 86_400);
         let mut spam_trap_file = None;
+        let mut clickhouse = None;
+        let mut ch = ClickHouseConnection::default();
         for c in &s.children {
             let l = match c {
                 Node::Line(l) => l,
@@ -430,6 +463,25 @@ impl Builder<'_> {
                 continue;
             };
             match (d.name, v) {
+                ("store", Value::Choice(c)) => clickhouse = Some(c == "clickhouse"),
+                ("clickhouse-url", Value::Text(u)) => match check_clickhouse_url(&u) {
+                    Ok(()) => ch.url = u,
+                    Err(why) => self.err(&l.loc, format!("`clickhouse-url`: `{u}` {why}")),
+                },
+                ("clickhouse-database", Value::Text(db)) => {
+                    if db.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                        && db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    {
+                        ch.database = db;
+                    } else {
+                        self.err(
+                            &l.loc,
+                            format!("`clickhouse-database`: `{db}` must be letters, digits and _ (not starting with a digit)"),
+                        );
+                    }
+                }
+                ("clickhouse-user", Value::Text(u)) => ch.user = u,
+                ("clickhouse-password", Value::Text(p)) => ch.password = p,
                 ("listener", _) => {
                     match parse_listen_addr(l) {
                         Some(a) => listener = Some(a),
@@ -456,6 +508,27 @@ impl Builder<'_> {
                 _ => {}
             }
         }
+        let store = if clickhouse == Some(true) {
+            if let Some(loc) = mention_loc(s, "database") {
+                self.warn(&loc, "`database` is ignored with `store clickhouse`");
+            }
+            SignalsStoreKind::ClickHouse(ch)
+        } else {
+            for kw in [
+                "clickhouse-url",
+                "clickhouse-database",
+                "clickhouse-user",
+                "clickhouse-password",
+            ] {
+                if let Some(loc) = mention_loc(s, kw) {
+                    self.warn(
+                        &loc,
+                        format!("`{kw}` is ignored unless the block says `store clickhouse`"),
+                    );
+                }
+            }
+            SignalsStoreKind::Sqlite
+        };
         match listener {
             Some(listener) => {
                 self.data.signals_service = Some(SignalsService {
@@ -464,6 +537,7 @@ impl Builder<'_> {
                     event_retention,
                     metrics_retention,
                     spam_trap_file,
+                    store,
                     origin: origin(&s.loc),
                 })
             }
