@@ -1,7 +1,10 @@
 //! A real ClickHouse server for tests: [`ClickHouseServer::start`] writes a small
 //! `config.xml` / `users.xml` into a fresh temporary directory, starts `clickhouse-server`
 //! as a plain process on free loopback ports, waits until it answers `/ping`, and stops it
-//! by PID when dropped (the directory goes with it).
+//! by PID when dropped (the directory goes with it). A small shell watchdog started with
+//! it kills the server and removes its directory when the test process ends without
+//! dropping it (a panic, a kill, or [`ClickHouseServer::shared`], which lives as long as the
+//! test binary).
 //!
 //! The binary is `$PETREL_CLICKHOUSE_SERVER`, else Debian's `/usr/sbin/clickhouse-server`
 //! (package `clickhouse-server`, which `test.sh` installs), else `clickhouse` on `PATH`
@@ -11,6 +14,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The user and password every test server accepts besides `default` (no password).
@@ -20,6 +24,7 @@ pub const PASSWORD: &str = "petrel-test";
 
 /// A running server; stopped when dropped.
 pub struct ClickHouseServer {
+    /// The watchdog shell; the server is its child, its PID in `server.pid`.
     child: Option<Child>,
     dir: tempfile::TempDir,
     http_port: u16,
@@ -113,30 +118,47 @@ impl ClickHouseServer {
         std::fs::write(&cfg, config(self.dir.path(), self.http_port, self.tcp_port))
             .expect("config.xml");
         let (bin, pre) = &self.binary;
-        let child = Command::new(bin)
+        let pid_file = self.dir.path().join("server.pid");
+        let _ = std::fs::remove_file(&pid_file);
+        // The server runs under a watchdog: when this test process is gone, the server is
+        // killed and its directory removed; when the server is killed on purpose
+        // (`kill`), the watchdog just ends.
+        let watchdog = r#"
+            "$0" "$@" >/dev/null 2>&1 &
+            server=$!
+            echo "$server" > "$PETREL_CH_PID"
+            parent=$PPID
+            while kill -0 "$parent" 2>/dev/null && kill -0 "$server" 2>/dev/null; do sleep 0.5; done
+            if ! kill -0 "$parent" 2>/dev/null; then
+                kill -9 "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$PETREL_CH_DIR"
+            fi"#;
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(watchdog)
+            .arg(bin)
             .args(pre)
             .arg(format!("--config-file={}", cfg.display()))
+            .env("PETREL_CH_PID", &pid_file)
+            .env("PETREL_CH_DIR", self.dir.path())
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {} (install Debian's clickhouse-server, as test.sh does): {e}",
-                    bin.display()
-                )
-            });
+            .expect("sh runs");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if self.ping() {
                 return;
             }
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
                 let log = std::fs::read_to_string(self.dir.path().join("server.err.log"))
                     .unwrap_or_default();
-                panic!("clickhouse-server exited with {status}: {log}");
+                panic!(
+                    "{} did not start (install Debian's clickhouse-server, as test.sh does): {log}",
+                    bin.display()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -163,15 +185,29 @@ impl ClickHouseServer {
 
     /// The server process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
+        self.child.as_ref()?;
+        std::fs::read_to_string(self.dir.path().join("server.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
-    /// Kills the server (SIGKILL, by PID) and waits for it: "ClickHouse down".
+    /// Kills the server (SIGKILL, by its PID) and waits for it: "ClickHouse down".
     pub fn kill(&mut self) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
         if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// One server for the whole test binary (each test uses its own database); the
+    /// watchdog stops it when the binary exits.
+    pub fn shared() -> &'static ClickHouseServer {
+        static SERVER: OnceLock<ClickHouseServer> = OnceLock::new();
+        SERVER.get_or_init(ClickHouseServer::start)
     }
 
     /// Starts the server again on the same ports and data after [`ClickHouseServer::kill`].
@@ -203,11 +239,7 @@ impl ClickHouseServer {
 
 impl Drop for ClickHouseServer {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // SIGTERM first would be gentler, but std has only kill(); the data goes anyway.
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.kill();
     }
 }
 
