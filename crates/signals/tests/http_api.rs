@@ -1,11 +1,16 @@
-//! End-to-end tests: a real SQLite file in a temp dir, the router served on loopback, and a
-//! hand-written HTTP/1.1 client.
+//! End-to-end tests of the ingest and events APIs: the router served on loopback over each
+//! store (a real SQLite file in a temp dir, and a real ClickHouse server), and a
+//! hand-written HTTP/1.1 client. Every scenario runs once per backend (`both_backends!`).
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use petrel_signals::{create_api_key, router, Permission, ServiceOptions, SignalsStore};
+use petrel_signals::{
+    create_api_key, router, AnalyticsStore, ClickHouseSettings, ClickHouseStore, Permission,
+    ServiceOptions, SignalsStore,
+};
+use petrel_test_clickhouse::ClickHouseServer;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -36,9 +41,30 @@ struct Service {
     _dir: tempfile::TempDir,
 }
 
-async fn start() -> Service {
+/// Which store a scenario runs on (ClickHouse: its own database on the binary's server).
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    ClickHouse(&'static str),
+}
+
+async fn start(backend: Backend) -> Service {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SignalsStore::open(&dir.path().join("signals.db")).unwrap());
+    let store: Arc<dyn AnalyticsStore> = match backend {
+        Backend::Sqlite => Arc::new(SignalsStore::open(&dir.path().join("signals.db")).unwrap()),
+        Backend::ClickHouse(db) => {
+            let settings = ClickHouseSettings {
+                url: ClickHouseServer::shared().url(),
+                database: format!("http_api_{db}"),
+                ..ClickHouseSettings::default()
+            };
+            tokio::task::spawn_blocking(move || {
+                Arc::new(ClickHouseStore::connect(&settings).unwrap())
+            })
+            .await
+            .unwrap()
+        }
+    };
     let ingest_key = create_api_key(&store, "mta", &[Permission::Ingest]).unwrap();
     let read_key = create_api_key(&store, "dashboard", &[Permission::Read]).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -146,9 +172,8 @@ fn ids(v: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn spec_examples_are_searchable_by_every_facet() {
-    let svc = start().await;
+async fn spec_examples_are_searchable_by_every_facet(backend: Backend) {
+    let svc = start(backend).await;
     let id = ingest_ok(&svc, &gzip(SPEC_EXAMPLES.as_bytes())).await;
     let rec = batch_record(&svc, &id).await;
     assert_eq!(rec["type"], "success", "{rec}");
@@ -234,9 +259,8 @@ async fn spec_examples_are_searchable_by_every_facet() {
     assert_eq!(status, 400);
 }
 
-#[tokio::test]
-async fn duplicates_events_and_batches() {
-    let svc = start().await;
+async fn duplicates_events_and_batches(backend: Backend) {
+    let svc = start(backend).await;
     let body = gzip(SPEC_EXAMPLES.as_bytes());
     ingest_ok(&svc, &body).await;
 
@@ -264,9 +288,8 @@ async fn duplicates_events_and_batches() {
     );
 }
 
-#[tokio::test]
-async fn keys_and_permissions() {
-    let svc = start().await;
+async fn keys_and_permissions(backend: Backend) {
+    let svc = start(backend).await;
     let body = gzip(SPEC_EXAMPLES.as_bytes());
     let (status, v) = request(
         svc.addr,
@@ -316,9 +339,8 @@ async fn keys_and_permissions() {
     assert!(v["errors"][0]["message"].is_string());
 }
 
-#[tokio::test]
-async fn bad_batches_get_their_documented_outcome() {
-    let svc = start().await;
+async fn bad_batches_get_their_documented_outcome(backend: Backend) {
+    let svc = start(backend).await;
 
     // Truncated gzip header: 200, then error_type decompress.
     let id = ingest_ok(&svc, &[0x1f, 0x8b, 0x08, 0x00]).await;
@@ -375,9 +397,8 @@ async fn bad_batches_get_their_documented_outcome() {
     assert_eq!(v["total_count"], 2);
 }
 
-#[tokio::test]
-async fn cursor_paging_returns_each_event_once() {
-    let svc = start().await;
+async fn cursor_paging_returns_each_event_once(backend: Backend) {
+    let svc = start(backend).await;
     // 23 events sharing few timestamps, so ties are broken by event_id across pages.
     let mut body = String::new();
     for i in 0..23 {
@@ -422,3 +443,29 @@ async fn cursor_paging_returns_each_event_once() {
     assert_eq!(v["results"].as_array().unwrap().len(), 1);
     assert!(v["links"].get("next").is_none());
 }
+
+/// Runs each scenario on SQLite and on ClickHouse.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::Sqlite).await
+            })*
+        }
+        mod clickhouse {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::ClickHouse(stringify!($name))).await
+            })*
+        }
+    };
+}
+
+both_backends!(
+    spec_examples_are_searchable_by_every_facet,
+    duplicates_events_and_batches,
+    keys_and_permissions,
+    bad_batches_get_their_documented_outcome,
+    cursor_paging_returns_each_event_once,
+);
