@@ -15,6 +15,7 @@ packages=(
   libauthen-sasl-perl
   postfix openssl ca-certificates python3 python3-pip
   chromium chromium-driver fonts-dejavu-core fonts-liberation
+  clickhouse-server
 )
 need=()
 for p in "${packages[@]}"; do
@@ -33,9 +34,10 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # Python peers: aiosmtpd (recording SMTP sink), dkimpy (independent DKIM verifier),
-# dnslib (a DNS server on loopback for MX tests).
-if ! python3 -c 'import aiosmtpd, dkim, dnslib' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd dkimpy dnslib
+# dnslib (a DNS server on loopback for MX tests), chdb (current ClickHouse in process: every
+# statement the ClickHouse Signals store sends to the Debian server, 18.16, replays on it).
+if ! python3 -c 'import aiosmtpd, dkim, dnslib, chdb' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check aiosmtpd dkimpy dnslib chdb
 fi
 
 ./tests/check-tools.sh

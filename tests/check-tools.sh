@@ -31,6 +31,13 @@ if openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work
 if python3 -c 'import aiosmtpd, dkim, dnslib, ssl' 2>"$work/py.err"; then ok "python3 (aiosmtpd, dkimpy, dnslib)"
 else bad python3 "$(tail -n 1 "$work/py.err")"; fi
 
+# ClickHouse: Debian's server (the Signals store tests start their own on a free port) and
+# chDB (current ClickHouse in process, replaying the store's statements).
+if [ -x "${PETREL_CLICKHOUSE_SERVER:-/usr/sbin/clickhouse-server}" ]; then ok clickhouse-server
+else bad clickhouse-server "not installed (Debian package clickhouse-server)"; fi
+if python3 -c 'import chdb; chdb.query("SELECT 1")' >/dev/null 2>"$work/chdb.err"; then ok chdb
+else bad chdb "$(tail -n 1 "$work/chdb.err")"; fi
+
 # smtp-sink and smtp-source: one message over loopback.
 port=$(free_port)
 sink_user=(); [ "$(id -u)" = 0 ] && sink_user=(-u nobody)

@@ -8,6 +8,9 @@
 //! `cargo run --release -p petrel-signals --example analytics_bench -- [events] [per_batch]`
 //! (`bench/signals-analytics.sh` wraps it).
 
+#[path = "../tests/support/http.rs"]
+mod http;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,8 +19,6 @@ use std::time::Instant;
 use petrel_signals::{
     create_api_key, router, AnalyticsStore, Permission, ServiceOptions, SqliteStore,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const DAY: u64 = 86_400;
 
@@ -121,18 +122,8 @@ async fn request(
     path: &str,
     body: &[u8],
 ) -> (u16, usize) {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: {key}\r\n\
-         Content-Type: application/x-ndjson\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.expect("write");
-    s.write_all(body).await.expect("write");
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).await.expect("read");
-    let status = String::from_utf8_lossy(&resp[9..12]).parse().unwrap_or(0);
-    (status, resp.len())
+    let (status, body) = http::request(addr, key, method, path, http::GZIP_NDJSON, body).await;
+    (status, body.len())
 }
 
 fn date(t: u64) -> (String, String) {

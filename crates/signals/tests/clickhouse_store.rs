@@ -3,6 +3,9 @@
 //! the same batch ingested by two service instances at once, 503 while ClickHouse is down,
 //! API keys shared between instances, and retention by whole day partitions.
 
+#[path = "support/http.rs"]
+mod support;
+
 use std::io::{Read, Write};
 use std::sync::{Arc, Barrier};
 
@@ -264,22 +267,7 @@ async fn http(
     key: &str,
     body: &[u8],
 ) -> (u16, Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: {key}\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(body).await.unwrap();
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp).await.unwrap();
-    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let status = String::from_utf8_lossy(&resp[9..12]).parse().unwrap();
-    (
-        status,
-        serde_json::from_slice(&resp[split + 4..]).unwrap_or(Value::Null),
-    )
+    support::json(addr, key, method, path, support::GZIP_NDJSON, body).await
 }
 
 #[tokio::test]

@@ -228,16 +228,6 @@ impl Cube {
         }
     }
 
-    /// The name in table names.
-    pub fn name(self) -> &'static str {
-        match self {
-            Cube::Full => "full",
-            Cube::Sender => "sender",
-            Cube::Recipient => "recipient",
-            Cube::Signals => "signals",
-        }
-    }
-
     /// The facets this cube keeps.
     pub fn has(self, f: Facet) -> bool {
         match self {

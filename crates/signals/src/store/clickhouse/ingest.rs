@@ -5,13 +5,14 @@
 //! facet tuples, the batch record — as one `INSERT` into the `ingest` table.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::mpsc;
 
 use petrel_signals_model::cohort::{self, Cohort, RecipientState};
 use petrel_signals_model::counters::{Counters, Increment};
 use petrel_signals_model::daily::Daily;
 use petrel_signals_model::types::EventType;
 
-use super::http::{quote, quoted_list};
+use super::http::quoted_list;
 use super::lease::Lease;
 use super::rowbinary::{RowReader, RowWriter};
 use super::schema::row;
@@ -22,6 +23,23 @@ use crate::store::counting::{
 };
 use crate::store::{BatchOutcome, Dims, PreparedBatch, StoreError};
 use crate::timefmt;
+
+/// A group commit takes waiting batches up to this many events.
+const GROUP_EVENTS: usize = 40_000;
+
+/// A batch waiting for the writer, and where its outcome goes.
+pub(super) struct Job {
+    batch: PreparedBatch,
+    reply: mpsc::Sender<Result<BatchOutcome, StoreError>>,
+}
+
+/// The same error again, for every batch of a failed group.
+fn same_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
 
 /// "No value" in the recipients table's min / max states.
 const NEVER_MAILED: i64 = i64::MAX;
@@ -43,6 +61,7 @@ struct IngestRow<'a> {
     dim: u64,
     bucket: i64,
     reason: u64,
+    keys: &'a [u8],
     vals: &'a [i64],
     strs: &'a [&'a str],
 }
@@ -89,15 +108,17 @@ impl IngestRow<'_> {
         w.u64(self.dim);
         w.i64(self.bucket);
         w.u64(self.reason);
+        w.u8s(self.keys);
         w.i64s(self.vals);
         w.strs(self.strs);
     }
 }
 
-/// What the store already holds that this batch's counts depend on.
+/// What the store already holds that a group of batches' counts depend on.
 #[derive(Default)]
 struct Known {
-    duplicate_batch: bool,
+    /// Content hashes of earlier batches that were stored (success or validation).
+    stored_hashes: HashSet<String>,
     event_ids: HashSet<String>,
     /// Earlier events per message (only messages a thin event of the batch belongs to), in
     /// storage order; the JSON is filled for the one delivery or injection that
@@ -129,13 +150,17 @@ struct HistoryRow {
 }
 
 impl ClickHouseStore {
-    fn duplicate_batch(&self, hash: &str) -> Result<bool, StoreError> {
+    fn stored_hashes(&self, hashes: &[&str]) -> Result<HashSet<String>, StoreError> {
+        if hashes.is_empty() {
+            return Ok(HashSet::new());
+        }
         let body = self.client.select(&format!(
-            "SELECT count() FROM {} WHERE content_hash = {} AND error_type IN ('', 'validation')",
+            "SELECT DISTINCT content_hash FROM {} WHERE content_hash IN {} \
+             AND error_type IN ('', 'validation')",
             self.t("batches"),
-            quote(hash)
+            quoted_list(hashes.iter().copied())
         ))?;
-        Ok(RowReader::new(&body).u64()? > 0)
+        Ok(read_strings(&body)?.into_iter().collect())
     }
 
     fn known_event_ids(&self, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
@@ -280,22 +305,26 @@ impl ClickHouseStore {
         Ok(out)
     }
 
-    /// Everything the batch's counts depend on, read in parallel.
-    fn known(&self, batch: &PreparedBatch, check_hash: bool) -> Result<Known, StoreError> {
-        let mut ids: Vec<&str> = batch.events.iter().map(|e| e.event_id.as_str()).collect();
+    /// Everything the group's counts depend on, read in parallel.
+    fn known(&self, batches: &[PreparedBatch]) -> Result<Known, StoreError> {
+        let events = || batches.iter().flat_map(|b| b.events.iter());
+        let mut hashes: Vec<&str> = batches
+            .iter()
+            .filter(|b| b.batch_error.is_none())
+            .map(|b| b.content_hash.as_str())
+            .collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        let mut ids: Vec<&str> = events().map(|e| e.event_id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut messages: Vec<&str> = batch
-            .events
-            .iter()
+        let mut messages: Vec<&str> = events()
             .filter(|e| needs_history(e.facts.kind))
             .filter_map(|e| e.message_id.as_deref())
             .collect();
         messages.sort_unstable();
         messages.dedup();
-        let mut rcpts: Vec<&str> = batch
-            .events
-            .iter()
+        let mut rcpts: Vec<&str> = events()
             .filter(|e| {
                 let k = e.facts.kind;
                 k == Some(EventType::Injection) || k.is_some_and(EventType::is_engagement)
@@ -305,18 +334,12 @@ impl ClickHouseStore {
         rcpts.sort_unstable();
         rcpts.dedup();
         std::thread::scope(|s| {
-            let dup = s.spawn(|| {
-                if check_hash {
-                    self.duplicate_batch(&batch.content_hash)
-                } else {
-                    Ok(false)
-                }
-            });
+            let stored = s.spawn(|| self.stored_hashes(&hashes));
             let event_ids = s.spawn(|| self.known_event_ids(&ids));
             let history = s.spawn(|| self.message_history(&messages));
             let recipients = self.recipient_states(&rcpts);
             Ok(Known {
-                duplicate_batch: join(dup)?,
+                stored_hashes: join(stored)?,
                 event_ids: join(event_ids)?,
                 history: join(history)?,
                 recipients: recipients?,
@@ -324,17 +347,97 @@ impl ClickHouseStore {
         })
     }
 
+    /// Stores a batch with whatever other batches are waiting (group commit): the first
+    /// caller to get the writer stores the queue in one pass and one insert; the others
+    /// find their outcome ready.
     pub(super) fn ingest_impl(&self, batch: PreparedBatch) -> Result<BatchOutcome, StoreError> {
-        let mut lease = super::lock(&self.writer)?;
-        lease.acquire(&self.client, &self.db)?;
-        let result = self.store_batch(&mut lease, batch);
-        lease.release(&self.client, &self.db);
-        result
+        let (reply, outcome) = mpsc::channel();
+        super::lock(&self.queue)?.push_back(Job { batch, reply });
+        loop {
+            let mut lease = super::lock(&self.writer)?;
+            if let Ok(r) = outcome.try_recv() {
+                return r;
+            }
+            let jobs = self.next_group()?;
+            if !jobs.is_empty() {
+                self.commit_group(&mut lease, jobs);
+            }
+        }
     }
 
-    fn store_batch(
+    /// The oldest waiting batches, up to [`GROUP_EVENTS`] events (at least one batch).
+    fn next_group(&self) -> Result<Vec<Job>, StoreError> {
+        let mut queue = super::lock(&self.queue)?;
+        let mut jobs = Vec::new();
+        let mut events = 0;
+        while let Some(job) = queue.front() {
+            if !jobs.is_empty() && events + job.batch.events.len() > GROUP_EVENTS {
+                break;
+            }
+            events += job.batch.events.len();
+            jobs.extend(queue.pop_front());
+        }
+        Ok(jobs)
+    }
+
+    fn commit_group(&self, lease: &mut Lease, jobs: Vec<Job>) {
+        let (batches, replies): (Vec<_>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.batch, j.reply)).unzip();
+        let started = std::time::Instant::now();
+        let result = lease
+            .acquire(&self.client, &self.db)
+            .and_then(|()| self.store_group(lease, batches));
+        lease.release(&self.client, &self.db);
+        tracing::debug!(
+            batches = replies.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "signals: ClickHouse group commit"
+        );
+        match result {
+            Ok(outcomes) => {
+                for (reply, o) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(o));
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(same_error(&e)));
+                }
+            }
+        }
+    }
+
+    /// Counts and stores a group of batches in arrival order with one insert.
+    fn store_group(
         &self,
         lease: &mut Lease,
+        batches: Vec<PreparedBatch>,
+    ) -> Result<Vec<BatchOutcome>, StoreError> {
+        let mut known = self.known(&batches)?;
+        let mut w = RowWriter::default();
+        let mut pending = Pending::default();
+        let mut accepted_ids: HashSet<String> = HashSet::new();
+        let mut outcomes = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let outcome =
+                self.store_batch(&mut known, &mut accepted_ids, &mut pending, &mut w, batch)?;
+            outcomes.push(outcome);
+        }
+        pending.write(&mut w);
+        lease.keep(&self.client, &self.db)?;
+        let query_id = lease.query_id();
+        self.client.insert(&self.t("ingest"), &w.buf, &query_id)?;
+        Ok(outcomes)
+    }
+
+    /// One batch of a group: its event rows and batch record into `w`, its counts into
+    /// `pending`, exactly as the SQLite backend processes a batch.
+    fn store_batch(
+        &self,
+        known: &mut Known,
+        accepted_ids: &mut HashSet<String>,
+        pending: &mut Pending,
+        w: &mut RowWriter,
         batch: PreparedBatch,
     ) -> Result<BatchOutcome, StoreError> {
         let mut outcome = BatchOutcome {
@@ -345,18 +448,14 @@ impl ClickHouseStore {
             duplicates: 0,
         };
         let seq = super::new_seq()?;
-        let mut known = self.known(&batch, outcome.error_type.is_none())?;
         let mut first_error = batch.first_error;
         let mut events = batch.events;
-        if known.duplicate_batch {
+        if outcome.error_type.is_none() && known.stored_hashes.contains(&batch.content_hash) {
             outcome.error_type = Some("duplicate_batch");
             outcome.failed = 0;
             first_error = None;
             events.clear();
         }
-        let mut w = RowWriter::default();
-        let mut pending = Pending::default();
-        let mut accepted_ids: HashSet<String> = HashSet::new();
         for (pos, mut ev) in events.into_iter().enumerate() {
             let kind = ev.facts.kind;
             let prior: Vec<Prior> = match (&ev.message_id, needs_history(kind)) {
@@ -414,15 +513,17 @@ impl ClickHouseStore {
                 engaged_at,
                 ..IngestRow::default()
             }
-            .write(&mut w);
+            .write(w);
             pending.count(&ev, &prior, cohort_now);
         }
         if outcome.error_type.is_none() && outcome.failed > 0 {
             outcome.error_type = Some("validation");
         }
-        pending.write(&mut w);
         let record_id = super::uuid_v4()?;
         let hash = batch.content_hash;
+        if matches!(outcome.error_type, None | Some("validation")) {
+            known.stored_hashes.insert(hash.clone());
+        }
         let strs = [
             record_id.as_str(),
             outcome.error_type.unwrap_or(""),
@@ -443,12 +544,19 @@ impl ClickHouseStore {
             strs: &strs,
             ..IngestRow::default()
         }
-        .write(&mut w);
-        lease.keep(&self.client, &self.db)?;
-        let query_id = lease.query_id();
-        self.client.insert(&self.t("ingest"), &w.buf, &query_id)?;
+        .write(w);
         Ok(outcome)
     }
+}
+
+/// The non-zero counters as (position, value) pairs: what a `…Map` column keeps.
+fn sparse(values: &[i64]) -> (Vec<u8>, Vec<i64>) {
+    values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v != 0)
+        .map(|(i, v)| (i as u8, *v))
+        .unzip()
 }
 
 /// A batch's counts, added up per rollup key before they are written.
@@ -462,31 +570,43 @@ struct Pending {
     daily: HashMap<(u64, i64), Daily>,
     /// Facet tuples used, per (cube, dim).
     dims: HashMap<(Cube, u64), Dims>,
+    /// Facet values met → their dim id per cube.
+    ids: HashMap<Dims, [u64; 4]>,
     /// Reason texts used: id → (kind, class, text).
     reason_texts: HashMap<u64, (i64, i64, String)>,
 }
 
 impl Pending {
-    fn dim(&mut self, cube: Cube, d: &Dims) -> u64 {
-        let p = cube.project(d);
-        let id = dim_id(cube, &p);
-        self.dims.entry((cube, id)).or_insert(p);
-        id
+    /// The dim ids of an event's facet values in every cube (indexed by `Cube::code`),
+    /// registering the tuples the first time the batch meets them.
+    fn dim_ids(&mut self, d: Dims) -> [u64; 4] {
+        if let Some(ids) = self.ids.get(&d) {
+            return *ids;
+        }
+        let mut ids = [0; 4];
+        for cube in [Cube::Full, Cube::Sender, Cube::Recipient, Cube::Signals] {
+            let p = cube.project(&d);
+            let id = dim_id(cube, &p);
+            self.dims.entry((cube, id)).or_insert(p);
+            ids[usize::from(cube.code())] = id;
+        }
+        self.ids.insert(d, ids);
+        ids
     }
 
     fn count(&mut self, ev: &StoredEvent, prior: &[Prior], cohort_now: Option<Cohort>) {
         let Some(adds) = count(ev, prior, cohort_now) else {
             return;
         };
-        let d = counting::dims_of(ev);
-        let full = self.dim(Cube::Full, &d);
+        let ids = self.dim_ids(counting::dims_of(ev));
+        let full = ids[usize::from(Cube::Full.code())];
         for (i, inc) in Increment::ALL.into_iter().enumerate() {
             let bucket = inc.floor(ev.timestamp);
             let c = &adds.metrics[i];
             if !c.is_zero() {
                 for (t, (cube, tinc)) in METRIC_TABLES.iter().enumerate() {
                     if *tinc == inc {
-                        let dim = self.dim(*cube, &d);
+                        let dim = ids[usize::from(cube.code())];
                         self.metrics.entry((t, dim, bucket)).or_default().add(c);
                     }
                 }
@@ -503,7 +623,7 @@ impl Pending {
             }
         }
         if !adds.daily.is_empty() {
-            let sdim = self.dim(Cube::Signals, &d);
+            let sdim = ids[usize::from(Cube::Signals.code())];
             for (day, add) in adds.daily {
                 self.daily.entry((sdim, day)).or_default().add(&add);
             }
@@ -512,12 +632,14 @@ impl Pending {
 
     fn write(self, w: &mut RowWriter) {
         for ((t, dim, bucket), c) in self.metrics {
+            let (keys, vals) = sparse(&c.to_vec());
             IngestRow {
                 row: row::METRICS,
                 tbl: t as u8,
                 dim,
                 bucket,
-                vals: &c.to_vec(),
+                keys: &keys,
+                vals: &vals,
                 ..IngestRow::default()
             }
             .write(w);
@@ -535,11 +657,13 @@ impl Pending {
             .write(w);
         }
         for ((dim, day), d) in self.daily {
+            let (keys, vals) = sparse(&d.to_vec());
             IngestRow {
                 row: row::DAILY,
                 dim,
                 bucket: day,
-                vals: &d.to_vec(),
+                keys: &keys,
+                vals: &vals,
                 ..IngestRow::default()
             }
             .write(w);

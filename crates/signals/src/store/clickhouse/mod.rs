@@ -2,7 +2,8 @@
 //! backend, over a ClickHouse server that any number of service instances share.
 //!
 //! - [`schema`]: tables, materialized views, version check (18.16 and later);
-//! - [`ingest`]: one `INSERT` per batch, counts computed here exactly as SQLite's;
+//! - [`ingest`]: one `INSERT` per group of waiting batches (group commit), counts computed
+//!   here exactly as SQLite's;
 //! - [`lease`]: one instance ingests at a time (exact de-duplication across instances);
 //! - [`read`], [`search`]: Metrics / Signals rollup reads, events and batch searches;
 //! - [`retention`]: whole day partitions dropped.
@@ -20,7 +21,7 @@ mod rowbinary;
 mod schema;
 mod search;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -74,6 +75,8 @@ pub struct ClickHouseStore {
     client: http::Client,
     db: String,
     version: String,
+    /// Batches waiting to be stored (group commit).
+    queue: Mutex<VecDeque<ingest::Job>>,
     /// Serialises this instance's ingests; holds its side of the ingest lease.
     writer: Mutex<lease::Lease>,
     keys: Mutex<HashMap<String, (Instant, Vec<Permission>)>>,
@@ -184,6 +187,7 @@ impl ClickHouseStore {
             client,
             db: db.clone(),
             version,
+            queue: Mutex::new(VecDeque::new()),
             writer: Mutex::new(lease::Lease::new(hex(&random_bytes::<8>()?))),
             keys: Mutex::new(HashMap::new()),
         })

@@ -5,12 +5,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use petrel_signals_model::counters::Counters;
+use petrel_signals_model::counters::{Counters, Increment};
 use petrel_signals_model::daily::Daily;
 
 use super::http::number_list;
 use super::rowbinary::RowReader;
-use super::schema::{metric_table, reason_table};
 use super::ClickHouseStore;
 use crate::store::counting::{cube_for, Cube, METRIC_TABLES};
 use crate::store::{
@@ -95,14 +94,6 @@ impl Selection {
     }
 }
 
-fn sums(names: &[impl AsRef<str>]) -> String {
-    names
-        .iter()
-        .map(|n| format!("sum({})", n.as_ref()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl ClickHouseStore {
     /// Every facet tuple of `cube`.
     pub(super) fn cube_dims(&self, cube: Cube) -> Result<Vec<(u64, Dims)>, StoreError> {
@@ -162,11 +153,10 @@ impl ClickHouseStore {
         }
         let bucket = if q.by_bucket { "bucket" } else { "toInt64(0)" };
         let body = self.client.select(&format!(
-            "SELECT {} AS g, {bucket} AS b, {} FROM {} WHERE bucket >= {} AND bucket < {}{} \
-             GROUP BY g, b",
+            "SELECT {} AS g, {bucket} AS b, sumMap(countersMap.key, countersMap.value) FROM {} \
+             WHERE tbl = {table} AND bucket >= {} AND bucket < {}{} GROUP BY g, b",
             sel.group_expr(),
-            sums(Counters::NAMES),
-            self.t(&metric_table(table)),
+            self.t("rollups"),
             q.from,
             q.to,
             sel.dim_clause()
@@ -176,10 +166,7 @@ impl ClickHouseStore {
         while !r.done() {
             let g = r.u32()?;
             let b = r.i64()?;
-            let mut v = Vec::with_capacity(Counters::NAMES.len());
-            for _ in Counters::NAMES {
-                v.push(r.i64()?);
-            }
+            let v = r.sparse(Counters::NAMES.len())?;
             if let Some(key) = sel.key(g) {
                 out.entry((key.clone(), b))
                     .or_default()
@@ -223,11 +210,16 @@ impl ClickHouseStore {
             return Ok(Vec::new());
         }
         let ids: Vec<u64> = texts.keys().copied().collect();
+        let inc = Increment::ALL
+            .iter()
+            .position(|i| *i == q.increment)
+            .unwrap_or(0);
         let body = self.client.select(&format!(
             "SELECT {} AS g, reason, sum(a), sum(b), sum(c), sum(d) FROM {} \
-             WHERE bucket >= {} AND bucket < {} AND reason IN {}{} GROUP BY g, reason",
+             WHERE inc = {inc} AND bucket >= {} AND bucket < {} AND reason IN {}{} \
+             GROUP BY g, reason",
             sel.group_expr(),
-            self.t(&reason_table(q.increment)),
+            self.t("reason_rollups"),
             q.from,
             q.to,
             number_list(&ids),
@@ -270,11 +262,11 @@ impl ClickHouseStore {
         if sel.dims.is_empty() {
             return Ok(Vec::new());
         }
-        let names = Daily::names();
+        let n = Daily::names().len();
         let body = self.client.select(&format!(
-            "SELECT {} AS g, day, {} FROM {} WHERE day >= {} AND day <= {}{} GROUP BY g, day",
+            "SELECT {} AS g, day, sumMap(dailyMap.key, dailyMap.value) FROM {} \
+             WHERE day >= {} AND day <= {}{} GROUP BY g, day",
             sel.group_expr(),
-            sums(&names),
             self.t("signals_day"),
             q.from_day,
             q.to_day,
@@ -285,10 +277,7 @@ impl ClickHouseStore {
         while !r.done() {
             let g = r.u32()?;
             let day = r.i64()?;
-            let mut v = Vec::with_capacity(names.len());
-            for _ in &names {
-                v.push(r.i64()?);
-            }
+            let v = r.sparse(n)?;
             if let Some(key) = sel.key(g) {
                 let value = key.first().cloned().unwrap_or_default();
                 out.entry((value, day))

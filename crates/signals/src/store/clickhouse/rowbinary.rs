@@ -61,6 +61,12 @@ impl RowWriter {
         }
     }
 
+    /// `Array(UInt8)`.
+    pub fn u8s(&mut self, v: &[u8]) {
+        self.len(v.len());
+        self.buf.extend_from_slice(v);
+    }
+
     /// `Array(Int64)`.
     pub fn i64s(&mut self, v: &[i64]) {
         self.len(v.len());
@@ -139,6 +145,23 @@ impl<'a> RowReader<'a> {
     pub fn u64(&mut self) -> Result<u64, StoreError> {
         let b = self.take(8)?;
         Ok(u64::from_le_bytes(b.try_into().map_err(|_| malformed())?))
+    }
+
+    /// A `sumMap` result, `Tuple(Array(UInt8), Array(Int64))`, spread into `n` values by key.
+    pub fn sparse(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
+        let k = self.len()?;
+        let keys = self.take(k)?.to_vec();
+        if self.len()? != k {
+            return Err(malformed());
+        }
+        let mut out = vec![0; n];
+        for key in keys {
+            let v = self.i64()?;
+            if let Some(slot) = out.get_mut(usize::from(key)) {
+                *slot = v;
+            }
+        }
+        Ok(out)
     }
 
     pub fn string(&mut self) -> Result<String, StoreError> {

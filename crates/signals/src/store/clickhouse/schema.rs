@@ -10,8 +10,8 @@
 //! | `row` | what | goes to |
 //! |---|---|---|
 //! | 1 | a new event | `events`, `event_ids`, `message_history` (types later events look back at), `recipients` (injections, opens, clicks) |
-//! | 2 | Metrics counters of one (table, dim, bucket) | `roll_<cube>_<minute\|hour\|day>` (SummingMergeTree) |
-//! | 3 | reason counts of one (increment, dim, bucket, reason) | `roll_reason_<increment>` |
+//! | 2 | Metrics counters of one (cube and increment, dim, bucket) | `rollups` (SummingMergeTree) |
+//! | 3 | reason counts of one (increment, dim, bucket, reason) | `reason_rollups` |
 //! | 4 | daily Signals counters of one (dim, day) | `signals_day` |
 //! | 5 | a facet tuple of a cube | `dims` |
 //! | 6 | a reason text | `reasons` |
@@ -19,12 +19,13 @@
 //!
 //! Counters are computed by the service (`petrel-signals-model`, with the message's earlier
 //! events for the exact per-increment uniques), added up per batch, and summed by the
-//! SummingMergeTree tables; the views only route.
+//! SummingMergeTree tables; the views only route. Metrics and daily Signals counters are
+//! kept sparse, as a `…Map` nested column of (counter number, value) pairs that
+//! SummingMergeTree adds up key by key: a rollup row holds the few counters an event type
+//! touches, not all 35. All cubes and increments share one `rollups` table (the cube and
+//! increment lead its sort key), so a batch writes one part per day it touches there, not
+//! one per rollup table: on 18.16 every part is a directory with two files per column.
 
-use petrel_signals_model::counters::{Counters, Increment};
-use petrel_signals_model::daily::Daily;
-
-use super::super::counting::METRIC_TABLES;
 use super::super::StoreError;
 use super::http::Client;
 
@@ -74,6 +75,7 @@ pub(super) const INGEST_COLUMNS: &[(&str, &str)] = &[
     ("dim", "UInt64"),
     ("bucket", "Int64"),
     ("reason", "UInt64"),
+    ("keys", "Array(UInt8)"),
     ("vals", "Array(Int64)"),
     ("strs", "Array(String)"),
 ];
@@ -105,43 +107,21 @@ fn event_columns() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-/// The table name of a Metrics rollup.
-pub(super) fn metric_table(index: usize) -> String {
-    let (cube, inc) = METRIC_TABLES[index];
-    format!("roll_{}_{}", cube.name(), inc.name())
-}
-
-/// The table name of a reason rollup.
-pub(super) fn reason_table(inc: Increment) -> String {
-    format!("roll_reason_{}", inc.name())
-}
-
 /// Every table that is partitioned by day, with the retention it follows
 /// (`true`: `event-retention`, `false`: `metrics-retention`).
 pub(super) fn day_partitioned_tables() -> Vec<(String, bool)> {
-    let mut v: Vec<(String, bool)> = ["events", "event_ids", "message_history", "batches"]
+    let events = ["events", "event_ids", "message_history", "batches"];
+    let metrics = ["rollups", "reason_rollups", "signals_day"];
+    events
         .iter()
         .map(|t| (t.to_string(), true))
-        .collect();
-    v.extend((0..METRIC_TABLES.len()).map(|i| (metric_table(i), false)));
-    v.extend(Increment::ALL.iter().map(|i| (reason_table(*i), false)));
-    v.push(("signals_day".into(), false));
-    v
+        .chain(metrics.iter().map(|t| (t.to_string(), false)))
+        .collect()
 }
 
 fn columns(cols: &[(&str, &str)]) -> String {
     cols.iter()
         .map(|(n, t)| format!("{n} {t}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `vals[1] AS a, vals[2] AS b, …` for the named columns.
-fn from_vals(names: &[String]) -> String {
-    names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| format!("vals[{}] AS {n}", i + 1))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -221,32 +201,26 @@ pub(super) fn statements(db: &str) -> Vec<String> {
             t("ingest_lease")
         ),
     ];
-    let counter_names: Vec<String> = Counters::NAMES.iter().map(|n| n.to_string()).collect();
-    let counter_cols: Vec<String> = counter_names.iter().map(|n| format!("{n} Int64")).collect();
-    for i in 0..METRIC_TABLES.len() {
-        s.push(format!(
-            "CREATE TABLE IF NOT EXISTS {} (dim UInt64, bucket Int64, {}) \
-             ENGINE = SummingMergeTree {} ORDER BY (dim, bucket)",
-            t(&metric_table(i)),
-            counter_cols.join(", "),
-            by_day("bucket")
-        ));
-    }
-    for inc in Increment::ALL {
-        s.push(format!(
-            "CREATE TABLE IF NOT EXISTS {} (dim UInt64, bucket Int64, reason UInt64, a Int64, \
-             b Int64, c Int64, d Int64) ENGINE = SummingMergeTree {} ORDER BY (dim, bucket, reason)",
-            t(&reason_table(inc)),
-            by_day("bucket")
-        ));
-    }
-    let daily_names = Daily::names();
-    let daily_cols: Vec<String> = daily_names.iter().map(|n| format!("{n} Int64")).collect();
+    // Metrics counters of every cube and increment (`tbl`: index in METRIC_TABLES).
     s.push(format!(
-        "CREATE TABLE IF NOT EXISTS {} (dim UInt64, day Int64, {}) \
-         ENGINE = SummingMergeTree {} ORDER BY (dim, day)",
+        "CREATE TABLE IF NOT EXISTS {} (tbl UInt8, dim UInt64, bucket Int64, \
+         countersMap Nested(key UInt8, value Int64)) ENGINE = SummingMergeTree {} \
+         ORDER BY (tbl, dim, bucket)",
+        t("rollups"),
+        by_day("bucket")
+    ));
+    s.push(format!(
+        "CREATE TABLE IF NOT EXISTS {} (inc UInt8, dim UInt64, bucket Int64, reason UInt64, \
+         a Int64, b Int64, c Int64, d Int64) ENGINE = SummingMergeTree {} \
+         ORDER BY (inc, dim, bucket, reason)",
+        t("reason_rollups"),
+        by_day("bucket")
+    ));
+    s.push(format!(
+        "CREATE TABLE IF NOT EXISTS {} (dim UInt64, day Int64, \
+         dailyMap Nested(key UInt8, value Int64)) ENGINE = SummingMergeTree {} \
+         ORDER BY (dim, day)",
         t("signals_day"),
-        daily_cols.join(", "),
         by_day("day")
     ));
     // The views that route `ingest` rows.
@@ -325,35 +299,30 @@ pub(super) fn statements(db: &str) -> Vec<String> {
             row::REASON_TEXT
         ),
     ));
-    for i in 0..METRIC_TABLES.len() {
-        s.push(view(
-            &format!("mv_{}", metric_table(i)),
-            &metric_table(i),
-            format!(
-                "SELECT dim, bucket, {} FROM {ingest} WHERE row = {} AND tbl = {i}",
-                from_vals(&counter_names),
-                row::METRICS
-            ),
-        ));
-    }
-    for (i, inc) in Increment::ALL.into_iter().enumerate() {
-        let abcd: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
-        s.push(view(
-            &format!("mv_{}", reason_table(inc)),
-            &reason_table(inc),
-            format!(
-                "SELECT dim, bucket, reason, {} FROM {ingest} WHERE row = {} AND tbl = {i}",
-                from_vals(&abcd),
-                row::REASON
-            ),
-        ));
-    }
+    s.push(view(
+        "mv_rollups",
+        "rollups",
+        format!(
+            "SELECT tbl, dim, bucket, keys AS `countersMap.key`, vals AS `countersMap.value` \
+             FROM {ingest} WHERE row = {}",
+            row::METRICS
+        ),
+    ));
+    s.push(view(
+        "mv_reason_rollups",
+        "reason_rollups",
+        format!(
+            "SELECT tbl AS inc, dim, bucket, reason, vals[1] AS a, vals[2] AS b, vals[3] AS c, \
+             vals[4] AS d FROM {ingest} WHERE row = {}",
+            row::REASON
+        ),
+    ));
     s.push(view(
         "mv_signals_day",
         "signals_day",
         format!(
-            "SELECT dim, bucket AS day, {} FROM {ingest} WHERE row = {}",
-            from_vals(&daily_names),
+            "SELECT dim, bucket AS day, keys AS `dailyMap.key`, vals AS `dailyMap.value` \
+             FROM {ingest} WHERE row = {}",
             row::DAILY
         ),
     ));

@@ -1,0 +1,282 @@
+//! The scale-out benchmark (issue 16): the same generated events (`tests/support/generator.rs`:
+//! every type and facet, late and duplicated events) ingested through the HTTP API by several
+//! concurrent uploaders into SQLite and into ClickHouse, side by side; then the disk bytes per
+//! million events and the latency (p50 / p95 / max) of Metrics and Signals queries over the
+//! whole 90 days.
+//!
+//! ```text
+//! cargo run --release -p petrel-signals --example clickhouse_bench -- \
+//!     [--events N] [--per-batch N] [--uploaders N] [--store sqlite|clickhouse|both] \
+//!     [--clickhouse-url URL] [--dir DIR] [--rounds N]
+//! ```
+//!
+//! Without `--clickhouse-url` it starts Debian's clickhouse-server with its data under
+//! `--dir` (default `target/bench-data`), and removes it afterwards; `bench/signals-scale.sh`
+//! runs the sizes of docs/BENCHMARKS.md.
+
+#[path = "../tests/support/generator.rs"]
+#[allow(dead_code)]
+mod generator;
+#[path = "../tests/support/http.rs"]
+mod http;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use petrel_signals::{
+    router, AnalyticsStore, ClickHouseSettings, ClickHouseStore, Permission, ServiceOptions,
+    SqliteStore,
+};
+use petrel_test_clickhouse::ClickHouseServer;
+
+const KEY: &str = "be0c0000000000000000000000000000000000be";
+/// Monday 2026-08-03 00:00 UTC.
+const BASE: i64 = 1_785_715_200;
+
+struct Args {
+    events: u64,
+    per_batch: usize,
+    uploaders: usize,
+    stores: Vec<String>,
+    clickhouse_url: Option<String>,
+    dir: PathBuf,
+    rounds: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        events: 1_000_000,
+        per_batch: 5_000,
+        uploaders: 4,
+        stores: vec!["sqlite".into(), "clickhouse".into()],
+        clickhouse_url: None,
+        dir: PathBuf::from("target/bench-data"),
+        rounds: 5,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let v = it.next().unwrap_or_default();
+        match flag.as_str() {
+            "--events" => a.events = v.parse().expect("--events N"),
+            "--per-batch" => a.per_batch = v.parse().expect("--per-batch N"),
+            "--uploaders" => a.uploaders = v.parse().expect("--uploaders N"),
+            "--rounds" => a.rounds = v.parse().expect("--rounds N"),
+            "--store" if v == "both" => {}
+            "--store" => a.stores = vec![v],
+            "--clickhouse-url" => a.clickhouse_url = Some(v),
+            "--dir" => a.dir = PathBuf::from(v),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    a
+}
+
+async fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, usize) {
+    let (status, body) = http::request(addr, KEY, method, path, http::GZIP_NDJSON, body).await;
+    (status, body.len())
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    };
+    rd.flatten()
+        .map(|e| {
+            let m = e.metadata();
+            if m.as_ref().is_ok_and(|m| m.is_dir()) {
+                dir_size(&e.path())
+            } else {
+                m.map(|m| m.len()).unwrap_or(0)
+            }
+        })
+        .sum()
+}
+
+/// The queries timed: Metrics over the whole 90 days (summary, group-bys, filtered,
+/// time series, reasons) and the Signals reports over 90 days.
+fn queries() -> Vec<String> {
+    let w = "from=2026-08-03T00:00&to=2026-11-01T00:00";
+    let m = "metrics=count_targeted,count_delivered,count_bounce,count_hard_bounce,count_unique_confirmed_opened,count_clicked,count_accepted";
+    let d = "/api/v1/metrics/deliverability";
+    let mut q = vec![
+        format!("{d}?{w}&{m}"),
+        format!("{d}/campaign?{w}&{m}"),
+        format!("{d}/ip-pool?{w}&{m}"),
+        format!("{d}/sending-ip?{w}&{m}"),
+        format!("{d}/subaccount?{w}&{m}"),
+        format!("{d}/domain?{w}&{m}"),
+        format!("{d}/mailbox-provider?{w}&{m}"),
+        format!("{d}/domain?{w}&{m}&campaigns=campaign-20"),
+        format!("{d}/campaign?{w}&{m}&domains=gmail.com"),
+        format!("{d}/time-series?{w}&precision=day&{m}"),
+        format!("{d}/bounce-reason?{w}&metrics=count_bounce"),
+        format!("{d}/link-name?{w}&metrics=count_clicked"),
+    ];
+    for r in [
+        "health-score",
+        "spam-hits",
+        "cohort-engagement",
+        "eng-cohort",
+    ] {
+        q.push(format!("/api/v1/signals/{r}?from=2026-08-03&to=2026-10-31"));
+        q.push(format!(
+            "/api/v1/signals/{r}/campaign_id?from=2026-08-03&to=2026-10-31&limit=100"
+        ));
+    }
+    q
+}
+
+struct Store {
+    name: String,
+    store: Arc<dyn AnalyticsStore>,
+    /// Bytes of the store on disk.
+    size: Box<dyn Fn() -> u64>,
+    _server: Option<ClickHouseServer>,
+    _dir: tempfile::TempDir,
+}
+
+fn open(name: &str, a: &Args) -> Store {
+    std::fs::create_dir_all(&a.dir).expect("bench dir");
+    let dir = tempfile::tempdir_in(&a.dir).expect("tempdir");
+    if name == "sqlite" {
+        let db = dir.path().join("bench.db");
+        let store = Arc::new(SqliteStore::open(&db).expect("sqlite"));
+        let base = dir.path().to_path_buf();
+        return Store {
+            name: name.into(),
+            store,
+            size: Box::new(move || dir_size(&base)),
+            _server: None,
+            _dir: dir,
+        };
+    }
+    let server = a
+        .clickhouse_url
+        .is_none()
+        .then(|| ClickHouseServer::start_in(Some(dir.path())));
+    let url = a
+        .clickhouse_url
+        .clone()
+        .unwrap_or_else(|| server.as_ref().expect("server").url());
+    let db = format!("bench_{}", std::process::id());
+    let settings = ClickHouseSettings {
+        url: url.clone(),
+        database: db.clone(),
+        ..ClickHouseSettings::default()
+    };
+    let store = Arc::new(ClickHouseStore::connect(&settings).expect("clickhouse"));
+    let size = move || {
+        let sql = format!(
+            "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = '{db}' AND active"
+        );
+        ureq::post(format!("{url}/"))
+            .send(sql.as_bytes())
+            .ok()
+            .and_then(|r| r.into_body().read_to_string().ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    Store {
+        name: name.into(),
+        store,
+        size: Box::new(size),
+        _server: server,
+        _dir: dir,
+    }
+}
+
+async fn run(s: &Store, batches: Arc<Vec<Vec<u8>>>, events: u64, a: &Args) {
+    s.store
+        .ensure_api_key(KEY, "bench", &[Permission::Ingest, Permission::Read])
+        .expect("key");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = router(s.store.clone(), ServiceOptions::default());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..a.uploaders {
+        let (batches, next) = (batches.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = batches.get(n) else { break };
+                let (status, _) = request(addr, "POST", "/api/v1/ingest/events", body).await;
+                assert_eq!(status, 200, "batch {n}");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("uploader");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let bytes = (s.size)();
+    println!(
+        "{}: ingest {events} events in {secs:.1} s = {:.0} events/s ({} uploaders, {} per batch); \
+         disk {:.1} MB = {:.1} MB per million events",
+        s.name,
+        events as f64 / secs,
+        a.uploaders,
+        a.per_batch,
+        bytes as f64 / 1e6,
+        bytes as f64 / 1e6 / (events as f64 / 1e6)
+    );
+    let mut times = Vec::new();
+    for round in 0..a.rounds {
+        for q in queries() {
+            let t = Instant::now();
+            let (status, _) = request(addr, "GET", &q, b"").await;
+            assert_eq!(status, 200, "{q}");
+            if round > 0 || a.rounds == 1 {
+                times.push((t.elapsed().as_secs_f64() * 1000.0, q));
+            }
+        }
+    }
+    times.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let pct = |p: usize| times[(times.len() * p / 100).min(times.len() - 1)].0;
+    let worst = times.last().expect("times");
+    println!(
+        "{}: {} Metrics/Signals queries over 90 days: p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms ({})",
+        s.name,
+        times.len(),
+        pct(50),
+        pct(95),
+        worst.0,
+        worst.1
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    let plan = generator::Plan {
+        events: a.events,
+        per_batch: a.per_batch,
+        start: BASE,
+        days: 90,
+        recipients: (a.events / 16).max(1_000),
+        messy: true,
+        seed: 0xbe4c,
+    };
+    let t = Instant::now();
+    let mut gen = generator::batches(plan);
+    let batches: Vec<Vec<u8>> = gen.by_ref().collect();
+    let events = gen.emitted();
+    println!(
+        "{events} events in {} batches generated in {:.1} s",
+        batches.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let batches = Arc::new(batches);
+    for name in &a.stores {
+        let s = open(name, &a);
+        run(&s, batches.clone(), events, &a).await;
+    }
+}
