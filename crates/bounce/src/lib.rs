@@ -30,7 +30,7 @@ mod ses;
 mod text;
 pub mod verdict;
 
-use petrel_smtp_client::BounceCategory;
+use petrel_reply_class::BounceCategory;
 use serde::Serialize;
 
 pub use verdict::{

@@ -1,4 +1,4 @@
-//! The bridge to petrel's one SMTP classifier ([`petrel_smtp_client::classify`]): a returned
+//! The bridge to petrel's one SMTP classifier ([`petrel_reply_class::classify`]): a returned
 //! recipient's status, reply code and diagnostic become a [`Reply`] and are classified the
 //! same way as a reply petrel received itself, so `rb` rows and `b` rows agree.
 //!
@@ -12,7 +12,7 @@
 //! - the SMTP phase the report names ([`SmtpPhase`], [`PHASE_MARKERS`]): a "user unknown"
 //!   after DATA, or any refusal of MAIL FROM or EHLO, is not about the recipient address.
 
-use petrel_smtp_client::{classify, BounceCategory, Reply, CODE_RULES};
+use petrel_reply_class::{classify, BounceCategory, Reply, CODE_RULES};
 
 /// A classification of one returned recipient.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,7 +140,7 @@ pub const TEXT_OVER_CODE: &[(u16, u16)] = &[(2, 1), (1, 10), (1, 6), (2, 0), (4,
 pub type CodeSupplement = (Option<u8>, u16, u16, BounceCategory, u16, u16);
 
 /// Registered enhanced codes the shared `CODE_RULES` does not know (see [`CodeSupplement`]).
-/// Candidates to move into `petrel_smtp_client::CODE_RULES`.
+/// Candidates to move into `petrel_reply_class::CODE_RULES`.
 pub const CODE_SUPPLEMENT: &[CodeSupplement] = &[
     // RFC 3463 (IANA registry): x.7.13 "User Account Disabled".
     (None, 7, 13, BounceCategory::InactiveMailbox, 10, 20),
@@ -162,7 +162,7 @@ pub const CODE_SUPPLEMENT: &[CodeSupplement] = &[
 /// Phrases of remote replies that the shared classifier's `TEXT_RULES` does not know yet,
 /// seen in returned mail. Checked before the shared text rules (so Postfix's "delivery
 /// temporarily suspended" is not read as a suspended account). Candidates to move into
-/// `petrel_smtp_client::TEXT_RULES`.
+/// `petrel_reply_class::TEXT_RULES`.
 pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
     // Relaying refused in Postfix's and others' short forms ("Recipient address rejected:
     // No relaying"), before the policy group's "rejected".
@@ -497,7 +497,7 @@ pub fn verdict_in(
         Some(s) if s.0 == 4 || s.0 == 5 => Reply::new(code, s, text.to_string()),
         _ => plain.clone(),
     };
-    let as_verdict = |c: petrel_smtp_client::Classification| Verdict {
+    let as_verdict = |c: petrel_reply_class::Classification| Verdict {
         category: c.bounce_cat,
         class: c.bounce_class,
         permanent,

@@ -15,9 +15,10 @@ use petrel_config::{
 };
 use petrel_dkim::{DkimKey, SignOptions};
 use petrel_events::{EventKind, EventSpool};
+use petrel_reply_class::classify;
 use petrel_smtp::{Notify as DsnNotify, Reply};
 use petrel_smtp_client::{
-    classify, ClientError, ClientOptions, Connection, RecipientSpec, Timeouts, TlsMode, Transaction,
+    ClientError, ClientOptions, Connection, RecipientSpec, Timeouts, TlsMode, Transaction,
 };
 use petrel_spool::{Envelope, MessageId, Recipient, Spool};
 use tokio::sync::Notify;

@@ -187,7 +187,7 @@ pub fn dsn_diag(reply: &Reply) -> String {
 }
 
 /// The reply on one line: code, enhanced code, text lines joined by a space.
-pub(crate) fn one_line(reply: &Reply) -> String {
+pub fn one_line(reply: &Reply) -> String {
     let mut s = reply.code.to_string();
     if let Some(e) = reply.enhanced {
         s.push(' ');
