@@ -14,9 +14,6 @@
 //!
 //! The format and the differences from PowerMTA are described in `docs/accounting.md`.
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
 mod csv;
 mod error;
 mod field;

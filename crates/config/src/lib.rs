@@ -9,8 +9,6 @@
 //! [`Config::source_after_auth`], [`Config::smtp_user`] and [`Config::is_relay_domain`].
 //! Whether a message produces SparkPost Signals events, and with which subaccount, is
 //! [`ConfigData::signals_scope`].
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod builder;
 mod config;

@@ -1,7 +1,5 @@
 //! The SMTP injection service: accepts connections on every `smtp-listener`, applies the
 //! `<source>` policy, and answers `250` only once the spool has the message on disk.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod auth_limit;
 mod io;

@@ -1,7 +1,5 @@
 //! The management HTTP API on `http-mgmt-port`: JSON views of the running daemon that the
 //! `petrel` CLI (and any monitoring) reads, guarded by `http-access`.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod access;
 mod control;

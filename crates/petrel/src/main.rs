@@ -1,6 +1,5 @@
 //! `petrel`: the daemon and its command-line tools. Wiring and argument handling only; the
 //! work happens in the library crates.
-#![forbid(unsafe_code)]
 
 mod cli;
 mod daemon;

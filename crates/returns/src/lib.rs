@@ -15,8 +15,6 @@
 //!
 //! The SMTP listener calls it; the events it writes are thin, and the Signals service
 //! completes them with the campaign, pool and sending IP of the delivery (enrichment).
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod process;
 mod verp;

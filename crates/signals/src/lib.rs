@@ -4,8 +4,6 @@
 //!
 //! This crate is a library: the daemon (or `petrel signals serve`) opens a [`SignalsStore`]
 //! and mounts [`router`]. See `docs/signals-service.md`.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod enrich;
 mod event;

@@ -15,9 +15,6 @@
 //! The on-disk format, recovery rules and reclamation policy are described in
 //! `docs/spool-format.md`.
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
 mod envelope;
 mod error;
 mod index;
