@@ -7,7 +7,7 @@ use petrel_config::{FieldSelector, RecordType};
 use crate::csv::{encode_list, push_field};
 use crate::error::AcctError;
 use crate::field::{default_columns, Column, Field};
-use crate::record::{type_code, AcctRecord};
+use crate::record::AcctRecord;
 use crate::timefmt::{format_time, unix_secs};
 
 /// The column layout of one accounting file.
@@ -133,7 +133,7 @@ fn select(
         .collect();
     let unknown = |name: &str| AcctError::UnknownField {
         target: target.to_string(),
-        record_type: type_code(t),
+        record_type: t.code(),
         field: name.to_string(),
     };
     // A list that starts with an exclusion (`!orcpt`) trims the default set.
@@ -196,7 +196,7 @@ fn value(col: &Column, rec: &AcctRecord, opts: &RowOptions) -> String {
         }
     };
     match f {
-        Field::Type => type_code(rec.record_type).to_string(),
+        Field::Type => rec.record_type.code().to_string(),
         Field::TimeLogged => format_time(rec.time_logged, opts.iso_times),
         Field::TimeQueued => time(rec.time_queued, opts.iso_times),
         Field::Orig => rec.orig.clone(),

@@ -1103,43 +1103,9 @@ pub struct SignalsService {
     pub origin: Origin,
 }
 
-/// Accounting record types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RecordType {
-    /// `d` delivery
-    Delivery,
-    /// `b` bounce
-    Bounce,
-    /// `t` transient
-    Transient,
-    /// `tq` transient-queue
-    TransientQueue,
-    /// `r` receipt
-    Receipt,
-    /// `f` feedback-loop
-    FeedbackLoop,
-    /// `rb` remote-bounce
-    RemoteBounce,
-    /// `rs` remote-status
-    RemoteStatus,
-}
-
-impl RecordType {
-    /// Parses a record type name (`d`, `delivery`, `tq`, ...).
-    pub fn parse(s: &str) -> Option<RecordType> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "d" | "delivery" => RecordType::Delivery,
-            "b" | "bounce" => RecordType::Bounce,
-            "t" | "transient" => RecordType::Transient,
-            "tq" | "transient-queue" => RecordType::TransientQueue,
-            "r" | "receipt" => RecordType::Receipt,
-            "f" | "feedback-loop" => RecordType::FeedbackLoop,
-            "rb" | "remote-bounce" => RecordType::RemoteBounce,
-            "rs" | "remote-status" => RecordType::RemoteStatus,
-            _ => return None,
-        })
-    }
-}
+/// Accounting record types: defined with the event type names, re-exported here for the
+/// `records` and `record-fields` directives of `<acct-file>`.
+pub use petrel_event_types::RecordType;
 
 /// One element of a `record-fields` list.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,67 +15,12 @@ use serde_json::{Map, Value};
 
 use crate::timefmt;
 
-/// The wrapper keys SparkPost accepts (spec §1.3).
-const GROUPINGS: &[&str] = &[
-    "message_event",
-    "track_event",
-    "gen_event",
-    "adaptive_event",
-    "unsubscribe_event",
-    "relay_event",
-    "ab_test_event",
-];
-
-/// Ingest type name → public type name (spec §2.1).
-const TYPE_MAP: &[(&str, &str)] = &[
-    ("reception", "injection"),
-    ("delivery", "delivery"),
-    ("inband", "bounce"),
-    ("tempfail", "delay"),
-    ("outofband", "out_of_band"),
-    ("feedback", "spam_complaint"),
-    ("rejection", "policy_rejection"),
-    ("gen_rejection", "generation_rejection"),
-    ("gen_fail", "generation_failure"),
-    ("initial_open", "initial_open"),
-    ("open", "open"),
-    ("click", "click"),
-    ("amp_initial_open", "amp_initial_open"),
-    ("amp_open", "amp_open"),
-    ("amp_click", "amp_click"),
-    ("list", "list_unsubscribe"),
-    ("link", "link_unsubscribe"),
-];
-
-/// Public names accepted on ingest as well (SparkPost's behaviour is unconfirmed; accepting
-/// them costs nothing and helps hand-written test data).
-const PUBLIC_ONLY: &[&str] = &[
-    "injection",
-    "bounce",
-    "delay",
-    "out_of_band",
-    "spam_complaint",
-    "policy_rejection",
-    "generation_rejection",
-    "generation_failure",
-    "list_unsubscribe",
-    "link_unsubscribe",
-    "relay_injection",
-    "relay_rejection",
-    "relay_delivery",
-    "relay_tempfail",
-    "relay_permfail",
-    "ab_test_completed",
-    "ab_test_cancelled",
-];
+// The wrapper keys and the type names come from the table the emitter uses too.
+use petrel_event_types::GROUPINGS;
 
 /// Maps an ingest or public type name to the public name, if known.
 pub(crate) fn public_type(name: &str) -> Option<&'static str> {
-    TYPE_MAP
-        .iter()
-        .find(|(i, _)| *i == name)
-        .map(|(_, p)| *p)
-        .or_else(|| PUBLIC_ONLY.iter().find(|p| **p == name).copied())
+    petrel_event_types::public_name(name)
 }
 
 /// One validated event, ready for the events table. `json` is the event object exactly as
