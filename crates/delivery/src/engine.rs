@@ -32,9 +32,9 @@ use crate::queue::{
 use crate::route::{Destination, RouteError, Router};
 use crate::signals::{reason_parts, recipient_event, subaccount, Scope};
 use crate::tracking::{self, Plan};
-use petrel_returns::ReturnPathKeys;
 use petrel_suppression::{NewEntry, Reason, SuppressionList};
 use petrel_tracking::TokenKeys;
+use petrel_verp::ReturnPathKeys;
 
 /// SparkPost's bounce class for mail refused by the sender platform's own policy.
 const SUPPRESSED_CLASS: u16 = 25;

@@ -19,4 +19,3 @@ pub use dsn::{build_failure_dsn, wants_failure_dsn, FailedRecipient};
 pub use engine::{Engine, EngineError, EngineStats, JobView, Recorders, VmtaView};
 pub use queue::{queue_matcher, QueueKey, QueueView, Queues, Work};
 pub use route::{Destination, RouteError, Router};
-pub use signals::{parse_signals_message_id, signals_message_id};

@@ -10,28 +10,7 @@ use std::time::{Duration, SystemTime};
 use petrel_config::{Config, SourceAddr};
 use petrel_events::{mailbox_provider, next_event_id, Event, EventKind};
 use petrel_spool::{Envelope, MessageId};
-
-/// The Signals `message_id` of one recipient of a spooled message: the 16 hex digits of the
-/// spool id followed by the recipient's index in at least 4 hex digits. Every event of that
-/// recipient carries it, so later stages (tracking, out-of-band bounces) can name the
-/// recipient with it.
-pub fn signals_message_id(id: MessageId, rcpt_index: u32) -> String {
-    // One definition, shared with the bounce processor that reads it back from VERP tokens.
-    petrel_returns::recipient_message_id(id.0, rcpt_index)
-}
-
-/// Reverses [`signals_message_id`].
-pub fn parse_signals_message_id(s: &str) -> Option<(MessageId, u32)> {
-    if s.len() < 20 || !s.is_char_boundary(16) {
-        return None;
-    }
-    let (id, index) = s.split_at(16);
-    let id = id.parse::<MessageId>().ok()?;
-    if !index.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    Some((id, u32::from_str_radix(index, 16).ok()?))
-}
+use petrel_verp::recipient_message_id;
 
 /// Who sent a recipient's message, as far as Signals cares.
 pub(crate) struct Scope<'a> {
@@ -92,7 +71,7 @@ pub(crate) fn recipient_event(
     let mut e = Event::new(
         kind,
         next_event_id(),
-        signals_message_id(id, rcpt_index),
+        recipient_message_id(id.0, rcpt_index),
         now,
     );
     e.custom_message_id = env.facts.custom_message_id.clone();
@@ -169,18 +148,6 @@ pub(crate) fn reason_parts(diag: &str) -> (Option<u16>, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn message_id_round_trips() {
-        let id = MessageId(0x0123_4567_89ab_cdef);
-        let s = signals_message_id(id, 7);
-        assert_eq!(s, "0123456789abcdef0007");
-        assert_eq!(parse_signals_message_id(&s), Some((id, 7)));
-        let big = signals_message_id(id, 0x12345);
-        assert_eq!(parse_signals_message_id(&big), Some((id, 0x12345)));
-        assert_eq!(parse_signals_message_id("0123456789abcdef"), None);
-        assert_eq!(parse_signals_message_id("0123456789abcdefzzzz"), None);
-    }
 
     #[test]
     fn reason_parts_takes_code_and_text() {

@@ -15,7 +15,9 @@ use petrel_spool::{Envelope, MessageId};
 use petrel_tracking::{rewrite_message, RewriteOptions, TokenKeys};
 use tracing::warn;
 
-use crate::signals::{signals_message_id, Scope};
+use petrel_verp::recipient_message_id;
+
+use crate::signals::Scope;
 
 /// The tracking flags a message's events carry (SparkPost's `open_tracking`,
 /// `click_tracking`, `initial_pixel`), so reports know which messages could be opened.
@@ -108,7 +110,7 @@ impl Plan {
     /// track (no HTML part, or a part petrel cannot rewrite). A rewriting error is logged
     /// and the message goes out untracked: tracking must never stop delivery.
     pub fn rewrite(&self, raw: &[u8], rcpt_index: u32, recipient: &str) -> Option<Vec<u8>> {
-        let message_id = signals_message_id(self.id, rcpt_index);
+        let message_id = recipient_message_id(self.id.0, rcpt_index);
         match rewrite_message(raw, &message_id, recipient, &self.keys, &self.options) {
             Ok(r) if r.html_parts_rewritten > 0 => Some(r.message),
             Ok(_) => None,

@@ -7,7 +7,8 @@ use std::sync::{Arc, Weak};
 use anyhow::Result;
 use petrel_config::Config;
 use petrel_listener::{Context, ReturnedMail};
-use petrel_returns::{Recorders, ReturnPathKeys, ReturnsProcessor};
+use petrel_returns::{Recorders, ReturnsProcessor};
+use petrel_verp::ReturnPathKeys;
 
 use crate::keys;
 

@@ -15,7 +15,7 @@ use petrel_events::{next_event_id, Event, EventKind, EventSpool};
 use petrel_suppression::{NewEntry, Reason, SuppressionList};
 use tracing::{debug, info, warn};
 
-use crate::verp::ReturnPathKeys;
+use petrel_verp::{recipient_message_id, ReturnPathKeys};
 
 /// A message received for an address in a processor's `<address-list>`.
 pub struct ReturnedMail<'a> {
@@ -84,13 +84,6 @@ pub struct ReturnsProcessor {
     rec: Recorders,
     /// What it has done since start.
     pub stats: Stats,
-}
-
-/// The Signals `message_id` of recipient `rcpt_index` of spooled message `spool_id`: the
-/// same form as the delivery engine's (16 hex digits of the spool id, then at least 4 of the
-/// index), so returned-mail events join the delivery events of the same recipient.
-pub fn recipient_message_id(spool_id: u64, rcpt_index: u32) -> String {
-    format!("{spool_id:016x}{rcpt_index:04x}")
 }
 
 /// The copy a report is about, as far as petrel could tell.
@@ -580,14 +573,5 @@ mod tests {
         );
         assert_eq!(d.deliver_to, vec!["errors@example.com".to_string()]);
         assert!(list.is_empty());
-    }
-
-    #[test]
-    fn message_ids_match_the_delivery_engines() {
-        assert_eq!(
-            recipient_message_id(0x0123_4567_89ab_cdef, 7),
-            "0123456789abcdef0007"
-        );
-        assert_eq!(recipient_message_id(1, 0x12345), "000000000000000112345");
     }
 }
