@@ -16,7 +16,7 @@ use petrel_config::{
 use petrel_dkim::{DkimKey, SignOptions};
 use petrel_events::{EventKind, EventSpool};
 use petrel_reply_class::classify;
-use petrel_smtp::{Notify as DsnNotify, Reply};
+use petrel_smtp::Reply;
 use petrel_smtp_client::{
     ClientError, ClientOptions, Connection, RecipientSpec, Timeouts, TlsMode, Transaction,
 };
@@ -741,7 +741,7 @@ impl Inner {
                 rec.rcpt = r.address.clone();
                 rec.orcpt = r.orcpt.clone().unwrap_or_default();
                 rec.src_type = Some(SrcType::Smtp);
-                rec.rcv_source_ip = env.client_addr.as_deref().and_then(|a| a.parse().ok());
+                rec.rcv_source_ip = env.client_ip;
                 rec.vmta = env.vmta.clone();
                 rec.job_id = env.job_id.clone().unwrap_or_default();
                 rec.env_id = env.env_id.clone().unwrap_or_default();
@@ -765,7 +765,7 @@ impl Inner {
             e.recv_method = Some("esmtp".into());
             set_tracking_flags(&mut e, tracking::flags(&config, env, &scope));
             e.msg_size = size;
-            e.remote_addr = env.client_addr.as_deref().and_then(|a| a.parse().ok());
+            e.remote_addr = env.client_ip;
             if let Err(err) = events.emit(&e) {
                 warn!("signals: {err}");
             }
@@ -795,7 +795,7 @@ impl Inner {
             i.category.to_string()
         };
         rec.src_type = Some(SrcType::Smtp);
-        rec.src_mta = match (&i.env.client_helo, &i.env.client_addr) {
+        rec.src_mta = match (&i.env.client_helo, &i.env.client_ip) {
             (Some(h), Some(a)) => format!("{h} ({a})"),
             (None, Some(a)) => format!("({a})"),
             (Some(h), None) => h.clone(),
@@ -1368,24 +1368,14 @@ async fn deliver(
     let mut lost = false;
     let patterns = reply_patterns(&config, settings);
     let mut queue_action = QueueAction::default();
-    let notifies: Vec<Option<Vec<DsnNotify>>> = sendable
-        .iter()
-        .map(|&i| {
-            env.recipients[i as usize]
-                .notify
-                .as_deref()
-                .map(parse_notify)
-        })
-        .collect();
-    for (idxs, notes) in sendable.chunks(chunk).zip(notifies.chunks(chunk)) {
+    for idxs in sendable.chunks(chunk) {
         let specs: Vec<RecipientSpec<'_>> = idxs
             .iter()
-            .zip(notes)
-            .map(|(&i, n)| {
+            .map(|&i| {
                 let r: &Recipient = &env.recipients[i as usize];
                 RecipientSpec {
                     address: &r.address,
-                    notify: n.as_deref(),
+                    notify: r.notify.as_deref(),
                     orcpt: r.orcpt.as_deref(),
                 }
             })
@@ -1700,19 +1690,6 @@ fn fate_of(reply: Option<&Reply>, error: Option<&ClientError>) -> Fate {
     }
 }
 
-/// The envelope keeps NOTIFY as received (`SUCCESS,FAILURE`); the client wants it typed.
-fn parse_notify(s: &str) -> Vec<DsnNotify> {
-    s.split(',')
-        .filter_map(|v| match v.trim().to_ascii_uppercase().as_str() {
-            "NEVER" => Some(DsnNotify::Never),
-            "SUCCESS" => Some(DsnNotify::Success),
-            "FAILURE" => Some(DsnNotify::Failure),
-            "DELAY" => Some(DsnNotify::Delay),
-            _ => None,
-        })
-        .collect()
-}
-
 fn default_status(code: u16) -> String {
     match code {
         200..=299 => "2.0.0".into(),
@@ -1937,7 +1914,7 @@ async fn send_dsn(
         smtputf8: env.smtputf8,
         body_8bit: false,
         auth_user: None,
-        client_addr: None,
+        client_ip: None,
         client_helo: None,
         received_at_unix_ms: now
             .duration_since(SystemTime::UNIX_EPOCH)

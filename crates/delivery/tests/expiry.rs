@@ -79,7 +79,7 @@ fn undeliverable_mail_bounces_when_bounce_after_has_passed() {
         smtputf8: false,
         body_8bit: false,
         auth_user: None,
-        client_addr: None,
+        client_ip: None,
         client_helo: None,
         received_at_unix_ms: start
             .duration_since(SystemTime::UNIX_EPOCH)

@@ -9,7 +9,7 @@ use std::time::Instant;
 use petrel_config::{Config, SourcePolicy};
 use petrel_smtp::{
     decode_base64_line, parse_command, parse_plain_response, AuthError, Command, CommandError,
-    DataReader, MailParams, Notify, RcptParams, Reply, MAX_COMMAND_LINE,
+    DataReader, MailParams, RcptParams, Reply, MAX_COMMAND_LINE,
 };
 use petrel_spool::{Envelope, Recipient, SpoolError};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -770,7 +770,7 @@ impl Session {
                 .into_iter()
                 .map(|(address, p)| Recipient {
                     address,
-                    notify: p.notify.map(|n| notify_string(&n)),
+                    notify: p.notify,
                     orcpt: p.orcpt,
                     done: false,
                 })
@@ -786,7 +786,7 @@ impl Session {
             body_8bit: data.saw_8bit()
                 || matches!(txn.params.body, Some(petrel_smtp::BodyType::EightBitMime)),
             auth_user: self.auth_user.clone(),
-            client_addr: Some(self.peer.ip().to_string()),
+            client_ip: Some(self.peer.ip()),
             client_helo: self.helo.clone(),
             received_at_unix_ms: unix_ms(),
             facts,
@@ -871,18 +871,6 @@ impl Session {
         txn.rcpts = kept;
         Some(txn)
     }
-}
-
-fn notify_string(n: &[Notify]) -> String {
-    n.iter()
-        .map(|n| match n {
-            Notify::Never => "NEVER",
-            Notify::Success => "SUCCESS",
-            Notify::Failure => "FAILURE",
-            Notify::Delay => "DELAY",
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 fn unix_ms() -> u64 {

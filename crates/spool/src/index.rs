@@ -227,7 +227,7 @@ mod tests {
             smtputf8: false,
             body_8bit: false,
             auth_user: None,
-            client_addr: None,
+            client_ip: None,
             client_helo: None,
             received_at_unix_ms: 0,
             facts: Default::default(),

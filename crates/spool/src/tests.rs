@@ -21,7 +21,7 @@ fn env(rcpts: &[&str]) -> Envelope {
         smtputf8: false,
         body_8bit: false,
         auth_user: Some("alice".into()),
-        client_addr: Some("127.0.0.1:40000".into()),
+        client_ip: Some("127.0.0.1".parse().unwrap()),
         client_helo: None,
         received_at_unix_ms: 1_700_000_000_000,
         facts: Default::default(),
