@@ -7,12 +7,19 @@
 //! and expiry are testable without waiting.
 
 mod clock;
+mod connection;
+mod dispatch;
+mod dkim;
 mod dsn;
 mod engine;
+mod outcome;
 mod queue;
+mod record;
 mod route;
+mod settle;
 mod signals;
 mod tracking;
+mod transaction;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dsn::{build_failure_dsn, wants_failure_dsn, FailedRecipient};
