@@ -14,7 +14,6 @@ use tracing::debug;
 use crate::engine::Inner;
 use crate::outcome::{self, Rules};
 use crate::queue::{Next, QueueKey};
-use crate::record::queue_failure_record;
 use crate::route::RouteError;
 use crate::settle::{apply_queue_action, bounce_older, bounce_queue, queue_failure};
 use crate::transaction::{deliver_taken, Flow};
@@ -179,7 +178,7 @@ async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) -> Slot {
                 }
                 Err(e) => {
                     debug!("{key}: {} ({}): {e}", dest.name, dest.addr);
-                    queue_failure_record(inner, key, Some(dest), &e.to_string(), "4.4.1", now);
+                    inner.record_queue_failure(key, Some(dest), &e.to_string(), "4.4.1", now);
                     // A refusing greeting ("421 too many connections") can match the
                     // queue's reply patterns too.
                     let mut action = outcome::refused(&rules, &e);

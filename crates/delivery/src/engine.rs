@@ -10,9 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use petrel_accounting::{Accounting, DsnAction};
-use petrel_config::{Config, QueueMode, RecordType};
-use petrel_events::EventSpool;
+use petrel_config::{Config, QueueMode};
+use petrel_record::{subaccount, AttemptKind, Recorder, Scope};
 use petrel_spool::{Envelope, MessageId, Spool};
 use petrel_suppression::{NewEntry, Reason, SuppressionList};
 use petrel_tracking::TokenKeys;
@@ -24,9 +23,8 @@ use crate::clock::Clock;
 use crate::dispatch::dispatcher;
 use crate::dkim::KeyCache;
 use crate::queue::{queue_matcher, QueueKey, QueueView, Queues, Work};
-use crate::record::AcctRecordInput;
+use crate::record::Attempt;
 use crate::route::{RouteError, Router};
-use crate::signals::{subaccount, Scope};
 use crate::tracking::Plan;
 
 /// Why the engine could not start.
@@ -76,25 +74,12 @@ pub struct VmtaView {
     pub connections: u64,
 }
 
-/// What the engine has done since start (`show status`, `/metrics`).
+/// What the engine has done since start besides recipient outcomes (those are the
+/// recorder's counters).
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub(crate) delivered: AtomicU64,
-    pub(crate) bounced: AtomicU64,
-    pub(crate) deferred: AtomicU64,
     pub(crate) connections: AtomicU64,
     pub(crate) dsns: AtomicU64,
-}
-
-/// Where the engine writes what happened to each recipient. Both are optional so tests and
-/// minimal configurations run without them.
-#[derive(Clone, Default)]
-pub struct Recorders {
-    /// The accounting files (`<acct-file>`).
-    pub accounting: Option<Arc<Accounting>>,
-    /// The Signals event spool (`<signals>`); which messages produce events is decided per
-    /// message by `enable-signals`.
-    pub events: Option<Arc<EventSpool>>,
 }
 
 /// The engine's shared state: every clone of [`Engine`], the dispatcher and each connection
@@ -103,8 +88,8 @@ pub(crate) struct Inner {
     pub(crate) spool: Spool,
     pub(crate) config: RwLock<Arc<Config>>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) accounting: Option<Arc<Accounting>>,
-    pub(crate) events: Option<Arc<EventSpool>>,
+    /// Where outcomes go: accounting rows, Signals events, counters.
+    pub(crate) recorder: Recorder,
     pub(crate) router: Router,
     pub(crate) queues: Mutex<Queues>,
     pub(crate) wake: Notify,
@@ -138,7 +123,7 @@ impl Engine {
     pub fn start(
         spool: Spool,
         config: Arc<Config>,
-        recorders: Recorders,
+        recorder: Recorder,
         clock: Arc<dyn Clock>,
         tick: Duration,
     ) -> Result<Engine, EngineError> {
@@ -148,8 +133,7 @@ impl Engine {
                 spool,
                 config: RwLock::new(config),
                 clock,
-                accounting: recorders.accounting,
-                events: recorders.events,
+                recorder,
                 router,
                 queues: Mutex::new(Queues::default()),
                 wake: Notify::new(),
@@ -344,28 +328,29 @@ impl Engine {
             matcher.as_ref().is_none_or(|m| m(k)) && job.is_none_or(|j| w.job.as_deref() == Some(j))
         });
         let mut n = 0;
+        let config = self.inner.config();
         for (key, work) in removed {
             let Some(env) = self.inner.spool.envelope(work.id) else {
                 continue;
             };
             for &i in &work.rcpts {
                 let now = self.inner.clock.now();
-                self.inner.record(AcctRecordInput {
-                    kind: RecordType::Bounce,
+                let deleted = Attempt {
                     id: work.id,
                     env: &env,
-                    rcpt_index: i,
+                    rcpt: i,
                     key: &key,
                     dest: None,
                     conn: None,
+                    kind: AttemptKind::Bounced,
                     status: "5.0.0",
                     diag: "smtp;550 5.0.0 deleted by administrator",
                     category: "other",
                     class: 25,
                     attempts: work.attempts,
-                    action: DsnAction::Failed,
-                    now,
-                });
+                    at: now,
+                };
+                self.inner.record_attempt(&config, deleted);
                 if self.inner.spool.recipient_done(work.id, i).await.is_ok() {
                     n += 1;
                 }
@@ -435,21 +420,13 @@ impl Engine {
     /// Counters since start.
     pub fn stats(&self) -> EngineStats {
         let c = &self.inner.counters;
+        let outcomes = self.inner.recorder.counters();
         EngineStats {
-            delivered: c.delivered.load(Ordering::Relaxed),
-            bounced: c.bounced.load(Ordering::Relaxed),
-            deferred: c.deferred.load(Ordering::Relaxed),
+            delivered: outcomes.delivered,
+            bounced: outcomes.bounced,
+            deferred: outcomes.deferred,
             connections: c.connections.load(Ordering::Relaxed),
             dsns: c.dsns.load(Ordering::Relaxed),
-        }
-    }
-
-    /// Writes any buffered accounting rows (tests and shutdown).
-    pub fn flush_accounting(&self) {
-        if let Some(a) = &self.inner.accounting {
-            if let Err(e) = a.flush() {
-                warn!("accounting: {e}");
-            }
         }
     }
 }
@@ -544,7 +521,7 @@ impl Inner {
         };
         let entry = NewEntry {
             address: rcpt.to_string(),
-            subaccount: subaccount(&config, env, &Scope::at_delivery(env, key)),
+            subaccount: subaccount(&config, env, &Scope::at_delivery(env, &key.vmta)),
             reason: Reason::HardBounce,
             description: format!("bounce: {diag}"),
         };

@@ -17,12 +17,11 @@ mod queue;
 mod record;
 mod route;
 mod settle;
-mod signals;
 mod tracking;
 mod transaction;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dsn::{build_failure_dsn, wants_failure_dsn, FailedRecipient};
-pub use engine::{Engine, EngineError, EngineStats, JobView, Recorders, VmtaView};
+pub use engine::{Engine, EngineError, EngineStats, JobView, VmtaView};
 pub use queue::{queue_matcher, QueueKey, QueueView, Queues, Work};
 pub use route::{Destination, RouteError, Router};

@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use petrel_accounting::DsnAction;
-use petrel_config::{EffectiveDomainSettings, RecordType};
+use petrel_config::EffectiveDomainSettings;
+use petrel_record::AttemptKind;
 use petrel_smtp_client::Connection;
 use petrel_spool::{Envelope, MessageId, Recipient};
 use tracing::{info, warn};
@@ -16,7 +16,7 @@ use crate::dsn::{build_failure_dsn, wants_failure_dsn, FailedRecipient};
 use crate::engine::{Engine, Inner};
 use crate::outcome::{self, Fate, QueueAction};
 use crate::queue::{later_by, QueueKey, Queues, Work};
-use crate::record::{queue_failure_record, AcctRecordInput};
+use crate::record::Attempt;
 use crate::route::Destination;
 use crate::transaction::Flow;
 
@@ -30,7 +30,7 @@ pub(crate) async fn queue_failure(
     status: &str,
 ) {
     let now = inner.clock.now();
-    queue_failure_record(inner, key, dest, error, status, now);
+    inner.record_queue_failure(key, dest, error, status, now);
     {
         let mut q = inner.lock_queues();
         let schedule = retry_schedule(&q, key, settings).to_vec();
@@ -140,6 +140,23 @@ pub(crate) async fn settle(
     } else {
         Vec::new()
     };
+    let config = inner.config();
+    // What every recipient's record shares; each fills in its own.
+    let base = Attempt {
+        id: work.id,
+        env,
+        rcpt: 0,
+        key,
+        dest,
+        conn,
+        kind: AttemptKind::Delivered,
+        status: "",
+        diag: "",
+        category: "",
+        class: 0,
+        attempts: work.attempts,
+        at: now,
+    };
     let mut deferred = Vec::new();
     let mut failed: Vec<FailedRecipient> = Vec::new();
     let mut delivered = 0u64;
@@ -147,24 +164,14 @@ pub(crate) async fn settle(
         match fate {
             Fate::Delivered(reply) => {
                 let diag = format!("smtp;{}", reply.to_string().replace("\r\n", " "));
-                inner.record(AcctRecordInput {
-                    kind: RecordType::Delivery,
-                    id: work.id,
-                    env,
-                    rcpt_index: i,
-                    key,
-                    dest,
-                    conn,
+                let a = Attempt {
+                    rcpt: i,
                     status: "2.0.0",
                     diag: &diag,
-                    category: "",
-                    class: 0,
-                    attempts: work.attempts,
-                    action: DsnAction::Relayed,
-                    now,
-                });
+                    ..base
+                };
+                inner.record_attempt(&config, a);
                 delivered += 1;
-                inner.counters.delivered.fetch_add(1, Ordering::Relaxed);
                 if let Err(e) = inner.spool.recipient_done(work.id, i).await {
                     warn!("{key}: could not mark {} done: {e}", work.id);
                 }
@@ -174,23 +181,16 @@ pub(crate) async fn settle(
                 diag,
                 class,
             } => {
-                inner.record(AcctRecordInput {
-                    kind: RecordType::Transient,
-                    id: work.id,
-                    env,
-                    rcpt_index: i,
-                    key,
-                    dest,
-                    conn,
+                let a = Attempt {
+                    rcpt: i,
+                    kind: AttemptKind::Deferred,
                     status: &status,
                     diag: &diag,
                     category: "other",
                     class,
-                    attempts: work.attempts,
-                    action: DsnAction::Delayed,
-                    now,
-                });
-                inner.counters.deferred.fetch_add(1, Ordering::Relaxed);
+                    ..base
+                };
+                inner.record_attempt(&config, a);
                 deferred.push(i);
                 inner.lock_queues().note_error(key, diag);
             }
@@ -200,23 +200,16 @@ pub(crate) async fn settle(
                 category,
                 class,
             } => {
-                inner.record(AcctRecordInput {
-                    kind: RecordType::Bounce,
-                    id: work.id,
-                    env,
-                    rcpt_index: i,
-                    key,
-                    dest,
-                    conn,
+                let a = Attempt {
+                    rcpt: i,
+                    kind: AttemptKind::Bounced,
                     status: &status,
                     diag: &diag,
                     category: &category,
                     class,
-                    attempts: work.attempts,
-                    action: DsnAction::Failed,
-                    now,
-                });
-                inner.counters.bounced.fetch_add(1, Ordering::Relaxed);
+                    ..base
+                };
+                inner.record_attempt(&config, a);
                 let r = &env.recipients[i as usize];
                 if outcome::is_hard(class) && dest.is_some() {
                     inner.suppress_hard_bounce(env, key, &r.address, &diag);

@@ -16,7 +16,7 @@ use crate::outcome::{self, Fate, QueueAction, Rules};
 use crate::queue::{QueueKey, Work};
 use crate::route::Destination;
 use crate::settle::{apply_queue_action, settle};
-use crate::signals::{subaccount, Scope};
+use petrel_record::{subaccount, Scope};
 
 /// One transaction for `work`; says whether the connection may carry on.
 pub(crate) async fn deliver(
@@ -64,7 +64,7 @@ pub(crate) async fn deliver(
     let dkim = settings.dkim_sign == DkimSign::Yes;
     let mut fates: Vec<(u32, Fate)> = Vec::new();
     let config = inner.config();
-    let scope = Scope::at_delivery(&env, key);
+    let scope = Scope::at_delivery(&env, &key.vmta);
     // Suppressed recipients fail here, without an attempt; the others are sent.
     let sendable: Vec<u32> = {
         let subaccount = subaccount(&config, &env, &scope);

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use petrel_accounting::Accounting;
-use petrel_delivery::{Engine, ManualClock, Recorders};
+use petrel_delivery::{Engine, ManualClock};
+use petrel_record::{AccountingSink, Recorder};
 use petrel_spool::{Envelope, Recipient, Spool, SpoolOptions};
 
 fn acct_text(dir: &std::path::Path) -> String {
@@ -60,10 +61,7 @@ fn undeliverable_mail_bounces_when_bounce_after_has_passed() {
         Engine::start(
             spool.clone(),
             config.clone(),
-            Recorders {
-                accounting: Some(accounting.clone()),
-                events: None,
-            },
+            Recorder::new(vec![Arc::new(AccountingSink::new(accounting.clone()))]),
             Arc::new(clock.clone()),
             Duration::from_millis(20),
         )

@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
 use petrel_accounting::Accounting;
-use petrel_delivery::{Engine, Recorders, SystemClock};
+use petrel_delivery::{Engine, SystemClock};
 use petrel_listener::Context;
 use petrel_mgmt::{AccessLevel, AccessRule, Mgmt, Reloader};
+use petrel_record::{AccountingSink, Recorder, SignalsSink, Sink};
 use petrel_spool::{Spool, SpoolOptions};
 use tracing::{info, warn};
 
@@ -72,13 +73,11 @@ async fn run(
         );
         Some(Arc::new(list))
     };
+    let recorder = recorder(accounting.as_ref(), events.as_ref());
     let engine = Engine::start(
         spool.clone(),
         config.clone(),
-        Recorders {
-            accounting: accounting.clone(),
-            events: events.clone(),
-        },
+        recorder.clone(),
         Arc::new(SystemClock),
         std::time::Duration::from_secs(1),
     )
@@ -95,11 +94,8 @@ async fn run(
         &ctx,
         &config,
         return_path_keys,
-        petrel_returns::Recorders {
-            accounting: accounting.clone(),
-            events: events.clone(),
-            suppression: suppression.clone(),
-        },
+        recorder,
+        suppression.clone(),
     );
     let tracking_keys = tracking::load_keys(&config)?;
     engine.set_tracking_keys(tracking_keys.clone());
@@ -203,6 +199,22 @@ async fn run(
         }
     }
     Ok(())
+}
+
+/// The one recorder every outcome goes through: accounting rows when `<acct-file>`s are
+/// configured, Signals events when `<signals>` is, counters always.
+fn recorder(
+    accounting: Option<&Arc<Accounting>>,
+    events: Option<&Arc<petrel_events::EventSpool>>,
+) -> Recorder {
+    let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
+    if let Some(a) = accounting {
+        sinks.push(Arc::new(AccountingSink::new(a.clone())));
+    }
+    if let Some(e) = events {
+        sinks.push(Arc::new(SignalsSink::new(e.clone())));
+    }
+    Recorder::new(sinks)
 }
 
 fn reload(ctx: &Context, engine: &Engine, path: &Path) -> Result<String, String> {

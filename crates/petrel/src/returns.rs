@@ -7,7 +7,9 @@ use std::sync::{Arc, Weak};
 use anyhow::Result;
 use petrel_config::Config;
 use petrel_listener::{Context, ReturnedMail};
-use petrel_returns::{Recorders, ReturnsProcessor};
+use petrel_record::Recorder;
+use petrel_returns::ReturnsProcessor;
+use petrel_suppression::SuppressionList;
 use petrel_verp::ReturnPathKeys;
 
 use crate::keys;
@@ -42,12 +44,17 @@ pub fn install(
     ctx: &Arc<Context>,
     config: &Config,
     keys: Option<Arc<ReturnPathKeys>>,
-    recorders: Recorders,
+    recorder: Recorder,
+    suppression: Option<Arc<SuppressionList>>,
 ) -> Option<Arc<ReturnsProcessor>> {
     if config.bounce_processor.is_none() && config.feedback_loop_processor.is_none() {
         return None;
     }
-    let processor = Arc::new(ReturnsProcessor::new(keys.map(|k| (*k).clone()), recorders));
+    let processor = Arc::new(ReturnsProcessor::new(
+        keys.map(|k| (*k).clone()),
+        recorder,
+        suppression,
+    ));
     let weak: Weak<Context> = Arc::downgrade(ctx);
     let p = processor.clone();
     ctx.set_returned_mail_hook(Arc::new(move |m: &ReturnedMail<'_>| {

@@ -18,4 +18,4 @@
 
 mod process;
 
-pub use process::{Decision, Kind, Recorders, ReturnedMail, ReturnsProcessor, Stats};
+pub use process::{Decision, Kind, ReturnedMail, ReturnsProcessor, Stats};
