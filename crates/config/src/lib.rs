@@ -15,6 +15,7 @@ mod config;
 mod directives;
 mod error;
 mod lexer;
+mod live;
 mod model;
 mod resolve;
 mod tree;
@@ -25,6 +26,7 @@ mod tests;
 
 pub use config::{Config, ConfigData};
 pub use error::{ConfigError, Diagnostic, ValueError};
+pub use live::LiveConfig;
 pub use model::*;
 pub use values::{
     canonical_ip, parse_bool, parse_data_rate, parse_duration, parse_duration_list,

@@ -1,5 +1,5 @@
 //! DKIM signing at delivery: the key for a message's signing domain (per vmta, then
-//! global `domain-key`s), loaded once and cached until the next reload.
+//! global `domain-key`s), loaded once and cached until the configuration is reloaded.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -39,8 +39,14 @@ impl Inner {
                 }
                 KeyDomain::Name(_) => continue,
             };
-            let mut cache = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-            let entry = cache
+            let mut cached = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            // After a reload key files are read again: they may have been rotated.
+            let generation = self.config.generation();
+            if cached.0 != generation {
+                *cached = (generation, KeyCache::new());
+            }
+            let entry = cached
+                .1
                 .entry((k.key_file.clone(), signing_domain.clone()))
                 .or_insert_with(|| {
                     match DkimKey::load(&k.selector, &signing_domain, &k.key_file) {

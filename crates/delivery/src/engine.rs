@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use petrel_config::{Config, QueueMode};
+use petrel_config::{Config, LiveConfig, QueueMode};
 use petrel_record::{subaccount, AttemptKind, Recorder, Scope};
 use petrel_spool::{Envelope, MessageId, Spool};
 use petrel_suppression::{NewEntry, Reason, SuppressionList};
@@ -19,7 +19,7 @@ use petrel_verp::ReturnPathKeys;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::dispatch::dispatcher;
 use crate::dkim::KeyCache;
 use crate::queue::{queue_matcher, QueueKey, QueueView, Queues, Work};
@@ -86,7 +86,7 @@ pub(crate) struct Counters {
 /// task hold it.
 pub(crate) struct Inner {
     pub(crate) spool: Spool,
-    pub(crate) config: RwLock<Arc<Config>>,
+    pub(crate) config: LiveConfig,
     pub(crate) clock: Arc<dyn Clock>,
     /// Where outcomes go: accounting rows, Signals events, counters.
     pub(crate) recorder: Recorder,
@@ -97,13 +97,14 @@ pub(crate) struct Inner {
     pub(crate) idle: Mutex<HashMap<QueueKey, Arc<Notify>>>,
     /// Per queue `max-msg-rate` windows: (window start, recipients attempted in it).
     pub(crate) rates: Mutex<HashMap<QueueKey, (tokio::time::Instant, u32)>>,
-    pub(crate) keys: Mutex<KeyCache>,
+    /// Loaded DKIM keys, for the configuration generation they were loaded under.
+    pub(crate) keys: Mutex<(u64, KeyCache)>,
     /// Keys that sign engagement-tracking links; without them no message is rewritten.
-    pub(crate) tracking_keys: RwLock<Option<Arc<TokenKeys>>>,
+    pub(crate) tracking_keys: Option<Arc<TokenKeys>>,
     /// Keys that sign VERP return paths for mail from bounce-processor domains.
-    pub(crate) return_path_keys: RwLock<Option<Arc<ReturnPathKeys>>>,
+    pub(crate) return_path_keys: Option<Arc<ReturnPathKeys>>,
     /// Recipients not to be mailed (hard bounces, complaints, operator entries).
-    pub(crate) suppression: RwLock<Option<Arc<SuppressionList>>>,
+    pub(crate) suppression: Option<Arc<SuppressionList>>,
     pub(crate) pool_rr: Mutex<HashMap<String, usize>>,
     pub(crate) source_rr: Mutex<HashMap<String, usize>>,
     pub(crate) counters: Counters,
@@ -116,37 +117,75 @@ pub struct Engine {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// Everything the engine works with, given once when it starts: no part is attached later,
+/// so mail recovered from the spool at start-up is attempted with suppression, VERP and
+/// tracking already in place.
+pub struct Parts {
+    /// The spool mail is delivered from (its pending recipients are queued at start).
+    pub spool: Spool,
+    /// The daemon's configuration handle; each connection and message reads it when it
+    /// starts, so a reload applies from then on.
+    pub config: LiveConfig,
+    /// Where outcomes go (accounting rows, Signals events, counters).
+    pub recorder: Recorder,
+    /// Recipients not to be mailed: suppressed ones fail without an attempt
+    /// (`policy_rejection`, a `b` row with bounce class 25) and hard bounces are added.
+    pub suppression: Option<Arc<SuppressionList>>,
+    /// Keys that sign VERP return paths: mail whose MAIL FROM is in the
+    /// `<bounce-processor>`'s address list leaves one recipient per transaction, each with a
+    /// return path naming its copy, so bounces are attributed exactly.
+    pub return_path_keys: Option<Arc<ReturnPathKeys>>,
+    /// Keys that sign engagement-tracking links; without them nothing is rewritten.
+    pub tracking_keys: Option<Arc<TokenKeys>>,
+    /// Where time comes from ([`crate::ManualClock`] in tests).
+    pub clock: Arc<dyn Clock>,
+    /// The longest the dispatcher sleeps between looks at retry times (1 s in production,
+    /// shorter in tests).
+    pub tick: Duration,
+}
+
+impl Parts {
+    /// The parts of a plain engine: the system clock, a 1 s tick, a recorder that only
+    /// counts, and no suppression, VERP or tracking.
+    pub fn new(spool: Spool, config: LiveConfig) -> Parts {
+        Parts {
+            spool,
+            config,
+            recorder: Recorder::default(),
+            suppression: None,
+            return_path_keys: None,
+            tracking_keys: None,
+            clock: Arc::new(SystemClock),
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
 impl Engine {
     /// Starts the engine on a running tokio runtime: loads every pending recipient from the
-    /// spool into its queue and spawns the dispatcher. `tick` bounds how long the dispatcher
-    /// sleeps between looks at retry times (1 s in production, shorter in tests).
-    pub fn start(
-        spool: Spool,
-        config: Arc<Config>,
-        recorder: Recorder,
-        clock: Arc<dyn Clock>,
-        tick: Duration,
-    ) -> Result<Engine, EngineError> {
-        let router = Router::new(&config.name_servers)?;
+    /// spool into its queue and spawns the dispatcher.
+    pub fn start(parts: Parts) -> Result<Engine, EngineError> {
+        let router = Router::new(&parts.config.get().name_servers)?;
+        let generation = parts.config.generation();
         let engine = Engine {
             inner: Arc::new(Inner {
-                spool,
-                config: RwLock::new(config),
-                clock,
-                recorder,
+                spool: parts.spool,
+                config: parts.config,
+                clock: parts.clock,
+                recorder: parts.recorder,
                 router,
                 queues: Mutex::new(Queues::default()),
                 wake: Notify::new(),
                 idle: Mutex::new(HashMap::new()),
                 rates: Mutex::new(HashMap::new()),
-                keys: Mutex::new(HashMap::new()),
-                tracking_keys: RwLock::new(None),
-                return_path_keys: RwLock::new(None),
-                suppression: RwLock::new(None),
+                keys: Mutex::new((generation, HashMap::new())),
+                tracking_keys: parts.tracking_keys,
+                return_path_keys: parts.return_path_keys,
+                suppression: parts.suppression,
                 pool_rr: Mutex::new(HashMap::new()),
                 source_rr: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
-                tick,
+                tick: parts.tick,
             }),
         };
         let ids = engine.inner.spool.ids();
@@ -160,37 +199,6 @@ impl Engine {
         let inner = engine.inner.clone();
         tokio::spawn(dispatcher(inner));
         Ok(engine)
-    }
-
-    /// Sets the keys that sign engagement-tracking links (`tracking-key`, or the key file).
-    /// Until they are set, or with `None`, messages are sent without tracking.
-    pub fn set_tracking_keys(&self, keys: Option<Arc<TokenKeys>>) {
-        *self
-            .inner
-            .tracking_keys
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = keys;
-    }
-
-    /// Sets the keys that sign VERP return paths. With keys, mail whose MAIL FROM is in the
-    /// `<bounce-processor>`'s address list leaves one recipient per transaction, each with a
-    /// return path naming its copy, so bounces are attributed exactly.
-    pub fn set_return_path_keys(&self, keys: Option<Arc<ReturnPathKeys>>) {
-        *self
-            .inner
-            .return_path_keys
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = keys;
-    }
-
-    /// Sets the suppression list: suppressed recipients are failed without an attempt
-    /// (`policy_rejection`, `b` row with bounce class 25), and hard bounces are added to it.
-    pub fn set_suppression(&self, list: Option<Arc<SuppressionList>>) {
-        *self
-            .inner
-            .suppression
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = list;
     }
 
     /// A message was just committed by the listener: writes its reception records (`r`
@@ -241,17 +249,6 @@ impl Engine {
         for key in &keys {
             self.inner.idle_notifier(key).notify_one();
         }
-        self.inner.wake.notify_one();
-    }
-
-    /// Applies a reloaded configuration to connections opened from now on.
-    pub fn reload(&self, config: Arc<Config>) {
-        *self.inner.config.write().unwrap_or_else(|e| e.into_inner()) = config;
-        self.inner
-            .keys
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
         self.inner.wake.notify_one();
     }
 
@@ -433,10 +430,7 @@ impl Engine {
 
 impl Inner {
     pub(crate) fn config(&self) -> Arc<Config> {
-        self.config
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.config.get()
     }
 
     pub(crate) fn idle_notifier(&self, key: &QueueKey) -> Arc<Notify> {
@@ -479,10 +473,7 @@ impl Inner {
         if !bp.address_list.contains(&env.mail_from) {
             return None;
         }
-        self.return_path_keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.return_path_keys.clone()
     }
 
     /// `mode=backoff` / `mode=normal` of matching reply patterns, in order: switches the
@@ -511,12 +502,7 @@ impl Inner {
         if !config.suppress_hard_bounces {
             return;
         }
-        let Some(list) = self
-            .suppression
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-        else {
+        let Some(list) = self.suppression.clone() else {
             return;
         };
         let entry = NewEntry {
@@ -540,11 +526,7 @@ impl Inner {
         scope: &Scope<'_>,
         now: SystemTime,
     ) -> Option<Plan> {
-        let keys = self
-            .tracking_keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()?;
+        let keys = self.tracking_keys.clone()?;
         Plan::new(config, Some(keys), id, env, scope, now)
     }
 }

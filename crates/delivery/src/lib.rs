@@ -22,6 +22,6 @@ mod transaction;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dsn::{build_failure_dsn, wants_failure_dsn, FailedRecipient};
-pub use engine::{Engine, EngineError, EngineStats, JobView, VmtaView};
+pub use engine::{Engine, EngineError, EngineStats, JobView, Parts, VmtaView};
 pub use queue::{queue_matcher, QueueKey, QueueView, Queues, Work};
 pub use route::{Destination, RouteError, Router};

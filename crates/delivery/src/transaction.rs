@@ -68,11 +68,7 @@ pub(crate) async fn deliver(
     // Suppressed recipients fail here, without an attempt; the others are sent.
     let sendable: Vec<u32> = {
         let subaccount = subaccount(&config, &env, &scope);
-        let list = inner
-            .suppression
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let list = inner.suppression.clone();
         work.rcpts
             .iter()
             .copied()

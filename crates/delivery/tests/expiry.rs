@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use petrel_accounting::Accounting;
-use petrel_delivery::{Engine, ManualClock};
+use petrel_config::LiveConfig;
+use petrel_delivery::{Engine, ManualClock, Parts};
 use petrel_record::{AccountingSink, Recorder};
 use petrel_spool::{Envelope, Recipient, Spool, SpoolOptions};
 
@@ -58,13 +59,12 @@ fn undeliverable_mail_bounces_when_bounce_after_has_passed() {
     .unwrap();
     let accounting = Arc::new(Accounting::from_config(&config.acct_files).unwrap());
     let engine = rt.block_on(async {
-        Engine::start(
-            spool.clone(),
-            config.clone(),
-            Recorder::new(vec![Arc::new(AccountingSink::new(accounting.clone()))]),
-            Arc::new(clock.clone()),
-            Duration::from_millis(20),
-        )
+        Engine::start(Parts {
+            recorder: Recorder::new(vec![Arc::new(AccountingSink::new(accounting.clone()))]),
+            clock: Arc::new(clock.clone()),
+            tick: Duration::from_millis(20),
+            ..Parts::new(spool.clone(), LiveConfig::new(config.clone()))
+        })
         .unwrap()
     });
     let envelope = Envelope {

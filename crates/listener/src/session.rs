@@ -832,7 +832,7 @@ impl Session {
     /// (`postmaster`, `forward-*-to`) or dropped; the rest stay. `None` when nothing is left
     /// to queue: the 250 has been sent.
     fn process_returned_mail(&mut self, mut txn: Transaction, body: &[u8]) -> Option<Transaction> {
-        let Some(hook) = self.ctx.returned_mail_hook() else {
+        let Some(hook) = self.ctx.returned_mail_hook().cloned() else {
             return Some(txn);
         };
         if !txn

@@ -17,7 +17,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use petrel_listener::Context;
+use petrel_config::LiveConfig;
+use petrel_spool::Spool;
 use petrel_suppression::SuppressionList;
 use serde_json::json;
 
@@ -30,10 +31,28 @@ use metrics::Section;
 /// or explains why not. Supplied by the binary, which knows where the file is.
 pub type Reloader = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
 
+/// The SMTP listener's traffic since start, for `/status` and the `smtp_in` section.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Inbound {
+    /// Connections accepted.
+    pub connections: u64,
+    /// Messages accepted with 250 (durable in the spool).
+    pub messages: u64,
+    /// Recipients of those messages.
+    pub recipients: u64,
+    /// Commands or messages refused with 4xx/5xx.
+    pub rejections: u64,
+}
+
+/// Reads the listener's counters now (supplied by the daemon, which runs the listener).
+pub type InboundSource = Arc<dyn Fn() -> Inbound + Send + Sync>;
+
 /// Shared state of the API handlers.
 #[derive(Clone)]
 pub struct Mgmt {
-    ctx: Arc<Context>,
+    config: LiveConfig,
+    spool: Spool,
+    inbound: Option<InboundSource>,
     engine: Option<petrel_delivery::Engine>,
     access: Arc<Vec<AccessRule>>,
     started: SystemTime,
@@ -68,15 +87,19 @@ impl IntoResponse for ApiError {
 }
 
 impl Mgmt {
-    /// Builds the API state. `access` is the `http-access` list; empty means loopback only.
+    /// Builds the API state over the daemon's configuration and spool. `access` is the
+    /// `http-access` list; empty means loopback only.
     pub fn new(
-        ctx: Arc<Context>,
+        config: LiveConfig,
+        spool: Spool,
         engine: Option<petrel_delivery::Engine>,
         access: Vec<AccessRule>,
         reloader: Option<Reloader>,
     ) -> Self {
         Mgmt {
-            ctx,
+            config,
+            spool,
+            inbound: None,
             engine,
             access: Arc::new(access),
             started: SystemTime::now(),
@@ -84,6 +107,17 @@ impl Mgmt {
             suppression: None,
             sources: Arc::new(Vec::new()),
         }
+    }
+
+    /// Shows the SMTP listener's traffic (`/status`, the `smtp_in` section) read by `source`.
+    pub fn with_inbound(mut self, source: InboundSource) -> Self {
+        self.inbound = Some(source);
+        self
+    }
+
+    /// The listener's traffic now (zero without a listener).
+    pub(crate) fn inbound(&self) -> Inbound {
+        self.inbound.as_ref().map(|f| f()).unwrap_or_default()
     }
 
     /// Serves `/suppressions` from `list`. Without it those endpoints answer 404
@@ -103,30 +137,25 @@ impl Mgmt {
     /// Every section's values now: the listener, delivery, spool and suppression list this
     /// crate knows, then the registered sources.
     fn sections(&self) -> Vec<Section> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let l = &self.ctx.stats;
+        let l = self.inbound();
         let mut out = vec![Section {
             name: "smtp_in",
             metrics: vec![
-                Metric::counter(
-                    "connections",
-                    "SMTP connections accepted.",
-                    l.connections.load(Relaxed),
-                ),
+                Metric::counter("connections", "SMTP connections accepted.", l.connections),
                 Metric::counter(
                     "messages",
                     "Messages accepted with 250 (durable in the spool).",
-                    l.messages.load(Relaxed),
+                    l.messages,
                 ),
                 Metric::counter(
                     "recipients",
                     "Recipients of the accepted messages.",
-                    l.recipients.load(Relaxed),
+                    l.recipients,
                 ),
                 Metric::counter(
                     "rejections",
                     "Commands or messages refused with 4xx/5xx.",
-                    l.rejections.load(Relaxed),
+                    l.rejections,
                 ),
             ],
         }];
@@ -155,7 +184,7 @@ impl Mgmt {
                 ],
             });
         }
-        let sp = self.ctx.spool.stats();
+        let sp = self.spool.stats();
         out.push(Section {
             name: "spool",
             metrics: vec![

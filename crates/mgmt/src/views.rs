@@ -2,7 +2,6 @@
 //! (`{"data": {...}}`) so existing monitoring can be pointed at petrel with few changes.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -13,8 +12,8 @@ use serde_json::{json, Value};
 use crate::{ApiError, Mgmt};
 
 pub(crate) async fn status(State(m): State<Mgmt>) -> Json<Value> {
-    let s = &m.ctx.stats;
-    let spool = m.ctx.spool.stats();
+    let s = m.inbound();
+    let spool = m.spool.stats();
     let started = m
         .started
         .duration_since(std::time::UNIX_EPOCH)
@@ -23,15 +22,15 @@ pub(crate) async fn status(State(m): State<Mgmt>) -> Json<Value> {
     Json(json!({ "data": {
         "status": "running",
         "product": { "name": "petrel", "version": env!("CARGO_PKG_VERSION") },
-        "hostName": m.ctx.config().primary_host_name(),
+        "hostName": m.config.get().primary_host_name(),
         "startupTime": started,
         "uptimeSeconds": m.started.elapsed().map(|d| d.as_secs()).unwrap_or(0),
         "traffic": { "total": { "in": {
-            "msg": s.messages.load(Ordering::Relaxed),
-            "rcp": s.recipients.load(Ordering::Relaxed),
+            "msg": s.messages,
+            "rcp": s.recipients,
         }}},
-        "conn": { "smtpIn": { "total": s.connections.load(Ordering::Relaxed) } },
-        "rejections": s.rejections.load(Ordering::Relaxed),
+        "conn": { "smtpIn": { "total": s.connections } },
+        "rejections": s.rejections,
         "spool": serde_json::to_value(&spool).unwrap_or(Value::Null),
         "delivery": m.engine.as_ref().map(|e| serde_json::to_value(e.stats()).unwrap_or(Value::Null)),
         "counters": m.counters_json(),
@@ -41,7 +40,7 @@ pub(crate) async fn status(State(m): State<Mgmt>) -> Json<Value> {
 pub(crate) async fn queues(State(m): State<Mgmt>) -> Json<Value> {
     if let Some(engine) = &m.engine {
         // With delivery running, the engine's view adds state: paused, connections, retry.
-        let summary = m.ctx.spool.queue_summary();
+        let summary = m.spool.queue_summary();
         let queues: Vec<Value> = engine
             .queues()
             .into_iter()
@@ -75,7 +74,6 @@ pub(crate) async fn queues(State(m): State<Mgmt>) -> Json<Value> {
         return Json(json!({ "data": { "queues": queues } }));
     }
     let queues: Vec<Value> = m
-        .ctx
         .spool
         .queue_summary()
         .into_iter()
@@ -97,7 +95,7 @@ pub(crate) async fn queues(State(m): State<Mgmt>) -> Json<Value> {
 
 pub(crate) async fn domains(State(m): State<Mgmt>) -> Json<Value> {
     let mut by_domain: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
-    for q in m.ctx.spool.queue_summary() {
+    for q in m.spool.queue_summary() {
         let e = by_domain.entry(q.domain).or_default();
         e.0 += q.recipients;
         e.1 += q.messages;
@@ -131,11 +129,11 @@ pub(crate) async fn messages(
         ));
     }
     let mut rows = Vec::new();
-    for id in m.ctx.spool.ids() {
+    for id in m.spool.ids() {
         if rows.len() >= limit {
             break;
         }
-        let Some(env) = m.ctx.spool.envelope(id) else {
+        let Some(env) = m.spool.envelope(id) else {
             continue;
         };
         if q.job_id
@@ -176,7 +174,7 @@ pub(crate) async fn message_body(
             format!("`{}` is not a message id", q.id),
         )
     })?;
-    let spool = m.ctx.spool.clone();
+    let spool = m.spool.clone();
     let body = tokio::task::spawn_blocking(move || spool.read_body(id))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
