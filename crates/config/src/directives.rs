@@ -57,6 +57,17 @@ pub(crate) enum Status {
     Deprecated(&'static str),
 }
 
+/// When a change to a directive takes effect in a running daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Apply {
+    /// On `reload`: every part reads the new configuration for its next session,
+    /// connection or message.
+    Reload,
+    /// Only after a restart: it sets up something the daemon builds once (a bound socket,
+    /// an open file or database, a key loaded at start, the uploader).
+    Restart,
+}
+
 /// What a directive's value looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -99,6 +110,7 @@ pub(crate) struct Directive {
     pub sections: u32,
     pub kind: Kind,
     pub status: Status,
+    pub apply: Apply,
 }
 
 const fn d(name: &'static str, sections: u32, kind: Kind, status: Status) -> Directive {
@@ -107,6 +119,15 @@ const fn d(name: &'static str, sections: u32, kind: Kind, status: Status) -> Dir
         sections,
         kind,
         status,
+        apply: Apply::Reload,
+    }
+}
+
+/// A directive (or section) whose changes need a restart.
+const fn restart(d: Directive) -> Directive {
+    Directive {
+        apply: Apply::Restart,
+        ..d
     }
 }
 
@@ -123,12 +144,12 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("include", G | SRC | DOM | VMTA | SPAT, K::Custom, A),
     d("postmaster", G, K::Email, A),
     d("host-name", G, K::Word, A),
-    d("smtp-listener", G, K::Custom, A),
+    restart(d("smtp-listener", G, K::Custom, A)),
     d("smtp-source-host", G | VMTA, K::Custom, A),
     d("total-max-smtp-out", G, INT, P),
-    d("total-max-smtp-in", G, INT, A),
+    restart(d("total-max-smtp-in", G, INT, A)),
     d("smtp-await-slot", G, BOOL, P),
-    d("spool", G, K::Path, Status::Deprecated("<spool DIR>")),
+    restart(d("spool", G, K::Path, Status::Deprecated("<spool DIR>"))),
     d("spool-delete-corrupted", G, BOOL, P),
     d(
         "spool-min-free-space",
@@ -149,7 +170,7 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("custom-dsn-from-header", G, K::Text, P),
     d("host-id", G, INT, P),
     d("domain-suffix", G, K::Word, P),
-    d("name-server", G, K::Custom, A),
+    restart(d("name-server", G, K::Custom, A)),
     d("always-allow-relaying", G, BOOL, A),
     d("max-message-size", G, K::SizeLimit, A),
     d("relay-domain", G, K::Domain, A),
@@ -162,7 +183,7 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("alias", G | ALIAS, K::Custom, P),
     d("pickup", G, K::Custom, P),
     d("pickup-remove-dot", G, BOOL, P),
-    d("http-mgmt-port", G, K::Port, A),
+    restart(d("http-mgmt-port", G, K::Port, A)),
     // ---- <pattern-list> entries ----
     d("header", PAT, K::Custom, A),
     d("mail-from", PAT, K::Custom, A),
@@ -171,10 +192,10 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     // ---- <smtp-pattern-list> ----
     d("reply", SPAT, K::Custom, A),
     // petrel extensions: the suppression list
-    d("suppression-database", G, K::Path, A),
+    restart(d("suppression-database", G, K::Path, A)),
     d("suppress-hard-bounces", G, BOOL, A),
     d("suppress-complaints", G, BOOL, A),
-    d("http-access", G, K::Custom, A),
+    restart(d("http-access", G, K::Custom, A)),
     d("http-redirect-to-https", G, BOOL, P),
     d("http-csrf-protection", G, BOOL, P),
     d("http-api-key", G, K::Word, P),
@@ -197,7 +218,7 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
         K::Choice(&["rcpt", "name", "size"]),
         P,
     ),
-    d("log-file", G, K::Path, A),
+    restart(d("log-file", G, K::Path, A)),
     d("log-rotate", G, INT, P),
     d("log-auto-rotation", G, BOOL, P),
     d("log-file-world-readable", G, BOOL, P),
@@ -286,7 +307,8 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("check-spf-inbound", SRC, BOOL, P),
     d("check-iprev-inbound", SRC, BOOL, P),
     // ---- <smtp-listener> ----
-    d("source", LST | USR, K::Word, A),
+    restart(d("source", LST, K::Word, A)),
+    d("source", USR, K::Word, A),
     d("await-slot", LST, BOOL, P),
     d("immediate-tls", LST, BOOL, P),
     d("tls-certificate", LST | USR, K::Custom, P),
@@ -477,63 +499,63 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("sparkpost-sandbox", DOM, BOOL, P),
     d("sparkpost-ip-pool", DOM, K::Word, P),
     // ---- <acct-file> ----
-    d("records", ACCT, K::Custom, A),
-    d("record-fields", ACCT, K::Custom, A),
-    d("move-to", ACCT, K::Path, A),
-    d("move-interval", ACCT, K::Duration, A),
-    d("max-size", ACCT, K::Size, A),
-    d("delete-after", ACCT, K::DurationOrNever, A),
-    d("iso-times", ACCT, BOOL, A),
-    d("user-string", ACCT, K::Text, A),
+    restart(d("records", ACCT, K::Custom, A)),
+    restart(d("record-fields", ACCT, K::Custom, A)),
+    restart(d("move-to", ACCT, K::Path, A)),
+    restart(d("move-interval", ACCT, K::Duration, A)),
+    restart(d("max-size", ACCT, K::Size, A)),
+    restart(d("delete-after", ACCT, K::DurationOrNever, A)),
+    restart(d("iso-times", ACCT, BOOL, A)),
+    restart(d("user-string", ACCT, K::Text, A)),
     d("map-header-to-field", ACCT, K::Custom, P),
     d("queue-filter", ACCT, K::List, P),
     d("privacy-policy", ACCT, K::Custom, P),
     d("retry-interval", ACCT, K::Duration, P),
     d("write-timeout", ACCT, K::Duration, P),
-    d("world-readable", ACCT, BOOL, A),
+    restart(d("world-readable", ACCT, BOOL, A)),
     d("count-moved-records", ACCT, BOOL, P),
-    d("sync", ACCT, BOOL, A),
+    restart(d("sync", ACCT, BOOL, A)),
     // ---- <spool> ----
     d("priority", SPOOL, K::Int(1, 100), P),
-    d("min-free-space", SPOOL, K::Size, A),
+    restart(d("min-free-space", SPOOL, K::Size, A)),
     d("deliver-only", SPOOL, BOOL, P),
     d("delete-file-holders", SPOOL, BOOL, P),
     // ---- <signals> ----
-    d("api-key", SIG, K::Word, A),
-    d("upload-url", SIG, K::Word, A),
-    d("engagement-tracking", SIG, K::Custom, A),
+    restart(d("api-key", SIG, K::Word, A)),
+    restart(d("upload-url", SIG, K::Word, A)),
+    restart(d("engagement-tracking", SIG, K::Custom, A)),
     d("customer-id", SIG, K::Custom, A),
-    d("tracking-domain", SIG, K::Word, A),
+    restart(d("tracking-domain", SIG, K::Word, A)),
     d("custom-message-id-header", SIG, K::Word, A),
     d("process-x-sp-subaccount-id", SIG, BOOL, A),
     d("retain-x-sp-subaccount-id", SIG, BOOL, A),
-    d("log-verbose", SIG, BOOL, A),
-    d("min-free-space", SIG, K::Size, A),
-    d("privacy-policy", SIG, K::Choice(&["retain", "sha1"]), A),
+    restart(d("log-verbose", SIG, BOOL, A)),
+    restart(d("min-free-space", SIG, K::Size, A)),
+    restart(d("privacy-policy", SIG, K::Choice(&["retain", "sha1"]), A)),
     // petrel extensions
-    d("event-dir", SIG, K::Path, A),
-    d("upload-interval", SIG, K::Duration, A),
-    d("upload", SIG, BOOL, A),
-    d("tracking-listener", SIG, K::Custom, A),
-    d("tracking-tls-certificate", SIG, K::Custom, A),
-    d("tracking-key", SIG, K::Custom, A),
-    d("tracking-key-file", SIG, K::Path, A),
+    restart(d("event-dir", SIG, K::Path, A)),
+    restart(d("upload-interval", SIG, K::Duration, A)),
+    restart(d("upload", SIG, BOOL, A)),
+    restart(d("tracking-listener", SIG, K::Custom, A)),
+    restart(d("tracking-tls-certificate", SIG, K::Custom, A)),
+    restart(d("tracking-key", SIG, K::Custom, A)),
+    restart(d("tracking-key-file", SIG, K::Path, A)),
     d("open-tracking", SIG, BOOL, A),
     d("initial-open-tracking", SIG, BOOL, A),
     d("click-tracking", SIG, BOOL, A),
     d("tracking-link-expiry", SIG, K::Duration, A),
-    d("tracking-trusted-proxy", SIG, K::Custom, A),
+    restart(d("tracking-trusted-proxy", SIG, K::Custom, A)),
     d("sender-or-from", SIGF, K::Custom, A),
     // ---- <signals-service> (petrel extension) ----
-    d("listener", SIGSVC, K::Custom, A),
-    d("database", SIGSVC, K::Path, A),
+    restart(d("listener", SIGSVC, K::Custom, A)),
+    restart(d("database", SIGSVC, K::Path, A)),
     // ---- processors ----
     d("deliver-unmatched-email", BP | FBL, BOOL, A),
     d("deliver-matched-email", BP | FBL, BOOL, A),
     d("forward-unmatched-to", BP | FBL, K::Email, A),
     d("forward-errors-to", BP | FBL, K::Email, A),
-    d("return-path-key", BP, K::Custom, A),
-    d("return-path-key-file", BP, K::Path, A),
+    restart(d("return-path-key", BP, K::Custom, A)),
+    restart(d("return-path-key-file", BP, K::Path, A)),
     d(
         "deliver-email",
         BP | FBL,
@@ -570,6 +592,9 @@ pub(crate) struct SectionDef {
     pub parents: u32,
     pub arg: ArgRule,
     pub status: Status,
+    /// Adding, removing or renaming the section needs a restart (what it sets up is built
+    /// once); its directives say for themselves.
+    pub apply: Apply,
     /// Contents are not validated line by line (regex-based lists).
     pub opaque: bool,
     /// Not implemented at all; using it is an error.
@@ -583,8 +608,17 @@ const fn s(tag: &'static str, bit: u32, parents: u32, arg: ArgRule, status: Stat
         parents,
         arg,
         status,
+        apply: Apply::Reload,
         opaque: false,
         unsupported: false,
+    }
+}
+
+/// A section whose presence needs a restart.
+const fn restart_section(s: SectionDef) -> SectionDef {
+    SectionDef {
+        apply: Apply::Restart,
+        ..s
     }
 }
 
@@ -595,6 +629,7 @@ const fn opaque(tag: &'static str, bit: u32, parents: u32, arg: ArgRule) -> Sect
         parents,
         arg,
         status: P,
+        apply: Apply::Reload,
         opaque: true,
         unsupported: false,
     }
@@ -607,6 +642,7 @@ const fn unsupported(tag: &'static str) -> SectionDef {
         parents: G,
         arg: ArgRule::Optional,
         status: P,
+        apply: Apply::Reload,
         opaque: true,
         unsupported: true,
     }
@@ -617,26 +653,26 @@ use ArgRule::{None as NoArg, Optional as OptArg, Required as ReqArg};
 /// Every section tag petrel accepts.
 pub(crate) const SECTIONS: &[SectionDef] = &[
     s("source", SRC, G, ReqArg, A),
-    s("smtp-listener", LST, G, ReqArg, A),
+    restart_section(s("smtp-listener", LST, G, ReqArg, A)),
     s("smtp-user", USR, G, ReqArg, A),
     s("source-group", SGRP, G, ReqArg, P),
     s("virtual-mta", VMTA, G, ReqArg, A),
     s("virtual-mta-pool", POOL, G, ReqArg, A),
     s("domain", DOM, G | VMTA | POOL, ReqArg, P),
-    s("acct-file", ACCT, G, ReqArg, P),
-    s("spool", SPOOL, G, ReqArg, A),
-    s("signals", SIG, G, NoArg, A),
-    s(
+    restart_section(s("acct-file", ACCT, G, ReqArg, P)),
+    restart_section(s("spool", SPOOL, G, ReqArg, A)),
+    restart_section(s("signals", SIG, G, NoArg, A)),
+    restart_section(s(
         "sparkpost-analytics",
         SIG,
         G,
         NoArg,
         Status::Deprecated("<signals>"),
-    ),
+    )),
     s("signals-filter", SIGF, G, ReqArg, A),
-    s("signals-service", SIGSVC, G, NoArg, A),
-    s("bounce-processor", BP, G, NoArg, A),
-    s("feedback-loop-processor", FBL, G, NoArg, A),
+    restart_section(s("signals-service", SIGSVC, G, NoArg, A)),
+    restart_section(s("bounce-processor", BP, G, NoArg, A)),
+    restart_section(s("feedback-loop-processor", FBL, G, NoArg, A)),
     s("address-list", ADDR, G | BP | FBL, OptArg, A),
     s("email-patterns", EMAILP, BP | FBL, NoArg, P),
     s("pattern-list", PAT, G | PAT, OptArg, A),

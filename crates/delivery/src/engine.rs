@@ -358,7 +358,10 @@ impl Engine {
 
     /// Every queue with its waiting recipients, for `show queues`.
     pub fn queues(&self) -> Vec<QueueView> {
-        self.inner.lock_queues().views()
+        let spool = &self.inner.spool;
+        self.inner
+            .lock_queues()
+            .views(|id| spool.body_len(id).unwrap_or(0))
     }
 
     /// Jobs with waiting mail, for `show jobs`.

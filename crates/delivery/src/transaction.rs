@@ -226,9 +226,9 @@ pub(crate) async fn deliver_taken(
     settings: &EffectiveDomainSettings,
     work: Work,
 ) -> Flow {
-    let n = work.rcpts.len();
+    let id = work.id;
     let flow = deliver(inner, conn, dest, key, settings, work).await;
-    inner.lock_queues().finished(key, n);
+    inner.lock_queues().finished(key, id);
     flow
 }
 

@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
 use petrel_accounting::Accounting;
-use petrel_config::LiveConfig;
+use petrel_config::{Config, LiveConfig};
 use petrel_delivery::{Engine, Parts};
 use petrel_listener::{Context, Hooks};
 use petrel_mgmt::{AccessLevel, AccessRule, Inbound, InboundSource, Mgmt, Reloader};
+use petrel_mgmt_api::ReloadResult;
 use petrel_record::{AccountingSink, Recorder, SignalsSink, Sink};
 use petrel_spool::{Spool, SpoolOptions};
 use tracing::{info, warn};
@@ -118,8 +119,8 @@ async fn run(
         .collect();
 
     let reloader: Option<Reloader> = file.clone().map(|path| {
-        let live = live.clone();
-        let f: Reloader = Arc::new(move || reload(&live, &path));
+        let (live, started) = (live.clone(), config.clone());
+        let f: Reloader = Arc::new(move |apply| reload(&live, &started, &path, apply));
         f
     });
     let mut mgmt_addr = None;
@@ -195,7 +196,7 @@ async fn run(
     eprintln!("{line}");
 
     let serve = tokio::spawn(petrel_listener::serve(ctx.clone(), listeners));
-    wait_for_shutdown(&live, file.as_deref()).await;
+    wait_for_shutdown(&live, &config, file.as_deref()).await;
     serve.abort();
     info!("petrel stopping");
     // Close the spool before the recorders: an outcome that arrives later can no longer be
@@ -242,23 +243,53 @@ fn recorder(
     Recorder::new(sinks)
 }
 
-/// Re-reads the configuration file and applies it to every part; on any error the old
-/// configuration stays.
-fn reload(live: &LiveConfig, path: &Path) -> Result<String, String> {
-    let loaded = petrel_config::load(path)
-        .map_err(|e| format!("reload failed, old configuration kept:\n{e}"))?;
+/// Re-reads the configuration file and (with `apply`) gives it to every part; on any error
+/// the old configuration stays. Settings that differ from those the daemon `started` with
+/// and that only a restart can apply are named (again at every reload until a restart).
+fn reload(
+    live: &LiveConfig,
+    started: &Config,
+    path: &Path,
+    apply: bool,
+) -> Result<ReloadResult, String> {
+    let failed = |e: String| {
+        if apply {
+            format!("reload failed, old configuration kept:\n{e}")
+        } else {
+            format!("the configuration cannot be reloaded:\n{e}")
+        }
+    };
+    let loaded = petrel_config::load(path).map_err(|e| failed(e.to_string()))?;
+    let config = Arc::new(loaded.config);
+    petrel_listener::check_tls(&config).map_err(|e| failed(e.to_string()))?;
+    let restart_needed = petrel_config::restart_needed(started, &config);
+    let file = Some(path.display().to_string());
+    if !apply {
+        return Ok(ReloadResult {
+            result: "The configuration can be reloaded.".into(),
+            file,
+            restart_needed,
+        });
+    }
     for w in &loaded.warnings {
         warn!("config: {w}");
     }
-    let config = Arc::new(loaded.config);
-    petrel_listener::check_tls(&config)
-        .map_err(|e| format!("reload failed, old configuration kept: {e}"))?;
     live.replace(config);
     info!("configuration reloaded from {}", path.display());
-    Ok("Configuration reloaded.".into())
+    if !restart_needed.is_empty() {
+        warn!(
+            "config: these changes take effect only after a restart: {}",
+            restart_needed.join(", ")
+        );
+    }
+    Ok(ReloadResult {
+        result: "Configuration reloaded.".into(),
+        file,
+        restart_needed,
+    })
 }
 
-async fn wait_for_shutdown(live: &LiveConfig, file: Option<&Path>) {
+async fn wait_for_shutdown(live: &LiveConfig, started: &Config, file: Option<&Path>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -274,8 +305,8 @@ async fn wait_for_shutdown(live: &LiveConfig, file: Option<&Path>) {
             _ = int.recv() => return,
             _ = hup.recv() => {
                 if let Some(path) = file {
-                    match reload(live, path) {
-                        Ok(m) => info!("{m}"),
+                    match reload(live, started, path, true) {
+                        Ok(r) => info!("{}", r.result),
                         Err(e) => warn!("{e}"),
                     }
                 }

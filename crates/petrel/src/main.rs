@@ -1,11 +1,13 @@
 //! `petrel`: the daemon and its command-line tools. Wiring and argument handling only; the
 //! work happens in the library crates.
 
+mod admin;
 mod cli;
 mod daemon;
 mod keys;
 mod metrics;
 mod mgmt_client;
+mod render;
 mod returns;
 mod signals;
 mod tracking;
