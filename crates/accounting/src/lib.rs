@@ -24,7 +24,6 @@ mod pipe_out;
 mod record;
 mod service;
 mod status;
-mod timefmt;
 mod writer;
 
 pub use error::AcctError;
