@@ -186,6 +186,9 @@ pub struct DeliveryCounts {
 pub struct Queues {
     /// Queues with waiting recipients, paused or in backoff mode.
     pub queues: Vec<QueueRow>,
+    /// How many matched when a client cut the list (`pmta show queues --maxitems`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
 }
 
 /// A queue's mode: which limits and retry schedule apply.
@@ -325,6 +328,9 @@ pub struct JobRow {
 pub struct Vmtas {
     /// Every virtual MTA, configured or with queues.
     pub vmtas: Vec<VmtaRow>,
+    /// How many matched when a client cut the list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
 }
 
 /// One virtual MTA.

@@ -137,6 +137,6 @@ pub(crate) async fn vmtas(State(m): State<Mgmt>) -> Result<Json<Data<Vmtas>>, Ap
         })
         .collect();
     Ok(Json(Data {
-        data: Vmtas { vmtas },
+        data: Vmtas { vmtas, total: None },
     }))
 }

@@ -103,7 +103,10 @@ pub(crate) async fn queues(State(m): State<Mgmt>) -> Result<Json<Data<Queues>>, 
         })
         .collect();
     Ok(Json(Data {
-        data: Queues { queues },
+        data: Queues {
+            queues,
+            total: None,
+        },
     }))
 }
 

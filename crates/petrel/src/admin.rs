@@ -27,7 +27,7 @@ fn client(config: Option<&Path>) -> Result<Client> {
 }
 
 /// The daemon's `http-mgmt-port`, from its configuration file.
-fn mgmt_port(config: Option<&Path>) -> Result<u16> {
+pub(crate) fn mgmt_port(config: Option<&Path>) -> Result<u16> {
     let port = match load_config(config) {
         Ok((config, _, _)) => config.http_mgmt_port,
         // A file being edited may not parse (that is what `reload` is for): find the port

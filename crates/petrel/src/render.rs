@@ -53,7 +53,8 @@ pub fn queues(q: &Queues) -> String {
         );
     }
     let n = q.queues.len();
-    let _ = writeln!(out, "{n} of {n} queues.");
+    let total = q.total.unwrap_or(n as u64);
+    let _ = writeln!(out, "{n} of {total} queues.");
     out
 }
 
@@ -99,7 +100,8 @@ pub fn vmtas(v: &Vmtas) -> String {
         );
     }
     let n = v.vmtas.len();
-    let _ = writeln!(out, "{n} of {n} virtual MTAs.");
+    let total = v.total.unwrap_or(n as u64);
+    let _ = writeln!(out, "{n} of {total} virtual MTAs.");
     out
 }
 
