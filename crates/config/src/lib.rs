@@ -12,6 +12,7 @@
 
 mod builder;
 mod config;
+mod directive_value;
 mod directives;
 mod error;
 mod lexer;
