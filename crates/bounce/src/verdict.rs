@@ -62,6 +62,7 @@ pub const RULE_GROUPS: &[&str] = &[
     "sending-host",
     "sending-limits",
     "receiver-filter",
+    "provider-blocklists",
     "authentication",
     "remote-failure",
     "address-blocklist",
@@ -229,6 +230,10 @@ pub type CodeSupplement = (Option<u8>, u16, u16, BounceCategory, u16, u16);
 /// Registered enhanced codes the shared `CODE_RULES` does not know (see [`CodeSupplement`]).
 /// Candidates to move into `petrel_smtp_client::CODE_RULES`.
 pub const CODE_SUPPLEMENT: &[CodeSupplement] = &[
+    // RFC 3463: x.4.3 "Directory server failure" (the system could not reach the directory
+    // or routing server it needs, qmail-ldap's "Unable to contact LDAP server (#4.4.3)"): a
+    // routing problem of the receiving side, whatever the expiry prose around it says.
+    (None, 4, 3, BounceCategory::RoutingErrors, 21, 21),
     // RFC 3463 (IANA registry): x.7.13 "User Account Disabled".
     (None, 7, 13, BounceCategory::InactiveMailbox, 10, 20),
     // RFC 7372 authentication failures, all of the sending domain or host, never of the
@@ -290,6 +295,9 @@ pub const SUPPLEMENT_RULES: &[PhraseRule] = &[
             // Orange / La Poste: "421 … Service refusé. Veuillez essayer plus tard".
             "service refuse",
             "service refusé",
+            // Mimecast's published "554 Host network not allowed" (the sending IP is not
+            // permitted by the recipient's policy).
+            "host network not allowed",
         ],
         BounceCategory::PolicyRelated,
         50,
@@ -324,6 +332,24 @@ pub const SUPPLEMENT_RULES: &[PhraseRule] = &[
         ],
         BounceCategory::PolicyRelated,
         50,
+    ),
+    // Mailbox providers' published codes for a sending IP blocked on reputation: Outlook.com
+    // "550 SC-001 … Unfortunately, messages from … weren't sent … part of their network is on
+    // our block list" (SC-001 to SC-004), Cox's "AUP#CXBL" / "AUP#CDRBL" (IP blocked for
+    // spam-like behaviour) and "AUP#IPBL…" (listed on a DNSBL), from postmaster.cox.net.
+    (
+        "provider-blocklists",
+        &[
+            " sc-001",
+            " sc-002",
+            " sc-003",
+            " sc-004",
+            "aup#cxbl",
+            "aup#cdrbl",
+            "aup#ipbl",
+        ],
+        BounceCategory::SpamRelated,
+        51,
     ),
     // The server requires the client to authenticate (RFC 4954: "530 5.7.0 Authentication
     // required"; relays and submission servers: "550 Unauthenticated senders not
