@@ -39,12 +39,14 @@ fn holdout_agreement() {
     println!("(b) hard/soft agreement:          {b:.1} %");
     println!("(c) category agreement:           {c:.1} %");
     assert_eq!(s.rows, 127, "every labelled row is scored");
-    // Measured before any rule work on this set: 95.3 %, 81.9 %, 59.1 % (docs/BOUNCES.md).
-    // Floors at what is measured, so a regression on unseen mail fails.
+    // Measured before any rule work on this set: 95.3 %, 81.9 %, 59.1 %; after the second
+    // pass (rules tuned on the shared corpus and the tuning half only): 95.3 %, 86.6 %,
+    // 76.4 %, final half 93.8 %, 85.9 %, 73.4 % (docs/BOUNCES.md). Floors just below what
+    // is measured: one more miss in any column fails.
     assert!(
         a >= 95.0,
         "recipient + status agreement on the hold-out fell"
     );
-    assert!(b >= 81.5, "hard/soft agreement on the hold-out fell");
-    assert!(c >= 59.0, "category agreement on the hold-out fell");
+    assert!(b >= 86.5, "hard/soft agreement on the hold-out fell");
+    assert!(c >= 76.0, "category agreement on the hold-out fell");
 }
