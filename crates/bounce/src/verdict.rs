@@ -62,6 +62,8 @@ pub const RULE_GROUPS: &[&str] = &[
     "sending-host",
     "sending-limits",
     "receiver-filter",
+    "provider-blocklists",
+    "authentication",
     "remote-failure",
     "address-blocklist",
     "sender-setup",
@@ -217,7 +219,9 @@ pub const DNS_DEFINITE: &[&str] = &["null mx", "doesn't receive email", "does no
 /// ("mailbox disabled"), Microsoft uses 5.1.10 ("null MX") for "recipient not found" (Exchange
 /// Online's published "550 5.1.10 RESOLVER.ADR.RecipientNotFound") and 5.4.1 for "Recipient
 /// address rejected: Access denied" (directory-based edge blocking of unknown recipients).
-pub const TEXT_OVER_CODE: &[(u16, u16)] = &[(2, 1), (1, 10), (1, 6), (2, 0), (4, 1)];
+/// X.1.6 is not loose: RFC 3463 "Destination mailbox has moved, No forwarding address" says
+/// the address is no longer accepted, which is what "recipient no longer on server" says.
+pub const TEXT_OVER_CODE: &[(u16, u16)] = &[(2, 1), (1, 10), (2, 0), (4, 1)];
 
 /// One [`CODE_SUPPLEMENT`] rule: class (`None` = 4 or 5), subject, detail, category, and
 /// the SparkPost class for a permanent and for a transient failure.
@@ -226,6 +230,10 @@ pub type CodeSupplement = (Option<u8>, u16, u16, BounceCategory, u16, u16);
 /// Registered enhanced codes the shared `CODE_RULES` does not know (see [`CodeSupplement`]).
 /// Candidates to move into `petrel_smtp_client::CODE_RULES`.
 pub const CODE_SUPPLEMENT: &[CodeSupplement] = &[
+    // RFC 3463: x.4.3 "Directory server failure" (the system could not reach the directory
+    // or routing server it needs, qmail-ldap's "Unable to contact LDAP server (#4.4.3)"): a
+    // routing problem of the receiving side, whatever the expiry prose around it says.
+    (None, 4, 3, BounceCategory::RoutingErrors, 21, 21),
     // RFC 3463 (IANA registry): x.7.13 "User Account Disabled".
     (None, 7, 13, BounceCategory::InactiveMailbox, 10, 20),
     // RFC 7372 authentication failures, all of the sending domain or host, never of the
@@ -287,6 +295,9 @@ pub const SUPPLEMENT_RULES: &[PhraseRule] = &[
             // Orange / La Poste: "421 … Service refusé. Veuillez essayer plus tard".
             "service refuse",
             "service refusé",
+            // Mimecast's published "554 Host network not allowed" (the sending IP is not
+            // permitted by the recipient's policy).
+            "host network not allowed",
         ],
         BounceCategory::PolicyRelated,
         50,
@@ -318,6 +329,38 @@ pub const SUPPLEMENT_RULES: &[PhraseRule] = &[
             "refused due to recipient preferences",
             "you have been blocked by the recipient",
             "recipient is only accepting mail from specific",
+        ],
+        BounceCategory::PolicyRelated,
+        50,
+    ),
+    // Mailbox providers' published codes for a sending IP blocked on reputation: Outlook.com
+    // "550 SC-001 … Unfortunately, messages from … weren't sent … part of their network is on
+    // our block list" (SC-001 to SC-004), Cox's "AUP#CXBL" / "AUP#CDRBL" (IP blocked for
+    // spam-like behaviour) and "AUP#IPBL…" (listed on a DNSBL), from postmaster.cox.net.
+    (
+        "provider-blocklists",
+        &[
+            " sc-001",
+            " sc-002",
+            " sc-003",
+            " sc-004",
+            "aup#cxbl",
+            "aup#cdrbl",
+            "aup#ipbl",
+        ],
+        BounceCategory::SpamRelated,
+        51,
+    ),
+    // The server requires the client to authenticate (RFC 4954: "530 5.7.0 Authentication
+    // required"; relays and submission servers: "550 Unauthenticated senders not
+    // allowed"): a refusal of the sending setup, never of the recipient.
+    (
+        "authentication",
+        &[
+            "authentication required",
+            "authentication is required",
+            "unauthenticated sender",
+            "must authenticate",
         ],
         BounceCategory::PolicyRelated,
         50,
@@ -466,6 +509,8 @@ pub const PHASE_MARKERS: &[(&[&str], SmtpPhase)] = &[
             "while receiving the initial server greeting",
             "smtp greeting",
             "smtp:connect",
+            // qmail-remote: "Connected to 192.0.2.1 but greeting failed."
+            "but greeting failed",
         ],
         SmtpPhase::Connect,
     ),
@@ -479,6 +524,8 @@ pub const PHASE_MARKERS: &[(&[&str], SmtpPhase)] = &[
             "performing the ehlo handshake",
             "smtp:ehlo",
             "smtp:helo",
+            // qmail-remote: "Connected to 192.0.2.1 but my name was rejected."
+            "but my name was rejected",
         ],
         SmtpPhase::Helo,
     ),
@@ -489,6 +536,8 @@ pub const PHASE_MARKERS: &[(&[&str], SmtpPhase)] = &[
             "in reply to mail from command",
             "smtp:mail",
             "[mail_from]",
+            // qmail-remote: "Connected to 192.0.2.1 but sender was rejected."
+            "but sender was rejected",
         ],
         SmtpPhase::MailFrom,
     ),
@@ -515,6 +564,8 @@ pub const PHASE_MARKERS: &[(&[&str], SmtpPhase)] = &[
             "in reply to data command",
             "for text command",
             "failed after i sent the message",
+            // qmail-remote: "192.0.2.1 failed on DATA command."
+            "failed on data command",
             "smtp:data",
             "[data]",
         ],
@@ -581,6 +632,9 @@ pub fn verdict_with(
         address_evidence: true,
     };
     let plain = Reply::plain(code, text.to_string());
+    // The text alone, under a neutral code: a bare-code rule (421 → bad-connection) must not
+    // pre-empt what the enhanced code's subject says (421 4.3.0 is a system problem).
+    let neutral = Reply::plain(if permanent { 550 } else { 450 }, text.to_string());
     let with_code = match status {
         Some(s) if s.0 == 4 || s.0 == 5 => Reply::new(code, s, text.to_string()),
         _ => plain.clone(),
@@ -591,13 +645,13 @@ pub fn verdict_with(
         permanent,
         address_evidence: true,
     };
-    let text_only = classify(Some(&plain), None);
+    let text_only = classify(Some(&neutral), None);
     let supplemented = supplement(rules, &lower);
     // Evidence that the address itself is bad: an addressing code, or words.
     let says_address =
         |c: BounceCategory| matches!(c, BounceCategory::BadMailbox | BounceCategory::BadDomain);
     let address_evidence = !rules.on("weak-evidence-soft")
-        || matches!(status, Some((_, 1, 1 | 2 | 3 | 10)))
+        || matches!(status, Some((_, 1, 1 | 2 | 3 | 6 | 10)))
         || says_address(text_only.bounce_cat)
         || supplemented.is_some_and(|(c, _)| says_address(c));
     let v = 'decided: {
@@ -607,26 +661,43 @@ pub fn verdict_with(
         //    prose).
         let ruled = status.is_some_and(|s| has_code_rule(rules, s));
         if !ruled || matches!(status, Some((_, 4, 7 | 4))) {
-            if let Some(v) = prose(rules, &lower, permanent, text, code) {
+            if let Some(v) = prose(rules, &lower, permanent, text, code, phase) {
                 break 'decided v;
             }
         }
-        // 2. A specific enhanced code with a rule of its own decides, unless it is a
+        // 2. The receiver names its own filter or the recipient's preferences (Facebook's
+        //    published "550 5.1.1 RCP-P2 … Refused due to recipient preferences"): the
+        //    address exists, so that outweighs an address code.
+        if let Some((_, _, category, class)) =
+            phrase_rule(rules, SUPPLEMENT_RULES, &lower).filter(|r| r.0 == "receiver-filter")
+        {
+            break 'decided make(*category, *class);
+        }
+        // 3. A specific enhanced code with a rule of its own decides, unless it is a
         //    loosely used one.
         if let Some(s) = status {
             if let Some(&(_, _, _, category, perm, temp)) = code_supplement(rules, s) {
                 break 'decided make(category, if permanent { perm } else { temp });
             }
             let loose = rules.on("text-over-loose-codes") && TEXT_OVER_CODE.contains(&(s.1, s.2));
+            // X.4.4 "unable to route" is what servers answer when the domain does not
+            // resolve; words that say so ("550 5.4.4 Invalid domain") name the cause.
+            if s.1 == 4
+                && s.2 == 4
+                && rules.on("text-over-loose-codes")
+                && text_only.bounce_cat == BounceCategory::BadDomain
+            {
+                break 'decided as_verdict(text_only);
+            }
             if shared_code_rule(s) && !loose {
                 break 'decided as_verdict(classify(Some(&with_code), None));
             }
         }
-        // 3. Reply phrases the shared table lacks.
+        // 4. Reply phrases the shared table lacks.
         if let Some((category, class)) = supplemented {
             break 'decided make(category, class);
         }
-        // 4. The shared text rules on the text alone, then the shared classifier with the
+        // 5. The shared text rules on the text alone, then the shared classifier with the
         //    code.
         if text_only.bounce_cat != BounceCategory::Other {
             break 'decided as_verdict(text_only);
@@ -683,7 +754,14 @@ fn shared_code_rule(s: (u8, u16, u16)) -> bool {
 }
 
 /// Step 1: [`PROSE_RULES`] on the collapsed text.
-fn prose(rules: &Rules, lower: &str, permanent: bool, text: &str, code: u16) -> Option<Verdict> {
+fn prose(
+    rules: &Rules,
+    lower: &str,
+    permanent: bool,
+    text: &str,
+    code: u16,
+    phase: Option<SmtpPhase>,
+) -> Option<Verdict> {
     let (_, _, category, class) = phrase_rule(rules, PROSE_RULES, lower)?;
     let mut v = Verdict {
         category: *category,
@@ -706,6 +784,12 @@ fn prose(rules: &Rules, lower: &str, permanent: bool, text: &str, code: u16) -> 
                 } else {
                     transient_class(reason.1)
                 };
+            } else if phase == Some(SmtpPhase::Helo) && rules.on("phase-helo") {
+                // The queue gave up on a server that refused our EHLO / HELO every time
+                // (qmail: "Connected to … but my name was rejected"): a refusal of the
+                // sending host, not a timeout.
+                v.category = BounceCategory::PolicyRelated;
+                v.class = 50;
             }
         }
         // A DNS lookup that failed temporarily (or that a report calls temporary) is a
@@ -724,7 +808,9 @@ fn prose(rules: &Rules, lower: &str, permanent: bool, text: &str, code: u16) -> 
 }
 
 /// The reason a queue-expiry text names besides the expiry, if it is one that outlasts
-/// retrying: a full mailbox, an unknown or disabled mailbox, a spam or virus block.
+/// retrying: a full mailbox, an unknown or disabled mailbox, a spam, virus or policy block
+/// (the last reply quoted: "421 4.7.0 [TSS04] … temporarily deferred … I'm not going to try
+/// again").
 fn named_reason(
     rules: &Rules,
     lower: &str,
@@ -742,6 +828,7 @@ fn named_reason(
             | BounceCategory::InactiveMailbox
             | BounceCategory::SpamRelated
             | BounceCategory::VirusRelated
+            | BounceCategory::PolicyRelated
     )
     .then_some(found)
 }
@@ -1038,6 +1125,57 @@ mod tests {
     }
 
     #[test]
+    fn codes_and_words_of_the_second_pass() {
+        // A bare 421 does not outweigh the enhanced code's subject: 4.3.0 is a system
+        // problem of the receiving side.
+        assert_eq!(
+            cat(
+                Some((4, 3, 0)),
+                Some(421),
+                "421 4.3.0 Upstream error, please retry"
+            )
+            .0,
+            C::BadConfiguration
+        );
+        // RFC 3463 X.1.6: the address is no longer accepted.
+        assert_eq!(
+            cat(
+                Some((5, 1, 6)),
+                Some(550),
+                "550 5.1.6 recipient no longer on server"
+            ),
+            (C::BadMailbox, 10, true)
+        );
+        // X.4.4 with words that say the domain is invalid.
+        assert_eq!(
+            cat(Some((5, 4, 4)), Some(550), "550 5.4.4 Invalid domain"),
+            (C::BadDomain, 10, true)
+        );
+        assert_eq!(
+            cat(Some((5, 4, 4)), Some(550), "550 5.4.4 Unable to route").0,
+            C::RoutingErrors
+        );
+        // The recipient's preferences refused the message: the address exists.
+        assert_eq!(
+            cat(
+                Some((5, 1, 1)),
+                Some(550),
+                "550 5.1.1 RCP-P2 Refused due to recipient preferences"
+            ),
+            (C::PolicyRelated, 50, false)
+        );
+        // RFC 4954: authentication required.
+        assert_eq!(
+            cat(None, Some(530), "530 5.7.0 Authentication required").0,
+            C::PolicyRelated
+        );
+        assert_eq!(
+            cat(None, Some(550), "550 Unauthenticated senders not allowed").0,
+            C::PolicyRelated
+        );
+    }
+
+    #[test]
     fn rule_groups_switch_off() {
         assert!(RULE_GROUPS.contains(&"phase-data") && RULE_GROUPS.contains(&"weak-evidence-soft"));
         let data = "550 Unknown user a@b.example (in reply to end of DATA command)";
@@ -1097,6 +1235,18 @@ mod tests {
             (
                 "192.0.2.1 failed after I sent the message. Remote host said: 550 no",
                 SmtpPhase::Data,
+            ),
+            (
+                "Connected to 192.0.2.1 but sender was rejected. Remote host said: 553 no",
+                SmtpPhase::MailFrom,
+            ),
+            (
+                "Connected to 192.0.2.1 but my name was rejected.",
+                SmtpPhase::Helo,
+            ),
+            (
+                "Connected to 192.0.2.1 but greeting failed.",
+                SmtpPhase::Connect,
             ),
         ] {
             assert_eq!(smtp_phase(text), Some(phase), "{text}");

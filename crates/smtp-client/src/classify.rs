@@ -149,7 +149,9 @@ pub const CODE_RULES: &[CodeRule] = &[
     (None, 1, Some(2), (C::BadDomain, 10, 21)),
     (None, 1, Some(3), (C::BadMailbox, 10, 20)),
     (None, 1, Some(4), (C::BadMailbox, 10, 20)),
-    (None, 1, Some(6), (C::InactiveMailbox, 10, 20)),
+    // RFC 3463 X.1.6 "Destination mailbox has moved, No forwarding address": the address
+    // was valid once and mail is no longer accepted for it.
+    (None, 1, Some(6), (C::BadMailbox, 10, 20)),
     (None, 1, Some(7), (C::InvalidSender, 50, 20)),
     (None, 1, Some(8), (C::InvalidSender, 50, 20)),
     (None, 1, Some(10), (C::BadDomain, 10, 21)),
@@ -195,7 +197,15 @@ pub const TEXT_RULES: &[TextRule] = &[
         (C::SpamRelated, 51, 51),
     ),
     (
-        &["spam", "junk mail", "unsolicited", "bulk mail"],
+        // "UBE": unsolicited bulk e-mail (amavisd-new's "Message content rejected, UBE").
+        &[
+            "spam",
+            "junk mail",
+            "unsolicited",
+            "bulk mail",
+            " ube,",
+            " ube ",
+        ],
         (C::SpamRelated, 52, 52),
     ),
     (
@@ -213,6 +223,7 @@ pub const TEXT_RULES: &[TextRule] = &[
             "disk quota",
             "storage quota",
             "out of storage",
+            "mailbox exceeds",
         ],
         (C::QuotaIssues, 22, 22),
     ),
@@ -226,6 +237,7 @@ pub const TEXT_RULES: &[TextRule] = &[
             "host unknown",
             "nxdomain",
             "null mx",
+            "invalid domain",
         ],
         (C::BadDomain, 10, 21),
     ),
@@ -327,6 +339,7 @@ pub const TEXT_RULES: &[TextRule] = &[
             "message size exceeds",
             "exceeds the maximum message size",
             "size exceeds",
+            "size limit exceeded",
             "too much mail data",
         ],
         (C::ContentRelated, 23, 23),
