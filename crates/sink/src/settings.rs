@@ -248,13 +248,15 @@ impl Settings {
             let (name, value) = line
                 .split_once(char::is_whitespace)
                 .map_or((line, ""), |(n, v)| (n, v.trim()));
-            self.apply_line(&name.to_ascii_lowercase(), value)
+            let base = path.parent().unwrap_or(Path::new("."));
+            self.apply_line(&name.to_ascii_lowercase(), value, base)
                 .map_err(|e| UsageError(format!("{}:{}: {name}: {e}", path.display(), i + 1)))?;
         }
         Ok(())
     }
 
-    fn apply_line(&mut self, name: &str, value: &str) -> Result<(), String> {
+    /// One setting; relative file names are taken from `base`, the file's directory.
+    fn apply_line(&mut self, name: &str, value: &str, base: &Path) -> Result<(), String> {
         if value.is_empty() {
             return Err("a value is missing".into());
         }
@@ -284,9 +286,9 @@ impl Settings {
             "defer-tries" => self.tries.defer = number(value)?,
             "drop-tries" => self.tries.drop = number(value)?,
             "tls-certificate" => {
-                let p = PathBuf::from(value);
+                let p = base.join(value);
                 if !p.is_file() {
-                    return Err(format!("`{value}` is not a file"));
+                    return Err(format!("`{}` is not a file", p.display()));
                 }
                 self.tls_certificate = Some(p);
             }
