@@ -109,50 +109,43 @@ impl Shared {
     }
 }
 
-/// The connection's read side: a fixed buffer with the unparsed bytes at `start..end`.
+/// The connection's read side: the unparsed bytes are `buf[start..]`. Reads go into the
+/// buffer's spare capacity (`read_buf`), so nothing is zeroed per connection or per read.
 struct Input<S> {
     stream: S,
-    buf: Box<[u8]>,
+    buf: Vec<u8>,
     start: usize,
-    end: usize,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Input<S> {
     fn new(stream: S) -> Self {
         Input {
             stream,
-            buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            buf: Vec::with_capacity(READ_BUFFER),
             start: 0,
-            end: 0,
         }
     }
 
     fn buffered(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        &self.buf[self.start..]
     }
 
     fn consume(&mut self, n: usize) {
         self.start += n;
-        if self.start >= self.end {
+        if self.start >= self.buf.len() {
+            self.buf.clear();
             self.start = 0;
-            self.end = 0;
         }
     }
 
     /// Reads more; `Ok(0)` at the end of the stream.
     async fn fill(&mut self) -> io::Result<usize> {
-        if self.end == self.buf.len() {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
+        if self.buf.len() == self.buf.capacity() && self.start > 0 {
+            self.buf.drain(..self.start);
             self.start = 0;
         }
-        match tokio::time::timeout(READ_TIMEOUT, self.stream.read(&mut self.buf[self.end..])).await
-        {
-            Ok(n) => {
-                let n = n?;
-                self.end += n;
-                Ok(n)
-            }
+        match tokio::time::timeout(READ_TIMEOUT, self.stream.read_buf(&mut self.buf)).await {
+            Ok(n) => n,
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "read timeout")),
         }
     }
@@ -498,8 +491,7 @@ impl Session<'_> {
             let n = chunk.len();
             let end = reader.feed(chunk, &mut self.body);
             input.consume(end.map_or(n, |e| e.consumed));
-            let have_header = header_section(&self.body).len() < self.body.len();
-            if drop_now && (have_header || end.is_some()) {
+            if drop_now && (end.is_some() || header_section(&self.body).len() < self.body.len()) {
                 // Hang up in the middle of the message, once its header (and campaign) is in.
                 let count = self.rcpts.iter().filter(|r| r.drop_now).count() as u64;
                 let campaign = self.campaign_counts();
