@@ -146,6 +146,32 @@ fn drop_hangs_up_in_the_middle_of_the_message_then_accepts() {
     let mut s = Smtp::ehlo(sink.port);
     let (_, dot) = s.send(FROM, "ana+drop@gmail.example", MSG);
     assert!(dot.starts_with("250"), "{dot}");
+    // Everyone in the transaction is cut off with it, and counted.
+    let mut s = Smtp::ehlo(sink.port);
+    s.cmd(&format!("MAIL FROM:<{FROM}>"));
+    assert!(s.cmd("RCPT TO:<bo@gmail.example>").starts_with("250"));
+    assert!(s.cmd("RCPT TO:<cy+drop@gmail.example>").starts_with("250"));
+    assert!(s.cmd("DATA").starts_with("354"));
+    assert_eq!(s.body(MSG), "");
+    assert_eq!(sink.snapshot().totals.drop, 3);
+}
+
+#[test]
+fn tags_win_over_the_mix() {
+    let sink = PetrelSink::start(&["--mix", "hard=100"]);
+    let mut s = Smtp::ehlo(sink.port);
+    let (r, _) = s.send(FROM, "ana@gmail.example", MSG);
+    assert!(r.starts_with("550-5.1.1"), "drawn from the mix: {r}");
+    let (r, dot) = s.send(FROM, "ana+delivered@gmail.example", MSG);
+    assert!(
+        r.starts_with("250 2.1.5") && dot.starts_with("250 2.0.0"),
+        "{r}{dot}"
+    );
+    // A subaddress that is no tag leaves the recipient to the mix.
+    let (r, _) = s.send(FROM, "ana+newsletter@gmail.example", MSG);
+    assert!(r.starts_with("550"), "{r}");
+    let c = sink.snapshot();
+    assert_eq!((c.totals.hard, c.totals.delivered), (2, 1), "{c:?}");
 }
 
 /// RCPT after STARTTLS, with Python's ssl (the sink's certificate is the test one).

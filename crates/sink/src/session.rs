@@ -493,7 +493,8 @@ impl Session<'_> {
             input.consume(end.map_or(n, |e| e.consumed));
             if drop_now && (end.is_some() || header_section(&self.body).len() < self.body.len()) {
                 // Hang up in the middle of the message, once its header (and campaign) is in.
-                let count = self.rcpts.iter().filter(|r| r.drop_now).count() as u64;
+                // Every recipient of the transaction is cut off, not only the one that asked.
+                let count = self.rcpts.len() as u64;
                 let campaign = self.campaign_counts();
                 self.shared
                     .stats

@@ -187,7 +187,8 @@ impl Smtp {
             m.push_str("\r\n");
         }
         m.push_str(".\r\n");
-        self.stream.write_all(m.as_bytes()).unwrap();
+        // A sink that hangs up mid-message may reset the connection under the write.
+        let _ = self.stream.write_all(m.as_bytes());
         self.reply()
     }
 
