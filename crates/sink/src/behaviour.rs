@@ -551,6 +551,19 @@ mod tests {
         assert!(differ > 50, "{differ}");
     }
 
+    proptest::proptest! {
+        /// Whatever the command line or the local part says, parsing answers and never
+        /// panics; a mix that parses never adds up to more than 100 %.
+        #[test]
+        fn parsing_never_panics(text in "[a-z0-9=,.%+@ -]{0,40}") {
+            if let Ok(m) = text.parse::<Mix>() {
+                let total: f64 = m.smtp.iter().map(|(_, p)| p).sum();
+                proptest::prop_assert!(total <= 100.0 + 1e-9);
+            }
+            let _ = tagged(&text);
+        }
+    }
+
     #[test]
     fn without_a_mix_everybody_is_delivered() {
         let mix = Mix::default();

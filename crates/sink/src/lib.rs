@@ -118,7 +118,8 @@ async fn serve(
     let listen = listener.local_addr()?;
     let stats_addr = settings.stats;
     let shared = Arc::new(Shared::new(settings, stats.clone(), after, tls));
-    info!(
+    // On stderr whatever the log filter: scripts and tests wait for this line.
+    eprintln!(
         "petrel sink ready on {listen}{}",
         stats_addr.map_or(String::new(), |a| format!(", stats on http://{a}/"))
     );

@@ -140,7 +140,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Input<S> {
 
     /// Reads more; `Ok(0)` at the end of the stream.
     async fn fill(&mut self) -> io::Result<usize> {
-        if self.buf.len() == self.buf.capacity() && self.start > 0 {
+        // Move the unparsed rest to the front when little room is left behind it, so reads
+        // stay large.
+        if self.start > 0 && self.buf.capacity() - self.buf.len() < READ_BUFFER / 8 {
             self.buf.drain(..self.start);
             self.start = 0;
         }
