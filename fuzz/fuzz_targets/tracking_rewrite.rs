@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
         click_tracking: true,
         initial_open: true,
         expires_unix: u64::MAX,
+        subaccount: 7,
     };
     if let Ok(r) = rewrite_message(data, "0123456789abcdef0000", "a@b.example", &keys, &opts) {
         if r.html_parts_rewritten == 0 {

@@ -32,9 +32,9 @@ use petrel_reply_class::BounceCategory;
 use serde::Serialize;
 
 pub use verdict::{
-    smtp_phase, verdict, verdict_in, CodeSupplement, SmtpPhase, Verdict, AFTER_DATA_MAILBOX,
-    CODE_SUPPLEMENT, DNS_DEFINITE, DNS_TRANSIENT, PHASE_MARKERS, PROSE_RULES, SUPPLEMENT_RULES,
-    TEXT_OVER_CODE,
+    smtp_phase, verdict, verdict_in, verdict_with, CodeSupplement, PhraseRule, Rules, SmtpPhase,
+    Verdict, AFTER_DATA_MAILBOX, CODE_SUPPLEMENT, DNS_DEFINITE, DNS_TRANSIENT, PHASE_MARKERS,
+    PROSE_RULES, RULE_GROUPS, SUPPLEMENT_RULES, TEXT_OVER_CODE,
 };
 
 /// What a returned message turned out to be. The daemon writes `rb`/`rs` rows and bounce
@@ -157,20 +157,26 @@ pub fn parse(raw: &[u8]) -> Returned {
 /// Parses a returned message, reporting unparseable input as an error so the caller can
 /// route it to `forward-errors-to`.
 pub fn try_parse(raw: &[u8]) -> Result<Returned, ParseError> {
+    try_parse_with(raw, &Rules::all())
+}
+
+/// [`try_parse`] with some of the returned-mail rule groups switched off ([`Rules`]): for
+/// measuring what each group contributes (the `crossval` example), not for production.
+pub fn try_parse_with(raw: &[u8], rules: &Rules) -> Result<Returned, ParseError> {
     let mail = mime::parse(raw)?;
     if let Some(c) = arf::complaint(&mail) {
         return Ok(Returned::Complaint(c));
     }
-    if let Some(result) = dsn::bounce(&mail) {
+    if let Some(result) = dsn::bounce(&mail, rules) {
         return Ok(result);
     }
-    if let Some(result) = ses::notification(&mail) {
+    if let Some(result) = ses::notification(&mail, rules) {
         return Ok(result);
     }
     if autoreply::is_auto_reply(&mail) {
         return Ok(Returned::AutoReply);
     }
-    if let Some(b) = text::bounce(&mail) {
+    if let Some(b) = text::bounce(&mail, rules) {
         return Ok(Returned::Bounce(b));
     }
     Ok(Returned::Unrecognised)
@@ -190,6 +196,8 @@ pub(crate) struct Evidence<'a> {
     /// The diagnostic is a local delivery program's exit status (`X-Unix; 71`), not an
     /// SMTP reply.
     pub local_mailer: bool,
+    /// The rule groups in force.
+    pub rules: &'a Rules,
 }
 
 /// Builds a classified recipient from what a report says about it.
@@ -203,6 +211,7 @@ pub(crate) fn recipient(e: Evidence<'_>) -> BouncedRecipient {
         context,
         phase,
         local_mailer,
+        rules,
     } = e;
     let diag_text = diagnostic.as_deref().unwrap_or("");
     let reply_code = scan::reply_code(diag_text).or_else(|| {
@@ -222,14 +231,21 @@ pub(crate) fn recipient(e: Evidence<'_>) -> BouncedRecipient {
         diag_text
     };
     let phase = verdict::smtp_phase(text).or(phase);
-    let mut v = verdict::verdict_in(status, reply_code, text, phase);
-    // A local delivery program failed (Sendmail's `X-Unix; 71` with 4.5.0): there was no
-    // SMTP dialogue for an x.5.x protocol error to be about; the recipient's system is
-    // misconfigured.
+    let mut v = verdict::verdict_with(rules, status, reply_code, text, phase);
+    // A local delivery program failed (Sendmail's `X-Unix; 71` with 4.5.0, procmail's
+    // "Couldn't create …: No such user" under Postfix): there was no SMTP dialogue for an
+    // x.5.x protocol error to be about, and the recipient's own MTA had accepted the address
+    // before handing it to the program; the recipient's system is misconfigured. Only a
+    // full mailbox keeps its category.
     if local_mailer
+        && rules.on("local-mailer")
         && matches!(
             v.category,
-            BounceCategory::Other | BounceCategory::ProtocolErrors
+            BounceCategory::Other
+                | BounceCategory::ProtocolErrors
+                | BounceCategory::BadMailbox
+                | BounceCategory::BadDomain
+                | BounceCategory::InactiveMailbox
         )
     {
         v.category = BounceCategory::BadConfiguration;
@@ -239,6 +255,7 @@ pub(crate) fn recipient(e: Evidence<'_>) -> BouncedRecipient {
     // i.e. the message expired in its queue. Unless the last attempt names a reason of
     // its own (mailbox full, blocked, …), the category is message-expired.
     if action.as_deref() == Some("failed")
+        && rules.on("failed-4xx-expired")
         && matches!(status, Some((4, _, _)))
         && matches!(
             v.category,

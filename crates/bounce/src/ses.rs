@@ -219,7 +219,7 @@ impl Reader<'_> {
 
 /// The SES notification in `mail`, if its text is one: a bounce, a complaint, or
 /// `Unrecognised` for delivery notifications (successes).
-pub(crate) fn notification(mail: &Mail) -> Option<Returned> {
+pub(crate) fn notification(mail: &Mail, rules: &crate::Rules) -> Option<Returned> {
     let body = mail.body_text();
     if !body.contains("notificationType") {
         return None;
@@ -229,7 +229,7 @@ pub(crate) fn notification(mail: &Mail) -> Option<Returned> {
     let body = body.replace("!\r\n ", "").replace("!\n ", "");
     let n = find_notification(&body)?;
     match n.str("notificationType")? {
-        "Bounce" => bounce(&n).map(Returned::Bounce),
+        "Bounce" => bounce(&n, rules).map(Returned::Bounce),
         "Complaint" => complaint(&n, mail).map(Returned::Complaint),
         _ => Some(Returned::Unrecognised),
     }
@@ -280,7 +280,7 @@ fn original(n: &Json) -> crate::OriginalRefs {
     refs
 }
 
-fn bounce(n: &Json) -> Option<Bounce> {
+fn bounce(n: &Json, rules: &crate::Rules) -> Option<Bounce> {
     let b = n.get("bounce")?;
     let permanent = b.str("bounceType") == Some("Permanent");
     let recipients: Vec<_> = b
@@ -315,6 +315,7 @@ fn bounce(n: &Json) -> Option<Bounce> {
                 context: "",
                 phase: None,
                 local_mailer: false,
+                rules,
             }))
         })
         .collect();

@@ -503,7 +503,7 @@ fn blocks(report: &str, skip: &dyn Fn(&str) -> bool) -> Vec<Block> {
 }
 
 /// A non-standard bounce in `mail`, if the text reads like one and names a recipient.
-pub(crate) fn bounce(mail: &Mail) -> Option<Bounce> {
+pub(crate) fn bounce(mail: &Mail, rules: &crate::Rules) -> Option<Bounce> {
     let body = mail.body_text();
     let report = report_part(&body);
     let lower = report.to_lowercase();
@@ -626,6 +626,7 @@ pub(crate) fn bounce(mail: &Mail) -> Option<Bounce> {
                 context: context_for,
                 phase,
                 local_mailer: false,
+                rules,
             })
         })
         .collect();

@@ -23,13 +23,22 @@ pub struct Verdict {
     pub class: u16,
     /// A 5xx / 5.x.x failure (not a delay).
     pub permanent: bool,
+    /// Something names the address itself as bad: an addressing status code (RFC 3463
+    /// X.1.1 bad mailbox, X.1.2 bad system, X.1.3 bad syntax, RFC 7505 X.1.10 null MX) or
+    /// reply words for an unknown user or domain. A category reached only through a
+    /// code's subject (X.1.0 "other address status") or a bare reply code is weak
+    /// evidence.
+    pub address_evidence: bool,
 }
 
 impl Verdict {
-    /// A hard bounce: the address itself is bad (unknown mailbox or domain), permanently.
-    /// Full mailboxes, blocks and disabled accounts are soft: the address may work later.
+    /// A hard bounce: the address itself is bad (unknown mailbox or domain), permanently,
+    /// and the report says so in words or with an addressing code. Full mailboxes,
+    /// blocks, disabled accounts, delays and weak evidence are soft: the address may work
+    /// later, and a false hard bounce would suppress a good address for good.
     pub fn hard(&self) -> bool {
         self.permanent
+            && self.address_evidence
             && matches!(
                 self.category,
                 BounceCategory::BadMailbox | BounceCategory::BadDomain
@@ -37,10 +46,85 @@ impl Verdict {
     }
 }
 
+/// The rule groups this module and the recipient builder add around the shared
+/// classifier, by name. All are on in production ([`Rules::all`]); the `crossval` example
+/// switches groups off to measure, per reporting MTA held out, which ones earn their
+/// place (docs/BOUNCES.md, "Cross-validation").
+pub const RULE_GROUPS: &[&str] = &[
+    "prose-expiry",
+    "prose-dns",
+    "dns-transient",
+    "expiry-named-reason",
+    "code-supplement",
+    "text-over-loose-codes",
+    "relaying",
+    "unverified-identity",
+    "sending-host",
+    "sending-limits",
+    "receiver-filter",
+    "provider-blocklists",
+    "authentication",
+    "remote-failure",
+    "address-blocklist",
+    "sender-setup",
+    "rfc5322",
+    "network",
+    "locked-account",
+    "vendor-unknown-mailbox",
+    "postfix-suspended",
+    "postfix-bare-rejection",
+    "phase-mail-from",
+    "phase-helo",
+    "phase-connect",
+    "phase-data",
+    "policy-code-user-unknown",
+    "weak-evidence-soft",
+    "local-mailer",
+    "failed-4xx-expired",
+];
+
+/// Which of [`RULE_GROUPS`] are switched off.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rules {
+    off: Vec<&'static str>,
+}
+
+impl Rules {
+    /// Every group on: what petrel ships.
+    pub const fn all() -> Rules {
+        Rules { off: Vec::new() }
+    }
+
+    /// These rules without `group`.
+    pub fn without(mut self, group: &'static str) -> Rules {
+        if !self.off.contains(&group) {
+            self.off.push(group);
+        }
+        self
+    }
+
+    /// Whether `group` is on.
+    pub fn on(&self, group: &str) -> bool {
+        !self.off.contains(&group)
+    }
+
+    /// The groups switched off.
+    pub fn off(&self) -> &[&'static str] {
+        &self.off
+    }
+}
+
+static ALL_RULES: Rules = Rules::all();
+
+/// One phrase rule: group name (see [`RULE_GROUPS`]), lower-case phrases, category and
+/// SparkPost class.
+pub type PhraseRule = (&'static str, &'static [&'static str], BounceCategory, u16);
+
 /// Bounce-prose phrases (lower case) decided before the SMTP classifier: what the reporting
 /// MTA says about its own queue, never what a remote server replied.
-pub const PROSE_RULES: &[(&[&str], BounceCategory, u16)] = &[
+pub const PROSE_RULES: &[PhraseRule] = &[
     (
+        "prose-expiry",
         &[
             "retry timeout exceeded",
             "retry time not reached for any host after a long failure period",
@@ -80,6 +164,7 @@ pub const PROSE_RULES: &[(&[&str], BounceCategory, u16)] = &[
         24,
     ),
     (
+        "prose-dns",
         &[
             "all relevant mx records point to non-existent hosts",
             "unrouteable mail domain",
@@ -131,9 +216,12 @@ pub const DNS_DEFINITE: &[&str] = &["null mx", "doesn't receive email", "does no
 
 /// Enhanced codes that real MTAs use loosely, so a recognisable reply text decides over the
 /// code's registered meaning: Sendmail-family servers answer unknown users with 5.2.1
-/// ("mailbox disabled"), Microsoft uses 5.1.10 ("null MX") for "recipient not found" and
-/// 5.1.6 ("mailbox moved") for "not our customer".
-pub const TEXT_OVER_CODE: &[(u16, u16)] = &[(2, 1), (1, 10), (1, 6), (2, 0), (4, 1)];
+/// ("mailbox disabled"), Microsoft uses 5.1.10 ("null MX") for "recipient not found" (Exchange
+/// Online's published "550 5.1.10 RESOLVER.ADR.RecipientNotFound") and 5.4.1 for "Recipient
+/// address rejected: Access denied" (directory-based edge blocking of unknown recipients).
+/// X.1.6 is not loose: RFC 3463 "Destination mailbox has moved, No forwarding address" says
+/// the address is no longer accepted, which is what "recipient no longer on server" says.
+pub const TEXT_OVER_CODE: &[(u16, u16)] = &[(2, 1), (1, 10), (2, 0), (4, 1)];
 
 /// One [`CODE_SUPPLEMENT`] rule: class (`None` = 4 or 5), subject, detail, category, and
 /// the SparkPost class for a permanent and for a transient failure.
@@ -142,6 +230,10 @@ pub type CodeSupplement = (Option<u8>, u16, u16, BounceCategory, u16, u16);
 /// Registered enhanced codes the shared `CODE_RULES` does not know (see [`CodeSupplement`]).
 /// Candidates to move into `petrel_reply_class::CODE_RULES`.
 pub const CODE_SUPPLEMENT: &[CodeSupplement] = &[
+    // RFC 3463: x.4.3 "Directory server failure" (the system could not reach the directory
+    // or routing server it needs, qmail-ldap's "Unable to contact LDAP server (#4.4.3)"): a
+    // routing problem of the receiving side, whatever the expiry prose around it says.
+    (None, 4, 3, BounceCategory::RoutingErrors, 21, 21),
     // RFC 3463 (IANA registry): x.7.13 "User Account Disabled".
     (None, 7, 13, BounceCategory::InactiveMailbox, 10, 20),
     // RFC 7372 authentication failures, all of the sending domain or host, never of the
@@ -163,10 +255,11 @@ pub const CODE_SUPPLEMENT: &[CodeSupplement] = &[
 /// seen in returned mail. Checked before the shared text rules (so Postfix's "delivery
 /// temporarily suspended" is not read as a suspended account). Candidates to move into
 /// `petrel_reply_class::TEXT_RULES`.
-pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
+pub const SUPPLEMENT_RULES: &[PhraseRule] = &[
     // Relaying refused in Postfix's and others' short forms ("Recipient address rejected:
     // No relaying"), before the policy group's "rejected".
     (
+        "relaying",
         &["no relaying", "relaying denied", "relay access denied"],
         BounceCategory::RelayingIssues,
         54,
@@ -175,6 +268,7 @@ pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
     // "554 Message rejected: Email address is not verified. The following identities
     // failed the check"): the relay refuses, whatever the recipient.
     (
+        "unverified-identity",
         &[
             "email address is not verified",
             "identities failed the check",
@@ -185,6 +279,7 @@ pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
     // Refusals of the sending host: missing or unverifiable reverse DNS, hosts that will
     // not talk to us, and Google Groups' posting refusals.
     (
+        "sending-host",
         &[
             "refused to talk to me",
             "no ptr record",
@@ -195,12 +290,14 @@ pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
             "unverifiable sending ip",
             "unverifyable sending ip",
             "too many recipients",
-            "not accepting connections",
             "groups.google.com",
             "google groups",
             // Orange / La Poste: "421 … Service refusé. Veuillez essayer plus tard".
             "service refuse",
             "service refusé",
+            // Mimecast's published "554 Host network not allowed" (the sending IP is not
+            // permitted by the recipient's policy).
+            "host network not allowed",
         ],
         BounceCategory::PolicyRelated,
         50,
@@ -208,6 +305,7 @@ pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
     // Sending limits that are not the shared table's wording ("You've reached your daily
     // relay quota"): a rate limit on the sender, transient.
     (
+        "sending-limits",
         &[
             "relay quota",
             "sending quota",
@@ -221,6 +319,7 @@ pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
     // The receiving system's own filter said so ("550 5.2.0 Message Filtered"): a block,
     // not an unknown user.
     (
+        "receiver-filter",
         &[
             "message filtered",
             "rejected by the domain filter",
@@ -234,17 +333,49 @@ pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
         BounceCategory::PolicyRelated,
         50,
     ),
-    // The remote system failed on its side ("451 Could not load DRD for domain",
-    // "Internal system error", "Local error in processing"): a configuration problem of
+    // Mailbox providers' published codes for a sending IP blocked on reputation: Outlook.com
+    // "550 SC-001 … Unfortunately, messages from … weren't sent … part of their network is on
+    // our block list" (SC-001 to SC-004), Cox's "AUP#CXBL" / "AUP#CDRBL" (IP blocked for
+    // spam-like behaviour) and "AUP#IPBL…" (listed on a DNSBL), from postmaster.cox.net.
+    (
+        "provider-blocklists",
+        &[
+            " sc-001",
+            " sc-002",
+            " sc-003",
+            " sc-004",
+            "aup#cxbl",
+            "aup#cdrbl",
+            "aup#ipbl",
+        ],
+        BounceCategory::SpamRelated,
+        51,
+    ),
+    // The server requires the client to authenticate (RFC 4954: "530 5.7.0 Authentication
+    // required"; relays and submission servers: "550 Unauthenticated senders not
+    // allowed"): a refusal of the sending setup, never of the recipient.
+    (
+        "authentication",
+        &[
+            "authentication required",
+            "authentication is required",
+            "unauthenticated sender",
+            "must authenticate",
+        ],
+        BounceCategory::PolicyRelated,
+        50,
+    ),
+    // The remote system failed on its side ("Internal system error", RFC 5321's "451
+    // Requested action aborted: local error in processing"): a configuration problem of
     // the receiving system, not the recipient's address.
     (
+        "remote-failure",
         &[
             "internal system error",
             "internal server error",
             "internal error",
             "system error",
             "local error in processing",
-            "could not load",
         ],
         BounceCategory::BadConfiguration,
         40,
@@ -252,8 +383,8 @@ pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
     // Lists of blocked e-mail addresses (sender or recipient), as opposed to the IP
     // reputation lists of the shared spam group: a policy decision about an address.
     (
+        "address-blocklist",
         &[
-            "an address that has been blacklisted",
             "email address is blacklisted",
             "e-mail address is blacklisted",
             "sender address is blacklisted",
@@ -264,6 +395,7 @@ pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
     // The sender's own setup is refused: Gmail's "Send mail as" for an address whose
     // settings are broken, unverified sender identities.
     (
+        "sender-setup",
         &[
             "'send mail as'",
             "customfromdenied",
@@ -277,6 +409,7 @@ pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
     // Messages that break RFC 5322 (Gmail: "Messages with multiple addresses in From:
     // header are not accepted", "… is not RFC 5322 compliant").
     (
+        "rfc5322",
         &[
             "rfc 5322",
             "rfc5322",
@@ -293,6 +426,7 @@ pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
     // The reporting MTA could not reach any MX (OpenSMTPD "Network error on destination
     // MXs"); transient by nature.
     (
+        "network",
         &[
             "network error",
             "network is unreachable",
@@ -301,14 +435,10 @@ pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
         BounceCategory::BadConnection,
         70,
     ),
+    // Accounts locked by their provider: the address exists, so never hard.
     (
-        &[
-            "temporary locked",
-            "temporarily locked",
-            "disabled recipient",
-            "mailbox is frozen",
-            "account is locked",
-        ],
+        "locked-account",
+        &["temporarily locked", "account is locked"],
         BounceCategory::InactiveMailbox,
         10,
     ),
@@ -319,17 +449,14 @@ pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
     // Postfix access maps ("Recipient address rejected: Access denied", which Exchange
     // Online documents as "the recipient does not exist").
     (
+        "vendor-unknown-mailbox",
         &[
-            "not our user",
-            "not our customer",
-            "user not exist",
             "doesn't have a",
             "not listed in domino directory",
             "not listed in public name & address book",
             "no mailbox here",
             "recipientnotfound",
             "recipient not found",
-            "unknown or illegal user",
             "address couldn't be found",
             "address could not be found",
             "recipient name is not recognized",
@@ -344,6 +471,7 @@ pub const SUPPLEMENT_RULES: &[(&[&str], BounceCategory, u16)] = &[
     // problem, not a suspended account (the shared "suspended"). After the groups above,
     // so a reason given after it ("refused to talk to me") still decides.
     (
+        "postfix-suspended",
         &["delivery temporarily suspended"],
         BounceCategory::BadConnection,
         70,
@@ -381,6 +509,8 @@ pub const PHASE_MARKERS: &[(&[&str], SmtpPhase)] = &[
             "while receiving the initial server greeting",
             "smtp greeting",
             "smtp:connect",
+            // qmail-remote: "Connected to 192.0.2.1 but greeting failed."
+            "but greeting failed",
         ],
         SmtpPhase::Connect,
     ),
@@ -394,6 +524,8 @@ pub const PHASE_MARKERS: &[(&[&str], SmtpPhase)] = &[
             "performing the ehlo handshake",
             "smtp:ehlo",
             "smtp:helo",
+            // qmail-remote: "Connected to 192.0.2.1 but my name was rejected."
+            "but my name was rejected",
         ],
         SmtpPhase::Helo,
     ),
@@ -404,6 +536,8 @@ pub const PHASE_MARKERS: &[(&[&str], SmtpPhase)] = &[
             "in reply to mail from command",
             "smtp:mail",
             "[mail_from]",
+            // qmail-remote: "Connected to 192.0.2.1 but sender was rejected."
+            "but sender was rejected",
         ],
         SmtpPhase::MailFrom,
     ),
@@ -430,6 +564,8 @@ pub const PHASE_MARKERS: &[(&[&str], SmtpPhase)] = &[
             "in reply to data command",
             "for text command",
             "failed after i sent the message",
+            // qmail-remote: "192.0.2.1 failed on DATA command."
+            "failed on data command",
             "smtp:data",
             "[data]",
         ],
@@ -465,6 +601,17 @@ pub fn verdict_in(
     text: &str,
     phase: Option<SmtpPhase>,
 ) -> Verdict {
+    verdict_with(&ALL_RULES, status, reply_code, text, phase)
+}
+
+/// [`verdict_in`] with some rule groups switched off ([`Rules`]).
+pub fn verdict_with(
+    rules: &Rules,
+    status: Option<(u8, u16, u16)>,
+    reply_code: Option<u16>,
+    text: &str,
+    phase: Option<SmtpPhase>,
+) -> Verdict {
     let permanent = match (status, reply_code) {
         (Some((c, _, _)), _) => c == 5,
         (None, Some(code)) => code >= 500,
@@ -482,17 +629,12 @@ pub fn verdict_in(
             transient_class(class)
         },
         permanent,
+        address_evidence: true,
     };
-    // 1. The reporting MTA's own prose about its queue or DNS, unless a code with a rule of
-    //    its own says otherwise (5.1.1 beats a mention of expiry; x.4.4 and x.4.7 agree with
-    //    it; a code without a rule, such as 4.1.9, says less than the prose).
-    let ruled = status.is_some_and(has_code_rule);
-    if !ruled || matches!(status, Some((_, 4, 7 | 4))) {
-        if let Some(v) = prose(&lower, permanent, text, code) {
-            return v;
-        }
-    }
     let plain = Reply::plain(code, text.to_string());
+    // The text alone, under a neutral code: a bare-code rule (421 → bad-connection) must not
+    // pre-empt what the enhanced code's subject says (421 4.3.0 is a system problem).
+    let neutral = Reply::plain(if permanent { 550 } else { 450 }, text.to_string());
     let with_code = match status {
         Some(s) if s.0 == 4 || s.0 == 5 => Reply::new(code, s, text.to_string()),
         _ => plain.clone(),
@@ -501,47 +643,107 @@ pub fn verdict_in(
         category: c.bounce_cat,
         class: c.bounce_class,
         permanent,
+        address_evidence: true,
     };
+    let text_only = classify(Some(&neutral), None);
+    let supplemented = supplement(rules, &lower);
+    // Evidence that the address itself is bad: an addressing code, or words.
+    let says_address =
+        |c: BounceCategory| matches!(c, BounceCategory::BadMailbox | BounceCategory::BadDomain);
+    let address_evidence = !rules.on("weak-evidence-soft")
+        || matches!(status, Some((_, 1, 1 | 2 | 3 | 6 | 10)))
+        || says_address(text_only.bounce_cat)
+        || supplemented.is_some_and(|(c, _)| says_address(c));
     let v = 'decided: {
-        // 2. A specific enhanced code with a rule of its own decides, unless it is a loosely
-        //    used one.
-        if let Some(s) = status {
-            if let Some(&(_, _, _, category, perm, temp)) = code_supplement(s) {
-                break 'decided Verdict {
-                    category,
-                    class: if permanent { perm } else { temp },
-                    permanent,
-                };
+        // 1. The reporting MTA's own prose about its queue or DNS, unless a code with a
+        //    rule of its own says otherwise (5.1.1 beats a mention of expiry; x.4.4 and
+        //    x.4.7 agree with it; a code without a rule, such as 4.1.9, says less than the
+        //    prose).
+        let ruled = status.is_some_and(|s| has_code_rule(rules, s));
+        if !ruled || matches!(status, Some((_, 4, 7 | 4))) {
+            if let Some(v) = prose(rules, &lower, permanent, text, code, phase) {
+                break 'decided v;
             }
-            if shared_code_rule(s) && !TEXT_OVER_CODE.contains(&(s.1, s.2)) {
+        }
+        // 2. The receiver names its own filter or the recipient's preferences (Facebook's
+        //    published "550 5.1.1 RCP-P2 … Refused due to recipient preferences"): the
+        //    address exists, so that outweighs an address code.
+        if let Some((_, _, category, class)) =
+            phrase_rule(rules, SUPPLEMENT_RULES, &lower).filter(|r| r.0 == "receiver-filter")
+        {
+            break 'decided make(*category, *class);
+        }
+        // 3. A specific enhanced code with a rule of its own decides, unless it is a
+        //    loosely used one.
+        if let Some(s) = status {
+            if let Some(&(_, _, _, category, perm, temp)) = code_supplement(rules, s) {
+                break 'decided make(category, if permanent { perm } else { temp });
+            }
+            let loose = rules.on("text-over-loose-codes") && TEXT_OVER_CODE.contains(&(s.1, s.2));
+            // X.4.4 "unable to route" is what servers answer when the domain does not
+            // resolve; words that say so ("550 5.4.4 Invalid domain") name the cause.
+            if s.1 == 4
+                && s.2 == 4
+                && rules.on("text-over-loose-codes")
+                && text_only.bounce_cat == BounceCategory::BadDomain
+            {
+                break 'decided as_verdict(text_only);
+            }
+            if shared_code_rule(s) && !loose {
                 break 'decided as_verdict(classify(Some(&with_code), None));
             }
         }
-        // 3. Reply phrases the shared table lacks.
-        if let Some((category, class)) = supplement(&lower) {
+        // 4. Reply phrases the shared table lacks.
+        if let Some((category, class)) = supplemented {
             break 'decided make(category, class);
         }
-        // 4. The shared text rules on the text alone, then the shared classifier with the
+        // 5. The shared text rules on the text alone, then the shared classifier with the
         //    code.
-        let text_only = classify(Some(&plain), None);
         if text_only.bounce_cat != BounceCategory::Other {
             break 'decided as_verdict(text_only);
         }
         as_verdict(classify(Some(&with_code), None))
     };
-    refine(v, status, &lower, phase)
+    let mut v = refine(rules, v, status, &lower, phase);
+    v.address_evidence =
+        address_evidence || (v.category == BounceCategory::BadDomain && prose_dns(rules, &lower));
+    // A bad-mailbox or bad-domain verdict on weak evidence is undetermined for SparkPost
+    // (class 1), never "invalid recipient" (10): only hard bounces are suppressed.
+    if v.permanent && v.class == 10 && !v.address_evidence && says_address(v.category) {
+        v.class = 1;
+    }
+    v
 }
 
 /// Whether an enhanced code has a rule of its own (shared or supplementary).
-fn has_code_rule(s: (u8, u16, u16)) -> bool {
-    code_supplement(s).is_some() || shared_code_rule(s)
+fn has_code_rule(rules: &Rules, s: (u8, u16, u16)) -> bool {
+    code_supplement(rules, s).is_some() || shared_code_rule(s)
 }
 
 /// The [`CODE_SUPPLEMENT`] rule for `s`.
-fn code_supplement(s: (u8, u16, u16)) -> Option<&'static CodeSupplement> {
+fn code_supplement(rules: &Rules, s: (u8, u16, u16)) -> Option<&'static CodeSupplement> {
+    if !rules.on("code-supplement") {
+        return None;
+    }
     CODE_SUPPLEMENT
         .iter()
         .find(|r| r.0.is_none_or(|c| c == s.0) && r.1 == s.1 && r.2 == s.2)
+}
+
+/// The first [`PhraseRule`] that is on and has a phrase in `lower`.
+fn phrase_rule(
+    rules: &Rules,
+    table: &'static [PhraseRule],
+    lower: &str,
+) -> Option<&'static PhraseRule> {
+    table
+        .iter()
+        .find(|(name, phrases, _, _)| rules.on(name) && phrases.iter().any(|p| lower.contains(p)))
+}
+
+/// Whether the text is the reporting MTA's own DNS failure ([`PROSE_RULES`]' "prose-dns").
+fn prose_dns(rules: &Rules, lower: &str) -> bool {
+    phrase_rule(rules, PROSE_RULES, lower).is_some_and(|r| r.0 == "prose-dns")
 }
 
 /// Whether the shared `CODE_RULES` has a rule for `s`.
@@ -552,10 +754,15 @@ fn shared_code_rule(s: (u8, u16, u16)) -> bool {
 }
 
 /// Step 1: [`PROSE_RULES`] on the collapsed text.
-fn prose(lower: &str, permanent: bool, text: &str, code: u16) -> Option<Verdict> {
-    let (_, category, class) = PROSE_RULES
-        .iter()
-        .find(|(phrases, _, _)| phrases.iter().any(|p| lower.contains(p)))?;
+fn prose(
+    rules: &Rules,
+    lower: &str,
+    permanent: bool,
+    text: &str,
+    code: u16,
+    phase: Option<SmtpPhase>,
+) -> Option<Verdict> {
+    let (_, _, category, class) = phrase_rule(rules, PROSE_RULES, lower)?;
     let mut v = Verdict {
         category: *category,
         class: if permanent {
@@ -564,23 +771,30 @@ fn prose(lower: &str, permanent: bool, text: &str, code: u16) -> Option<Verdict>
             transient_class(*class)
         },
         permanent,
+        address_evidence: true,
     };
     match category {
         // A reason the text names itself ("mailbox is full: retry timeout exceeded") says
         // more than the queue giving up on it.
-        BounceCategory::MessageExpired => {
-            if let Some(reason) = named_reason(lower, text, code) {
+        BounceCategory::MessageExpired if rules.on("expiry-named-reason") => {
+            if let Some(reason) = named_reason(rules, lower, text, code) {
                 v.category = reason.0;
                 v.class = if permanent {
                     reason.1
                 } else {
                     transient_class(reason.1)
                 };
+            } else if phase == Some(SmtpPhase::Helo) && rules.on("phase-helo") {
+                // The queue gave up on a server that refused our EHLO / HELO every time
+                // (qmail: "Connected to … but my name was rejected"): a refusal of the
+                // sending host, not a timeout.
+                v.category = BounceCategory::PolicyRelated;
+                v.class = 50;
             }
         }
         // A DNS lookup that failed temporarily (or that a report calls temporary) is a
         // routing problem; "the domain does not exist" (bad-domain) needs a permanent answer.
-        BounceCategory::BadDomain => {
+        BounceCategory::BadDomain if rules.on("dns-transient") => {
             let definite = DNS_DEFINITE.iter().any(|p| lower.contains(p));
             let transient = !permanent || DNS_TRANSIENT.iter().any(|p| lower.contains(p));
             if transient && !definite {
@@ -594,9 +808,16 @@ fn prose(lower: &str, permanent: bool, text: &str, code: u16) -> Option<Verdict>
 }
 
 /// The reason a queue-expiry text names besides the expiry, if it is one that outlasts
-/// retrying: a full mailbox, an unknown or disabled mailbox, a spam or virus block.
-fn named_reason(lower: &str, text: &str, code: u16) -> Option<(BounceCategory, u16)> {
-    let found = supplement(lower).unwrap_or_else(|| {
+/// retrying: a full mailbox, an unknown or disabled mailbox, a spam, virus or policy block
+/// (the last reply quoted: "421 4.7.0 [TSS04] … temporarily deferred … I'm not going to try
+/// again").
+fn named_reason(
+    rules: &Rules,
+    lower: &str,
+    text: &str,
+    code: u16,
+) -> Option<(BounceCategory, u16)> {
+    let found = supplement(rules, lower).unwrap_or_else(|| {
         let c = classify(Some(&Reply::plain(code, text.to_string())), None);
         (c.bounce_cat, c.bounce_class)
     });
@@ -607,18 +828,19 @@ fn named_reason(lower: &str, text: &str, code: u16) -> Option<(BounceCategory, u
             | BounceCategory::InactiveMailbox
             | BounceCategory::SpamRelated
             | BounceCategory::VirusRelated
+            | BounceCategory::PolicyRelated
     )
     .then_some(found)
 }
 
 /// Step 3: [`SUPPLEMENT_RULES`], and a Postfix recipient refusal with no reason at all
 /// ("550 <a@b>: Recipient address rejected."), which refuses the address itself.
-fn supplement(lower: &str) -> Option<(BounceCategory, u16)> {
-    if let Some((_, category, class)) = SUPPLEMENT_RULES
-        .iter()
-        .find(|(phrases, _, _)| phrases.iter().any(|p| lower.contains(p)))
-    {
+fn supplement(rules: &Rules, lower: &str) -> Option<(BounceCategory, u16)> {
+    if let Some((_, _, category, class)) = phrase_rule(rules, SUPPLEMENT_RULES, lower) {
         return Some((*category, *class));
+    }
+    if !rules.on("postfix-bare-rejection") {
+        return None;
     }
     let marker = "recipient address rejected";
     let at = lower.find(marker)?;
@@ -635,6 +857,7 @@ fn supplement(lower: &str) -> Option<(BounceCategory, u16)> {
 /// - a refusal of MAIL FROM is about the sender's address, not the recipient's;
 /// - a refusal of EHLO / HELO, or of the connection, is about the sending host.
 fn refine(
+    rules: &Rules,
     mut v: Verdict,
     status: Option<(u8, u16, u16)>,
     lower: &str,
@@ -646,21 +869,31 @@ fn refine(
     );
     let subject = status.map(|s| s.1);
     let to = match phase {
-        Some(SmtpPhase::MailFrom) if mailbox => Some((BounceCategory::InvalidSender, 50, 20)),
-        Some(SmtpPhase::Helo) if mailbox || v.category == BounceCategory::Other => {
+        Some(SmtpPhase::MailFrom) if mailbox && rules.on("phase-mail-from") => {
+            Some((BounceCategory::InvalidSender, 50, 20))
+        }
+        Some(SmtpPhase::Helo)
+            if rules.on("phase-helo") && (mailbox || v.category == BounceCategory::Other) =>
+        {
             Some((BounceCategory::PolicyRelated, 50, 50))
         }
-        Some(SmtpPhase::Connect) if mailbox || v.category == BounceCategory::Other => {
+        Some(SmtpPhase::Connect)
+            if rules.on("phase-connect") && (mailbox || v.category == BounceCategory::Other) =>
+        {
             Some((BounceCategory::NoAnswerFromHost, 1, 20))
         }
         Some(SmtpPhase::Data)
-            if v.category == BounceCategory::BadMailbox
+            if rules.on("phase-data")
+                && v.category == BounceCategory::BadMailbox
                 && subject != Some(1)
                 && !AFTER_DATA_MAILBOX.iter().any(|p| lower.contains(p)) =>
         {
             Some((BounceCategory::PolicyRelated, 50, 50))
         }
-        _ if subject == Some(7) && v.category == BounceCategory::BadMailbox => {
+        _ if rules.on("policy-code-user-unknown")
+            && subject == Some(7)
+            && v.category == BounceCategory::BadMailbox =>
+        {
             Some((BounceCategory::PolicyRelated, 50, 50))
         }
         _ => None,
@@ -747,7 +980,7 @@ mod tests {
 
     #[test]
     fn every_supplement_phrase() {
-        for (phrases, category, class) in SUPPLEMENT_RULES {
+        for (_, phrases, category, class) in SUPPLEMENT_RULES {
             for p in *phrases {
                 let text = format!("550 Sorry: {} (see FAQ)", p.to_uppercase());
                 let (c, k, _) = cat(None, Some(550), &text);
@@ -862,6 +1095,108 @@ mod tests {
     }
 
     #[test]
+    fn weak_evidence_is_soft() {
+        // Only a code's subject (X.1.0 "other address status") and no words: soft and
+        // undetermined for SparkPost, though the category is still bad-mailbox.
+        let v = verdict(Some((5, 1, 0)), Some(550), "550 #5.1.0 Address rejected.");
+        assert_eq!((v.category, v.class, v.hard()), (C::BadMailbox, 1, false));
+        // An addressing code, or words, make it hard.
+        let v = verdict(Some((5, 1, 1)), Some(550), "550 5.1.1 Address rejected.");
+        assert_eq!((v.class, v.hard()), (10, true));
+        let v = verdict(
+            Some((5, 1, 0)),
+            Some(550),
+            "550 5.1.0 <a@b.example>: User unknown",
+        );
+        assert_eq!((v.class, v.hard()), (10, true));
+        // Gmail's published texts.
+        let v = verdict(
+            Some((5, 2, 1)),
+            Some(550),
+            "550 5.2.1 The email account that you tried to reach is disabled.",
+        );
+        assert_eq!((v.category, v.hard()), (C::InactiveMailbox, false));
+        let v = verdict(
+            Some((4, 2, 1)),
+            Some(450),
+            "450 4.2.1 The user you are trying to contact is receiving mail too quickly.",
+        );
+        assert_eq!((v.category, v.class), (C::PolicyRelated, 70));
+    }
+
+    #[test]
+    fn codes_and_words_of_the_second_pass() {
+        // A bare 421 does not outweigh the enhanced code's subject: 4.3.0 is a system
+        // problem of the receiving side.
+        assert_eq!(
+            cat(
+                Some((4, 3, 0)),
+                Some(421),
+                "421 4.3.0 Upstream error, please retry"
+            )
+            .0,
+            C::BadConfiguration
+        );
+        // RFC 3463 X.1.6: the address is no longer accepted.
+        assert_eq!(
+            cat(
+                Some((5, 1, 6)),
+                Some(550),
+                "550 5.1.6 recipient no longer on server"
+            ),
+            (C::BadMailbox, 10, true)
+        );
+        // X.4.4 with words that say the domain is invalid.
+        assert_eq!(
+            cat(Some((5, 4, 4)), Some(550), "550 5.4.4 Invalid domain"),
+            (C::BadDomain, 10, true)
+        );
+        assert_eq!(
+            cat(Some((5, 4, 4)), Some(550), "550 5.4.4 Unable to route").0,
+            C::RoutingErrors
+        );
+        // The recipient's preferences refused the message: the address exists.
+        assert_eq!(
+            cat(
+                Some((5, 1, 1)),
+                Some(550),
+                "550 5.1.1 RCP-P2 Refused due to recipient preferences"
+            ),
+            (C::PolicyRelated, 50, false)
+        );
+        // RFC 4954: authentication required.
+        assert_eq!(
+            cat(None, Some(530), "530 5.7.0 Authentication required").0,
+            C::PolicyRelated
+        );
+        assert_eq!(
+            cat(None, Some(550), "550 Unauthenticated senders not allowed").0,
+            C::PolicyRelated
+        );
+    }
+
+    #[test]
+    fn rule_groups_switch_off() {
+        assert!(RULE_GROUPS.contains(&"phase-data") && RULE_GROUPS.contains(&"weak-evidence-soft"));
+        let data = "550 Unknown user a@b.example (in reply to end of DATA command)";
+        let all = verdict_with(&Rules::all(), None, Some(550), data, smtp_phase(data));
+        assert_eq!(all.category, C::PolicyRelated);
+        let off = Rules::all().without("phase-data");
+        assert!(!off.on("phase-data") && off.off() == ["phase-data"]);
+        let v = verdict_with(&off, None, Some(550), data, smtp_phase(data));
+        assert_eq!((v.category, v.hard()), (C::BadMailbox, true));
+        let weak = Rules::all().without("weak-evidence-soft");
+        let v = verdict_with(
+            &weak,
+            Some((5, 1, 0)),
+            Some(550),
+            "550 #5.1.0 Address rejected.",
+            None,
+        );
+        assert!(v.hard());
+    }
+
+    #[test]
     fn collapse_drops_repeated_reply_codes() {
         assert_eq!(
             collapse(
@@ -900,6 +1235,18 @@ mod tests {
             (
                 "192.0.2.1 failed after I sent the message. Remote host said: 550 no",
                 SmtpPhase::Data,
+            ),
+            (
+                "Connected to 192.0.2.1 but sender was rejected. Remote host said: 553 no",
+                SmtpPhase::MailFrom,
+            ),
+            (
+                "Connected to 192.0.2.1 but my name was rejected.",
+                SmtpPhase::Helo,
+            ),
+            (
+                "Connected to 192.0.2.1 but greeting failed.",
+                SmtpPhase::Connect,
             ),
         ] {
             assert_eq!(smtp_phase(text), Some(phase), "{text}");

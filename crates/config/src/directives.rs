@@ -541,6 +541,10 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     // ---- <signals-service> (petrel extension) ----
     restart(d("listener", SIGSVC, K::Custom, A)),
     restart(d("database", SIGSVC, K::Path, A)),
+    // Read when the service starts (its retention task and trap list are built once).
+    restart(d("event-retention", SIGSVC, K::Duration, A)),
+    restart(d("metrics-retention", SIGSVC, K::Duration, A)),
+    restart(d("spam-trap-file", SIGSVC, K::Path, A)),
     // ---- processors ----
     d("deliver-unmatched-email", BP | FBL, BOOL, A),
     d("deliver-matched-email", BP | FBL, BOOL, A),

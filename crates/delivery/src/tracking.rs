@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use petrel_config::Config;
-use petrel_record::{tracking, Scope};
+use petrel_record::{subaccount, tracking, Scope};
 use petrel_spool::{Envelope, MessageId};
 use petrel_tracking::{rewrite_message, RewriteOptions, TokenKeys};
 use petrel_verp::recipient_message_id;
@@ -47,6 +47,7 @@ impl Plan {
                 click_tracking: t.flags.click,
                 initial_open: t.flags.initial_open,
                 expires_unix: now_unix + expiry.as_secs(),
+                subaccount: subaccount(config, env, scope),
             },
             id,
         })

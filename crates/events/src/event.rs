@@ -33,6 +33,9 @@ pub enum EventKind {
     Open,
     /// Tracked link followed.
     Click,
+    /// A link marked `data-msys-unsubscribe="1"` followed (ingest `link`, public
+    /// `link_unsubscribe`); recorded next to the link's `click`.
+    LinkUnsubscribe,
 }
 
 impl EventKind {
@@ -50,6 +53,7 @@ impl EventKind {
             EventKind::InitialOpen => &types::INITIAL_OPEN,
             EventKind::Open => &types::OPEN,
             EventKind::Click => &types::CLICK,
+            EventKind::LinkUnsubscribe => &types::LINK_UNSUBSCRIBE,
         }
     }
 
@@ -64,8 +68,9 @@ impl EventKind {
         self.names().public
     }
 
-    /// The envelope grouping key: engagement events are `track_event`, the rest
-    /// `message_event`; SparkPost drops lines with the wrong grouping.
+    /// The envelope grouping key: engagement events are `track_event`, unsubscribes
+    /// `unsubscribe_event`, the rest `message_event`; SparkPost drops lines with the wrong
+    /// grouping.
     pub fn grouping(self) -> &'static str {
         self.names().grouping
     }

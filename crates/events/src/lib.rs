@@ -11,6 +11,7 @@ mod provider;
 mod redact;
 mod spool;
 mod uploader;
+mod verbose_log;
 
 pub use error::{EventsError, HttpError};
 pub use event::{next_event_id, Event, EventKind, Privacy};

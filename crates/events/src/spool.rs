@@ -1,8 +1,11 @@
 //! The durable event spool: NDJSON files that the uploader ships and then deletes.
 //!
-//! Layout: `<dir>/sp1-<16 hex digits>.json.tmp` while being written, renamed to
-//! `sp1-<16 hex digits>.json` once complete and fsynced. The hex number grows with time, so
-//! name order is age order. Only closed (`.json`) files are ever uploaded.
+//! Layout: `<dir>/sp1-<16 upper-case hex digits>.json.tmp` while being written, renamed to
+//! `sp1-<16 upper-case hex digits>.json` once complete and fsynced (the article's
+//! `sp1-0000000000003FBD.json`). The number is the opening time in nanoseconds, so it grows
+//! with time and number order is age order. Files an earlier petrel named in lower-case hex
+//! are still recovered and uploaded (the uploader orders by the number, not the text). Only
+//! closed (`.json`) files are ever uploaded.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -286,7 +289,7 @@ impl Writer {
             .unwrap_or(0);
         let name = now.max(self.last_name + 1);
         self.last_name = name;
-        let tmp = self.config.dir.join(format!("sp1-{name:016x}.json.tmp"));
+        let tmp = self.config.dir.join(format!("sp1-{name:016X}.json.tmp"));
         let file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)

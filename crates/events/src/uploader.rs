@@ -4,8 +4,8 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::error::{EventsError, HttpError};
 use crate::http::IngestClient;
+use crate::verbose_log::VerboseLog;
 
 /// Uploader settings, mirroring the `<signals>` directives plus the timing knobs tests need.
 #[derive(Debug, Clone)]
@@ -23,8 +24,13 @@ pub struct UploaderConfig {
     pub upload_url: String,
     /// `api-key`, sent verbatim in `Authorization`.
     pub api_key: String,
-    /// `log-verbose`: log the files discovered and each file transferred.
+    /// `log-verbose`: log the files discovered, each file transferred and a summary per
+    /// cycle, in PowerMTA's wording (`Signals: Discovered 1 file, transferred 1 file
+    /// successfully`).
     pub log_verbose: bool,
+    /// With `log_verbose`, how often an idle uploader writes `Signals: Discovered 0 files`
+    /// (PowerMTA: every minute).
+    pub idle_log_interval: Duration,
     /// `min-free-space` in bytes (0 = off): below it, the oldest event files are deleted.
     pub min_free_space: u64,
     /// Pause between cycles when there is nothing to send.
@@ -42,7 +48,7 @@ pub struct UploaderConfig {
 }
 
 impl UploaderConfig {
-    /// Defaults: 2 s polling, 5 MiB batches, backoff 1 s doubling to 60 s, 5 min after a
+    /// Defaults: 2 s polling, an idle `log-verbose` line a minute, 5 MiB batches, backoff 1 s doubling to 60 s, 5 min after a
     /// rejection, 120 s request timeout, `min-free-space` 20 MiB as in PowerMTA.
     pub fn new(
         dir: impl Into<PathBuf>,
@@ -54,6 +60,7 @@ impl UploaderConfig {
             upload_url: upload_url.into(),
             api_key: api_key.into(),
             log_verbose: false,
+            idle_log_interval: Duration::from_secs(60),
             min_free_space: 20 * 1024 * 1024,
             poll_interval: Duration::from_secs(2),
             max_batch_bytes: 5 * 1024 * 1024,
@@ -120,16 +127,19 @@ pub struct Uploader {
     config: UploaderConfig,
     http: IngestClient,
     counters: Arc<UploadCounters>,
+    verbose: Mutex<VerboseLog>,
 }
 
 impl Uploader {
     /// Validates the URL up front so a bad `upload-url` is a startup error, not a log loop.
     pub fn new(config: UploaderConfig) -> Result<Self, EventsError> {
         let http = IngestClient::new(&config.upload_url)?;
+        let verbose = Mutex::new(VerboseLog::new(config.idle_log_interval));
         Ok(Uploader {
             config,
             http,
             counters: Arc::default(),
+            verbose,
         })
     }
 
@@ -192,11 +202,15 @@ impl Uploader {
         c.pending_files.store(files.len() as u64, Ordering::Relaxed);
         c.pending_bytes
             .store(files.iter().map(|f| f.len).sum(), Ordering::Relaxed);
-        if self.config.log_verbose && !files.is_empty() {
+        let discovered = files.len();
+        if self.config.log_verbose {
             let names: Vec<String> = files.iter().map(|f| file_name(&f.path)).collect();
-            tracing::info!(count = files.len(), files = ?names, "signals: event files discovered");
+            for line in self.verbose().discovered(&names) {
+                tracing::info!("{line}");
+            }
         }
         if files.is_empty() {
+            self.log_summary(0, 0);
             return UploadOutcome::Idle;
         }
         let mut batch = Vec::new();
@@ -248,16 +262,23 @@ impl Uploader {
                     if let Err(e) = fs::remove_file(path) {
                         tracing::error!(file = %path.display(), error = %e, "signals: cannot delete an uploaded event file; it will be sent again");
                     } else if self.config.log_verbose {
-                        tracing::info!(file = %file_name(path), events = n, batch_id = batch_id.as_deref().unwrap_or("-"), "signals: event file transferred");
+                        let line = VerboseLog::transferred(&file_name(path));
+                        tracing::info!(
+                            events = n,
+                            batch_id = batch_id.as_deref().unwrap_or("-"),
+                            "{line}"
+                        );
                     }
                 }
+                let summary = self.verbose_summary(discovered, batch.len());
                 tracing::info!(
                     files = batch.len(),
                     events,
                     raw_bytes = raw_len,
                     gzip_bytes = body.len(),
                     batch_id = batch_id.as_deref().unwrap_or("-"),
-                    "signals: batch uploaded"
+                    "{}",
+                    summary.as_deref().unwrap_or("signals: batch uploaded")
                 );
                 UploadOutcome::Uploaded {
                     files: batch.len(),
@@ -266,11 +287,13 @@ impl Uploader {
                 }
             }
             Ok(resp) if resp.status == 429 || resp.status >= 500 => {
+                self.log_summary(discovered, 0);
                 add(&c.failures, 1);
                 tracing::warn!(status = resp.status, body = %snippet(&resp.body), "signals: ingest service failed; will retry");
                 UploadOutcome::Transient
             }
             Ok(resp) if resp.status == 401 || resp.status == 403 => {
+                self.log_summary(discovered, 0);
                 add(&c.rejections, 1);
                 tracing::error!(status = resp.status, body = %snippet(&resp.body), "signals: upload rejected: check api-key (needs \"Incoming Events: Write\"); event files kept");
                 UploadOutcome::Rejected {
@@ -278,6 +301,7 @@ impl Uploader {
                 }
             }
             Ok(resp) => {
+                self.log_summary(discovered, 0);
                 add(&c.rejections, 1);
                 tracing::error!(status = resp.status, body = %snippet(&resp.body), url = %self.config.upload_url, "signals: upload rejected; check upload-url; event files kept");
                 UploadOutcome::Rejected {
@@ -285,10 +309,30 @@ impl Uploader {
                 }
             }
             Err(e) => {
+                self.log_summary(discovered, 0);
                 add(&c.failures, 1);
                 log_network_error(&e, &self.config.upload_url);
                 UploadOutcome::Transient
             }
+        }
+    }
+
+    fn verbose(&self) -> std::sync::MutexGuard<'_, VerboseLog> {
+        self.verbose.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// With `log-verbose`, the cycle's summary line when one is due.
+    fn verbose_summary(&self, discovered: usize, transferred: usize) -> Option<String> {
+        if !self.config.log_verbose {
+            return None;
+        }
+        self.verbose()
+            .summary(Instant::now(), discovered, transferred)
+    }
+
+    fn log_summary(&self, discovered: usize, transferred: usize) {
+        if let Some(line) = self.verbose_summary(discovered, transferred) {
+            tracing::info!("{line}");
         }
     }
 
@@ -325,32 +369,38 @@ impl Uploader {
 struct ClosedFile {
     path: PathBuf,
     len: u64,
+    number: u64,
 }
 
-/// Closed `sp1-*.json` files, oldest (lowest name) first; `.tmp` files are never listed.
+/// Closed `sp1-*.json` files, oldest (lowest number) first; `.tmp` files are never listed.
 fn closed_files(dir: &Path) -> io::Result<Vec<ClosedFile>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !is_event_file_name(&name) {
+        let Some(number) = event_file_number(&name.to_string_lossy()) else {
             continue;
-        }
+        };
         let len = entry.metadata()?.len();
         out.push(ClosedFile {
             path: entry.path(),
             len,
+            number,
         });
     }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out.sort_by_key(|f| f.number);
     Ok(out)
 }
 
-fn is_event_file_name(name: &str) -> bool {
-    name.strip_prefix("sp1-")
-        .and_then(|rest| rest.strip_suffix(".json"))
-        .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+/// The number of a closed event file: `sp1-` + 16 hex digits + `.json`. Upper-case hex is
+/// what petrel writes; lower-case is what earlier versions wrote, and those files are still
+/// sent (ordered by number, since `A` and `a` do not sort alike).
+fn event_file_number(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix("sp1-")?.strip_suffix(".json")?;
+    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
 }
 
 /// Reads the files, joins them and gzips the result: (body, events per file, raw length).
@@ -407,9 +457,15 @@ mod tests {
 
     #[test]
     fn file_names_and_counts() {
-        assert!(is_event_file_name("sp1-0123456789abcdef.json"));
-        assert!(!is_event_file_name("sp1-0123456789abcdef.json.tmp"));
-        assert!(!is_event_file_name("sp1-0123.json"));
+        assert_eq!(event_file_number("sp1-0000000000003FBD.json"), Some(0x3fbd));
+        assert_eq!(
+            event_file_number("sp1-0123456789abcdef.json"),
+            Some(0x0123456789abcdef),
+            "earlier versions' lower-case names"
+        );
+        assert_eq!(event_file_number("sp1-0123456789abcdef.json.tmp"), None);
+        assert_eq!(event_file_number("sp1-0123.json"), None);
+        assert_eq!(event_file_number("sp1-+123456789abcdef.json"), None);
         assert_eq!(count_lines(b"a\nb\n"), 2);
         assert_eq!(count_lines(b"a\nb"), 2);
         assert_eq!(count_lines(b""), 0);

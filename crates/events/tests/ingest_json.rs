@@ -253,6 +253,29 @@ fn track_events() {
     );
 }
 
+/// The spec's `link` unsubscribe line (§2.7): ingest type `link` in `unsubscribe_event`.
+#[test]
+fn link_unsubscribe() {
+    let e = Event {
+        delv_method: s("esmtp"),
+        recv_method: s("esmtp"),
+        rcpt_to: s("ana@example.net"),
+        user_agent: s("Mozilla/5.0"),
+        target_link_url: s("https://example.com/unsub?u=77"),
+        ..Event::new(
+            EventKind::LinkUnsubscribe,
+            4812739012764551244,
+            "0000a1b2c3d4e5f60718",
+            at(1767226100),
+        )
+    };
+    check(
+        &e,
+        r#"{"msys":{"unsubscribe_event":{"type":"link","event_id":"4812739012764551244","message_id":"0000a1b2c3d4e5f60718","timestamp":"1767226100","delv_method":"esmtp","recv_method":"esmtp","rcpt_to":"ana@example.net","user_agent":"Mozilla/5.0","target_link_url":"https://example.com/unsub?u=77","subaccount_id":0}}}"#,
+    );
+    assert_eq!(EventKind::LinkUnsubscribe.public_type(), "link_unsubscribe");
+}
+
 #[test]
 fn privacy_sha1_sends_hash_and_domain_together() {
     let e = Event {

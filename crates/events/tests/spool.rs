@@ -22,11 +22,14 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
+/// The article's form: `sp1-` + 16 upper-case hex digits + `.json` (`sp1-0000000000003FBD.json`).
 fn is_closed_name(n: &str) -> bool {
-    n.len() == "sp1-0123456789abcdef.json".len()
+    n.len() == "sp1-0000000000003FBD.json".len()
         && n.starts_with("sp1-")
         && n.ends_with(".json")
-        && n[4..20].bytes().all(|b| b.is_ascii_hexdigit())
+        && n[4..20]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
 }
 
 fn all_lines(dir: &Path) -> Vec<String> {

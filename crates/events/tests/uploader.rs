@@ -235,6 +235,40 @@ async fn request_carries_key_and_gzip_and_files_are_deleted_after_200() {
     assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
 
+/// Files an earlier petrel named in lower-case hex are still found and sent, in age order
+/// with the upper-case names written now (text order would put `…B` before `…a`).
+#[tokio::test]
+async fn files_named_by_an_earlier_version_are_still_sent_oldest_first() {
+    let server = Server::start(vec![]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let old = event(1).to_ingest_json();
+    let newer = event(2).to_ingest_json();
+    fs::write(
+        tmp.path().join("sp1-000000000000000a.json"),
+        format!("{old}\n"),
+    )
+    .unwrap();
+    fs::write(
+        tmp.path().join("sp1-000000000000000B.json"),
+        format!("{newer}\n"),
+    )
+    .unwrap();
+    let now = spool_events(tmp.path(), 3..5, 2);
+    let up = Uploader::new(config(tmp.path(), server.addr)).unwrap();
+    assert!(matches!(
+        up.run_once().await,
+        UploadOutcome::Uploaded {
+            files: 3,
+            events: 4,
+            ..
+        }
+    ));
+    let mut want = vec![old, newer];
+    want.extend(now);
+    assert_eq!(server.accepted_lines(), want);
+    assert_eq!(closed_files(tmp.path()), 0);
+}
+
 #[tokio::test]
 async fn server_errors_are_retried_and_every_event_arrives_exactly_once() {
     let server = Server::start(vec![500, 503]).await;

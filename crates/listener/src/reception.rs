@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use petrel_config::{Config, SourcePolicy};
-use petrel_message::{address_domain, header_address, HeaderEdit, Headers};
+use petrel_message::{address_domain, header_address, job_id_safe, HeaderEdit, Headers};
 use petrel_smtp::Reply;
 use petrel_spool::MessageFacts;
 
@@ -66,13 +66,16 @@ pub(crate) fn prepare_message(
             )));
         }
         if let Some(v) = values.into_iter().next() {
-            if v.is_empty() || !v.chars().all(|c| ('!'..='~').contains(&c)) {
+            if v.is_empty() {
                 return Err(Rejection(Reply::new(
                     550,
                     (5, 6, 0),
-                    "invalid X-Job header: use printable ASCII without spaces (see `petrel job-id-safe`)",
+                    "empty X-Job header: name the job or leave the header out",
                 )));
             }
+            // The article's rule (`petrel job-id-safe`): space, `"`, `` ` ``, control
+            // characters and everything after `~` become `_`.
+            let v = job_id_safe(&v);
             let prefix = match (&policy.jobid_prefix, origin.auth_user) {
                 (Some(p), Some(user)) => p.replace("{auth}", user),
                 (Some(p), None) => p.replace("{auth}", ""),

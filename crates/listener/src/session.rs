@@ -240,7 +240,7 @@ impl Session {
                 info!(target: "petrel::smtp", "{} >>> {shown}", self.peer);
             }
             let next = match parse_command(&line) {
-                Ok(cmd) => self.command(cmd, reader).await?,
+                Ok(cmd) => self.command(cmd, &line, reader).await?,
                 Err(e) => {
                     self.command_error(e);
                     None
@@ -292,9 +292,11 @@ impl Session {
         self.error(reply);
     }
 
+    /// Runs one parsed command; `line` is the command as received (for replies that quote it).
     async fn command<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         cmd: Command,
+        line: &[u8],
         reader: &mut BufReader<S>,
     ) -> std::io::Result<Option<Next>> {
         match cmd {
@@ -345,7 +347,7 @@ impl Session {
             Command::StartTls => return Ok(self.starttls()),
             Command::Auth { mechanism, initial } => self.auth(mechanism, initial, reader).await?,
             Command::Mail { address, params } => self.mail(address, params),
-            Command::Rcpt { address, params } => self.rcpt(address, params),
+            Command::Rcpt { address, params } => self.rcpt(address, params, line),
             Command::Data => self.data(reader).await?,
         }
         Ok(None)
@@ -610,7 +612,8 @@ impl Session {
         self.reply(Reply::new(250, (2, 1, 0), format!("sender <{shown}> ok")));
     }
 
-    fn rcpt(&mut self, address: String, params: RcptParams) {
+    /// `line` is the command as received, quoted back when relaying is denied.
+    fn rcpt(&mut self, address: String, params: RcptParams, line: &[u8]) {
         let Some(txn) = &self.txn else {
             self.error(Reply::new(503, (5, 5, 1), "need MAIL before RCPT"));
             return;
@@ -644,7 +647,7 @@ impl Session {
             || self.config.is_relay_domain(domain)
             || self.config.returned_mail_processor(&address).is_some())
         {
-            self.error(Reply::new(550, (5, 7, 1), "relaying denied"));
+            self.error(relaying_denied(line));
             return;
         }
         let shown = address.clone();
@@ -873,6 +876,29 @@ impl Session {
     }
 }
 
+/// The article's (PowerMTA's) refusal of a recipient petrel may not relay for:
+/// `550 5.7.1 relaying denied for recipient in "RCPT TO:<a@b>"`, quoting the whole command as
+/// the client sent it so a client log shows which line was refused. Control characters become
+/// `?`, and a command longer than fits a 512-byte reply line is cut with `...`.
+fn relaying_denied(line: &[u8]) -> Reply {
+    const MAX_SHOWN: usize = 400;
+    let text = String::from_utf8_lossy(line);
+    let mut shown: String = text
+        .trim_end_matches(['\r', '\n'])
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if shown.len() > MAX_SHOWN {
+        shown.truncate(shown.floor_char_boundary(MAX_SHOWN));
+        shown.push_str("...");
+    }
+    Reply::new(
+        550,
+        (5, 7, 1),
+        format!("relaying denied for recipient in \"{shown}\""),
+    )
+}
+
 fn unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -901,4 +927,28 @@ fn hex_dump(bytes: &[u8]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relaying_denied_quotes_the_command_as_received() {
+        let r = relaying_denied(b"rcpt to: <test@strange.example> NOTIFY=NEVER\r\n");
+        assert_eq!(
+            r.to_wire(),
+            "550 5.7.1 relaying denied for recipient in \"rcpt to: <test@strange.example> NOTIFY=NEVER\"\r\n"
+        );
+    }
+
+    #[test]
+    fn relaying_denied_keeps_the_reply_line_short() {
+        let long = format!("RCPT TO:<{}@strange.example>\r\n", "a".repeat(900));
+        let wire = relaying_denied(long.as_bytes()).to_wire();
+        assert!(wire.len() <= 512, "{}", wire.len());
+        assert!(wire.ends_with("...\"\r\n"), "{wire}");
+        let wire = relaying_denied(b"RCPT TO:<a\x01b@c.example>").to_wire();
+        assert!(wire.contains("\"RCPT TO:<a?b@c.example>\""), "{wire}");
+    }
 }

@@ -240,6 +240,9 @@ pub struct QueueRow {
 pub struct Domains {
     /// Recipient domains with waiting recipients, most first.
     pub domains: Vec<DomainRow>,
+    /// How many matched when a client cut the list (`pmta show domains --maxitems`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
 }
 
 /// One recipient domain.
@@ -310,6 +313,9 @@ pub struct BodyQuery {
 pub struct Jobs {
     /// Jobs with waiting mail, most recipients first.
     pub jobs: Vec<JobRow>,
+    /// How many matched when a client cut the list (`pmta show jobs --maxitems`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
 }
 
 /// One job.

@@ -121,7 +121,7 @@ pub(crate) async fn jobs(State(m): State<Mgmt>) -> Result<Json<Data<Jobs>>, ApiE
         })
         .collect();
     Ok(Json(Data {
-        data: Jobs { jobs },
+        data: Jobs { jobs, total: None },
     }))
 }
 

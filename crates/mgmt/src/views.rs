@@ -123,7 +123,10 @@ pub(crate) async fn domains(State(m): State<Mgmt>) -> Json<Data<Domains>> {
         })
         .collect();
     Json(Data {
-        data: Domains { domains },
+        data: Domains {
+            domains,
+            total: None,
+        },
     })
 }
 

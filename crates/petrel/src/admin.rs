@@ -22,7 +22,7 @@ use crate::render;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The client for the daemon that `config` (or the default configuration) describes.
-fn client(config: Option<&Path>) -> Result<Client> {
+pub(crate) fn client(config: Option<&Path>) -> Result<Client> {
     Client::new(mgmt_port(config)?, TIMEOUT)
 }
 
@@ -53,7 +53,11 @@ pub(crate) fn mgmt_port(config: Option<&Path>) -> Result<u16> {
 }
 
 /// Prints `value` as the API's JSON, or as the table `table` makes of it.
-fn print<T: Serialize>(value: &T, json: bool, table: impl Fn(&T) -> String) -> Result<ExitCode> {
+pub(crate) fn print<T: Serialize>(
+    value: &T,
+    json: bool,
+    table: impl Fn(&T) -> String,
+) -> Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
     } else {

@@ -148,6 +148,10 @@ enum Cmd {
         #[command(subcommand)]
         command: SuppressionCmd,
     },
+    /// A bouncy test destination: answers like real mailbox providers (per-recipient tags
+    /// or a seeded --mix), sends bounces and complaints back, fetches opens and clicks, and
+    /// counts it all (docs/sink.md).
+    Sink(petrel_sink::SinkArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -161,7 +165,7 @@ enum SuppressionCmd {
         #[arg(long)]
         address: Option<String>,
         /// Only this reason.
-        #[arg(long, value_parser = ["hard_bounce", "spam_complaint", "manual"])]
+        #[arg(long, value_parser = ["hard_bounce", "spam_complaint", "manual", "link_unsubscribe"])]
         reason: Option<String>,
         /// At most this many entries (default 100, at most 10000).
         #[arg(long)]
@@ -300,6 +304,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         },
         Cmd::Suppression { command } => suppression(command),
+        Cmd::Sink(args) => Ok(petrel_sink::run(args)),
         Cmd::CheckConfig { file } => match petrel_config::load(&file) {
             Ok(loaded) => {
                 for w in &loaded.warnings {

@@ -106,8 +106,14 @@ async fn run(
         },
     )
     .context("loading the TLS certificate")?;
-    let tracking_host =
-        tracking::start_host(&config, tracking_keys.as_ref(), events.as_ref()).await?;
+    // A person following an unsubscribe link joins the list the engine checks.
+    let tracking_host = tracking::start_host(
+        &config,
+        tracking_keys.as_ref(),
+        events.as_ref(),
+        suppression.as_ref(),
+    )
+    .await?;
     let service = signals::start_service(&config).await?;
     let (stop_uploads, uploads_stopped) = tokio::sync::watch::channel(false);
     let uploader = signals::start_uploader(&config, uploads_stopped)?;
@@ -218,6 +224,7 @@ async fn run(
     signals::drain(events.as_ref(), uploader.as_ref()).await;
     if let Some(s) = service {
         s.task.abort();
+        s.retention.abort();
     }
     if let Some(acct) = &accounting {
         if let Err(e) = acct.shutdown() {

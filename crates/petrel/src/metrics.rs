@@ -123,6 +123,16 @@ pub fn register(mut mgmt: Mgmt, parts: Parts<'_>) -> Mgmt {
                     Metric::counter("opens", "Bottom pixels served (open events).", s.opens),
                     Metric::counter("clicks", "Click redirects sent (click events).", s.clicks),
                     Metric::counter(
+                        "unsubscribes",
+                        "Unsubscribe links followed (link_unsubscribe events).",
+                        s.unsubscribes,
+                    ),
+                    Metric::counter(
+                        "unsubscribes_suppressed",
+                        "Recipients put on the suppression list by unsubscribe links.",
+                        s.suppressed,
+                    ),
+                    Metric::counter(
                         "not_found",
                         "404s: unknown paths and bad, forged or expired tokens.",
                         s.not_found,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _, Result};
 use petrel_config::{Config, EngagementTracking};
 use petrel_events::EventSpool;
+use petrel_suppression::SuppressionList;
 use petrel_tracking::TokenKeys;
 use petrel_tracking_host::{HostConfig, TrackingHost};
 use tokio::sync::watch;
@@ -75,11 +76,13 @@ impl Host {
 }
 
 /// Binds the `tracking-listener`s and starts the tracking host when engagement tracking is
-/// on. Hits become events in `events`.
+/// on. Hits become events in `events`; a person following an unsubscribe link joins
+/// `suppression` (the list the delivery engine checks).
 pub async fn start_host(
     config: &Config,
     keys: Option<&Arc<TokenKeys>>,
     events: Option<&Arc<EventSpool>>,
+    suppression: Option<&Arc<SuppressionList>>,
 ) -> Result<Option<Host>> {
     let (Some(sig), Some(keys), Some(events)) = (&config.signals, keys, events) else {
         return Ok(None);
@@ -101,6 +104,7 @@ pub async fn start_host(
             ..HostConfig::new((**keys).clone())
         },
         events.clone(),
+        suppression.cloned(),
     ));
     let (stop, stopped) = watch::channel(false);
     let mut addrs = Vec::new();
@@ -148,6 +152,7 @@ mod tests {
             action: petrel_tracking::Action::Open,
             url: None,
             link_name: None,
+            unsubscribe: None,
             expires_unix: u64::MAX / 2,
         };
         let token = old.sign(&data);

@@ -149,7 +149,9 @@ pub const CODE_RULES: &[CodeRule] = &[
     (None, 1, Some(2), (C::BadDomain, 10, 21)),
     (None, 1, Some(3), (C::BadMailbox, 10, 20)),
     (None, 1, Some(4), (C::BadMailbox, 10, 20)),
-    (None, 1, Some(6), (C::InactiveMailbox, 10, 20)),
+    // RFC 3463 X.1.6 "Destination mailbox has moved, No forwarding address": the address
+    // was valid once and mail is no longer accepted for it.
+    (None, 1, Some(6), (C::BadMailbox, 10, 20)),
     (None, 1, Some(7), (C::InvalidSender, 50, 20)),
     (None, 1, Some(8), (C::InvalidSender, 50, 20)),
     (None, 1, Some(10), (C::BadDomain, 10, 21)),
@@ -195,7 +197,15 @@ pub const TEXT_RULES: &[TextRule] = &[
         (C::SpamRelated, 51, 51),
     ),
     (
-        &["spam", "junk mail", "unsolicited", "bulk mail"],
+        // "UBE": unsolicited bulk e-mail (amavisd-new's "Message content rejected, UBE").
+        &[
+            "spam",
+            "junk mail",
+            "unsolicited",
+            "bulk mail",
+            " ube,",
+            " ube ",
+        ],
         (C::SpamRelated, 52, 52),
     ),
     (
@@ -213,6 +223,7 @@ pub const TEXT_RULES: &[TextRule] = &[
             "disk quota",
             "storage quota",
             "out of storage",
+            "mailbox exceeds",
         ],
         (C::QuotaIssues, 22, 22),
     ),
@@ -226,6 +237,7 @@ pub const TEXT_RULES: &[TextRule] = &[
             "host unknown",
             "nxdomain",
             "null mx",
+            "invalid domain",
         ],
         (C::BadDomain, 10, 21),
     ),
@@ -245,6 +257,9 @@ pub const TEXT_RULES: &[TextRule] = &[
             "account has expired",
             "suspended",
             "no longer active",
+            // Gmail's published "550 5.2.1 The email account that you tried to reach is
+            // disabled".
+            "tried to reach is disabled",
         ],
         (C::InactiveMailbox, 10, 20),
     ),
@@ -308,6 +323,10 @@ pub const TEXT_RULES: &[TextRule] = &[
             "ratelimit",
             "throttl",
             "temporarily deferred",
+            // Gmail's published "450 4.2.1 The user you are trying to contact is receiving
+            // mail too quickly" / "… at a rate that prevents additional messages".
+            "receiving mail too quickly",
+            "receiving mail at a rate",
         ],
         (C::PolicyRelated, 70, 70),
     ),
@@ -320,6 +339,7 @@ pub const TEXT_RULES: &[TextRule] = &[
             "message size exceeds",
             "exceeds the maximum message size",
             "size exceeds",
+            "size limit exceeded",
             "too much mail data",
         ],
         (C::ContentRelated, 23, 23),
@@ -332,6 +352,8 @@ pub const TEXT_RULES: &[TextRule] = &[
         &[
             "banned",
             "blocked",
+            // Mimecast's published "550 Administrative prohibition".
+            "administrative prohibition",
             "policy",
             "prohibited",
             "not authorized",

@@ -47,18 +47,29 @@ pub enum Reason {
     /// An operator added it by hand (API or CLI).
     #[serde(rename = "manual")]
     Manual,
+    /// The recipient followed a link marked `data-msys-unsubscribe="1"` (the
+    /// `link_unsubscribe` event).
+    #[serde(rename = "link_unsubscribe")]
+    LinkUnsubscribe,
 }
 
 impl Reason {
     /// Every reason, for help texts and validation messages.
-    pub const ALL: [Reason; 3] = [Reason::HardBounce, Reason::Complaint, Reason::Manual];
+    pub const ALL: [Reason; 4] = [
+        Reason::HardBounce,
+        Reason::Complaint,
+        Reason::Manual,
+        Reason::LinkUnsubscribe,
+    ];
 
-    /// The wire and database name: `hard_bounce`, `spam_complaint` or `manual`.
+    /// The wire and database name: `hard_bounce`, `spam_complaint`, `manual` or
+    /// `link_unsubscribe`.
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::HardBounce => "hard_bounce",
             Reason::Complaint => "spam_complaint",
             Reason::Manual => "manual",
+            Reason::LinkUnsubscribe => "link_unsubscribe",
         }
     }
 

@@ -123,6 +123,7 @@ fn build_requests(keys: &TokenKeys, args: &Args, prefix: &str) -> Vec<Vec<u8>> {
             },
             url: None,
             link_name: None,
+            unsubscribe: None,
             expires_unix,
         });
         let click = keys.sign(&TokenData {
@@ -133,6 +134,7 @@ fn build_requests(keys: &TokenKeys, args: &Args, prefix: &str) -> Vec<Vec<u8>> {
                 "https://shop.example.com/item/{i}?utm_source=newsletter&utm_medium=email"
             )),
             link_name: (i % 3 == 0).then(|| "Shop now".to_string()),
+            unsubscribe: None,
             expires_unix,
         });
         let req = |kind: &str, token: &str| {
@@ -276,6 +278,7 @@ async fn main() -> ExitCode {
             let host = Arc::new(TrackingHost::new(
                 HostConfig::new(keys.clone()),
                 spool.clone(),
+                None,
             ));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await

@@ -8,6 +8,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use petrel_events::{next_event_id, Event, EventKind};
+use petrel_suppression::{NewEntry, Reason};
 use petrel_tracking::{Action, TokenData, TokenError};
 
 use crate::client_ip::client_ip;
@@ -184,17 +185,72 @@ impl TrackingHost {
             customer_id: self.config.customer_id,
             target_link_url,
             target_link_name,
+            // Known only for unsubscribe links; the Signals service fills in the rest.
+            subaccount_id: data.unsubscribe.unwrap_or(0),
             ..Event::new(kind, next_event_id(), data.message_id, now)
         };
-        match self.spool.emit(&event) {
-            Ok(()) => bump(match kind {
-                EventKind::InitialOpen => &self.counters.initial_opens,
-                EventKind::Open => &self.counters.opens,
-                _ => &self.counters.clicks,
-            }),
+        let counter = match kind {
+            EventKind::InitialOpen => &self.counters.initial_opens,
+            EventKind::Open => &self.counters.opens,
+            _ => &self.counters.clicks,
+        };
+        self.emit(&event, counter);
+        if let Some(subaccount) = data.unsubscribe {
+            self.unsubscribe(&event, subaccount);
+        }
+    }
+
+    /// A followed unsubscribe link (`data-msys-unsubscribe="1"`): the `link_unsubscribe`
+    /// event next to the click, and the recipient on the suppression list of `subaccount`.
+    ///
+    /// A hit that looks like a machine (a link scanner following every link, a request
+    /// without a User-Agent) is recorded, flagged, like any other, but suppresses nobody:
+    /// a suppression lasts, and a security gateway must not unsubscribe its users.
+    fn unsubscribe(&self, click: &Event, subaccount: u64) {
+        let event = Event {
+            kind: EventKind::LinkUnsubscribe,
+            event_id: next_event_id(),
+            // SparkPost requires both on `link` events; tracked mail came in and went out
+            // over SMTP.
+            delv_method: Some("esmtp".into()),
+            recv_method: Some("esmtp".into()),
+            target_link_name: None,
+            subaccount_id: subaccount,
+            ..click.clone()
+        };
+        self.emit(&event, &self.counters.unsubscribes);
+        let (Some(list), Some(rcpt)) = (&self.suppression, &event.rcpt_to) else {
+            return;
+        };
+        if let Some(machine) = &event.machine {
+            tracing::info!(message_id = %event.message_id, machine = %machine, "unsubscribe link followed by a machine: recipient not suppressed");
+            return;
+        }
+        let entry = NewEntry {
+            address: rcpt.clone(),
+            subaccount,
+            reason: Reason::LinkUnsubscribe,
+            description: format!(
+                "unsubscribe link {} in message {}",
+                event.target_link_url.as_deref().unwrap_or("-"),
+                event.message_id
+            ),
+        };
+        match list.add(entry) {
+            Ok(_) => bump(&self.counters.suppressed),
+            Err(e) => {
+                tracing::warn!(error = %e, message_id = %event.message_id, "unsubscribe link: recipient not added to the suppression list")
+            }
+        }
+    }
+
+    /// Hands `event` to the spool, counting it in `counter` (or as an emit failure).
+    fn emit(&self, event: &Event, counter: &std::sync::atomic::AtomicU64) {
+        match self.spool.emit(event) {
+            Ok(()) => bump(counter),
             Err(e) => {
                 bump(&self.counters.emit_failures);
-                tracing::warn!(error = %e, message_id = %event.message_id, kind = kind.public_type(), "engagement event not recorded");
+                tracing::warn!(error = %e, message_id = %event.message_id, kind = event.kind.public_type(), "engagement event not recorded");
             }
         }
     }

@@ -5,7 +5,9 @@
 //!
 //! * `GET …/o/{token}` → 200 with a transparent 1×1 GIF, and an `initial_open` or `open`
 //!   event;
-//! * `GET …/c/{token}` → 302 to the URL signed into the token, and a `click` event;
+//! * `GET …/c/{token}` → 302 to the URL signed into the token, and a `click` event; for a
+//!   link marked `data-msys-unsubscribe="1"` also a `link_unsubscribe` event, and the
+//!   recipient joins the suppression list of the subaccount named in the token;
 //! * anything that does not verify → 404 with a JSON error, never a redirect;
 //! * HEAD → the same status and headers, no body and no event (link checkers);
 //! * a token hit more than 20 times within 60 s → 403 and no event until the window ends.
@@ -33,6 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use petrel_events::EventSpool;
+use petrel_suppression::SuppressionList;
 use petrel_tracking::TokenKeys;
 
 pub use client_ip::client_ip;
@@ -82,6 +85,11 @@ pub struct Stats {
     pub opens: u64,
     /// `click` events recorded (redirects sent).
     pub clicks: u64,
+    /// `link_unsubscribe` events recorded (clicks on links marked
+    /// `data-msys-unsubscribe="1"`).
+    pub unsubscribes: u64,
+    /// Recipients added to (or refreshed on) the suppression list by those clicks.
+    pub suppressed: u64,
     /// 404s: unknown paths and tokens that were malformed, forged, expired, signed with an
     /// unknown key or used on the wrong path.
     pub not_found: u64,
@@ -101,6 +109,8 @@ struct Counters {
     initial_opens: AtomicU64,
     opens: AtomicU64,
     clicks: AtomicU64,
+    unsubscribes: AtomicU64,
+    suppressed: AtomicU64,
     not_found: AtomicU64,
     method_not_allowed: AtomicU64,
     limited: AtomicU64,
@@ -112,11 +122,13 @@ fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-/// The tracking host: configuration, the event spool hits are recorded to, the burst limiter
-/// and the counters. Shared by every connection behind an `Arc`.
+/// The tracking host: configuration, the event spool hits are recorded to, the suppression
+/// list unsubscribe clicks add to, the burst limiter and the counters. Shared by every
+/// connection behind an `Arc`.
 pub struct TrackingHost {
     config: HostConfig,
     spool: Arc<EventSpool>,
+    suppression: Option<Arc<SuppressionList>>,
     limiter: BurstLimiter,
     counters: Counters,
 }
@@ -132,11 +144,17 @@ impl std::fmt::Debug for TrackingHost {
 
 impl TrackingHost {
     /// A host that records hits to `spool` (the same spool as the other Signals events, so
-    /// engagement reaches the same uploader).
-    pub fn new(config: HostConfig, spool: Arc<EventSpool>) -> Self {
+    /// engagement reaches the same uploader) and adds people who follow an unsubscribe link
+    /// to `suppression` (the list the delivery engine checks; `None`: events only).
+    pub fn new(
+        config: HostConfig,
+        spool: Arc<EventSpool>,
+        suppression: Option<Arc<SuppressionList>>,
+    ) -> Self {
         TrackingHost {
             config,
             spool,
+            suppression,
             limiter: BurstLimiter::new(),
             counters: Counters::default(),
         }
@@ -155,6 +173,8 @@ impl TrackingHost {
             initial_opens: get(&c.initial_opens),
             opens: get(&c.opens),
             clicks: get(&c.clicks),
+            unsubscribes: get(&c.unsubscribes),
+            suppressed: get(&c.suppressed),
             not_found: get(&c.not_found),
             method_not_allowed: get(&c.method_not_allowed),
             limited: get(&c.limited),

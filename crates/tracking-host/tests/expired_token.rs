@@ -15,6 +15,7 @@ async fn expired_tokens_are_404() {
             action,
             url: url.map(String::from),
             link_name: None,
+            unsubscribe: None,
             expires_unix: 1_600_000_000, // September 2020
         })
     };

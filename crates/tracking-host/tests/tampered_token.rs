@@ -22,6 +22,7 @@ async fn tampered_malformed_and_unknown_key_tokens_are_404() {
             action: Action::Click { link_index: 0 },
             url: Some("https://evil.example/".into()),
             link_name: None,
+            unsubscribe: None,
             expires_unix: EXPIRES,
         });
     // Authentic, but not a target petrel's rewriter would ever have signed.
@@ -31,6 +32,7 @@ async fn tampered_malformed_and_unknown_key_tokens_are_404() {
         action: Action::Click { link_index: 0 },
         url: Some("javascript:alert(1)".into()),
         link_name: None,
+        unsubscribe: None,
         expires_unix: EXPIRES,
     });
     let bad = [

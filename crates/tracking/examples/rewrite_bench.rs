@@ -3,9 +3,9 @@
 //!
 //! * `dense72`: a product grid, 72 links (one per item), 21.6 KB.
 //! * `newsletter30`: a typical newsletter: text-heavy articles with inline styles, 30 links
-//!   (navigation, "read more", social icons, footer) and an "Unsubscribe" link whose *text*
-//!   (not its URL) marks it, so the unsubscribe-by-text rule is exercised. Most of its URLs
-//!   are long enough (≥ 96 bytes) to be deflated inside the tokens.
+//!   (navigation, "read more", social icons, footer) and an "Unsubscribe" link marked
+//!   `data-msys-unsubscribe="1"`, wrapped like the others with the subaccount in its token.
+//!   Most of its URLs are long enough (≥ 96 bytes) to be deflated inside the tokens.
 //! * `newsletter30u`: the same newsletter, but every message has its own link URLs (as with
 //!   per-recipient personalised links), so nothing computed for one message's URLs can be
 //!   reused for the next (each thread remembers recent deflated URLs). Building each message
@@ -76,7 +76,7 @@ fn dense72() -> Vec<u8> {
 }
 
 /// A text-heavy newsletter: header navigation, articles with a "read more" link each, social
-/// links and a footer whose unsubscribe link is recognised by its text only. `personal` is
+/// links and a footer with a marked unsubscribe link. `personal` is
 /// appended to the tracking parameters of the links (empty for the shared sample).
 fn newsletter30(personal: &str) -> Vec<u8> {
     const P: &str =
@@ -145,7 +145,7 @@ fn newsletter30(personal: &str) -> Vec<u8> {
         "</td></tr>\r\n<tr><td style=\"padding:16px;font-family:Arial,sans-serif;font-size:11px;color:#999999\">\r\n\
          You receive this because you subscribed at news.example.com. \
          <a href=\"https://news.example.com/prefs?u=8f3a9c&amp;{utm}\" style=\"color:#999999\">Manage \
-         preferences</a> or <a href=\"https://news.example.com/l/8f3a9c\" style=\"color:#999999\">\
+         preferences</a> or <a data-msys-unsubscribe=\"1\" href=\"https://news.example.com/l/8f3a9c\" style=\"color:#999999\">\
          <span>Unsubscribe</span></a> &middot; <a href=\"mailto:editor@news.example.com\">Write to us</a><br>\r\n\
          The Weekly Petrel, 1 Harbour Road, Port Example &middot; \
          <a href=\"https://news.example.com/privacy?{utm}\" style=\"color:#999999\">Privacy</a>\r\n\
@@ -164,6 +164,7 @@ fn run<'a>(name: &str, n: usize, print: bool, message: impl Fn(usize) -> Cow<'a,
         click_tracking: true,
         initial_open: true,
         expires_unix: 4_000_000_000,
+        subaccount: 0,
     };
     let first_raw = message(0);
     let first = rewrite_message(

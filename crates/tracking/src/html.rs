@@ -8,15 +8,12 @@
 //!    only records what to change and where ([`Scan`]). Ordinary markup is read by a small
 //!    hand-written tokenizer ([`fast_scan`]); anything it does not model goes to a `lol_html`
 //!    pass, which also defines what the hand-written one must find.
-//! 2. **Link text.** For the links to wrap, whether their text marks them as unsubscribe
-//!    links ([`link_text`]).
-//! 3. **Assemble.** The output is the input with the changes spliced in: changed start tags
+//! 2. **Assemble.** The output is the input with the changes spliced in: changed start tags
 //!    written out again, pixels inserted. Every other byte is copied as is.
 //!
-//! Why not let `lol_html` rewrite while it parses? Whether a link is an unsubscribe link
-//! because of its *text* is only known after its start tag, when a streaming rewriter has
-//! already written the tag out: that took a whole second `lol_html` pass, for nearly every
-//! newsletter. Recording first and writing at the end needs one.
+//! Why not let `lol_html` rewrite while it parses? Recording first lets the common document
+//! skip `lol_html` altogether (the hand-written scan), and the assembly copies untouched
+//! bytes in a few large slices instead of re-serialising the document.
 //!
 //! The changed start tags are written exactly as `lol_html` serialises a modified tag (see
 //! [`write_start_tag`]), so the output is byte for byte what rewriting through `lol_html`
@@ -24,27 +21,20 @@
 //! the two together.
 
 mod fast_scan;
-mod link_text;
 #[cfg(test)]
 mod reference;
 
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::ops::Range;
 use std::rc::Rc;
 
 use encoding_rs::Encoding;
 use lol_html::errors::RewritingError;
 use lol_html::html_content::{Attribute, Element, EndTag};
-use lol_html::{
-    element, AsciiCompatibleEncoding, EndTagHandler, HtmlRewriter, OutputSink, Settings,
-};
+use lol_html::{element, AsciiCompatibleEncoding, EndTagHandler, HtmlRewriter, Settings};
 
-use self::link_text::{
-    ascii_reads_as_is, document_link_text, may_spell_unsubscribe, plain_link_text,
-};
-pub(crate) use self::link_text::{marks_unsubscribe, mentions_unsubscribe};
-use crate::token::{Action, RecipientSigner, TokenKeys};
+use crate::token::{Action, Link, RecipientSigner, TokenKeys};
 
 /// Targets longer than this are not wrapped (SparkPost refuses to redirect to them).
 pub const MAX_TARGET_LEN: usize = 4096;
@@ -64,6 +54,8 @@ pub(crate) struct HtmlJob<'a> {
     /// Base URL without a trailing slash.
     pub base_url: &'a str,
     pub expires_unix: u64,
+    /// The subaccount links marked `data-msys-unsubscribe="1"` unsubscribe from.
+    pub subaccount: u64,
     pub click_tracking: bool,
     /// Markup for the initial-open pixel, if wanted.
     pub top_pixel: Option<&'a str>,
@@ -106,13 +98,10 @@ pub(crate) fn rewrite_html(
     job: &HtmlJob<'_>,
     next_link: &mut u32,
 ) -> Result<HtmlOutcome, RewritingError> {
-    let mut scan = match fast_scan::scan(input, enc, job) {
+    let scan = match fast_scan::scan(input, enc, job) {
         Some(scan) => scan,
         None => scan(input, enc, job)?,
     };
-    if job.click_tracking {
-        apply_link_text_rule(input, enc, &mut scan)?;
-    }
     let (mut out, links_wrapped) = assemble(input, &scan, job, next_link);
     let mut pixels_added = scan.pixels;
     if let Some(bottom) = job.bottom_pixel {
@@ -157,14 +146,6 @@ struct Scan {
     /// The target URLs of the links to wrap, one after the other; [`Wrap::url`] indexes into
     /// this (one string for all links instead of one per link).
     urls: String,
-    /// Where each `a` start tag starts, in document order (with click tracking): a link's
-    /// text ends at the latest where the next one starts.
-    anchors: Vec<usize>,
-    /// `a`/`area` elements seen so far.
-    elements: usize,
-    /// Every charset the document was read with decodes ASCII bytes one to one, so link text
-    /// can be read from the raw bytes.
-    ascii_as_is: bool,
     /// The first `<body>` start tag was seen (it gets the top pixel).
     body_seen: bool,
     /// The bottom pixel has its place before the first body's end tag.
@@ -183,7 +164,6 @@ impl Scan {
             links: Vec::with_capacity(links),
             attrs: Vec::with_capacity(links * 4),
             urls: String::with_capacity(links * 128),
-            anchors: Vec::with_capacity(links),
             ..Scan::default()
         }
     }
@@ -218,7 +198,7 @@ struct LinkTag {
     self_closing: bool,
     /// A `data-msys-*` attribute was removed, so the tag changes even if it is not wrapped.
     removed_attrs: bool,
-    /// Set if the link is wrapped unless its text marks it as an unsubscribe link.
+    /// Set if the link is wrapped.
     wrap: Option<Wrap>,
 }
 
@@ -230,13 +210,8 @@ struct Wrap {
     link_name: Option<String>,
     /// Index (in `Scan::attrs`) of the `href` attribute whose value is replaced.
     href: usize,
-    /// The link's position among `a`/`area` elements.
-    element: usize,
-    /// For an `a` (an `area` has no text): its position in `Scan::anchors` and whether it is
-    /// an HTML element (not SVG or MathML).
-    anchor: Option<(usize, bool)>,
-    /// Its text marks it as an unsubscribe link: not wrapped after all.
-    unsubscribe_text: bool,
+    /// `data-msys-unsubscribe="1"`: following it unsubscribes the recipient.
+    unsubscribe: bool,
 }
 
 /// The `lol_html` scan (for documents [`fast_scan`] does not handle): records the changes
@@ -260,38 +235,11 @@ fn scan(
             Ok(())
         }));
     }
-    let charsets = CharsetWatch::default();
-    let ascii_as_is = Rc::clone(&charsets.ascii_as_is);
-    let mut rw = HtmlRewriter::new(s, charsets);
+    // Nothing is rewritten through `lol_html`: its output is discarded.
+    let mut rw = HtmlRewriter::new(s, |_: &[u8]| {});
     rw.write(input)?;
     rw.end()?;
-    let mut scan = state.take();
-    scan.ascii_as_is = ascii_as_is.get();
-    Ok(scan)
-}
-
-/// The output sink of the scan: discards the output (nothing is rewritten through
-/// `lol_html`) but notes the charsets the document is decoded with, which a
-/// `<meta charset>` can change on the way.
-struct CharsetWatch {
-    ascii_as_is: Rc<Cell<bool>>,
-}
-
-impl Default for CharsetWatch {
-    fn default() -> Self {
-        CharsetWatch {
-            ascii_as_is: Rc::new(Cell::new(true)),
-        }
-    }
-}
-
-impl OutputSink for CharsetWatch {
-    fn handle_chunk(&mut self, _: &[u8]) {}
-
-    fn set_encoding(&mut self, enc: AsciiCompatibleEncoding) {
-        let ok = self.ascii_as_is.get() && ascii_reads_as_is(enc.into());
-        self.ascii_as_is.set(ok);
-    }
+    Ok(state.take())
 }
 
 fn scan_body(job: &HtmlJob<'_>, state: &Rc<RefCell<Scan>>, el: &mut Element<'_, '_>) {
@@ -328,7 +276,6 @@ fn scan_body(job: &HtmlJob<'_>, state: &Rc<RefCell<Scan>>, el: &mut Element<'_, 
 
 fn scan_link(input: &[u8], job: &HtmlJob<'_>, st: &mut Scan, el: &mut Element<'_, '_>) {
     let tag = el.source_location().bytes();
-    let html = el.namespace_uri() == HTML_NAMESPACE;
     // Known for every attribute that was parsed (only added ones have no position).
     let attrs = el
         .attributes()
@@ -336,7 +283,6 @@ fn scan_link(input: &[u8], job: &HtmlJob<'_>, st: &mut Scan, el: &mut Element<'_
         .filter_map(|attr| attribute_ranges(input, attr).map(|(name, raw)| (name, raw, attr)));
     let found = FoundLink {
         tag,
-        html,
         self_closing: el.is_self_closing(),
     };
     record_link(input, job, st, found, attrs, |attr| {
@@ -348,8 +294,6 @@ fn scan_link(input: &[u8], job: &HtmlJob<'_>, st: &mut Scan, el: &mut Element<'_
 struct FoundLink {
     /// The start tag in the input.
     tag: Range<usize>,
-    /// An HTML element (not SVG or MathML).
-    html: bool,
     self_closing: bool,
 }
 
@@ -364,21 +308,8 @@ fn record_link<'i, A>(
     attrs: impl Iterator<Item = (Range<usize>, Range<usize>, A)>,
     value: impl Fn(&A) -> Cow<'i, str>,
 ) {
-    let FoundLink {
-        tag,
-        html,
-        self_closing,
-    } = found;
+    let FoundLink { tag, self_closing } = found;
     let name_end = tag_name_end(input, tag.start + 1);
-    // The selector matched `a` or `area`: the length tells which.
-    let is_anchor = name_end - tag.start == 2;
-    let element = st.elements;
-    st.elements += 1;
-    // Link text matters only for links to wrap.
-    let anchor = (job.click_tracking && is_anchor).then(|| {
-        st.anchors.push(tag.start);
-        (st.anchors.len() - 1, html)
-    });
 
     let attrs_start = st.attrs.len();
     let mut msys = MsysAttrs::default();
@@ -394,15 +325,13 @@ fn record_link<'i, A>(
         st.attrs.push(raw);
     }
     let wrap = href
-        .filter(|_| job.click_tracking && !msys.opted_out() && !msys.unsubscribe())
+        .filter(|_| job.click_tracking && !msys.opted_out())
         .and_then(|(href, target)| {
             Some(Wrap {
                 url: wrap_url(&target, &mut st.urls)?,
                 link_name: msys.link_name(),
                 href,
-                element,
-                anchor,
-                unsubscribe_text: false,
+                unsubscribe: msys.unsubscribe(),
             })
         });
     if wrap.is_none() && !msys.removed {
@@ -419,74 +348,6 @@ fn record_link<'i, A>(
         wrap,
     });
     st.edits.push(Edit::Link(st.links.len() - 1));
-}
-
-const HTML_NAMESPACE: &str = "http://www.w3.org/1999/xhtml";
-
-/// Applies the unsubscribe-by-text rule to the links still to be wrapped (see
-/// [`link_text`] for how the text is read).
-fn apply_link_text_rule(
-    input: &[u8],
-    enc: Option<&'static Encoding>,
-    scan: &mut Scan,
-) -> Result<(), RewritingError> {
-    /// What the raw bytes say about a link's text.
-    #[derive(PartialEq)]
-    enum Text {
-        Unsubscribe,
-        Other,
-        /// Only the whole-document pass can tell.
-        Unknown,
-    }
-    let mut text = Vec::new();
-    // Link text only counts in documents that have the word "unsubscribe" as such somewhere
-    // (`un<b>subscribe</b>` alone does not). Looked at only when a link needs it.
-    let mut document_mentions_it = None;
-    let mut whole_document: Option<Vec<bool>> = None;
-    let Scan {
-        links,
-        anchors,
-        ascii_as_is,
-        ..
-    } = scan;
-    for link in links.iter_mut() {
-        let text_start = link.tag.end;
-        let Some(wrap) = link.wrap.as_mut() else {
-            continue;
-        };
-        // An `area` has no text.
-        let Some((anchor, html)) = wrap.anchor else {
-            continue;
-        };
-        let limit = anchors.get(anchor + 1).copied().unwrap_or(input.len());
-        let plain = if *ascii_as_is && html {
-            plain_link_text(input, text_start, limit, &mut text)
-        } else {
-            None
-        };
-        let verdict = match plain {
-            Some(true) => Text::Unsubscribe,
-            Some(false) => Text::Other,
-            None if may_spell_unsubscribe(&input[text_start..limit]) => Text::Unknown,
-            None => Text::Other,
-        };
-        if verdict == Text::Other {
-            continue;
-        }
-        if !*document_mentions_it.get_or_insert_with(|| mentions_unsubscribe(input)) {
-            return Ok(());
-        }
-        wrap.unsubscribe_text = verdict == Text::Unsubscribe || {
-            if whole_document.is_none() {
-                whole_document = Some(document_link_text(input, enc)?);
-            }
-            whole_document
-                .as_ref()
-                .and_then(|flags| flags.get(wrap.element).copied())
-                .unwrap_or(false)
-        };
-    }
-    Ok(())
 }
 
 /// The `data-msys-*` attributes of a link (first value of each), removed from the output.
@@ -536,8 +397,8 @@ impl MsysAttrs {
 }
 
 /// The target of a link whose `href` value (character references intact) is `value`, decoded
-/// into `urls` (its range there),
-/// unless the target is not to be wrapped: not `http(s)`, too long, or an unsubscribe URL.
+/// into `urls` (its range there), unless the target is not to be wrapped: not `http(s)`, or
+/// too long.
 fn wrap_url(value: &str, urls: &mut String) -> Option<Range<usize>> {
     // lol_html hands attribute values over with character references intact.
     let start = urls.len();
@@ -546,7 +407,7 @@ fn wrap_url(value: &str, urls: &mut String) -> Option<Range<usize>> {
     let is_space = |c: char| c.is_ascii_whitespace();
     let leading = decoded.len() - decoded.trim_start_matches(is_space).len();
     let url = decoded.trim_matches(is_space);
-    if !is_http_url(url) || url.len() > MAX_TARGET_LEN || marks_unsubscribe(url) {
+    if !is_http_url(url) || url.len() > MAX_TARGET_LEN {
         urls.truncate(start);
         return None;
     }
@@ -635,7 +496,7 @@ fn assemble(input: &[u8], scan: &Scan, job: &HtmlJob<'_>, next_link: &mut u32) -
             }
             Edit::Link(i) => {
                 let link = &scan.links[i];
-                let wrap = link.wrap.as_ref().filter(|w| !w.unsubscribe_text);
+                let wrap = link.wrap.as_ref();
                 if wrap.is_none() && !link.removed_attrs {
                     continue;
                 }
@@ -671,7 +532,7 @@ fn write_start_tag(
             Some((w, url)) if w.href == i => {
                 out.extend_from_slice(&raw[..b"href".len()]);
                 out.extend_from_slice(b"=\"");
-                signer.write_click_url(url, w.link_name.as_deref(), out);
+                signer.write_click_url(url, w, out);
                 out.push(b'"');
             }
             _ => out.extend_from_slice(raw),
@@ -692,6 +553,7 @@ fn write_start_tag(
 struct ClickSigner<'a> {
     base_url: &'a str,
     signer: RecipientSigner<'a>,
+    subaccount: u64,
     next_link: u32,
     wrapped: u32,
 }
@@ -701,19 +563,25 @@ impl<'a> ClickSigner<'a> {
         ClickSigner {
             base_url: job.base_url,
             signer: RecipientSigner::new(job.keys, job.message_id, job.recipient, job.expires_unix),
+            subaccount: job.subaccount,
             next_link,
             wrapped: 0,
         }
     }
 
-    /// Appends `{base_url}/c/{token}` for the next wrapped link.
-    fn write_click_url(&mut self, url: &str, link_name: Option<&str>, out: &mut Vec<u8>) {
+    /// Appends `{base_url}/c/{token}` for the next wrapped link, whose target is `url`.
+    fn write_click_url(&mut self, url: &str, wrap: &Wrap, out: &mut Vec<u8>) {
         out.extend_from_slice(self.base_url.as_bytes());
         out.extend_from_slice(b"/c/");
         let action = Action::Click {
             link_index: self.next_link,
         };
-        self.signer.append_token(action, Some(url), link_name, out);
+        let link = Link {
+            url: Some(url),
+            name: wrap.link_name.as_deref(),
+            unsubscribe: wrap.unsubscribe.then_some(self.subaccount),
+        };
+        self.signer.append_token(action, &link, out);
         self.next_link = self.next_link.wrapping_add(1);
         self.wrapped += 1;
     }
@@ -755,13 +623,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unsubscribe_detection() {
-        assert!(mentions_unsubscribe(b"<a>UnSubscribe</a>"));
-        assert!(!mentions_unsubscribe(b"<a>subscribe</a> unsub"));
-        assert!(marks_unsubscribe("https://x/Unsubscribe?u=1"));
-    }
-
-    #[test]
     fn http_detection() {
         assert!(is_http_url("HTTPS://x"));
         assert!(is_http_url("http://x"));
@@ -787,6 +648,7 @@ mod tests {
             recipient: "fred@example.org",
             base_url: "https://t.example.com",
             expires_unix: 4_000_000_000,
+            subaccount: 7,
             click_tracking: click,
             top_pixel: top.then_some("<div>TOP</div>"),
             bottom_pixel: bottom.then_some("<img src=\"BOTTOM\">"),

@@ -22,6 +22,9 @@ pub struct RewriteOptions {
     pub initial_open: bool,
     /// Unix time after which the tokens of this message stop working.
     pub expires_unix: u64,
+    /// The message's subaccount (0 = the primary account): following a link marked
+    /// `data-msys-unsubscribe="1"` unsubscribes the recipient from this subaccount's mail.
+    pub subaccount: u64,
 }
 
 /// The rewritten message and counters for logs and metrics.
@@ -140,6 +143,7 @@ pub fn rewrite_message(
             action,
             url: None,
             link_name: None,
+            unsubscribe: None,
             expires_unix: opts.expires_unix,
         });
         format!("{base_url}/o/{token}")
@@ -155,6 +159,7 @@ pub fn rewrite_message(
         recipient,
         base_url,
         expires_unix: opts.expires_unix,
+        subaccount: opts.subaccount,
         click_tracking: opts.click_tracking,
         top_pixel: top.as_deref(),
         bottom_pixel: bottom.as_deref(),

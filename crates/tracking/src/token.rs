@@ -35,8 +35,11 @@ const FLAG_URL: u8 = 0x04;
 const FLAG_NAME: u8 = 0x08;
 const FLAG_DEFLATE: u8 = 0x10;
 const FLAG_HEX_ID: u8 = 0x20;
+/// A click on an unsubscribe link; its subaccount follows the link index.
+const FLAG_UNSUBSCRIBE: u8 = 0x40;
 const ACTION_MASK: u8 = 0x03;
-const KNOWN_FLAGS: u8 = ACTION_MASK | FLAG_URL | FLAG_NAME | FLAG_DEFLATE | FLAG_HEX_ID;
+const KNOWN_FLAGS: u8 =
+    ACTION_MASK | FLAG_URL | FLAG_NAME | FLAG_DEFLATE | FLAG_HEX_ID | FLAG_UNSUBSCRIBE;
 
 /// What a tracking hit means; it decides which engagement event the tracker records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,6 +71,11 @@ pub struct TokenData {
     pub url: Option<String>,
     /// The `data-msys-linkname` of the link, if the author named it.
     pub link_name: Option<String>,
+    /// For a link marked `data-msys-unsubscribe="1"`: the subaccount (0 = the primary
+    /// account) whose mail the recipient leaves by following it, so the tracker can record
+    /// `link_unsubscribe` and suppress the recipient without a lookup. `None` for every other
+    /// link; pixels never carry it ([`TokenKeys::sign`] leaves it out of them).
+    pub unsubscribe: Option<u64>,
     /// Unix time after which the token is refused (SparkPost: links live about a year).
     pub expires_unix: u64,
 }
@@ -178,7 +186,12 @@ impl TokenKeys {
     pub fn sign(&self, data: &TokenData) -> String {
         let mut signer =
             RecipientSigner::new(self, &data.message_id, &data.recipient, data.expires_unix);
-        let raw = signer.raw_token(data.action, data.url.as_deref(), data.link_name.as_deref());
+        let link = Link {
+            url: data.url.as_deref(),
+            name: data.link_name.as_deref(),
+            unsubscribe: data.unsubscribe,
+        };
+        let raw = signer.raw_token(data.action, &link);
         URL_SAFE_NO_PAD.encode(raw)
     }
 
@@ -246,6 +259,17 @@ fn hex_val(b: u8) -> u8 {
     }
 }
 
+/// What a token says about the link it wraps (all `None` for pixels).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Link<'a> {
+    /// The target URL.
+    pub url: Option<&'a str>,
+    /// The `data-msys-linkname`.
+    pub name: Option<&'a str>,
+    /// The subaccount of an unsubscribe link (see [`TokenData::unsubscribe`]).
+    pub unsubscribe: Option<u64>,
+}
+
 /// Signs the tokens of one message for one recipient, exactly like [`TokenKeys::sign`] (which
 /// uses it too). A message has dozens of links: the payload fields they all share (expiry,
 /// message id, recipient) are encoded once, the signing key is looked up once, and one
@@ -293,15 +317,10 @@ impl<'k> RecipientSigner<'k> {
         }
     }
 
-    /// Appends the token for `action` to `out` (`url` and `link_name` for clicks).
-    pub(crate) fn append_token(
-        &mut self,
-        action: Action,
-        url: Option<&str>,
-        link_name: Option<&str>,
-        out: &mut Vec<u8>,
-    ) {
-        let raw = self.raw_token(action, url, link_name);
+    /// Appends the token for `action` to `out` (with what it says about the link, for
+    /// clicks).
+    pub(crate) fn append_token(&mut self, action: Action, link: &Link<'_>, out: &mut Vec<u8>) {
+        let raw = self.raw_token(action, link);
         let start = out.len();
         // Unpadded base64: 4 characters per 3 bytes, 2 or 3 for a final partial group.
         out.resize(start + (4 * raw.len()).div_ceil(3), 0);
@@ -311,9 +330,9 @@ impl<'k> RecipientSigner<'k> {
         out.truncate(start + written);
     }
 
-    /// The binary token (before base64):
-    /// `version | key id | flags | common | [link index] | [url] | [link name] | tag`.
-    fn raw_token(&mut self, action: Action, url: Option<&str>, link_name: Option<&str>) -> &[u8] {
+    /// The binary token (before base64): `version | key id | flags | common | [link index] |
+    /// [unsubscribe subaccount] | [url] | [link name] | tag`.
+    fn raw_token(&mut self, action: Action, link: &Link<'_>) -> &[u8] {
         let (mut flags, link_index) = match action {
             Action::InitialOpen => (0u8, None),
             Action::Open => (1, None),
@@ -326,14 +345,19 @@ impl<'k> RecipientSigner<'k> {
         buf.extend_from_slice(&self.common);
         if let Some(i) = link_index {
             put_varint(buf, u64::from(i));
+            // Only a click can unsubscribe.
+            if let Some(sub) = link.unsubscribe {
+                flags |= FLAG_UNSUBSCRIBE;
+                put_varint(buf, sub);
+            }
         }
-        if let Some(url) = url {
+        if let Some(url) = link.url {
             flags |= FLAG_URL;
             if put_url(buf, url) {
                 flags |= FLAG_DEFLATE;
             }
         }
-        if let Some(name) = link_name {
+        if let Some(name) = link.name {
             flags |= FLAG_NAME;
             put_bytes(buf, name.as_bytes());
         }
@@ -523,6 +547,11 @@ fn decode_payload(buf: &[u8]) -> Result<TokenData, TokenError> {
         }
         _ => return Err(TokenError::Malformed("unknown action")),
     };
+    let unsubscribe = match (flags & FLAG_UNSUBSCRIBE != 0, action) {
+        (false, _) => None,
+        (true, Action::Click { .. }) => Some(r.varint()?),
+        (true, _) => return Err(TokenError::Malformed("unsubscribe flag on a pixel")),
+    };
     let url = if flags & FLAG_URL != 0 {
         let b = r.bytes()?;
         let bytes = if flags & FLAG_DEFLATE != 0 {
@@ -553,6 +582,7 @@ fn decode_payload(buf: &[u8]) -> Result<TokenData, TokenError> {
         action,
         url,
         link_name,
+        unsubscribe,
         expires_unix,
     })
 }
@@ -571,6 +601,7 @@ mod tests {
             action: Action::Click { link_index: 7 },
             url: Some(url.into()),
             link_name: Some("Buy now".into()),
+            unsubscribe: None,
             expires_unix: 2_000_000_000,
         }
     }
@@ -600,6 +631,15 @@ mod tests {
             TokenData {
                 message_id: "abc".into(),
                 ..click("")
+            },
+            TokenData {
+                unsubscribe: Some(0),
+                ..click("https://example.com/unsub?u=1")
+            },
+            TokenData {
+                unsubscribe: Some(300),
+                link_name: None,
+                ..click("https://example.com/unsub?u=2")
             },
         ] {
             let t = keys.sign(&data);
@@ -712,6 +752,7 @@ mod tests {
                 action,
                 url,
                 link_name: name.map(str::to_owned),
+                unsubscribe: None,
                 expires_unix: 2_000_000_000,
             };
         let id = "0123456789abcdef0042";
@@ -762,7 +803,12 @@ mod tests {
                 let mut signer =
                     RecipientSigner::new(&keys, &d.message_id, &d.recipient, d.expires_unix);
                 let mut out = b"prefix/".to_vec();
-                signer.append_token(d.action, d.url.as_deref(), d.link_name.as_deref(), &mut out);
+                let link = Link {
+                    url: d.url.as_deref(),
+                    name: d.link_name.as_deref(),
+                    unsubscribe: d.unsubscribe,
+                };
+                signer.append_token(d.action, &link, &mut out);
                 assert_eq!(out, [&b"prefix/"[..], expected.as_bytes()].concat());
             }
         }
@@ -830,6 +876,36 @@ mod tests {
         assert!(
             shorter > 100 && not_shorter > 100,
             "{shorter} / {not_shorter}"
+        );
+    }
+
+    /// Only a click can unsubscribe: an authentic token whose unsubscribe flag sits on a
+    /// pixel is refused, and signing drops the field from pixels.
+    #[test]
+    fn unsubscribe_is_for_clicks_only() {
+        let keys = TokenKeys::new(1, SECRET1).unwrap();
+        let unsub = TokenData {
+            unsubscribe: Some(5),
+            link_name: None,
+            ..click("https://example.com/u")
+        };
+        let mut raw = URL_SAFE_NO_PAD.decode(keys.sign(&unsub)).unwrap();
+        raw.truncate(raw.len() - TAG_LEN);
+        raw[2] = (raw[2] & !ACTION_MASK) | 1;
+        let tag = hmac::sign(&keys.keys[&1], &raw);
+        raw.extend_from_slice(&tag.as_ref()[..TAG_LEN]);
+        assert_eq!(
+            keys.verify(&URL_SAFE_NO_PAD.encode(&raw), 0),
+            Err(TokenError::Malformed("unsubscribe flag on a pixel"))
+        );
+        let pixel = TokenData {
+            action: Action::Open,
+            url: None,
+            ..unsub
+        };
+        assert_eq!(
+            keys.verify(&keys.sign(&pixel), 0).unwrap().unsubscribe,
+            None
         );
     }
 

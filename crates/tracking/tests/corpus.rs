@@ -26,6 +26,7 @@ fn opts() -> RewriteOptions {
         click_tracking: true,
         initial_open: true,
         expires_unix: EXPIRES,
+        subaccount: 0,
     }
 }
 
@@ -43,6 +44,8 @@ struct Case {
     charset: &'static str,
     /// Expected link names, in order, for the wrapped links.
     names: Vec<Option<&'static str>>,
+    /// Which wrapped links, in order, are marked `data-msys-unsubscribe="1"`.
+    unsubscribes: Vec<bool>,
 }
 
 fn case(name: &'static str, html: &str, wrapped: &[&str], kept: &[&'static str]) -> Case {
@@ -53,6 +56,7 @@ fn case(name: &'static str, html: &str, wrapped: &[&str], kept: &[&'static str])
         kept: kept.to_vec(),
         charset: "utf-8",
         names: vec![None; wrapped.len()],
+        unsubscribes: vec![false; wrapped.len()],
     }
 }
 
@@ -82,6 +86,7 @@ fn huge_case() -> Case {
         kept: vec!["<a href=\"mailto:help@example.com\">"],
         charset: "utf-8",
         names: vec![None; n],
+        unsubscribes: vec![false; n],
     }
 }
 
@@ -172,22 +177,28 @@ fn corpus() -> Vec<Case> {
                 "var s='<a href=\"https://example.com/script\">';",
             ],
         ),
-        case(
-            "opt-outs",
-            "<html><body>\n<a href=\"https://example.com/nt\" data-msys-clicktrack=\"0\">no track</a>\n\
-             <a data-msys-clicktrack=\"1\" href=\"https://example.com/t\">track</a>\n\
-             <a href=\"https://example.com/Unsubscribe?u=9\">leave</a>\n\
-             <a href=\"https://example.com/u2\"><span>Click to <b>UNSUBSCRIBE</b></span></a>\n\
-             <a href=\"https://example.com/u3\" data-msys-unsubscribe=\"1\">stop</a>\n\
-             <a href=\"https://example.com/after\">after</a>\n</body></html>",
-            &["https://example.com/t", "https://example.com/after"],
-            &[
-                "<a href=\"https://example.com/nt\">no track</a>",
-                "<a href=\"https://example.com/Unsubscribe?u=9\">",
-                "<a href=\"https://example.com/u2\"><span>Click to <b>UNSUBSCRIBE</b></span></a>",
-                "<a href=\"https://example.com/u3\">stop</a>",
-            ],
-        ),
+        // Only `data-msys-clicktrack="0"` keeps a link unwrapped; unsubscribe links are
+        // wrapped like any other, and the marked one says so in its token.
+        Case {
+            unsubscribes: vec![false, false, false, true, false],
+            ..case(
+                "opt-outs",
+                "<html><body>\n<a href=\"https://example.com/nt\" data-msys-clicktrack=\"0\">no track</a>\n\
+                 <a data-msys-clicktrack=\"1\" href=\"https://example.com/t\">track</a>\n\
+                 <a href=\"https://example.com/Unsubscribe?u=9\">leave</a>\n\
+                 <a href=\"https://example.com/u2\"><span>Click to <b>UNSUBSCRIBE</b></span></a>\n\
+                 <a href=\"https://example.com/u3\" data-msys-unsubscribe=\"1\">stop</a>\n\
+                 <a href=\"https://example.com/after\">after</a>\n</body></html>",
+                &[
+                    "https://example.com/t",
+                    "https://example.com/Unsubscribe?u=9",
+                    "https://example.com/u2",
+                    "https://example.com/u3",
+                    "https://example.com/after",
+                ],
+                &["<a href=\"https://example.com/nt\">no track</a>"],
+            )
+        },
         Case {
             names: vec![Some("Buy & save"), None, Some("0123456789012345678901234567890123456789012345678901234567890ab")],
             ..case(
@@ -453,6 +464,8 @@ fn check_html(html: &[u8], c: &Case, first_link: u32, pixels: bool, label: &str)
         assert_eq!(d.recipient, RCPT);
         assert_eq!(d.expires_unix, EXPIRES);
         assert_eq!(d.link_name.as_deref(), c.names[i], "{label}: link name {i}");
+        let unsubscribe = c.unsubscribes[i].then_some(opts().subaccount);
+        assert_eq!(d.unsubscribe, unsubscribe, "{label}: unsubscribe {i}");
     }
     for k in &c.kept {
         assert!(find(html, k.as_bytes()).is_some(), "{label}: lost {k:?}");
@@ -851,81 +864,65 @@ fn tokens_from_a_rotated_key_set_still_verify() {
     }
 }
 
+/// Every `http(s)` link is wrapped whatever its text or URL says ("Each HTML link is also
+/// changed"); only `data-msys-unsubscribe="1"` makes a link an unsubscribe link, and its
+/// token names the message's subaccount.
 #[test]
-fn unsubscribe_links_by_their_text() {
-    // (HTML, the links expected to be wrapped). Every other `https://example.com/…` link
-    // must be left exactly as written.
-    let cases: &[(&str, &[&str])] = &[
-        // Text of nested elements counts, in any case.
+fn every_link_is_wrapped_and_only_marked_ones_unsubscribe() {
+    // (HTML, the links expected to be wrapped, which of them unsubscribe).
+    let cases: &[(&str, &[&str], &[bool])] = &[
         (
             "<a href=\"https://example.com/u\"><span style=\"color:#999\">Unsubscribe</span></a> \
              <a href=\"https://example.com/ok\">Shop</a>",
-            &["https://example.com/ok"],
+            &["https://example.com/u", "https://example.com/ok"],
+            &[false, false],
         ),
         (
-            "<p>To unsubscribe, click below.</p>\
-             <a href=\"https://example.com/u\">Un<b>SUB</b><i>scribe</i> here</a>\
-             <a href=\"https://example.com/ok\">Shop</a>",
-            &["https://example.com/ok"],
+            "<a href=\"https://example.com/Unsubscribe?u=1\">leave</a>",
+            &["https://example.com/Unsubscribe?u=1"],
+            &[false],
         ),
         (
-            "<a href=\"https://example.com/u\">UnSubScribe</a>",
-            &[],
+            "<a href=\"https://example.com/ok\">Shop</a>\
+             <a data-msys-unsubscribe=\"1\" href=\"https://example.com/unsub?u=77\">Unsubscribe</a>",
+            &["https://example.com/ok", "https://example.com/unsub?u=77"],
+            &[false, true],
         ),
-        // The word in another link, after the link, in comments or attributes does not.
+        // Values other than 1 do not mark it; clicktrack="0" wins over the mark.
         (
-            "<a href=\"https://example.com/ok\">Shop</a><a href=\"https://example.com/u\">unsubscribe</a>",
-            &["https://example.com/ok"],
+            "<a data-msys-unsubscribe=\" 1 \" href=\"https://example.com/a\">a</a>\n\
+             <a data-msys-unsubscribe=\"0\" href=\"https://example.com/b\">b</a>\n\
+             <area data-msys-unsubscribe=1 href=https://example.com/c>\n\
+             <a data-msys-unsubscribe=\"1\" data-msys-clicktrack=\"0\" href=\"https://example.com/d\">d</a>",
+            &["https://example.com/a", "https://example.com/b", "https://example.com/c"],
+            &[true, false, true],
         ),
-        (
-            "<a href=\"https://example.com/ok\">Manage preferences</a> or unsubscribe below.",
-            &["https://example.com/ok"],
-        ),
-        (
-            "<a href=\"https://example.com/ok\"><!-- unsubscribe -->Shop</a><!-- unsubscribe -->",
-            &["https://example.com/ok"],
-        ),
-        (
-            "<a href=\"https://example.com/ok\" title=\"unsubscribe\"><img alt=\"Unsubscribe\" src=\"x.png\"></a>",
-            &["https://example.com/ok"],
-        ),
+        // Links in scripts are still not links.
         (
             "<script>document.write('<a href=\"https://example.com/s\">unsubscribe</a>')</script>\
              <a href=\"https://example.com/ok\">Shop</a>",
             &["https://example.com/ok"],
-        ),
-        // A link without an end tag keeps its text up to the next link.
-        (
-            "<p><a href=\"https://example.com/u\">Unsubscribe<p><a href=\"https://example.com/ok\">Shop</a>",
-            &["https://example.com/ok"],
-        ),
-        // Outlook button markup (conditional comments) inside the link.
-        (
-            "<a href=\"https://example.com/ok\"><!--[if mso]><i>&nbsp;</i><![endif]--><span>Shop now</span></a> \
-             <a href=\"https://example.com/u\"><!--[if mso]><i>&nbsp;</i><![endif]--><span>Unsubscribe</span></a>",
-            &["https://example.com/ok"],
+            &[false],
         ),
     ];
-    for (html, wrapped) in cases {
+    let opts = RewriteOptions {
+        subaccount: 42,
+        ..opts()
+    };
+    for (html, wrapped, unsubscribes) in cases {
         let raw = format!(
             "Content-Type: text/html; charset=utf-8\r\n\r\n<html><body>{html}</body></html>"
         );
-        let r = run(raw.as_bytes());
-        let urls: Vec<_> = tokens(&r.message, "c")
+        let r = rewrite_message(raw.as_bytes(), MSG_ID, RCPT, &keys(), &opts).unwrap();
+        let clicks: Vec<_> = tokens(&r.message, "c")
             .iter()
-            .map(|t| keys().verify(t, NOW).unwrap().url.unwrap())
+            .map(|t| keys().verify(t, NOW).unwrap())
             .collect();
+        let urls: Vec<_> = clicks.iter().map(|d| d.url.clone().unwrap()).collect();
         assert_eq!(urls, *wrapped, "{html}");
-        for kept in [
-            "<a href=\"https://example.com/u\">",
-            "<a href=\"https://example.com/s\">",
-        ] {
-            if html.contains(kept) {
-                assert!(
-                    find(&r.message, kept.as_bytes()).is_some(),
-                    "{html}: lost {kept}"
-                );
-            }
-        }
+        let marked: Vec<_> = clicks.iter().map(|d| d.unsubscribe).collect();
+        let expected: Vec<_> = unsubscribes.iter().map(|u| u.then_some(42)).collect();
+        assert_eq!(marked, expected, "{html}");
+        assert!(find(&r.message, b"data-msys-").is_none(), "{html}");
     }
 }

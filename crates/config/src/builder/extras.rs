@@ -275,12 +275,15 @@ impl Builder<'_> {
                         format!("`customer-id`: `{}` is not a number", l.value),
                     ),
                 },
-                ("tracking-domain", Value::Text(t)) => {
-                    match check_tracking_domain(&t) {
-                        Ok(()) => sig.tracking_domain = Some(t),
-                        Err(why) => self.err(&l.loc, format!("`tracking-domain`: `{t}` {why}")),
+                ("tracking-domain", Value::Text(t)) => match check_tracking_domain(&t) {
+                    Ok(()) => {
+                        if is_sparkpost_tracking_host(tracking_host(&t)) {
+                            self.warn(&l.loc, format!("`tracking-domain {t}` is one of SparkPost's tracking hosts: they decode only links SparkPost signed, so every link petrel wraps for it would be a dead click (no redirect, no click event). Use a name of your own (e.g. `tracking-domain track.example.com`) whose DNS points at the address of petrel's `tracking-listener`, directly or through your HTTPS proxy"));
+                        }
+                        sig.tracking_domain = Some(t)
                     }
-                }
+                    Err(why) => self.err(&l.loc, format!("`tracking-domain`: `{t}` {why}")),
+                },
                 ("tracking-listener", _) => match parse_listen_addr(l) {
                     Some(a) => sig.tracking.listeners.push(a),
                     None => self.err(
@@ -412,6 +415,9 @@ impl Builder<'_> {
         }
         let mut listener = None;
         let mut database = PathBuf::from(DEFAULT_SIGNALS_DATABASE);
+        let mut event_retention = Duration::from_secs(10 * 86_400);
+        let mut metrics_retention = Duration::from_secs(183 * 86_400);
+        let mut spam_trap_file = None;
         for c in &s.children {
             let l = match c {
                 Node::Line(l) => l,
@@ -437,6 +443,16 @@ impl Builder<'_> {
                     }
                 }
                 ("database", Value::Path(p)) => database = p,
+                ("spam-trap-file", Value::Path(p)) => spam_trap_file = Some(p),
+                ("event-retention" | "metrics-retention", Value::Duration(v)) => {
+                    if v < Duration::from_secs(3600) {
+                        self.err(&l.loc, format!("`{}`: keep data at least 1h", d.name));
+                    } else if d.name == "event-retention" {
+                        event_retention = v;
+                    } else {
+                        metrics_retention = v;
+                    }
+                }
                 _ => {}
             }
         }
@@ -445,6 +461,9 @@ impl Builder<'_> {
                 self.data.signals_service = Some(SignalsService {
                     listener,
                     database,
+                    event_retention,
+                    metrics_retention,
+                    spam_trap_file,
                     origin: origin(&s.loc),
                 })
             }
@@ -793,15 +812,11 @@ fn parse_key_line(l: &Line) -> Result<(u8, String), String> {
 /// A tracking domain is a host name (optionally with a port and path prefix) or an http(s)
 /// URL without query or fragment, since it becomes the start of every tracked link.
 fn check_tracking_domain(t: &str) -> Result<(), &'static str> {
-    let rest = t
-        .strip_prefix("https://")
-        .or_else(|| t.strip_prefix("http://"))
-        .unwrap_or(t);
+    let rest = without_scheme(t);
     if t.contains("://") && rest.len() == t.len() {
         return Err("is not a host name or an http(s) URL");
     }
-    let host = rest.split(['/', ':']).next().unwrap_or("");
-    if host.is_empty() {
+    if tracking_host(t).is_empty() {
         return Err("has no host name");
     }
     if rest
@@ -811,6 +826,28 @@ fn check_tracking_domain(t: &str) -> Result<(), &'static str> {
         return Err("must be ASCII without spaces, quotes, `?` or `#`");
     }
     Ok(())
+}
+
+/// A `tracking-domain` value without its `http(s)://`.
+fn without_scheme(t: &str) -> &str {
+    t.strip_prefix("https://")
+        .or_else(|| t.strip_prefix("http://"))
+        .unwrap_or(t)
+}
+
+/// The host name of a `tracking-domain` value (without scheme, port or path).
+fn tracking_host(t: &str) -> &str {
+    without_scheme(t).split(['/', ':']).next().unwrap_or("")
+}
+
+/// SparkPost's own tracking hosts (sparkpost-spec §5.1): `spgo.io` and every name under it
+/// (`eu.spgo.io`, `v2.spgo.io`, the article's `pmta.eu.spgo.io`, …) and the Enterprise
+/// `<tenant>.et.e.sparkpost.com`. Links there are decoded by SparkPost, never by petrel.
+fn is_sparkpost_tracking_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    ["spgo.io", "et.e.sparkpost.com"]
+        .iter()
+        .any(|d| host == *d || host.ends_with(&format!(".{d}")))
 }
 
 /// One `address` value or `address-file` line: `/regex/`, `user@domain` or a bare local part.

@@ -168,6 +168,13 @@ pub struct SignalsService {
     pub listener: SocketAddr,
     /// `database PATH`: the SQLite event store (default `/var/lib/petrel/signals.db`).
     pub database: PathBuf,
+    /// `event-retention`: how long raw events and batch records are kept (default 10 days).
+    pub event_retention: Duration,
+    /// `metrics-retention`: how long rollups and daily Signals counters are kept (default
+    /// 183 days, SparkPost's 6 months).
+    pub metrics_retention: Duration,
+    /// `spam-trap-file PATH`: the operator's spam traps, read when the service starts.
+    pub spam_trap_file: Option<PathBuf>,
     /// Where the block starts.
     pub origin: Origin,
 }

@@ -93,6 +93,16 @@ impl Browser {
         v["value"].as_str().unwrap_or_default().to_string()
     }
 
+    /// Saves a PNG of what the browser shows now to `path`, for a person to look at.
+    pub fn screenshot(&self, path: &std::path::Path) {
+        use base64::Engine as _;
+        let v = self.command("GET", "screenshot", Value::Null);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v["value"].as_str().unwrap_or_default())
+            .expect("webdriver screenshot is base64");
+        std::fs::write(path, png).expect("writing the screenshot");
+    }
+
     /// The browser's User-Agent string.
     pub fn user_agent(&self) -> String {
         let v = self.command(

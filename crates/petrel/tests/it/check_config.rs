@@ -23,6 +23,28 @@ fn the_seed_blog_config_is_accepted() {
     // Directives that later issues act on are listed, not silently ignored.
     assert!(stdout.contains("warning:"), "{}", text(&out));
     assert!(stdout.contains("engagement-tracking"), "{}", text(&out));
+    // The article's file names no tracking host, so nothing is said about SparkPost's.
+    assert!(!stdout.contains("spgo.io"), "{}", text(&out));
+}
+
+/// The article's tracking host, `pmta.eu.spgo.io`, decodes only SparkPost's links: the file is
+/// accepted, with a warning at the line that says what to use instead.
+#[test]
+fn a_sparkpost_tracking_domain_is_warned_about() {
+    let (ok, msg) = check_text(
+        "<signals>\n  api-key 0123456789abcdef0123456789abcdef01234567\n  engagement-tracking sparkpost\n  tracking-domain pmta.eu.spgo.io\n</signals>\n",
+    );
+    assert!(ok, "{msg}");
+    assert!(
+        msg.contains("warning: ") && msg.contains("broken.conf:4: `tracking-domain pmta.eu.spgo.io` is one of SparkPost's tracking hosts"),
+        "{msg}"
+    );
+    assert!(msg.contains("dead click"), "{msg}");
+    assert!(
+        msg.contains("a name of your own") && msg.contains("`tracking-listener`"),
+        "{msg}"
+    );
+    assert!(msg.contains("configuration OK (1 warning(s))"), "{msg}");
 }
 
 #[test]

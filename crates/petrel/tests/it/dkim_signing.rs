@@ -5,7 +5,7 @@ use crate::common;
 
 use std::path::Path;
 
-use common::{python, send_mail, text, Petrel, Sink};
+use common::{dkimpy_verifies, send_mail, text, Petrel, Sink};
 
 #[test]
 fn delivered_mail_carries_a_signature_dkimpy_verifies() {
@@ -41,33 +41,10 @@ fn delivered_mail_carries_a_signature_dkimpy_verifies() {
         .trim()
         .trim_matches('"')
         .to_string();
-    let script = r#"
-import dkim, sys
-msg = sys.stdin.buffer.read()
-txt = sys.argv[1].encode()
-def dns(name, timeout=5):
-    assert name == b"mypmta._domainkey.pmta.signalsdemo.trymsys.net.", name
-    return txt
-ok = dkim.verify(msg, dnsfunc=dns)
-tampered = dkim.verify(msg.replace(b"Hello from the test", b"Hello from elsewhere"), dnsfunc=dns)
-print("verify", ok, "tampered", tampered)
-sys.exit(0 if ok and not tampered else 1)
-"#;
-    let out = run_with_stdin(script, &txt, data.as_bytes());
+    let out = dkimpy_verifies(
+        data.as_bytes(),
+        "mypmta._domainkey.pmta.signalsdemo.trymsys.net",
+        &txt,
+    );
     assert!(out.status.success(), "{}", text(&out));
-    let _ = python;
-}
-
-fn run_with_stdin(script: &str, arg: &str, input: &[u8]) -> std::process::Output {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("python3")
-        .args(["-c", script, arg])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
 }

@@ -93,12 +93,26 @@ fn invalid_x_headers_are_refused_with_reasons() {
         out.contains("550 5.3.5 specified VirtualMTA does not exist: nosuch"),
         "{out}"
     );
-    let out = inject(&p, "X-Job: two words\r\n");
-    assert!(out.contains("550 5.6.0 invalid X-Job header"), "{out}");
+    let out = inject(&p, "X-Job:\r\n");
+    assert!(out.contains("550 5.6.0 empty X-Job header"), "{out}");
     let out = inject(&p, "X-Job: a\r\nX-Job: b\r\n");
     assert!(
         out.contains("550 5.6.0 more than one X-Job header"),
         "{out}"
     );
     assert_eq!(p.list()["data"]["messages"].as_array().unwrap().len(), 0);
+}
+
+/// The article's rule at reception: space, `"`, `` ` `` and every character after `~` become
+/// `_` (the same as `petrel job-id-safe`); the message is accepted under the safe id.
+#[test]
+fn x_job_values_are_made_safe() {
+    let p = Petrel::start(CONFIG);
+    let out = inject(&p, "X-Job: Spring \"VIP\" `sale` caf\u{e9}~1\r\n");
+    assert!(out.contains("250 2.6.0"), "{out}");
+    let (m, body) = last_body(&p);
+    assert_eq!(m["jobId"], "Spring__VIP___sale__caf_~1");
+    assert!(!body.contains("X-Job"), "{body}");
+    let out = p.cli(&["list", "--jobId", "Spring__VIP___sale__caf_~1"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 message(s)."));
 }

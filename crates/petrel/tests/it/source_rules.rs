@@ -50,7 +50,10 @@ fn most_specific_source_wins() {
     // 127.0.0.2 matches 127.0.0.0/8 (service on) but not the relaying /32.
     let out = session(p.smtp_port, "127.0.0.2", "x@faraway.example");
     assert!(out.starts_with("220 petrel.test"), "{out}");
-    assert!(out.contains("550 5.7.1 relaying denied"), "{out}");
+    assert!(
+        out.contains(r#"550 5.7.1 relaying denied for recipient in "RCPT TO:<x@faraway.example>""#),
+        "{out}"
+    );
     // relay-domain with [*.] matches the domain and its subdomains.
     let out = session(p.smtp_port, "127.0.0.2", "x@mx.local.example");
     assert!(out.contains("250 2.1.5"), "{out}");
@@ -86,5 +89,19 @@ fn listener_source_overrides_ip_rules() {
     assert!(
         out.contains("250 2.1.5"),
         "listener source=relayer should allow relaying: {out}"
+    );
+}
+
+/// The article's refusal, as swaks shows it: the whole RCPT command, quoted.
+#[test]
+fn relaying_denied_quotes_the_rcpt_command() {
+    let p = Petrel::start(&CONFIG.replace("{EXTRA_PORT}", &free_port().to_string()));
+    let out = p.swaks(&["--from", "a@b.example", "--to", "test@strange.example"]);
+    let out = text(&out);
+    assert!(
+        out.contains(
+            r#"<** 550 5.7.1 relaying denied for recipient in "RCPT TO:<test@strange.example>""#
+        ),
+        "{out}"
     );
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use petrel_events::{EventSpool, SpoolConfig};
+use petrel_suppression::SuppressionList;
 use petrel_tracking::{Action, TokenData, TokenKeys};
 use petrel_tracking_host::{serve, HostConfig, TrackingHost};
 use serde_json::Value;
@@ -37,6 +38,7 @@ pub fn open_token(action: Action) -> String {
         action,
         url: None,
         link_name: None,
+        unsubscribe: None,
         expires_unix: EXPIRES,
     })
 }
@@ -48,6 +50,20 @@ pub fn click_token(url: &str, link_name: Option<&str>) -> String {
         action: Action::Click { link_index: 3 },
         url: Some(url.into()),
         link_name: link_name.map(String::from),
+        unsubscribe: None,
+        expires_unix: EXPIRES,
+    })
+}
+
+/// A wrapped link marked `data-msys-unsubscribe="1"` in a message of `subaccount`.
+pub fn unsubscribe_token(url: &str, subaccount: u64) -> String {
+    keys().sign(&TokenData {
+        message_id: MESSAGE_ID.into(),
+        recipient: RECIPIENT.into(),
+        action: Action::Click { link_index: 4 },
+        url: Some(url.into()),
+        link_name: None,
+        unsubscribe: Some(subaccount),
         expires_unix: EXPIRES,
     })
 }
@@ -57,6 +73,8 @@ pub struct Harness {
     pub addr: SocketAddr,
     pub host: Arc<TrackingHost>,
     pub spool: Arc<EventSpool>,
+    /// The suppression list unsubscribe clicks add to (SQLite in `dir`).
+    pub suppression: Arc<SuppressionList>,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -89,7 +107,13 @@ impl Harness {
             ..HostConfig::new(keys())
         };
         adjust(&mut config);
-        let host = Arc::new(TrackingHost::new(config, spool.clone()));
+        let suppression =
+            Arc::new(SuppressionList::open(&dir.path().join("suppression.db")).unwrap());
+        let host = Arc::new(TrackingHost::new(
+            config,
+            spool.clone(),
+            Some(suppression.clone()),
+        ));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -100,6 +124,7 @@ impl Harness {
             addr,
             host,
             spool,
+            suppression,
             dir,
             stop: Some(stop),
             task: Some(task),
@@ -139,7 +164,8 @@ impl Harness {
     }
 }
 
-/// Every line of every closed `sp1-*.json` file, unwrapped to the inner event object.
+/// Every line of every closed `sp1-*.json` file, unwrapped to the inner event object (of
+/// whichever grouping: `track_event`, `unsubscribe_event`).
 pub fn read_events(dir: &Path) -> Vec<Value> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -154,7 +180,8 @@ pub fn read_events(dir: &Path) -> Vec<Value> {
     for f in files {
         for line in std::fs::read_to_string(&f).unwrap().lines() {
             let v: Value = serde_json::from_str(line).unwrap();
-            events.push(v["msys"]["track_event"].clone());
+            let inner = v["msys"].as_object().and_then(|m| m.values().next());
+            events.push(inner.cloned().unwrap_or_default());
         }
     }
     events

@@ -39,7 +39,6 @@ pub(super) fn scan(
         body: Body::NotSeen,
         before_body: Vec::new(),
     };
-    scanner.st.ascii_as_is = true;
     scanner.run()?;
     if scanner.body == Body::Open {
         // Whether `lol_html` closes the body at the end of the input: not modelled.
@@ -190,7 +189,6 @@ impl Scanner<'_, '_> {
         }
         let found = FoundLink {
             tag: at..tag.end,
-            html: true,
             self_closing: tag.self_closing,
         };
         let attrs = self

@@ -1,39 +1,18 @@
 //! The straightforward HTML rewriter this crate used to ship, kept for tests as the
-//! executable definition of the output: a first `lol_html` pass reads the link texts, a second
-//! one rewrites the tags through `lol_html`'s own serialiser. The scan-and-assemble rewriter in
-//! `html.rs` must produce exactly the same bytes (see its differential test).
+//! executable definition of the output: one `lol_html` pass rewrites the tags through
+//! `lol_html`'s own serialiser. The scan-and-assemble rewriter in `html.rs` must produce
+//! exactly the same bytes (see its differential test).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 
 use encoding_rs::Encoding;
 use lol_html::errors::RewritingError;
 use lol_html::html_content::{ContentType, EndTag};
-use lol_html::{doc_text, element, AsciiCompatibleEncoding, EndTagHandler, HtmlRewriter, Settings};
+use lol_html::{element, AsciiCompatibleEncoding, EndTagHandler, HtmlRewriter, Settings};
 
 use super::{HtmlJob, HtmlOutcome, MAX_LINK_NAME_LEN, MAX_TARGET_LEN};
 use crate::token::{Action, TokenData};
-
-/// ASCII case-insensitive substring test.
-fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
-/// Quick pre-check so the text scan pass only runs on documents that can need it.
-fn mentions_unsubscribe(html: &[u8]) -> bool {
-    const NEEDLE: &[u8] = b"unsubscribe";
-    memchr::memchr2_iter(b'u', b'U', html).any(|i| {
-        html.get(i..i + NEEDLE.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(NEEDLE))
-    })
-}
-
-/// The unsubscribe rule for URLs and link text: contains "unsubscribe", any case.
-fn marks_unsubscribe(s: &str) -> bool {
-    contains_ci(s.as_bytes(), b"unsubscribe")
-}
 
 fn is_http_url(url: &str) -> bool {
     let b = url.as_bytes();
@@ -53,64 +32,6 @@ fn settings<'h, 's>(enc: Option<&'static Encoding>) -> Settings<'h, 's> {
         .with_strict(false)
         // Without a declared charset, honour <meta charset> like a browser would.
         .with_adjust_charset_on_meta_tag(enc.is_none())
-}
-
-/// Pass 1: for each `a`/`area` element in document order, whether its text marks it as an
-/// unsubscribe link. Only text between `<a>` and `</a>` counts.
-fn anchor_text_flags(
-    input: &[u8],
-    enc: Option<&'static Encoding>,
-) -> Result<Vec<bool>, RewritingError> {
-    #[derive(Default)]
-    struct Scan {
-        flags: Vec<bool>,
-        current: Option<usize>,
-        text: String,
-    }
-    let state = Rc::new(RefCell::new(Scan::default()));
-    let s = settings(enc)
-        .append_element_content_handler(element!("a, area", |el| {
-            let mut st = state.borrow_mut();
-            let idx = st.flags.len();
-            st.flags.push(false);
-            if el.tag_name() == "a" {
-                st.current = Some(idx);
-                st.text.clear();
-                drop(st);
-                let on_end = Rc::clone(&state);
-                // No end tag possible (self-closing): the next <a> resets `current`.
-                let handler: EndTagHandler<'static> = Box::new(move |_: &mut EndTag<'_>| {
-                    on_end.borrow_mut().current = None;
-                    Ok(())
-                });
-                let _ = el.on_end_tag(handler);
-            }
-            Ok(())
-        }))
-        .append_document_content_handler(doc_text!(|t| {
-            let mut st = state.borrow_mut();
-            if let Some(idx) = st.current {
-                if !st.flags[idx] {
-                    st.text.push_str(t.as_str());
-                    if marks_unsubscribe(&st.text) {
-                        st.flags[idx] = true;
-                    } else if st.text.len() > 256 {
-                        // Keep a tail long enough for a word split across chunks.
-                        let mut cut = st.text.len() - 16;
-                        while !st.text.is_char_boundary(cut) {
-                            cut -= 1;
-                        }
-                        st.text.drain(..cut);
-                    }
-                }
-            }
-            Ok(())
-        }));
-    let mut rw = HtmlRewriter::new(s, |_: &[u8]| {});
-    rw.write(input)?;
-    rw.end()?;
-    let flags = std::mem::take(&mut state.borrow_mut().flags);
-    Ok(flags)
 }
 
 /// Where to put the initial-open pixel when there is no `<body>`: after a BOM, leading
@@ -147,13 +68,6 @@ pub(crate) fn rewrite_html(
     job: &HtmlJob<'_>,
     next_link: &mut u32,
 ) -> Result<HtmlOutcome, RewritingError> {
-    let text_flags = if job.click_tracking && mentions_unsubscribe(input) {
-        anchor_text_flags(input, enc)?
-    } else {
-        Vec::new()
-    };
-
-    let element_idx = Cell::new(0usize);
     let link_counter = Cell::new(*next_link);
     let links_wrapped = Cell::new(0u32);
     let pixels = Cell::new(0u32);
@@ -163,8 +77,6 @@ pub(crate) fn rewrite_html(
 
     let s = settings(enc)
         .append_element_content_handler(element!("a, area", |el| {
-            let idx = element_idx.get();
-            element_idx.set(idx + 1);
             // The authoring attributes are instructions to the MTA: never sent on.
             let clicktrack = el.get_attribute("data-msys-clicktrack");
             let link_name = el.get_attribute("data-msys-linkname");
@@ -185,14 +97,10 @@ pub(crate) fn rewrite_html(
             // lol_html hands attribute values over with character references intact.
             let decoded = htmlize::unescape_attribute(href.as_str());
             let url = decoded.trim_matches(|c: char| c.is_ascii_whitespace());
-            if !is_http_url(url)
-                || url.len() > MAX_TARGET_LEN
-                || marks_unsubscribe(url)
-                || text_flags.get(idx).copied().unwrap_or(false)
-                || unsubscribe_attr.as_deref().map(str::trim) == Some("1")
-            {
+            if !is_http_url(url) || url.len() > MAX_TARGET_LEN {
                 return Ok(());
             }
+            let unsubscribe = unsubscribe_attr.as_deref().map(str::trim) == Some("1");
             let link_name = link_name.map(|n| {
                 let n = htmlize::unescape_attribute(n.as_str()).trim().to_owned();
                 truncate(n, MAX_LINK_NAME_LEN)
@@ -204,6 +112,7 @@ pub(crate) fn rewrite_html(
                 action: Action::Click { link_index },
                 url: Some(url.to_owned()),
                 link_name: link_name.filter(|n| !n.is_empty()),
+                unsubscribe: unsubscribe.then_some(job.subaccount),
                 expires_unix: job.expires_unix,
             });
             el.set_attribute("href", &format!("{}/c/{}", job.base_url, token))?;

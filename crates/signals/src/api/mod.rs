@@ -1,4 +1,11 @@
-//! The HTTP API: SparkPost's ingest endpoint and the two event searches.
+//! The HTTP APIs: SparkPost's ingest endpoint, the two event searches, the Metrics API and
+//! the Signals API. This layer parses and validates parameters and shapes SparkPost's
+//! answers and error envelopes; it reads and writes only through [`AnalyticsStore`].
+
+mod metrics;
+mod params;
+mod signals;
+mod timezone;
 
 use std::sync::Arc;
 
@@ -11,8 +18,11 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+use petrel_signals_model::traps::TrapList;
+
+use crate::ingest::{IngestError, MAX_BATCH_BYTES};
 use crate::query::{BatchQuery, EventQuery};
-use crate::store::{IngestError, SignalsStore, StoreError, MAX_BATCH_BYTES};
+use crate::store::{AnalyticsStore, StoreError};
 use crate::Permission;
 
 /// An error answer in SparkPost's envelope `{"errors":[{"message":"..."}]}`, which the
@@ -28,6 +38,20 @@ pub enum ApiError {
     /// 400: malformed request (bad header or query parameter).
     #[error("{0}")]
     BadRequest(String),
+    /// 400 naming the parameter at fault, SparkPost's Metrics API form
+    /// `{"errors":[{"message":…,"param":…}]}`, with `validationErrors` for `query_filters`.
+    #[error("{message}")]
+    BadParam {
+        /// What is wrong.
+        message: String,
+        /// The query parameter.
+        param: &'static str,
+        /// Schema violations of `query_filters`.
+        validation_errors: Vec<String>,
+    },
+    /// 404: no such report.
+    #[error("Resource could not be found.")]
+    NotFound,
     /// 413: batch over the size limit.
     #[error(
         "Request entity too large: batches are limited to {MAX_BATCH_BYTES} bytes uncompressed."
@@ -43,11 +67,24 @@ impl IntoResponse for ApiError {
         let status = match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) | ApiError::BadParam { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let body = json!({ "errors": [ { "message": self.to_string() } ] });
+        let mut error = json!({ "message": self.to_string() });
+        if let ApiError::BadParam {
+            param,
+            validation_errors,
+            ..
+        } = &self
+        {
+            error["param"] = json!(param);
+            if !validation_errors.is_empty() {
+                error["validationErrors"] = json!(validation_errors);
+            }
+        }
+        let body = json!({ "errors": [error] });
         (status, Json(body)).into_response()
     }
 }
@@ -68,18 +105,49 @@ impl From<IngestError> for ApiError {
     }
 }
 
-type Shared = Arc<SignalsStore>;
+/// What the handlers share: the store and the service's settings.
+pub(crate) struct Service {
+    pub store: Arc<dyn AnalyticsStore>,
+    pub traps: TrapList,
+}
 
-/// Builds the service's router. Mount it on its own listener or merge it into another
-/// router; it carries its own state.
-pub fn router(store: Arc<SignalsStore>) -> Router {
+type Shared = Arc<Service>;
+
+/// The settings of the service beyond its store.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceOptions {
+    /// The operator's spam-trap list (`spam-trap-file`); typo domains are always detected.
+    pub traps: TrapList,
+}
+
+/// Builds the service's router over `store`. Mount it on its own listener or merge it into
+/// another router; it carries its own state.
+pub fn router(store: Arc<dyn AnalyticsStore>, options: ServiceOptions) -> Router {
+    let state = Arc::new(Service {
+        store,
+        traps: options.traps,
+    });
     Router::new()
         .route("/api/v1/ingest/events", post(ingest))
         .route("/api/v1/events/ingest", get(search_batches))
         .route("/api/v1/events/message", get(search_events))
+        .merge(metrics::routes())
+        .merge(signals::routes())
         // The body size is checked by hand so that the 413 carries SparkPost's JSON envelope.
         .layer(DefaultBodyLimit::disable())
-        .with_state(store)
+        .with_state(state)
+}
+
+/// Runs a store call on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&dyn AnalyticsStore) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || f(state.store.as_ref()))
+        .await
+        .map_err(|_| ApiError::Internal)?
+        .map_err(ApiError::from)
 }
 
 /// Reads the key from `Authorization: <key>` (SparkPost's form) or HTTP Basic with the key as
@@ -96,12 +164,14 @@ fn api_key(headers: &HeaderMap) -> Option<String> {
     Some(value.to_string())
 }
 
-async fn authorize(store: &Shared, headers: &HeaderMap, need: Permission) -> Result<(), ApiError> {
+pub(crate) async fn authorize(
+    state: &Shared,
+    headers: &HeaderMap,
+    need: Permission,
+) -> Result<(), ApiError> {
     let key = api_key(headers).ok_or(ApiError::Unauthorized)?;
-    let store = store.clone();
-    let perms = tokio::task::spawn_blocking(move || store.key_permissions(&key))
-        .await
-        .map_err(|_| ApiError::Internal)??
+    let perms = blocking(state, move |s| s.key_permissions(&key))
+        .await?
         .ok_or(ApiError::Unauthorized)?;
     if perms.contains(&need) {
         Ok(())
@@ -128,9 +198,12 @@ async fn ingest(
     let bytes = axum::body::to_bytes(body, MAX_BATCH_BYTES)
         .await
         .map_err(|_| ApiError::TooLarge)?;
-    let outcome = tokio::task::spawn_blocking(move || store.ingest(&bytes))
-        .await
-        .map_err(|_| ApiError::Internal)??;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let batch = crate::ingest::prepare(&bytes, &store.traps)?;
+        store.store.ingest(batch).map_err(IngestError::Store)
+    })
+    .await
+    .map_err(|_| ApiError::Internal)??;
     Ok(Json(json!({ "results": { "id": outcome.id } })))
 }
 
@@ -156,10 +229,12 @@ async fn search_events(
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&store, &headers, Permission::Read).await?;
-    let q = EventQuery::from_pairs(pairs).map_err(ApiError::BadRequest)?;
-    let page = tokio::task::spawn_blocking(move || store.search_events(&q))
-        .await
-        .map_err(|_| ApiError::Internal)??;
+    let mut q = EventQuery::from_pairs(pairs).map_err(ApiError::BadRequest)?;
+    let page = blocking(&store, move |s| {
+        q.resolve_keywords(|f| s.facet_values(f))?;
+        s.search_events(&q)
+    })
+    .await?;
     let results: Vec<Value> = page
         .results
         .iter()
@@ -180,9 +255,7 @@ async fn search_batches(
 ) -> Result<Json<Value>, ApiError> {
     authorize(&store, &headers, Permission::Read).await?;
     let q = BatchQuery::from_pairs(pairs).map_err(ApiError::BadRequest)?;
-    let page = tokio::task::spawn_blocking(move || store.search_batches(&q))
-        .await
-        .map_err(|_| ApiError::Internal)??;
+    let page = blocking(&store, move |s| s.search_batches(&q)).await?;
     Ok(Json(json!({
         "results": page.results,
         "total_count": page.total_count,
