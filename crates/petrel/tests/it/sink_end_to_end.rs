@@ -112,11 +112,12 @@ struct Outcomes {
     complaints: u64,
 }
 
-/// Opens and clicks.
+/// Opens, clicks and unsubscribes.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Reading {
     opens: u64,
     clicks: u64,
+    unsubscribes: u64,
 }
 
 impl Outcomes {
@@ -186,10 +187,13 @@ impl Outcomes {
 }
 
 impl Reading {
+    /// The unsubscribe link is wrapped like every link, so following it is a `click` as well
+    /// as a `link_unsubscribe` (SparkPost's pair).
     fn from_sink(c: &Counts) -> Reading {
         Reading {
             opens: c.open,
-            clicks: c.click,
+            clicks: c.click + c.unsub,
+            unsubscribes: c.unsub,
         }
     }
 
@@ -200,6 +204,7 @@ impl Reading {
             Reading {
                 opens: n("open"),
                 clicks: n("click"),
+                unsubscribes: n("link_unsubscribe"),
             },
             n("initial_open"),
         )
