@@ -17,8 +17,6 @@
 //! Everything needed to match a report to the message petrel sent is in [`OriginalRefs`]:
 //! the returned original's Message-ID, X-Job, Return-Path (the VERP address) and all its
 //! header fields. Pure: no I/O, no clock.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod arf;
 mod autoreply;
@@ -30,7 +28,7 @@ mod ses;
 mod text;
 pub mod verdict;
 
-use petrel_smtp_client::BounceCategory;
+use petrel_reply_class::BounceCategory;
 use serde::Serialize;
 
 pub use verdict::{

@@ -12,8 +12,6 @@
 //! Built on petrel's own protocol crates (`petrel-smtp` for the server side,
 //! `petrel-smtp-client` for the reports), and fast enough to stand in for Postfix's
 //! `smtp-sink` in benchmarks. `docs/sink.md` is the user's page.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod after;
 mod behaviour;

@@ -2,9 +2,9 @@
 //! part (tracking pixels among them), its links, and which link unsubscribes. Pure.
 //!
 //! The unsubscribe link is the one marked `data-msys-unsubscribe="1"`; petrel removes that
-//! attribute when it rewrites a part for tracking, so without it the link whose address or
-//! text says "unsubscribe" is taken (petrel's own rule for leaving such links unwrapped).
-//! The click goes to the first other `http(s)` link.
+//! attribute when it rewrites a part for tracking (wrapping the link like every other), so
+//! without it the link whose address or text says "unsubscribe" is taken. The click goes to
+//! the first other `http(s)` link.
 
 use std::cell::RefCell;
 

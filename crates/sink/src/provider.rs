@@ -297,7 +297,7 @@ pub fn look(style: Style) -> ReportLook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use petrel_smtp_client::classify;
+    use petrel_reply_class::classify;
 
     const STYLES: [Style; 4] = [Style::Gmail, Style::Microsoft, Style::Yahoo, Style::Generic];
 

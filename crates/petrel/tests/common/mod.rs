@@ -179,6 +179,30 @@ impl Petrel {
         http(self.mgmt_port, "GET", path)
     }
 
+    /// `petrel show queues --json`: (queue, #rcpt, #msg, kbytes) per row, sorted, and the
+    /// JSON itself for messages.
+    pub fn queue_rows(&self) -> (Vec<(String, u64, u64, u64)>, serde_json::Value) {
+        let out = self.cli(&["show", "queues", "--json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut rows: Vec<(String, u64, u64, u64)> = v["data"]["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| {
+                let n = |k: &str| q[k].as_u64().unwrap();
+                (
+                    q["queue"].as_str().unwrap().to_string(),
+                    n("rcp"),
+                    n("msg"),
+                    n("kb"),
+                )
+            })
+            .collect();
+        rows.sort();
+        (rows, v)
+    }
+
     /// JSON of `petrel list --json`.
     pub fn list(&self) -> serde_json::Value {
         let out = self.cli(&["list", "--json", "--maxitems", "100000"]);
