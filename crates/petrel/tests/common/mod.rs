@@ -595,6 +595,19 @@ pub fn signals_get(port: u16, key: &str, path: &str) -> (u16, serde_json::Value)
     )
 }
 
+/// A Metrics API `from` (`YYYY-MM-DDTHH:MM`, UTC) `secs_ago` seconds before now.
+pub fn metrics_from(secs_ago: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() - time::Duration::seconds(secs_ago);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
 /// Polls the events search (`/api/v1/events/message?QUERY`) until `done` holds for the
 /// results, or panics with what was there after `secs`.
 pub fn wait_for_events(

@@ -10,7 +10,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{free_port, signals_get, text, Petrel, Sink};
+use common::{free_port, metrics_from, signals_get, text, Petrel, Sink};
 use serde_json::Value;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -216,16 +216,7 @@ fn metrics_and_signals_report_what_was_sent_and_seen() {
     assert_eq!((pixels, clicks), (4, 1), "two pixels per message, one link");
 
     // The Metrics API, against those counts.
-    let from = {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-            - 3600;
-        let (d, s) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-        let (y, m, dd) = civil(d);
-        format!("{y:04}-{m:02}-{dd:02}T{:02}:{:02}", s / 3600, s % 3600 / 60)
-    };
+    let from = metrics_from(3600);
     let metrics = "count_injected,count_targeted,count_sent,count_delivered,count_accepted,\
 count_bounce,count_hard_bounce,count_block_bounce,count_inband_bounce,count_outofband_bounce,\
 count_delayed,count_spam_complaint,count_rendered,count_initial_rendered,count_unique_confirmed_opened,\
@@ -338,17 +329,4 @@ fn get_status(port: u16, path: &str) -> u16 {
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     String::from_utf8_lossy(&raw[9..12]).parse().unwrap()
-}
-
-/// Days since 1970-01-01 → (year, month, day), for the `from` parameter.
-fn civil(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }

@@ -15,7 +15,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use common::sink::{PetrelSink, Web};
-use common::{acct_rows, free_port, python, signals_get, signals_to_self, test_cert, text, Petrel};
+use common::{
+    acct_rows, free_port, metrics_from, python, signals_get, signals_to_self, test_cert, text,
+    Petrel,
+};
 use petrel_sink::{Counts, Snapshot};
 use serde_json::Value;
 
@@ -209,6 +212,91 @@ impl Reading {
             n("initial_open"),
         )
     }
+}
+
+/// The Metrics API's counts that the sink's behaviours decide.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Tally {
+    delivered: i64,
+    /// In-band and out-of-band bounces.
+    bounce: i64,
+    outofband_bounce: i64,
+    delayed: i64,
+    spam_complaint: i64,
+    rendered: i64,
+    initial_rendered: i64,
+    clicked: i64,
+    unsubscribe: i64,
+}
+
+/// The metrics [`Tally`] reads, as a `metrics=` list.
+const TALLY_METRICS: &str = "count_delivered,count_bounce,count_outofband_bounce,count_delayed,\
+count_spam_complaint,count_rendered,count_initial_rendered,count_clicked,count_unsubscribe";
+
+impl Tally {
+    fn from_sink(c: &Counts) -> Tally {
+        Tally {
+            delivered: c.delivered as i64,
+            bounce: (c.hard + c.block + c.tls_required + c.oob) as i64,
+            outofband_bounce: c.oob as i64,
+            delayed: (c.soft + c.defer + c.drop) as i64,
+            spam_complaint: c.fbl as i64,
+            rendered: c.open as i64,
+            initial_rendered: c.open as i64,
+            clicked: (c.click + c.unsub) as i64,
+            unsubscribe: c.unsub as i64,
+        }
+    }
+
+    /// What the sink can count per campaign: it learns a message's campaign (`X-Job`) in
+    /// DATA, after the RCPT refusals and deferrals (petrel's rows do carry them).
+    fn message_part(mut self) -> Tally {
+        self.bounce = self.outofband_bounce;
+        self.delayed = 0;
+        self
+    }
+
+    fn add(self, o: Tally) -> Tally {
+        Tally {
+            delivered: self.delivered + o.delivered,
+            bounce: self.bounce + o.bounce,
+            outofband_bounce: self.outofband_bounce + o.outofband_bounce,
+            delayed: self.delayed + o.delayed,
+            spam_complaint: self.spam_complaint + o.spam_complaint,
+            rendered: self.rendered + o.rendered,
+            initial_rendered: self.initial_rendered + o.initial_rendered,
+            clicked: self.clicked + o.clicked,
+            unsubscribe: self.unsubscribe + o.unsubscribe,
+        }
+    }
+
+    fn from_metrics(row: &Value) -> Tally {
+        let n = |m: &str| {
+            row[m]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{m} missing: {row}"))
+        };
+        Tally {
+            delivered: n("count_delivered"),
+            bounce: n("count_bounce"),
+            outofband_bounce: n("count_outofband_bounce"),
+            delayed: n("count_delayed"),
+            spam_complaint: n("count_spam_complaint"),
+            rendered: n("count_rendered"),
+            initial_rendered: n("count_initial_rendered"),
+            clicked: n("count_clicked"),
+            unsubscribe: n("count_unsubscribe"),
+        }
+    }
+}
+
+/// The `results` of `/api/v1/metrics/deliverability{facet}` over the last day.
+fn metrics(port: u16, facet: &str) -> Vec<Value> {
+    let from = metrics_from(86_400);
+    let path = format!("/api/v1/metrics/deliverability{facet}?from={from}&metrics={TALLY_METRICS}");
+    let (status, body) = signals_get(port, KEY, &path);
+    assert_eq!(status, 200, "{path}: {body}");
+    body["results"].as_array().expect("results").clone()
 }
 
 /// Every event of the search, following `links.next`.
@@ -406,6 +494,45 @@ fn petrel_accounting_and_signals_agree_with_the_sink() {
             Reading::from_sink(c),
             "sending IP {ip}"
         );
+    }
+
+    // The Metrics API (the rollups, not the event log): totals, per campaign, per sending IP.
+    let totals = metrics(sig, "");
+    assert_eq!(totals.len(), 1, "{totals:#?}");
+    assert_eq!(
+        Tally::from_metrics(&totals[0]),
+        Tally::from_sink(t),
+        "Metrics API totals"
+    );
+    for (facet, key, sink_groups) in [
+        ("/campaign", "campaign_id", &s.campaigns),
+        ("/sending-ip", "sending_ip", &s.source_ips),
+    ] {
+        let rows = metrics(sig, facet);
+        let whole = key == "sending_ip";
+        // A row of only injections (none of the sink's counts) is not the sink's to check.
+        let got: BTreeMap<String, Tally> = rows
+            .iter()
+            .filter(|r| Tally::from_metrics(r) != Tally::default())
+            .map(|r| {
+                let t = Tally::from_metrics(r);
+                let t = if whole { t } else { t.message_part() };
+                (r[key].as_str().unwrap().to_string(), t)
+            })
+            .collect();
+        let sum = rows
+            .iter()
+            .map(Tally::from_metrics)
+            .fold(Tally::default(), Tally::add);
+        assert_eq!(sum, Tally::from_sink(t), "Metrics API by {key}, summed");
+        let want: BTreeMap<String, Tally> = sink_groups
+            .iter()
+            .map(|(k, c)| {
+                let t = Tally::from_sink(c);
+                (k.clone(), if whole { t } else { t.message_part() })
+            })
+            .collect();
+        assert_eq!(got, want, "Metrics API by {key}");
     }
 
     // Unsubscribes and followed clicks reached the web server, once each.
