@@ -1,13 +1,14 @@
 //! `petrel`: the daemon and its command-line tools. Wiring and argument handling only; the
 //! work happens in the library crates.
-#![forbid(unsafe_code)]
 
+mod admin;
 mod cli;
 mod daemon;
 mod keys;
 mod metrics;
 mod mgmt_client;
 mod pmta;
+mod render;
 mod returns;
 mod signals;
 mod tracking;

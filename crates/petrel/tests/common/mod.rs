@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod pages;
+pub mod sink;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -176,6 +177,30 @@ impl Petrel {
     /// GET on the management API, returning (status, body).
     pub fn http_get(&self, path: &str) -> (u16, String) {
         http(self.mgmt_port, "GET", path)
+    }
+
+    /// `petrel show queues --json`: (queue, #rcpt, #msg, kbytes) per row, sorted, and the
+    /// JSON itself for messages.
+    pub fn queue_rows(&self) -> (Vec<(String, u64, u64, u64)>, serde_json::Value) {
+        let out = self.cli(&["show", "queues", "--json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut rows: Vec<(String, u64, u64, u64)> = v["data"]["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| {
+                let n = |k: &str| q[k].as_u64().unwrap();
+                (
+                    q["queue"].as_str().unwrap().to_string(),
+                    n("rcp"),
+                    n("msg"),
+                    n("kb"),
+                )
+            })
+            .collect();
+        rows.sort();
+        (rows, v)
     }
 
     /// JSON of `petrel list --json`.
@@ -567,6 +592,19 @@ pub fn signals_get(port: u16, key: &str, path: &str) -> (u16, serde_json::Value)
     (
         status,
         serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// A Metrics API `from` (`YYYY-MM-DDTHH:MM`, UTC) `secs_ago` seconds before now.
+pub fn metrics_from(secs_ago: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() - time::Duration::seconds(secs_ago);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
     )
 }
 
