@@ -43,6 +43,7 @@ mod show_queues;
 mod show_queues_pools;
 mod signals_analytics_end_to_end;
 mod signals_bad_api_key;
+mod signals_clickhouse_fleet;
 mod signals_end_to_end;
 mod signals_privacy_sha1;
 mod signals_upload_outage;
