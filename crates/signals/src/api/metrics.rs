@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::params::{bad, metrics_filter, query_filters_schema, Params};
 use super::timezone::{format_offset, parse_local, zone, Precision};
-use super::{authorize, blocking, ApiError, Service};
+use super::{authorize, blocking, results, ApiError, Service};
 use crate::store::{Facet, Filter, ReasonKind, ReasonQuery, ReasonRow, RollupQuery};
 use crate::timefmt;
 use crate::Permission;
@@ -356,7 +356,7 @@ async fn by_facet(
         .collect();
     order(&mut out, &p, &names)?;
     out.truncate(limit);
-    Ok(Json(json!({"results": out})))
+    Ok(results(out))
 }
 
 async fn time_series(state: &Shared, p: Params) -> Result<Json<Value>, ApiError> {
@@ -385,7 +385,7 @@ async fn time_series(state: &Shared, p: Params) -> Result<Json<Value>, ApiError>
             Value::Object(row)
         })
         .collect();
-    Ok(Json(json!({"results": out})))
+    Ok(results(out))
 }
 
 async fn read_reasons(
@@ -497,7 +497,7 @@ async fn reasons(
         .collect();
     order(&mut out, &p, &names)?;
     out.truncate(limit);
-    Ok(Json(json!({"results": out})))
+    Ok(results(out))
 }
 
 async fn bounce_classification(state: &Shared, p: Params) -> Result<Json<Value>, ApiError> {
@@ -525,7 +525,7 @@ async fn bounce_classification(state: &Shared, p: Params) -> Result<Json<Value>,
         .collect();
     order(&mut out, &p, &names)?;
     out.truncate(limit);
-    Ok(Json(json!({"results": out})))
+    Ok(results(out))
 }
 
 async fn attempt(state: &Shared, p: Params) -> Result<Json<Value>, ApiError> {
@@ -550,7 +550,7 @@ async fn attempt(state: &Shared, p: Params) -> Result<Json<Value>, ApiError> {
     .filter(|(_, n)| *n > 0)
     .map(|(a, n)| json!({"attempt": a, "count_delivered": n}))
     .collect();
-    Ok(Json(json!({"results": out})))
+    Ok(results(out))
 }
 
 async fn value_list(
@@ -592,9 +592,9 @@ async fn value_list(
         .take(limit)
         .map(Value::String)
         .collect();
-    let mut results = Map::new();
-    results.insert((*seg).into(), Value::Array(values));
-    Ok(Json(json!({ "results": results })))
+    let mut lists = Map::new();
+    lists.insert((*seg).into(), Value::Array(values));
+    Ok(results(lists))
 }
 
 /// A facet as a one-element group-by with a static lifetime.
