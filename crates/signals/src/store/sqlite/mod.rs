@@ -147,9 +147,16 @@ const EVENT_COLUMNS: &[(&str, &str)] = &[
 /// The indexes of `events`. The time index serves ranges and paging; the others serve the
 /// message history (enrichment, uniques), recipient searches and facet searches (one
 /// integer index on the sender dim instead of one text index per facet).
+///
+/// The recipient index is keyed by the hour first (`ts / 3600`, then the recipient): an
+/// index on the recipient alone takes each new event at a random place, so a batch of 5,000
+/// events dirtied 5,000 of its pages (20 MiB written to the WAL, and again at checkpoint);
+/// by hour, a batch's entries land together in the current hour's few pages. A recipient
+/// search seeks once per hour of its range (see `search`).
 const EVENT_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts, event_id);
-CREATE INDEX IF NOT EXISTS events_rcpt ON events(rcpt_to) WHERE rcpt_to IS NOT NULL;
+DROP INDEX IF EXISTS events_rcpt;
+CREATE INDEX IF NOT EXISTS events_rcpt_hour ON events(ts / 3600, rcpt_to) WHERE rcpt_to IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_message ON events(message_id) WHERE message_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_sdim ON events(sdim, ts);
 DROP INDEX IF EXISTS events_bounce;
@@ -436,7 +443,7 @@ mod tests {
         let conn = &reader.conn;
         for (col, index) in [
             ("sdim", "events_sdim"),
-            ("rcpt_to", "events_rcpt"),
+            ("(ts / 3600) IN (0, 1) AND rcpt_to", "events_rcpt_hour"),
             ("message_id", "events_message"),
         ] {
             let sql = format!(

@@ -103,7 +103,14 @@ impl SqliteStore {
 
 fn search_events(reader: &mut super::Reader, q: &EventQuery) -> Result<EventPage, StoreError> {
     reader.dict.refresh(&reader.conn)?;
-    let (filter, mut args) = match event_filter(&reader.dict, q) {
+    // The times of the oldest and newest stored events (two index probes).
+    let span: Option<(i64, i64)> =
+        reader
+            .conn
+            .query_row("SELECT MIN(ts), MAX(ts) FROM events", [], |r| {
+                Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))
+            })?;
+    let (filter, mut args) = match event_filter(&reader.dict, q, span) {
         Some(f) => f,
         None => {
             return Ok(EventPage {
@@ -154,15 +161,34 @@ fn search_events(reader: &mut super::Reader, q: &EventQuery) -> Result<EventPage
 /// dictionary once and every sender-side filter is one `sdim IN (…)` (indexed), every
 /// recipient-side one `rdim IN (…)`. Fields that are no facet (subject, reason,
 /// friendly-from, transmission and A/B test ids) are read from the stored JSON.
-fn event_filter(dict: &Dict, q: &EventQuery) -> Option<(String, Vec<SqlValue>)> {
+fn event_filter(
+    dict: &Dict,
+    q: &EventQuery,
+    span: Option<(i64, i64)>,
+) -> Option<(String, Vec<SqlValue>)> {
     if q.impossible {
         return None;
     }
     let mut clauses = vec!["ts >= ?".to_string(), "ts < ?".to_string()];
     let mut args: Vec<SqlValue> = vec![SqlValue::Integer(q.from), SqlValue::Integer(q.to)];
-    let text_filters: [(&str, &Vec<String>); 5] = [
+    if !q.recipients.is_empty() {
+        // The recipient index is keyed by hour: name every hour of the range (clamped to
+        // the events there are) so that the search seeks instead of scanning.
+        let (first, last) = span.unwrap_or((q.from, q.from));
+        let (from, to) = (q.from.max(first), q.to.min(last + 1));
+        if from >= to {
+            return None;
+        }
+        let hours: Vec<i64> = (from.div_euclid(3600)..=(to - 1).div_euclid(3600)).collect();
+        clauses.push(format!(
+            "(ts / 3600) IN ({}) AND rcpt_to IN ({})",
+            id_list(&hours),
+            placeholders(q.recipients.len())
+        ));
+        args.extend(q.recipients.iter().map(|v| SqlValue::Text(v.clone())));
+    }
+    let text_filters: [(&str, &Vec<String>); 4] = [
         ("type", &q.events),
-        ("rcpt_to", &q.recipients),
         ("message_id", &q.message_ids),
         ("bounce_class", &q.bounce_classes),
         ("event_id", &q.event_ids),
