@@ -320,7 +320,7 @@ fn store_batch(
         }
         count(&tx, dict, &mut pending, &ev, &keys, &prior, cohort_now)?;
     }
-    pending.flush(&tx)?;
+    pending.flush(&tx, dict)?;
     if outcome.error_type.is_none() && outcome.failed > 0 {
         outcome.error_type = Some("validation");
     }

@@ -10,6 +10,7 @@ use petrel_signals_model::daily::Daily;
 use rusqlite::Transaction;
 
 use super::catalog::{metric_tables, reason_table, MetricTable, Shape, SIGNALS_TABLE};
+use super::dict::Dict;
 use super::StoreError;
 
 /// The ids an event is counted under: every facet's value id (in [`crate::store::Facet::ALL`]
@@ -80,39 +81,24 @@ fn columns_for(nonzero: CounterSet) -> CounterSet {
         .fold(CounterSet::NONE, |out, set| out.union(*set))
 }
 
-/// The key of a pending Metrics row: (first key, second key, bucket); see [`Pending::add`].
+/// The key of a pending Metrics row: (first key, second key, bucket).
 type RowKey = (i64, i64, i64);
 /// The key of a pending reason row: (reason, sdim, bucket, rdim).
 type ReasonKey = (i64, i64, i64, i64);
 
 /// A batch's counts, added up in memory before they are written.
+///
+/// Every table's key is a function of (bucket, sender dim, recipient dim), so an event is
+/// added once per increment, under that key; the other tables' rows are summed from those
+/// when the batch is written (a batch has far fewer distinct keys than events).
+#[derive(Default)]
 pub(super) struct Pending {
-    tables: Vec<MetricTable>,
-    /// Per increment (index in [`Increment::ALL`]): the indexes of its tables.
-    by_inc: [Vec<usize>; 3],
-    /// Per table (index in `tables`): (first key, second key, bucket) → counters.
-    metrics: Vec<HashMap<RowKey, Counters>>,
-    /// Per increment (index in [`Increment::ALL`]): (reason, sdim, bucket, rdim) → counts.
+    /// Per increment (index in [`Increment::ALL`]): (sdim, rdim, bucket) → counters.
+    full: [HashMap<RowKey, Counters>; 3],
+    /// Per increment: (reason, sdim, bucket, rdim) → counts.
     reasons: [HashMap<ReasonKey, [i64; 4]>; 3],
     /// (day, sdim, provider value id) → daily Signals counters.
     daily: HashMap<(i64, i64, i64), Daily>,
-}
-
-impl Default for Pending {
-    fn default() -> Self {
-        let tables = metric_tables();
-        let mut by_inc: [Vec<usize>; 3] = Default::default();
-        for (i, t) in tables.iter().enumerate() {
-            by_inc[inc_index(t.inc)].push(i);
-        }
-        Pending {
-            metrics: tables.iter().map(|_| HashMap::new()).collect(),
-            tables,
-            by_inc,
-            reasons: Default::default(),
-            daily: HashMap::new(),
-        }
-    }
 }
 
 fn inc_index(inc: Increment) -> usize {
@@ -120,19 +106,12 @@ fn inc_index(inc: Increment) -> usize {
 }
 
 impl Pending {
-    /// Adds what an event counts at increment `inc` (bucket start `bucket`) to every table
-    /// of that increment.
+    /// Adds what an event counts at increment `inc` (bucket start `bucket`).
     pub(super) fn add(&mut self, keys: &Keys, inc: Increment, bucket: i64, c: &Counters) {
-        for &t in &self.by_inc[inc_index(inc)] {
-            let (a, b) = match self.tables[t].shape {
-                Shape::Total => (0, 0),
-                Shape::Narrow(f) => (keys.values[f.code()], 0),
-                Shape::Sender => (keys.sdim, 0),
-                Shape::Recipient => (keys.rdim, 0),
-                Shape::Full => (keys.sdim, keys.rdim),
-            };
-            self.metrics[t].entry((a, b, bucket)).or_default().add(c);
-        }
+        self.full[inc_index(inc)]
+            .entry((keys.sdim, keys.rdim, bucket))
+            .or_default()
+            .add(c);
     }
 
     /// Adds a reason count.
@@ -157,10 +136,29 @@ impl Pending {
         self.daily.entry((day, sdim, provider)).or_default().add(d);
     }
 
-    /// Writes every pending key with one upsert each.
-    pub(super) fn flush(self, tx: &Transaction<'_>) -> Result<(), StoreError> {
-        for (table, rows) in self.tables.iter().zip(&self.metrics) {
-            flush_metrics(tx, *table, rows)?;
+    /// Writes every pending key of every table with one upsert each; `dict` gives the
+    /// facet values of the dims.
+    pub(super) fn flush(self, tx: &Transaction<'_>, dict: &Dict) -> Result<(), StoreError> {
+        for table in metric_tables() {
+            let full = &self.full[inc_index(table.inc)];
+            if table.shape == Shape::Full {
+                flush_metrics(tx, table, full)?;
+                continue;
+            }
+            let mut rows: HashMap<RowKey, Counters> = HashMap::new();
+            for ((sdim, rdim, bucket), c) in full {
+                let a = match table.shape {
+                    Shape::Narrow(f) => match dict.pair(*sdim, *rdim) {
+                        Some(value) => value(f).unwrap_or(0),
+                        None => continue,
+                    },
+                    Shape::Sender => *sdim,
+                    Shape::Recipient => *rdim,
+                    Shape::Total | Shape::Full => 0,
+                };
+                rows.entry((a, 0, *bucket)).or_default().add(c);
+            }
+            flush_metrics(tx, table, &rows)?;
         }
         for (i, inc) in Increment::ALL.into_iter().enumerate() {
             let rows = &self.reasons[i];
