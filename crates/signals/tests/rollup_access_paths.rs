@@ -3,7 +3,9 @@
 //! few values make the SQLite backend seek by id, and filters on most values make it scan
 //! the range; both sides (sender, recipient) and both at once (the full table, by sender
 //! dim, by recipient dim through its index, or by range) are queried at every increment,
-//! grouped and not, by bucket and not, and the answers are compared with the events.
+//! grouped and not, by bucket and not, and the answers are compared with the events. A
+//! filter on one side that excludes few values is answered as everything minus what it
+//! excludes; that path is compared too.
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -302,6 +302,20 @@ impl Plan<'_> {
     /// dims through its index, else scans the range; every row is then tested exactly.
     fn full(&self, conn: &Connection, t: MetricTable, out: &mut Sums) -> Result<(), StoreError> {
         let (s_ids, r_ids) = (self.sdims(), self.rdims());
+        self.full_rows(conn, t, (&s_ids, &r_ids), true, self.q.counters, out)
+    }
+
+    /// Reads the rows of the full table whose sender dim is in `s_ids` and recipient dim in
+    /// `r_ids` (and, with `exact`, that pass the filter), summing `set`.
+    fn full_rows(
+        &self,
+        conn: &Connection,
+        t: MetricTable,
+        (s_ids, r_ids): (&[i64], &[i64]),
+        exact: bool,
+        set: CounterSet,
+        out: &mut Sums,
+    ) -> Result<(), StoreError> {
         if s_ids.is_empty() || r_ids.is_empty() {
             return Ok(());
         }
@@ -311,21 +325,20 @@ impl Plan<'_> {
         let name = t.name();
         let (from, cond, args) =
             if seek(s_ids.len(), s_all) && share(s_ids.len(), s_all) <= share(r_ids.len(), r_all) {
-                let (c, a) = self.range("sdim", Some(&s_ids));
+                let (c, a) = self.range("sdim", Some(s_ids));
                 (name.clone(), c, a)
             } else if t.inc != Increment::Minute && seek(r_ids.len(), r_all) {
-                let (c, a) = self.range("rdim", Some(&r_ids));
+                let (c, a) = self.range("rdim", Some(r_ids));
                 (format!("{name} INDEXED BY {name}_rdim"), c, a)
             } else {
                 let (c, a) = self.range("", None);
                 (name.clone(), c, a)
             };
-        let set = self.q.counters;
         let sql = format!(
             "SELECT sdim, rdim, bucket, {} FROM {from} WHERE {cond}",
             cols(set)
         );
-        let (s_pass, r_pass) = (member(&s_ids), member(&r_ids));
+        let (s_pass, r_pass) = (member(s_ids), member(r_ids));
         let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
         while let Some(r) = rows.next()? {
@@ -336,7 +349,7 @@ impl Plan<'_> {
             let Some(value) = d.pair(s, rd) else {
                 continue;
             };
-            if !self.f.passes(&value) {
+            if exact && !self.f.passes(&value) {
                 continue;
             }
             let c = counters_at(r, 3, set)?;
@@ -344,6 +357,103 @@ impl Plan<'_> {
         }
         Ok(())
     }
+
+    /// A filter on one side only (sender or recipient facets) that lets nearly everything
+    /// through: the full table would be scanned whole. Instead, the answer is the unfiltered
+    /// one (from a small table) minus the few rows the filter excludes, read by seeking to
+    /// the excluded dims. Exact: counters only add up, and a row exists only when one of its
+    /// counters is above 0, so a group with no row left has every counter at 0 and is
+    /// dropped. `None` when this does not apply.
+    fn complement(&self, conn: &Connection, t: MetricTable) -> Result<Option<Answer>, StoreError> {
+        let facets = self.f.facets();
+        if facets.is_empty() {
+            return Ok(None);
+        }
+        let d = self.dict;
+        let (sender, recipient) = (
+            facets.iter().all(|f| is_sender(*f)),
+            facets.iter().all(|f| is_recipient(*f)),
+        );
+        let (all_s, all_r) = (
+            d.sender.ids_where(|_| true),
+            d.recipient.ids_where(|_| true),
+        );
+        let excluded: Vec<i64>;
+        let ids = if sender {
+            let kept = self.sdims();
+            let pass = member(&kept);
+            excluded = all_s
+                .iter()
+                .copied()
+                .filter(|s| !is_in(&pass, *s))
+                .collect();
+            if seek(kept.len(), all_s.len()) || !seek(excluded.len(), all_s.len()) {
+                return Ok(None);
+            }
+            (&excluded[..], &all_r[..])
+        } else if recipient && t.inc != Increment::Minute {
+            let kept = self.rdims();
+            let pass = member(&kept);
+            excluded = all_r
+                .iter()
+                .copied()
+                .filter(|r| !is_in(&pass, *r))
+                .collect();
+            if seek(kept.len(), all_r.len()) || !seek(excluded.len(), all_r.len()) {
+                return Ok(None);
+            }
+            (&all_s[..], &excluded[..])
+        } else {
+            return Ok(None);
+        };
+        let all = Filter::all();
+        let everything = read_rollups(
+            conn,
+            d,
+            &RollupQuery {
+                filter: &all,
+                counters: CounterSet::all(),
+                ..*self.q
+            },
+        )?;
+        let mut out_of_filter = Sums::default();
+        self.full_rows(conn, t, ids, false, CounterSet::all(), &mut out_of_filter)?;
+        let out_of_filter = keyed_by_values(out_of_filter, d, self.q.group_by.len());
+        let mut out = BTreeMap::new();
+        for row in everything {
+            let key = (row.key, row.bucket.unwrap_or(0));
+            let mut c = row.counters;
+            if let Some(x) = out_of_filter.get(&key) {
+                for i in CounterSet::all().iter() {
+                    c.set(i, c.get(i) - x.get(i));
+                }
+            }
+            if c.is_zero() {
+                continue;
+            }
+            let mut kept = Counters::default();
+            for i in self.q.counters.iter() {
+                kept.set(i, c.get(i));
+            }
+            out.insert(key, kept);
+        }
+        Ok(Some(out))
+    }
+}
+
+/// Sums per (group-by values, bucket), in the order every backend answers.
+type Answer = BTreeMap<(Vec<String>, i64), Counters>;
+
+/// Sums keyed by value ids turned into sums keyed by the values (text), merged.
+fn keyed_by_values(sums: Sums, dict: &Dict, n: usize) -> Answer {
+    let mut out = Answer::new();
+    for ((key, bucket), c) in sums.0 {
+        let values: Vec<String> = (0..n.min(9))
+            .map(|i| dict.value(key[i]).to_string())
+            .collect();
+        out.entry((values, bucket)).or_default().add(&c);
+    }
+    out
 }
 
 /// Starts a read: one read transaction (a consistent snapshot of dictionaries and rollups)
@@ -418,43 +528,19 @@ fn read_rollups(
         shape,
         inc: q.increment,
     };
-    let name = table.name();
     let plan = Plan { q, f: &f, dict };
     let mut sums = Sums::default();
-    match shape {
-        Shape::Total => plan.total(conn, &name, &mut sums)?,
-        Shape::Narrow(facet) => {
-            let all: Vec<i64> = dict.values_of(facet).map(|(id, _)| id).collect();
-            let ids: Vec<i64> = all
-                .iter()
-                .copied()
-                .filter(|id| f.passes(&|x| (x == facet).then_some(*id)))
-                .collect();
-            let value = |id: i64, x: Facet| (x == facet).then_some(id);
-            plan.keyed(conn, &name, "v", (&ids, all.len()), &value, &mut sums)?
+    let complement = match shape {
+        Shape::Full => plan.complement(conn, table)?,
+        _ => None,
+    };
+    let out = match complement {
+        Some(out) => out,
+        None => {
+            read_table(conn, &plan, table, &mut sums)?;
+            keyed_by_values(sums, dict, q.group_by.len())
         }
-        Shape::Sender => {
-            let t = &dict.sender;
-            let value = |id: i64, x: Facet| t.get(id).and_then(|d| t.value(d, x));
-            let ids = (&plan.sdims()[..], t.count());
-            plan.keyed(conn, &name, "sdim", ids, &value, &mut sums)?
-        }
-        Shape::Recipient => {
-            let t = &dict.recipient;
-            let value = |id: i64, x: Facet| t.get(id).and_then(|d| t.value(d, x));
-            let ids = (&plan.rdims()[..], t.count());
-            plan.keyed(conn, &name, "rdim", ids, &value, &mut sums)?
-        }
-        Shape::Full => plan.full(conn, table, &mut sums)?,
-    }
-    // Sorted by the group-by values, then bucket, as every backend answers.
-    let mut out: BTreeMap<(Vec<String>, i64), Counters> = BTreeMap::new();
-    for ((key, bucket), c) in sums.0 {
-        let values: Vec<String> = (0..q.group_by.len().min(9))
-            .map(|i| dict.value(key[i]).to_string())
-            .collect();
-        out.entry((values, bucket)).or_default().add(&c);
-    }
+    };
     Ok(out
         .into_iter()
         .map(|((key, bucket), counters)| RollupRow {
@@ -463,6 +549,43 @@ fn read_rollups(
             counters,
         })
         .collect())
+}
+
+/// Sums the rows of `table` that pass the plan's filter.
+fn read_table(
+    conn: &Connection,
+    plan: &Plan<'_>,
+    table: MetricTable,
+    sums: &mut Sums,
+) -> Result<(), StoreError> {
+    let (dict, f, name) = (plan.dict, plan.f, table.name());
+    match table.shape {
+        Shape::Total => plan.total(conn, &name, sums)?,
+        Shape::Narrow(facet) => {
+            let all: Vec<i64> = dict.values_of(facet).map(|(id, _)| id).collect();
+            let ids: Vec<i64> = all
+                .iter()
+                .copied()
+                .filter(|id| f.passes(&|x| (x == facet).then_some(*id)))
+                .collect();
+            let value = |id: i64, x: Facet| (x == facet).then_some(id);
+            plan.keyed(conn, &name, "v", (&ids, all.len()), &value, sums)?
+        }
+        Shape::Sender => {
+            let t = &dict.sender;
+            let value = |id: i64, x: Facet| t.get(id).and_then(|d| t.value(d, x));
+            let ids = (&plan.sdims()[..], t.count());
+            plan.keyed(conn, &name, "sdim", ids, &value, sums)?
+        }
+        Shape::Recipient => {
+            let t = &dict.recipient;
+            let value = |id: i64, x: Facet| t.get(id).and_then(|d| t.value(d, x));
+            let ids = (&plan.rdims()[..], t.count());
+            plan.keyed(conn, &name, "rdim", ids, &value, sums)?
+        }
+        Shape::Full => plan.full(conn, table, sums)?,
+    }
+    Ok(())
 }
 
 fn read_reasons(
