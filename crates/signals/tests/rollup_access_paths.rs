@@ -12,7 +12,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 use petrel_signals::store::{
-    AnalyticsStore, Condition, Dims, Facet, Filter, Grouping, ReasonKind, ReasonQuery, RollupQuery,
+    AnalyticsStore, Condition, Dims, Facet, Filter, Grouping, ReasonKind, ReasonQuery, Retention,
+    RollupQuery,
 };
 use petrel_signals::{ingest, SqliteStore};
 use petrel_signals_model::counters::{CounterSet, Counters, Increment};
@@ -274,7 +275,8 @@ fn every_access_path_sums_what_was_sent() {
     let windows = [
         (Increment::Minute, BASE, BASE + 86_400),
         (Increment::Hour, BASE, BASE + 3 * 86_400),
-        (Increment::Day, BASE - 86_400, BASE + 6 * 86_400),
+        // Over two weeks: the whole week is read from the week table.
+        (Increment::Day, BASE - 86_400, BASE + 15 * 86_400),
     ];
     let groups: [&[Facet]; 6] = [
         &[],
@@ -351,4 +353,69 @@ fn every_access_path_sums_what_was_sent() {
         }
     }
     assert_eq!(checked, 3 * filters().len() * groups.len() * 2);
+
+    // A database of this layout made before the week tables existed: opening it fills them
+    // from the day tables, so a long day read (whole weeks from the week table) still sums
+    // every day.
+    drop(store);
+    let path = dir.path().join("s.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let weeks: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%_week'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(weeks.len() > 1, "{weeks:?}");
+        for w in weeks {
+            conn.execute_batch(&format!("DROP TABLE {w}")).unwrap();
+        }
+    }
+    let store: Arc<dyn AnalyticsStore> = Arc::new(SqliteStore::open(&path).unwrap());
+
+    let day = 86_400;
+    let by_domain = |store: &dyn AnalyticsStore, first_day: i64| {
+        let got = store
+            .rollups(&RollupQuery {
+                increment: Increment::Day,
+                from: BASE - day,
+                to: BASE + 15 * day,
+                filter: &Filter::all(),
+                group_by: &[Facet::Domain],
+                by_bucket: false,
+                counters: CounterSet::of(ASKED),
+            })
+            .unwrap();
+        let mut want: BTreeMap<Vec<String>, Counters> = BTreeMap::new();
+        for e in evs
+            .iter()
+            .filter(|e| Increment::Day.floor(e.ts) >= first_day)
+        {
+            want.entry(vec![e.dims.domain.clone()])
+                .or_default()
+                .add(&masked(&counters_of(e.kind, e.reason)));
+        }
+        let got: BTreeMap<Vec<String>, Counters> =
+            got.into_iter().map(|r| (r.key, r.counters)).collect();
+        (got, want)
+    };
+    let (got, want) = by_domain(&*store, 0);
+    assert_eq!(got, want, "week tables filled on open");
+
+    // Retention deletes the day rows before its cutoff, mid-week: the week's row then holds
+    // deleted days, and reads must take that week from the day rows that are left.
+    let cutoff = BASE + 2 * 86_400 + 12 * 3600;
+    store
+        .expire(
+            &Retention {
+                events_secs: 400 * day,
+                metrics_secs: 30 * day,
+            },
+            cutoff + 30 * day,
+        )
+        .unwrap();
+    let (got, want) = by_domain(&*store, cutoff);
+    assert_eq!(got, want, "after retention");
 }

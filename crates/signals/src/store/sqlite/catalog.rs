@@ -21,6 +21,9 @@
 //! over the table (each dirty page is 4 KiB written to the WAL and again at checkpoint).
 //! A read over a range scans it; a read for a few values seeks to each (bucket, value).
 //!
+//! Narrow and recipient tables also have a week table (day rows summed per week), read for
+//! the whole weeks of a long day-precision range.
+//!
 //! Minute rows exist only for the small total and sender tables and the full table, which
 //! every minute query can fall back on: minute precision allows windows of at most 48 hours,
 //! and a narrow or recipient table per minute would cost one more write per event.
@@ -95,12 +98,54 @@ pub(super) fn is_recipient(f: Facet) -> bool {
 pub(super) struct MetricTable {
     pub shape: Shape,
     pub inc: Increment,
+    /// A week table: rows are the sums of the day rows of a week (Monday 00:00 UTC on), so
+    /// its unique counts are per day, like the day table's. A day-precision read over many
+    /// weeks takes the whole weeks from here: 1 row per value and week instead of 7.
+    pub weekly: bool,
 }
 
 impl MetricTable {
-    pub(super) fn name(self) -> String {
-        format!("metrics_{}_{}", self.shape.name(), self.inc.name())
+    pub(super) const fn new(shape: Shape, inc: Increment) -> MetricTable {
+        MetricTable {
+            shape,
+            inc,
+            weekly: false,
+        }
     }
+
+    pub(super) fn name(self) -> String {
+        let span = if self.weekly { "week" } else { self.inc.name() };
+        format!("metrics_{}_{span}", self.shape.name())
+    }
+
+    /// The start of the row's bucket that holds `ts`.
+    pub(super) fn floor(self, ts: i64) -> i64 {
+        if self.weekly {
+            week_floor(ts)
+        } else {
+            self.inc.floor(ts)
+        }
+    }
+
+    /// The length of a bucket, seconds.
+    pub(super) fn step(self) -> i64 {
+        if self.weekly {
+            WEEK
+        } else {
+            self.inc.seconds()
+        }
+    }
+}
+
+/// Seconds in a week.
+pub(super) const WEEK: i64 = 7 * 86_400;
+
+/// 1970-01-05 00:00 UTC, a Monday: weeks start at it.
+const MONDAY: i64 = 4 * 86_400;
+
+/// Monday 00:00 UTC of the week holding `ts` (1970-01-05 was a Monday).
+pub(super) fn week_floor(ts: i64) -> i64 {
+    (ts - MONDAY).div_euclid(WEEK) * WEEK + MONDAY
 }
 
 /// Every Metrics counter table, in a fixed order (the index is the table's number in a
@@ -109,35 +154,69 @@ pub(super) fn metric_tables() -> Vec<MetricTable> {
     let mut out = Vec::new();
     for inc in Increment::ALL {
         let minute = inc == Increment::Minute;
-        out.push(MetricTable {
-            shape: Shape::Total,
-            inc,
-        });
+        out.push(MetricTable::new(Shape::Total, inc));
         if !minute {
             for f in Facet::ALL {
-                out.push(MetricTable {
-                    shape: Shape::Narrow(f),
-                    inc,
-                });
+                out.push(MetricTable::new(Shape::Narrow(f), inc));
             }
         }
-        out.push(MetricTable {
-            shape: Shape::Sender,
-            inc,
-        });
+        out.push(MetricTable::new(Shape::Sender, inc));
         if !minute {
-            out.push(MetricTable {
-                shape: Shape::Recipient,
-                inc,
-            });
+            out.push(MetricTable::new(Shape::Recipient, inc));
         }
+        out.push(MetricTable::new(Shape::Full, inc));
+    }
+    // Week tables where a value has one row a day (the full table's rows hardly repeat
+    // from day to day: a week would not be smaller).
+    for shape in Facet::ALL
+        .map(Shape::Narrow)
+        .into_iter()
+        .chain([Shape::Recipient])
+    {
         out.push(MetricTable {
-            shape: Shape::Full,
-            inc,
+            weekly: true,
+            ..MetricTable::new(shape, Increment::Day)
         });
     }
     out
 }
+
+/// The SQL that fills a week table created in an existing database from its day table (a
+/// database of the same layout made before week tables existed), so reads that take whole
+/// weeks from it see the days stored before.
+pub(super) fn week_backfill(week: MetricTable) -> String {
+    let day = MetricTable::new(week.shape, Increment::Day);
+    let key = week.shape.key();
+    let select_key: Vec<String> = key
+        .iter()
+        .map(|k| {
+            if *k == "bucket" {
+                format!("(bucket - {MONDAY}) / {WEEK} * {WEEK} + {MONDAY}")
+            } else {
+                (*k).to_string()
+            }
+        })
+        .collect();
+    let sums: Vec<String> = Counters::NAMES
+        .iter()
+        .map(|n| format!("SUM({n})"))
+        .collect();
+    let group: Vec<String> = (1..=key.len()).map(|i| i.to_string()).collect();
+    format!(
+        "INSERT INTO {} ({}, {}) SELECT {}, {} FROM {} GROUP BY {};",
+        week.name(),
+        key.join(", "),
+        Counters::NAMES.join(", "),
+        select_key.join(", "),
+        sums.join(", "),
+        day.name(),
+        group.join(", ")
+    )
+}
+
+/// The first bucket whose rows retention has kept whole (`metrics_floor` in `meta`): week
+/// rows that began before it also hold days already deleted from the day tables.
+pub(super) const META_METRICS_FLOOR: &str = "metrics_floor";
 
 /// The reason tables: per reason and bucket (`total`, for reports without a filter), and per
 /// reason, sender dim, bucket and recipient dim (`full`). The four counts `a`–`d` mean what
@@ -156,7 +235,8 @@ pub(super) const SIGNALS_TABLE: &str = "signals_daily";
 /// The DDL of every rollup table and of the dictionaries.
 pub(super) fn ddl() -> String {
     let mut sql = String::from(
-        "CREATE TABLE IF NOT EXISTS facet_values (
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS facet_values (
             id INTEGER PRIMARY KEY,
             facet INTEGER NOT NULL,
             value TEXT NOT NULL,

@@ -278,9 +278,29 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
             conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}"))?;
         }
     }
+    let missing_weeks: Vec<catalog::MetricTable> = catalog::metric_tables()
+        .into_iter()
+        .filter(|t| t.weekly)
+        .filter(|t| !table_exists(conn, &t.name()).unwrap_or(true))
+        .collect();
     conn.execute_batch(&catalog::ddl())?;
+    for t in missing_weeks {
+        conn.execute_batch(&catalog::week_backfill(t))?;
+    }
     conn.pragma_update(None, "user_version", LAYOUT_VERSION)?;
     Ok(())
+}
+
+/// Whether the database has a table called `name`.
+fn table_exists(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [name],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
 }
 
 /// Gives events stored before the dims (an earlier layout) their `sdim` and `rdim`, from

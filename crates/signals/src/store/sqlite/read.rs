@@ -8,9 +8,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use petrel_signals_model::counters::{CounterSet, Counters, Increment};
 use petrel_signals_model::daily::Daily;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
-use super::catalog::{is_recipient, is_sender, reason_table, MetricTable, Shape, SIGNALS_TABLE};
+use super::catalog::{
+    is_recipient, is_sender, metric_tables, reason_table, week_floor, MetricTable, Shape,
+    META_METRICS_FLOOR, SIGNALS_TABLE, WEEK,
+};
 use super::dict::Dict;
 use super::{id_list, lock, SqliteStore, StoreError};
 use crate::store::{
@@ -205,10 +208,10 @@ impl Plan<'_> {
         }
     }
 
-    /// Every bucket start of the range, as an SQL list.
-    fn buckets(&self) -> String {
-        let step = self.q.increment.seconds();
-        let mut b = self.q.increment.floor(self.q.from);
+    /// Every bucket start of `table` in the range, as an SQL list.
+    fn buckets(&self, table: MetricTable) -> String {
+        let step = table.step();
+        let mut b = table.floor(self.q.from);
         if b < self.q.from {
             b += step;
         }
@@ -222,12 +225,12 @@ impl Plan<'_> {
 
     /// The `WHERE` clause and its parameters: seeks to (bucket, `col` in `ids`), or the
     /// whole bucket range.
-    fn range(&self, col: &str, ids: Option<&[i64]>) -> (String, Vec<i64>) {
+    fn range(&self, table: MetricTable, col: &str, ids: Option<&[i64]>) -> (String, Vec<i64>) {
         match ids {
             Some(ids) => (
                 format!(
                     "bucket IN ({}) AND {col} IN ({})",
-                    self.buckets(),
+                    self.buckets(table),
                     id_list(ids)
                 ),
                 Vec::new(),
@@ -268,7 +271,7 @@ impl Plan<'_> {
     fn keyed(
         &self,
         conn: &Connection,
-        table: &str,
+        table: MetricTable,
         key_col: &str,
         (ids, all): (&[i64], usize),
         value: &dyn Fn(i64, Facet) -> Option<i64>,
@@ -279,10 +282,11 @@ impl Plan<'_> {
         }
         let set = self.q.counters;
         let by_seek = seek(ids.len(), all);
-        let (cond, args) = self.range(key_col, by_seek.then_some(ids));
+        let (cond, args) = self.range(table, key_col, by_seek.then_some(ids));
         let sql = format!(
-            "SELECT {key_col}, bucket, {} FROM {table} WHERE {cond}",
-            cols(set)
+            "SELECT {key_col}, bucket, {} FROM {} WHERE {cond}",
+            cols(set),
+            table.name()
         );
         let pass = member(ids);
         let mut stmt = conn.prepare(&sql)?;
@@ -325,13 +329,13 @@ impl Plan<'_> {
         let name = t.name();
         let (from, cond, args) =
             if seek(s_ids.len(), s_all) && share(s_ids.len(), s_all) <= share(r_ids.len(), r_all) {
-                let (c, a) = self.range("sdim", Some(s_ids));
+                let (c, a) = self.range(t, "sdim", Some(s_ids));
                 (name.clone(), c, a)
             } else if t.inc != Increment::Minute && seek(r_ids.len(), r_all) {
-                let (c, a) = self.range("rdim", Some(r_ids));
+                let (c, a) = self.range(t, "rdim", Some(r_ids));
                 (format!("{name} INDEXED BY {name}_rdim"), c, a)
             } else {
-                let (c, a) = self.range("", None);
+                let (c, a) = self.range(t, "", None);
                 (name.clone(), c, a)
             };
         let sql = format!(
@@ -524,10 +528,7 @@ fn read_rollups(
     let mut needed: Vec<Facet> = q.group_by.to_vec();
     needed.extend(f.facets());
     let shape = shape_for(&needed, q.increment);
-    let table = MetricTable {
-        shape,
-        inc: q.increment,
-    };
+    let table = MetricTable::new(shape, q.increment);
     let plan = Plan { q, f: &f, dict };
     let mut sums = Sums::default();
     let complement = match shape {
@@ -551,8 +552,56 @@ fn read_rollups(
         .collect())
 }
 
-/// Sums the rows of `table` that pass the plan's filter.
+/// `metrics_floor` from `meta`: the first bucket retention kept whole (0 before any
+/// retention pass).
+fn metrics_floor(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([META_METRICS_FLOOR], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Sums the rows of `table` that pass the plan's filter. A day-precision read without
+/// buckets that spans whole weeks takes them from the week table (one row per value and
+/// week), and only the days before and after from the day table.
 fn read_table(
+    conn: &Connection,
+    plan: &Plan<'_>,
+    table: MetricTable,
+    sums: &mut Sums,
+) -> Result<(), StoreError> {
+    let q = plan.q;
+    let weekly = MetricTable {
+        weekly: true,
+        ..table
+    };
+    if q.increment == Increment::Day && !q.by_bucket && metric_tables().contains(&weekly) {
+        // The day buckets read are first..end; the whole weeks among them (and wholly
+        // kept by retention) are w0..w1.
+        let day = Increment::Day.seconds();
+        let ceil = |t: i64, step: i64, floor: i64| if floor < t { floor + step } else { floor };
+        let first = ceil(q.from, day, Increment::Day.floor(q.from));
+        let end = ceil(q.to, day, Increment::Day.floor(q.to));
+        let start = first.max(metrics_floor(conn)?);
+        let w0 = ceil(start, WEEK, week_floor(start));
+        let w1 = week_floor(end);
+        if w0 < w1 {
+            for (from, to, t) in [(first, w0, table), (w0, w1, weekly), (w1, end, table)] {
+                if from < to {
+                    let part = RollupQuery { from, to, ..*q };
+                    let plan = Plan { q: &part, ..*plan };
+                    read_one(conn, &plan, t, sums)?;
+                }
+            }
+            return Ok(());
+        }
+    }
+    read_one(conn, plan, table, sums)
+}
+
+/// Sums the rows of one table over the plan's range.
+fn read_one(
     conn: &Connection,
     plan: &Plan<'_>,
     table: MetricTable,
@@ -569,19 +618,19 @@ fn read_table(
                 .filter(|id| f.passes(&|x| (x == facet).then_some(*id)))
                 .collect();
             let value = |id: i64, x: Facet| (x == facet).then_some(id);
-            plan.keyed(conn, &name, "v", (&ids, all.len()), &value, sums)?
+            plan.keyed(conn, table, "v", (&ids, all.len()), &value, sums)?
         }
         Shape::Sender => {
             let t = &dict.sender;
             let value = |id: i64, x: Facet| t.get(id).and_then(|d| t.value(d, x));
             let ids = (&plan.sdims()[..], t.count());
-            plan.keyed(conn, &name, "sdim", ids, &value, sums)?
+            plan.keyed(conn, table, "sdim", ids, &value, sums)?
         }
         Shape::Recipient => {
             let t = &dict.recipient;
             let value = |id: i64, x: Facet| t.get(id).and_then(|d| t.value(d, x));
             let ids = (&plan.rdims()[..], t.count());
-            plan.keyed(conn, &name, "rdim", ids, &value, sums)?
+            plan.keyed(conn, table, "rdim", ids, &value, sums)?
         }
         Shape::Full => plan.full(conn, table, sums)?,
     }

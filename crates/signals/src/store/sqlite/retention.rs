@@ -7,7 +7,7 @@ use petrel_signals_model::cohort::{self, RecipientState};
 use petrel_signals_model::counters::Increment;
 use rusqlite::params;
 
-use super::catalog::{metric_tables, reason_table, SIGNALS_TABLE};
+use super::catalog::{metric_tables, reason_table, META_METRICS_FLOOR, SIGNALS_TABLE, WEEK};
 use super::{lock, SqliteStore, StoreError};
 use crate::store::{Expired, Retention};
 
@@ -144,16 +144,28 @@ impl SqliteStore {
             dict.refresh(conn)?;
             dict.reason_ids()
         };
+        // Reads take week rows only from here on: older ones may hold deleted days.
+        lock(&self.writer)?.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)",
+            params![META_METRICS_FLOOR, metrics_cutoff],
+        )?;
         for t in metric_tables() {
             // Keyed by bucket first: the old rows are one range at the start of the table.
+            // A week row goes once its whole week is older than the cutoff.
             let name = t.name();
             let key = t.shape.key().join(", ");
+            let cutoff = if t.weekly {
+                metrics_cutoff - WEEK + 1
+            } else {
+                metrics_cutoff
+            };
             out.rollup_rows += self.delete_chunked(
                 &format!(
                     "DELETE FROM {name} WHERE ({key}) IN \
                      (SELECT {key} FROM {name} WHERE bucket < ?1 LIMIT ?2)"
                 ),
-                metrics_cutoff,
+                cutoff,
             )?;
         }
         for inc in Increment::ALL {

@@ -146,7 +146,8 @@ impl Pending {
                 continue;
             }
             let mut rows: HashMap<RowKey, Counters> = HashMap::new();
-            for ((sdim, rdim, bucket), c) in full {
+            for ((sdim, rdim, day), c) in full {
+                let bucket = &table.floor(*day);
                 let a = match table.shape {
                     Shape::Narrow(f) => match dict.pair(*sdim, *rdim) {
                         Some(value) => value(f).unwrap_or(0),
