@@ -7,6 +7,8 @@
 # Usage: bench/relay-compare.sh [-n N] [-r RUNS] [-s "5000 100000"] [--memory N]
 #   --memory N  afterwards, queue N messages for a destination that is down and report
 #               petrel's RSS (bounded memory while mail waits)
+# BASELINE=/path/to/older/petrel adds that build as a fourth column, run in the same
+# sitting with the same configuration (a before/after comparison of a change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=20000; RUNS=3; SIZES="5000 100000"; MEMORY=0
@@ -28,7 +30,7 @@ trap cleanup EXIT
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(uname -r); n=$N runs=$RUNS c=20, a new connection per message"
 for S in $SIZES; do
-  d=(); f=(); p=()
+  d=(); f=(); p=(); b=()
   for run in $(seq "$RUNS"); do
     d+=("$("$BENCH" direct -n "$N" -s "$S" -c 20 --quiet | mps)")
     PEER_PORT=2526 RELAY_PORT=2527 "$SHARED/bench/postfix-peer.sh" start >/dev/null
@@ -38,10 +40,20 @@ for S in $SIZES; do
     start_petrel bench/relay.conf
     p+=("$("$BENCH" relay --inject-port 2525 -n "$N" -s "$S" -c 20 --quiet | mps)")
     stop_petrel
-    echo "size=$S run=$run direct=${d[-1]} postfix=${f[-1]} petrel=${p[-1]}"
+    line="size=$S run=$run direct=${d[-1]} postfix=${f[-1]} petrel=${p[-1]}"
+    if [ -n "${BASELINE:-}" ]; then
+      CURRENT=$BIN; BIN=$BASELINE
+      start_petrel bench/relay.conf
+      b+=("$("$BENCH" relay --inject-port 2525 -n "$N" -s "$S" -c 20 --quiet | mps)")
+      stop_petrel; BIN=$CURRENT
+      line="$line baseline=${b[-1]}"
+    fi
+    echo "$line"
   done
   D=$(median "${d[@]}"); F=$(median "${f[@]}"); P=$(median "${p[@]}")
-  echo "SUMMARY size=$S direct_mps=$D postfix_mps=$F petrel_mps=$P petrel/direct=$(awk -v a="$P" -v b="$D" 'BEGIN{printf "%.2f", a/b}') petrel/postfix=$(awk -v a="$P" -v b="$F" 'BEGIN{printf "%.1f", a/b}')"
+  extra=""
+  [ -n "${BASELINE:-}" ] && extra=" baseline_mps=$(median "${b[@]}")"
+  echo "SUMMARY size=$S direct_mps=$D postfix_mps=$F petrel_mps=$P$extra petrel/direct=$(awk -v a="$P" -v b="$D" 'BEGIN{printf "%.2f", a/b}') petrel/postfix=$(awk -v a="$P" -v b="$F" 'BEGIN{printf "%.1f", a/b}')"
 done
 
 if [ "$MEMORY" -gt 0 ]; then
