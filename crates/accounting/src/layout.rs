@@ -216,6 +216,14 @@ fn value(col: &Column, rec: &AcctRecord, opts: &RowOptions) -> String {
         Field::TimeLogged => format_time(rec.time_logged, opts.iso_times),
         Field::TimeQueued => time(rec.time_queued, opts.iso_times),
         Field::Orig => rec.orig.clone(),
+        Field::ReturnPath => match rec.record_type {
+            RecordType::Delivery | RecordType::Bounce | RecordType::Transient
+                if rec.return_path.is_empty() =>
+            {
+                rec.orig.clone()
+            }
+            _ => rec.return_path.clone(),
+        },
         Field::Rcpt => rec.rcpt.clone(),
         Field::Orcpt => rec.orcpt.clone(),
         Field::DsnAction => rec.dsn_action.map(|a| a.as_str()).unwrap_or("").into(),

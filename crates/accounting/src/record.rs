@@ -23,8 +23,14 @@ pub struct AcctRecord {
     pub time_logged: SystemTime,
     /// `timeQueued`: when the message was spooled.
     pub time_queued: Option<SystemTime>,
-    /// `orig`: MAIL FROM after rewriting/VERP (for rb/rs/f: where the report was sent).
+    /// `orig`: the envelope sender after `rewrite-list` (for rb/rs: of the copy the report is
+    /// about when a signed return path names it, else where the report was sent; for f:
+    /// where the complaint was sent).
     pub orig: String,
+    /// `returnPath` (petrel's): for d/b/t the MAIL FROM this recipient's copy is sent with
+    /// when it differs from `orig` (a signed VERP address; empty means `orig`); for rb/rs
+    /// the address the report was sent to.
+    pub return_path: String,
     /// `rcpt`: RCPT TO (for rb/rs: the DSN's Final-Recipient).
     pub rcpt: String,
     /// `orcpt`: the ORCPT DSN parameter.
@@ -111,6 +117,7 @@ impl AcctRecord {
             time_logged,
             time_queued: None,
             orig: String::new(),
+            return_path: String::new(),
             rcpt: String::new(),
             orcpt: String::new(),
             dsn_action: None,

@@ -10,6 +10,7 @@ use crate::tree::base_dir;
 use crate::values::{canonical_ip, Cidr, DomainPattern};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Debug)]
 pub(crate) struct Index {
@@ -27,6 +28,10 @@ pub(crate) struct Index {
     pub(crate) spool_dirs: Vec<SpoolDir>,
     /// Some `<domain>` block sets `queue-to` (checked once here, not per message).
     uses_queue_to: bool,
+    /// Whose turn it is in each pool (same order as `pools`): the one piece of runtime
+    /// state in a loaded configuration, kept here so the listener picks members without a
+    /// lock. A reload starts every pool over at its first member.
+    pool_turns: Vec<AtomicUsize>,
 }
 
 /// A v4 `0/0` source also covers IPv6 clients (it is the "everyone" rule in practice).
@@ -151,6 +156,7 @@ impl Index {
             users,
             spool_dirs,
             uses_queue_to,
+            pool_turns: d.pools.iter().map(|_| AtomicUsize::new(0)).collect(),
         }
     }
 }
@@ -236,6 +242,35 @@ impl Config {
             self.index.relay_exact.contains(d)
         };
         hit || self.index.relay_patterns.iter().any(|p| p.matches(d))
+    }
+
+    /// The member of pool `name` that sends the next message: the members in turn, one
+    /// message each (spec §2.7). `None` when `name` is not a pool.
+    pub fn next_pool_member(&self, name: &str) -> Option<&str> {
+        let (i, pool) = self
+            .data
+            .pools
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.name.eq_ignore_ascii_case(name))?;
+        let n = self
+            .index
+            .pool_turns
+            .get(i)?
+            .fetch_add(1, Ordering::Relaxed);
+        pool.members
+            .get(n % pool.members.len().max(1))
+            .map(String::as_str)
+    }
+
+    /// The member of pool `name` for the message numbered `seed`, the same every time:
+    /// for a message that has no member yet (spooled by an older petrel) or whose member a
+    /// reload removed, so all its queues, and every restart under the same configuration,
+    /// agree. `None` when `name` is not a pool.
+    pub fn pool_member_for(&self, name: &str, seed: u64) -> Option<&str> {
+        let members = &self.pool(name)?.members;
+        let n = members.len().max(1) as u64;
+        members.get((seed % n) as usize).map(String::as_str)
     }
 
     /// Whether any `<domain>` block (global, pool or vmta) sets `queue-to`; when none does,

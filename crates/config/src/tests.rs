@@ -829,6 +829,29 @@ fn vmta_pool_references() {
 }
 
 #[test]
+fn pools_hand_out_members_in_turn() {
+    let c = cfg(
+        "<virtual-mta a>\n</virtual-mta>\n<virtual-mta b>\n</virtual-mta>\n\
+         <virtual-mta-pool p>\nvirtual-mta a\nvirtual-mta b\n</virtual-mta-pool>\n\
+         <virtual-mta-pool q>\nvirtual-mta b\n</virtual-mta-pool>\n",
+    );
+    let turns: Vec<_> = (0..5).map(|_| c.next_pool_member("P")).collect();
+    assert_eq!(
+        turns,
+        [Some("a"), Some("b"), Some("a"), Some("b"), Some("a")]
+    );
+    // Each pool keeps its own turn.
+    assert_eq!(c.next_pool_member("q"), Some("b"));
+    assert_eq!(c.next_pool_member("p"), Some("b"));
+    assert_eq!(c.next_pool_member("a"), None, "a vmta is not a pool");
+    // The fallback choice depends only on the message.
+    assert_eq!(c.pool_member_for("p", 7), Some("b"));
+    assert_eq!(c.pool_member_for("p", 7), Some("b"));
+    assert_eq!(c.pool_member_for("p", 8), Some("a"));
+    assert_eq!(c.pool_member_for("{default}", 8), None);
+}
+
+#[test]
 fn domain_precedence() {
     let c = cfg("
 <domain *>

@@ -12,6 +12,7 @@ use petrel_smtp_client::{ClientOptions, Connection, Timeouts, TlsMode};
 use tracing::debug;
 
 use crate::engine::Inner;
+use crate::member::vmta_removed;
 use crate::outcome::{self, Rules};
 use crate::queue::{Next, QueueKey};
 use crate::route::RouteError;
@@ -115,6 +116,10 @@ enum Slot {
 /// Routes, connects and carries work; says whether the connection slot is still held.
 async fn run_connection(inner: &Arc<Inner>, key: &QueueKey) -> Slot {
     let config = inner.config();
+    // A reload removed this queue's vmta: mail sent to a pool moves to another member.
+    if vmta_removed(&config, &key.vmta) && inner.rehome(&config, key) > 0 {
+        return Slot::Held;
+    }
     let settings = config.domain_settings(&key.domain, &key.vmta);
     let now = inner.clock.now();
     let levels = match inner.router.route(&key.domain, &settings).await {

@@ -151,6 +151,7 @@ mod tests {
             mail_from: "sender@example.org".into(),
             recipients: vec![],
             vmta: "{default}".into(),
+            pool_member: None,
             job_id: None,
             env_id: Some("E1".into()),
             ret: Some(Ret::Hdrs),

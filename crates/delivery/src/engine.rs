@@ -22,7 +22,8 @@ use tracing::{info, warn};
 use crate::clock::{Clock, SystemClock};
 use crate::dispatch::dispatcher;
 use crate::dkim::KeyCache;
-use crate::queue::{queue_matcher, QueueKey, QueueView, Queues, Work};
+use crate::member::{place, sending_vmta};
+use crate::queue::{queue_matcher, QueueKey, QueueView, Queues};
 use crate::record::Attempt;
 use crate::route::{RouteError, Router};
 use crate::tracking::Plan;
@@ -105,10 +106,22 @@ pub(crate) struct Inner {
     pub(crate) return_path_keys: Option<Arc<ReturnPathKeys>>,
     /// Recipients not to be mailed (hard bounces, complaints, operator entries).
     pub(crate) suppression: Option<Arc<SuppressionList>>,
-    pub(crate) pool_rr: Mutex<HashMap<String, usize>>,
     pub(crate) source_rr: Mutex<HashMap<String, usize>>,
     pub(crate) counters: Counters,
     pub(crate) tick: Duration,
+}
+
+/// Recipient `index`'s own return path, signed with `keys`: `None` when the sender's local
+/// part leaves no room for the token (the copy then goes with the sender as it is).
+pub(crate) fn return_path(
+    keys: &ReturnPathKeys,
+    subaccount: u64,
+    id: MessageId,
+    env: &Envelope,
+    index: u32,
+) -> Option<String> {
+    let rcpt = &env.recipients.get(index as usize)?.address;
+    keys.address(&env.mail_from, id.0, index, subaccount, rcpt)
 }
 
 /// The delivery engine. Cheap to clone; every clone drives the same queues.
@@ -182,7 +195,6 @@ impl Engine {
                 tracking_keys: parts.tracking_keys,
                 return_path_keys: parts.return_path_keys,
                 suppression: parts.suppression,
-                pool_rr: Mutex::new(HashMap::new()),
                 source_rr: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
                 tick: parts.tick,
@@ -210,46 +222,22 @@ impl Engine {
         self.enqueue(id);
     }
 
-    /// Queues the pending recipients of a spooled message (after a commit or at start-up).
+    /// Queues the pending recipients of a spooled message (after a commit or at start-up),
+    /// all with the virtual MTA that sends the message (a pool's member chosen at reception).
     pub fn enqueue(&self, id: MessageId) {
         let Some(env) = self.inner.spool.envelope(id) else {
             return;
         };
         let config = self.inner.config();
-        let queue_to = config.uses_queue_to();
-        let mut by_queue: HashMap<QueueKey, Vec<u32>> = HashMap::new();
-        for (i, r) in env.recipients.iter().enumerate() {
-            if r.done {
-                continue;
-            }
-            let vmta = self.inner.pick_vmta(&config, &env.vmta);
-            // `queue-to`: the recipient joins another domain's queue (its routing and limits).
-            let domain = if queue_to {
-                config.queue_domain(&r.domain(), &vmta)
-            } else {
-                r.domain()
-            };
-            let key = QueueKey { domain, vmta };
-            by_queue.entry(key).or_default().push(i as u32);
-        }
-        let keys: Vec<QueueKey> = by_queue.keys().cloned().collect();
-        let mut q = self.inner.lock_queues();
-        for (key, rcpts) in by_queue {
-            q.push(
-                key,
-                Work {
-                    id,
-                    rcpts,
-                    job: env.job_id.clone(),
-                    attempts: 0,
-                },
-            );
-        }
-        drop(q);
-        for key in &keys {
-            self.inner.idle_notifier(key).notify_one();
-        }
-        self.inner.wake.notify_one();
+        let vmta = sending_vmta(&config, id, &env);
+        let pending = env
+            .recipients
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.done)
+            .map(|(i, _)| i as u32);
+        self.inner
+            .queue_work(place(&config, id, &env, vmta, pending, 0));
     }
 
     /// `pause queue PATTERN` / `resume queue PATTERN`: returns the number of queues matched.
@@ -448,20 +436,6 @@ impl Inner {
         self.queues.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A pool is resolved to one of its members, round-robin per message (pmta-spec §2.7).
-    pub(crate) fn pick_vmta(&self, config: &Config, name: &str) -> String {
-        match config.pool(name) {
-            Some(pool) if !pool.members.is_empty() => {
-                let mut rr = self.pool_rr.lock().unwrap_or_else(|e| e.into_inner());
-                let n = rr.entry(name.to_string()).or_default();
-                let member = pool.members[*n % pool.members.len()].clone();
-                *n += 1;
-                member
-            }
-            _ => name.to_string(),
-        }
-    }
-
     /// The VERP keys when the message's MAIL FROM is one of the bounce processor's
     /// addresses (so bounces come back to petrel) and keys are loaded.
     pub(crate) fn verp_keys_for(
@@ -469,6 +443,7 @@ impl Inner {
         config: &Config,
         env: &Envelope,
     ) -> Option<Arc<ReturnPathKeys>> {
+        let keys = self.return_path_keys.as_ref()?;
         if env.mail_from.is_empty() {
             return None;
         }
@@ -476,7 +451,22 @@ impl Inner {
         if !bp.address_list.contains(&env.mail_from) {
             return None;
         }
-        self.return_path_keys.clone()
+        Some(keys.clone())
+    }
+
+    /// The signed VERP return path recipient `index`'s copy is sent with from `vmta`, when
+    /// the message gets one (see [`Inner::verp_keys_for`]).
+    pub(crate) fn verp_return_path(
+        &self,
+        config: &Config,
+        id: MessageId,
+        env: &Envelope,
+        index: u32,
+        vmta: &str,
+    ) -> Option<String> {
+        let keys = self.verp_keys_for(config, env)?;
+        let subaccount = subaccount(config, env, &Scope::at_delivery(env, vmta));
+        return_path(&keys, subaccount, id, env, index)
     }
 
     /// `mode=backoff` / `mode=normal` of matching reply patterns, in order: switches the

@@ -12,6 +12,7 @@ mod dispatch;
 mod dkim;
 mod dsn;
 mod engine;
+mod member;
 mod outcome;
 mod queue;
 mod record;

@@ -54,6 +54,7 @@ impl Inner {
                 .tls_info()
                 .map(|t| (t.protocol.as_str(), t.cipher.as_str())),
         });
+        let return_path = self.verp_return_path(config, a.id, a.env, a.rcpt, &a.key.vmta);
         let outcome = Outcome::Attempted(Attempted {
             rcpt: self.recipient(a.id, a.env, a.rcpt),
             route: Route {
@@ -69,6 +70,7 @@ impl Inner {
             category: a.category,
             class: a.class,
             attempts: a.attempts,
+            return_path: return_path.as_deref(),
         });
         self.recorder.record(config, &outcome);
     }

@@ -275,6 +275,7 @@ pub(crate) async fn send_dsn(
         mail_from: String::new(),
         recipients: vec![Recipient::new(env.mail_from.clone())],
         vmta: env.vmta.clone(),
+        pool_member: env.pool_member.clone(),
         job_id: None,
         env_id: None,
         ret: None,

@@ -11,7 +11,7 @@ use petrel_spool::Recipient;
 use tracing::warn;
 
 use crate::dkim::sign;
-use crate::engine::Inner;
+use crate::engine::{return_path, Inner};
 use crate::outcome::{self, Fate, QueueAction, Rules};
 use crate::queue::{QueueKey, Work};
 use crate::route::Destination;
@@ -142,16 +142,9 @@ pub(crate) async fn deliver(
                 &own
             }
         };
-        let return_path = verp.as_ref().and_then(|(keys, subaccount)| {
-            let i = idxs[0];
-            keys.address(
-                &env.mail_from,
-                id.0,
-                i,
-                *subaccount,
-                &env.recipients[i as usize].address,
-            )
-        });
+        let return_path = verp
+            .as_ref()
+            .and_then(|(keys, subaccount)| return_path(keys, *subaccount, id, &env, idxs[0]));
         let tx = Transaction {
             mail_from: return_path.as_deref().unwrap_or(&env.mail_from),
             recipients: &specs,

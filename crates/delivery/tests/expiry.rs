@@ -71,6 +71,7 @@ fn undeliverable_mail_bounces_when_bounce_after_has_passed() {
         mail_from: "sender@dead.example".into(),
         recipients: vec![Recipient::new("rcpt@dead.example")],
         vmta: Envelope::DEFAULT_VMTA.into(),
+        pool_member: None,
         job_id: Some("j".into()),
         env_id: None,
         ret: None,

@@ -1,5 +1,6 @@
 //! What happens to a message between the end of DATA and the spool: the X-headers petrel
-//! honours, the virtual MTA choice, and the headers every MTA adds (pmta-spec §5, §8.5).
+//! honours, the virtual MTA choice (and a pool's member), and the headers every MTA adds
+//! (pmta-spec §5, §8.5).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +32,8 @@ pub(crate) struct Prepared {
     pub body: Vec<u8>,
     pub job_id: Option<String>,
     pub vmta: String,
+    /// The member chosen when `vmta` is a pool.
+    pub pool_member: Option<String>,
     pub facts: MessageFacts,
 }
 
@@ -127,6 +130,10 @@ pub(crate) fn prepare_message(
         }
     }
 
+    // A pool hands the message to one of its members now: PowerMTA queues it domain/vmta
+    // from the start, so the injection event names the member, its pool and its IP.
+    let pool_member = config.next_pool_member(&vmta).map(str::to_string);
+
     let facts = message_facts(config, &headers, &mut edit);
 
     if policy.add_received_header {
@@ -141,6 +148,7 @@ pub(crate) fn prepare_message(
         body: headers.apply(&edit),
         job_id,
         vmta,
+        pool_member,
         facts,
     })
 }

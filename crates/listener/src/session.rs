@@ -757,6 +757,7 @@ impl Session {
             body,
             job_id,
             vmta,
+            pool_member,
             facts,
         } = match prepared {
             Ok(p) => p,
@@ -779,6 +780,7 @@ impl Session {
                 })
                 .collect(),
             vmta,
+            pool_member,
             job_id,
             env_id: txn.params.envid,
             ret: txn.params.ret.map(|r| match r {

@@ -120,6 +120,9 @@ pub struct Attempted<'a> {
     pub class: u16,
     /// Failed attempts before this one.
     pub attempts: u32,
+    /// The recipient's own return path (a signed VERP address) when the message is sent
+    /// with one; `None`: the envelope sender.
+    pub return_path: Option<&'a str>,
 }
 
 /// A queue that could not be reached.
@@ -158,6 +161,9 @@ pub struct RemoteReport<'a> {
     pub failed: bool,
     /// Where the report was sent (the return path).
     pub to: &'a str,
+    /// The envelope sender of the copy the report is about (after `rewrite-list`), when a
+    /// signed return path named it: `to` without its VERP token.
+    pub sender: Option<&'a str>,
     /// The client that delivered the report: its HELO name and address.
     pub client: (&'a str, Option<IpAddr>),
     /// The recipient the report is about.

@@ -9,7 +9,8 @@ use petrel_spool::Envelope;
 /// Who sent a recipient's message, as far as Signals cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Scope<'a> {
-    /// The virtual MTA (at reception: the one selected, which may be a pool name).
+    /// The virtual MTA (a pool member when the message was sent to a pool; only a message
+    /// spooled by an older petrel has the pool's name here at reception).
     pub vmta: &'a str,
     /// The pool the vmta was picked from, if any.
     pub pool: Option<&'a str>,
@@ -25,14 +26,21 @@ impl<'a> Scope<'a> {
         }
     }
 
-    /// The scope at reception, before a pool member is chosen.
+    /// The scope at reception: the pool member chosen then, and its pool. A message spooled
+    /// before members were chosen at reception has only the pool.
     pub fn at_reception(config: &Config, env: &'a Envelope) -> Scope<'a> {
-        Scope {
-            vmta: &env.vmta,
-            pool: config
-                .pool(&env.vmta)
-                .is_some()
-                .then_some(env.vmta.as_str()),
+        match &env.pool_member {
+            Some(member) => Scope {
+                vmta: member,
+                pool: Some(&env.vmta),
+            },
+            None => Scope {
+                vmta: &env.vmta,
+                pool: config
+                    .pool(&env.vmta)
+                    .is_some()
+                    .then_some(env.vmta.as_str()),
+            },
         }
     }
 

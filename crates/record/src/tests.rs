@@ -47,6 +47,7 @@ fn spooled(dir: &std::path::Path) -> (Spool, MessageId, Envelope) {
             },
         ],
         vmta: "p".into(),
+        pool_member: Some("v1".into()),
         job_id: Some("spring".into()),
         env_id: Some("E1".into()),
         ret: None,
@@ -106,6 +107,7 @@ fn a_bounce_from_a_pool_member_projects_to_a_b_row_and_an_inband_event() {
         category: "bad-mailbox",
         class: 10,
         attempts: 2,
+        return_path: Some("news+tok@sender.example"),
     });
     let r = accounting::row(&o);
     assert_eq!(r.record_type, RecordType::Bounce);
@@ -128,6 +130,10 @@ fn a_bounce_from_a_pool_member_projects_to_a_b_row_and_an_inband_event() {
     assert_eq!(
         (r.vmta.as_str(), r.vmta_pool.as_str(), r.queue.as_str()),
         ("v1", "p", "example.net/v1")
+    );
+    assert_eq!(
+        (r.orig.as_str(), r.return_path.as_str()),
+        ("news@sender.example", "news+tok@sender.example")
     );
     assert_eq!(r.dlv_esmtp_available, esmtp);
     assert_eq!(r.dlv_tls_protocol, "TLSv1.3");
@@ -195,6 +201,7 @@ fn policy_class_deliveries_deferrals_and_reception_map_to_their_types() {
             category: "policy-related",
             class,
             attempts: 0,
+            return_path: None,
         })
     };
     let typed = |o: &Outcome<'_>| line(&c, o)["msys"]["message_event"]["type"].clone();
@@ -229,10 +236,33 @@ fn policy_class_deliveries_deferrals_and_reception_map_to_their_types() {
     assert_eq!(e["type"], "reception");
     assert_eq!(e["rcpt_to"], "ana@example.net");
     assert_eq!(e["raw_rcpt_to"], "Ana@Example.net");
+    // The member chosen at reception sends it: the injection names it, and its address.
     assert_eq!(e["binding_group"], "p");
-    assert!(e.get("binding").is_none(), "a pool has no binding yet");
+    assert_eq!(e["binding"], "v1");
+    assert_eq!(e["sending_ip"], "192.0.2.10");
     assert_eq!(e["remote_addr"], "198.51.100.4");
     assert_eq!(e["recv_method"], "esmtp");
+    // A message spooled by an older petrel has no member stored: the pool only.
+    let older = Envelope {
+        pool_member: None,
+        ..env.clone()
+    };
+    let v = line(
+        &c,
+        &Outcome::Received(Received {
+            rcpt: Recipient {
+                env: &older,
+                ..rcpt
+            },
+            at: at(1_000),
+        }),
+    );
+    let e = &v["msys"]["message_event"];
+    assert_eq!(e["binding_group"], "p");
+    assert!(
+        e.get("binding").is_none() && e.get("sending_ip").is_none(),
+        "{e}"
+    );
 
     // No <signals>: no event at all; the row is the same.
     let plain = config("host-name mta.test\n");
@@ -258,11 +288,12 @@ fn policy_class_deliveries_deferrals_and_reception_map_to_their_types() {
 fn returned_mail_projects_to_rb_rs_and_f_rows_and_thin_events() {
     let c = config(CONFIG);
     let headers = vec![("original-envelope-id".to_string(), "E9".to_string())];
-    let report = |failed, copy| {
+    let report = |failed, copy: Option<Attribution<'static>>| {
         Outcome::Reported(RemoteReport {
             at: at(2_000),
             failed,
             to: "news+tok@bounces.example",
+            sender: copy.map(|_| "news@bounces.example"),
             client: ("mx.isp.example", Some("203.0.113.9".parse().unwrap())),
             recipient: "Ana@Example.net",
             status: Some("5.1.1"),
@@ -287,6 +318,13 @@ fn returned_mail_projects_to_rb_rs_and_f_rows_and_thin_events() {
     assert_eq!(rb.dsn_diag, "smtp;550 5.1.1 user unknown");
     assert_eq!(rb.src_mta, "mx.isp.example (203.0.113.9)");
     assert_eq!((rb.env_id.as_str(), rb.format.as_str()), ("E9", "dsn"));
+    // `orig` is the copy's sender; the VERP address the report came to has its own column.
+    assert_eq!(
+        (rb.orig.as_str(), rb.return_path.as_str()),
+        ("news@bounces.example", "news+tok@bounces.example")
+    );
+    let unattributed = accounting::row(&report(true, None));
+    assert_eq!(unattributed.orig, "news+tok@bounces.example");
     let rs = accounting::row(&report(false, copy));
     assert_eq!(
         (rs.record_type, rs.dsn_action),
@@ -305,7 +343,7 @@ fn returned_mail_projects_to_rb_rs_and_f_rows_and_thin_events() {
     assert_eq!(e["type"], "outofband");
     assert_eq!(e["message_id"], "0123456789abcdef0000");
     assert_eq!(e["subaccount_id"], 3);
-    assert_eq!(e["msg_from"], "news+tok@bounces.example");
+    assert_eq!(e["msg_from"], "news@bounces.example");
     assert_eq!(e["raw_reason"], "550 5.1.1 user unknown");
     assert_eq!(e["customer_id"], "7");
 

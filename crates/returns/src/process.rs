@@ -82,6 +82,8 @@ struct Attributed {
     message_id: Option<String>,
     subaccount: u64,
     verified: bool,
+    /// The copy's envelope sender, read from the verified return path.
+    sender: Option<String>,
 }
 
 impl Attributed {
@@ -184,6 +186,7 @@ impl ReturnsProcessor {
                 message_id: Some(recipient_message_id(v.spool_id, v.rcpt_index)),
                 subaccount: v.subaccount,
                 verified: true,
+                sender: Some(v.sender),
             },
             None => {
                 self.stats.unattributed.fetch_add(1, Ordering::Relaxed);
@@ -195,6 +198,7 @@ impl ReturnsProcessor {
                         .filter(|m| !m.is_empty()),
                     subaccount: 0,
                     verified: false,
+                    sender: None,
                 }
             }
         }
@@ -212,6 +216,7 @@ impl ReturnsProcessor {
                 at: now,
                 failed,
                 to: mail.rcpt,
+                sender: at.sender.as_deref(),
                 client: (mail.helo, mail.client_ip),
                 recipient: &r.address,
                 status: r.status.as_deref(),

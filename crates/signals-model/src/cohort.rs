@@ -67,6 +67,31 @@ pub struct RecipientState {
     pub first_mailed: Option<i64>,
     /// Latest open, initial open or click seen, unix seconds.
     pub last_engaged: Option<i64>,
+    /// Latest injection seen, to within [`LAST_MAILED_STEP`]: it only moves when an
+    /// injection is that much later, so a recipient mailed daily costs one state write a
+    /// week, not one a day. Only [`expired`] reads it.
+    pub last_mailed: Option<i64>,
+}
+
+/// How far [`RecipientState::last_mailed`] may lag behind the real last injection.
+pub const LAST_MAILED_STEP: i64 = 7 * DAY;
+
+/// How long a recipient's state is kept after its last injection or engagement: a year
+/// (the oldest cohort, `365d`, looks back that far) or `metrics_retention`, whichever is
+/// longer. A recipient mailed again after that starts over as `new`, like one never seen.
+pub fn state_horizon(metrics_retention: i64) -> i64 {
+    metrics_retention.max(365 * DAY)
+}
+
+/// True when the state can be forgotten at `now`: neither mailed (allowing for the lag of
+/// `last_mailed`) nor engaged within [`state_horizon`].
+pub fn expired(state: RecipientState, now: i64, metrics_retention: i64) -> bool {
+    let mailed = state
+        .last_mailed
+        .or(state.first_mailed)
+        .map(|t| t + LAST_MAILED_STEP);
+    let last = mailed.max(state.last_engaged);
+    last.is_none_or(|t| t < now - state_horizon(metrics_retention))
 }
 
 /// The cohort of a recipient whose message is injected at `at`. Engagement recorded after
@@ -94,8 +119,13 @@ pub fn classify(state: RecipientState, at: i64) -> Cohort {
 
 /// The state after an injection at `at`.
 pub fn after_injection(state: RecipientState, at: i64) -> RecipientState {
+    let last_mailed = match state.last_mailed.or(state.first_mailed) {
+        Some(l) if at < l + LAST_MAILED_STEP => Some(l),
+        _ => Some(at),
+    };
     RecipientState {
         first_mailed: Some(state.first_mailed.map_or(at, |f| f.min(at))),
+        last_mailed,
         ..state
     }
 }
@@ -118,6 +148,7 @@ mod tests {
         let s = |f: Option<i64>, e: Option<i64>| RecipientState {
             first_mailed: f,
             last_engaged: e,
+            last_mailed: None,
         };
         assert_eq!(classify(s(None, None), t), Cohort::New);
         assert_eq!(classify(s(Some(t - 6 * DAY), None), t), Cohort::New);
@@ -141,5 +172,24 @@ mod tests {
         assert_eq!(st.first_mailed, Some(t));
         assert_eq!(after_injection(st, t - 5).first_mailed, Some(t - 5));
         assert_eq!(after_engagement(st, t).last_engaged, Some(t + 5));
+    }
+
+    #[test]
+    fn state_expires_a_year_after_the_last_activity() {
+        let t = 1_000 * DAY;
+        let first = after_injection(RecipientState::default(), t);
+        assert_eq!(first.last_mailed, Some(t));
+        // Mailed again within the step: no write needed; a week later: it moves.
+        assert_eq!(after_injection(first, t + DAY), first);
+        let later = after_injection(first, t + 8 * DAY);
+        assert_eq!(later.last_mailed, Some(t + 8 * DAY));
+        assert_eq!(later.first_mailed, Some(t));
+        let retention = 183 * DAY;
+        assert!(!expired(later, t + 8 * DAY + 365 * DAY, retention));
+        assert!(expired(later, t + 8 * DAY + 373 * DAY, retention));
+        // A longer metrics-retention keeps it longer; engagement counts as activity.
+        assert!(!expired(later, t + 400 * DAY, 500 * DAY));
+        let engaged = after_engagement(later, t + 300 * DAY);
+        assert!(!expired(engaged, t + 600 * DAY, retention));
     }
 }

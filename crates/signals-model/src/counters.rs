@@ -50,6 +50,68 @@ impl Increment {
     }
 }
 
+/// A set of [`Counters`] fields, by position in [`Counters::NAMES`]: which columns a read
+/// needs. A backend reads only these (a column store reads only those columns), and the
+/// answer is exact for every metric whose [`Metric::needs`] the set holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct CounterSet(u64);
+
+impl CounterSet {
+    /// No counter: a read then only tells which keys have data.
+    pub const NONE: CounterSet = CounterSet(0);
+
+    /// Every counter.
+    pub fn all() -> CounterSet {
+        CounterSet((1u64 << Counters::NAMES.len()) - 1)
+    }
+
+    /// The counters with these names (unknown names are ignored).
+    pub fn of(names: &[&str]) -> CounterSet {
+        let mut set = CounterSet::NONE;
+        for n in names {
+            if let Some(i) = Counters::NAMES.iter().position(|c| c == n) {
+                set.insert(i);
+            }
+        }
+        set
+    }
+
+    /// Adds the counter at position `i`.
+    pub fn insert(&mut self, i: usize) {
+        self.0 |= 1 << i;
+    }
+
+    /// True when the counter at position `i` is in the set.
+    pub fn contains(self, i: usize) -> bool {
+        i < 64 && self.0 & (1 << i) != 0
+    }
+
+    /// Both sets together.
+    pub fn union(self, other: CounterSet) -> CounterSet {
+        CounterSet(self.0 | other.0)
+    }
+
+    /// True when the two sets share a counter.
+    pub fn intersects(self, other: CounterSet) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// True when the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The positions in the set, ascending.
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        (0..Counters::NAMES.len()).filter(move |i| self.contains(*i))
+    }
+
+    /// The set as a bit mask (bit `i` = position `i`), e.g. to key cached statements.
+    pub fn bits(self) -> u64 {
+        self.0
+    }
+}
+
 macro_rules! counters {
     ($(#[$meta:meta])* $name:ident { $($(#[$fm:meta])* $field:ident),* $(,)? }) => {
         $(#[$meta])*
@@ -81,6 +143,46 @@ macro_rules! counters {
             /// True when every counter is 0 (nothing to write).
             pub fn is_zero(&self) -> bool {
                 true $(&& self.$field == 0)*
+            }
+
+            /// The counter at position `i` of [`Self::NAMES`] (0 past the end).
+            pub fn get(&self, i: usize) -> i64 {
+                let mut n = 0;
+                $(
+                    if n == i {
+                        return self.$field;
+                    }
+                    n += 1;
+                )*
+                let _ = n;
+                0
+            }
+
+            /// Sets the counter at position `i` of [`Self::NAMES`] (ignored past the end).
+            pub fn set(&mut self, i: usize, v: i64) {
+                let mut n = 0;
+                $(
+                    if n == i {
+                        self.$field = v;
+                        return;
+                    }
+                    n += 1;
+                )*
+                let _ = n;
+            }
+
+            /// The positions of the non-zero counters.
+            pub fn nonzero(&self) -> CounterSet {
+                let mut set = CounterSet::NONE;
+                let mut n = 0;
+                $(
+                    if self.$field != 0 {
+                        set.insert(n);
+                    }
+                    n += 1;
+                )*
+                let _ = n;
+                set
             }
         }
     };
@@ -178,7 +280,8 @@ pub struct EventFacts {
     pub queue_time_ms: Option<i64>,
     /// `msg_size`, bytes.
     pub msg_size: Option<i64>,
-    /// Flagged by the tracker as a machine open/click (image proxy, link scanner).
+    /// Flagged by the tracker as a machine open/click (image proxy, link scanner). See
+    /// [`counts_as_engagement`] and [`counts_as_unsubscribe`] for what that changes.
     pub machine: bool,
     /// Click link: `target_link_name`, else `target_link_url`.
     pub link: Option<String>,
@@ -186,6 +289,27 @@ pub struct EventFacts {
 
 /// An earlier event of the same message, as [`add_event`] needs it for unique counts.
 pub type Prior = EventFacts;
+
+/// True when the event says the recipient engaged: an open, an initial open, or a click not
+/// flagged as a machine's. Opens count whatever their flag, because the flag marks image
+/// proxies too, and Gmail's and Yahoo's proxies fetch the pixel when a person opens the
+/// message; a machine-flagged click is a link scanner or a script, never the recipient.
+/// Engagement is what moves a recipient's recency cohort and what the Signals engagement
+/// counts (eng-cohort, Historical Engagement) count; the Metrics API click counts count
+/// every click, as SparkPost's do.
+pub fn counts_as_engagement(ev: &EventFacts) -> bool {
+    ev.kind
+        .is_some_and(|k| k.is_engagement() && !(k == EventType::Click && ev.machine))
+}
+
+/// True when the event is an unsubscribe the recipient made: a list unsubscribe, or a
+/// link unsubscribe not flagged as a machine's. The tracking host does not suppress the
+/// recipient when a machine follows the unsubscribe link (security gateways follow every
+/// link), so such an event is stored and searchable but counts nowhere as an unsubscribe.
+pub fn counts_as_unsubscribe(ev: &EventFacts) -> bool {
+    ev.kind
+        .is_some_and(|k| k.is_unsubscribe() && !(k == EventType::LinkUnsubscribe && ev.machine))
+}
 
 fn seen(history: &[Prior], inc: Increment, bucket: i64, pred: impl Fn(&Prior) -> bool) -> bool {
     history.iter().any(|p| inc.floor(p.ts) == bucket && pred(p))
@@ -272,7 +396,9 @@ pub fn add_event(ev: &EventFacts, history: &[Prior], inc: Increment) -> Counters
             }));
         }
         EventType::SpamComplaint => c.spam_complaint = 1,
-        EventType::ListUnsubscribe | EventType::LinkUnsubscribe => c.unsubscribe = 1,
+        EventType::ListUnsubscribe | EventType::LinkUnsubscribe => {
+            c.unsubscribe = i64::from(counts_as_unsubscribe(ev))
+        }
         EventType::Other => {}
     }
     if kind.is_engagement() {
@@ -289,6 +415,22 @@ pub struct Metric {
     pub name: &'static str,
     /// Its value from summed counters.
     pub value: fn(&Counters) -> i64,
+    /// The counters [`Metric::value`] reads (so a store reads only those columns).
+    pub needs: &'static [&'static str],
+}
+
+impl Metric {
+    /// [`Metric::needs`] as a set.
+    pub fn counters(&self) -> CounterSet {
+        CounterSet::of(self.needs)
+    }
+}
+
+/// The counters a list of metrics reads.
+pub fn counters_of(metrics: &[&Metric]) -> CounterSet {
+    metrics
+        .iter()
+        .fold(CounterSet::NONE, |s, m| s.union(m.counters()))
 }
 
 macro_rules! direct {
@@ -296,20 +438,34 @@ macro_rules! direct {
         Metric {
             name: $name,
             value: |c| c.$field,
+            needs: &[stringify!($field)],
         }
     };
 }
+
+const REJECTED: &[&str] = &[
+    "policy_rejection",
+    "generation_rejection",
+    "generation_failed",
+];
 
 /// Every metric of spec §4.3 petrel's events can feed, in SparkPost's order.
 pub const METRICS: &[Metric] = &[
     Metric {
         name: "count_targeted",
         value: |c| c.injected + c.policy_rejection + c.generation_rejection + c.generation_failed,
+        needs: &[
+            "injected",
+            "policy_rejection",
+            "generation_rejection",
+            "generation_failed",
+        ],
     },
     direct!("count_injected", injected),
     Metric {
         name: "count_rejected",
         value: |c| c.policy_rejection + c.generation_rejection + c.generation_failed,
+        needs: REJECTED,
     },
     direct!("count_policy_rejection", policy_rejection),
     direct!("count_generation_rejection", generation_rejection),
@@ -317,6 +473,7 @@ pub const METRICS: &[Metric] = &[
     Metric {
         name: "count_sent",
         value: |c| c.delivered + c.inband_bounce,
+        needs: &["delivered", "inband_bounce"],
     },
     direct!("count_delivered", delivered),
     direct!("count_delivered_first", delivered_first),
@@ -324,10 +481,12 @@ pub const METRICS: &[Metric] = &[
     Metric {
         name: "count_accepted",
         value: |c| (c.delivered - c.outofband_bounce).max(0),
+        needs: &["delivered", "outofband_bounce"],
     },
     Metric {
         name: "count_bounce",
         value: |c| c.inband_bounce + c.outofband_bounce,
+        needs: &["inband_bounce", "outofband_bounce"],
     },
     direct!("count_inband_bounce", inband_bounce),
     direct!("count_outofband_bounce", outofband_bounce),
@@ -415,6 +574,71 @@ mod tests {
         assert_eq!(c.unique_confirmed_opened, 0);
         let again = add_event(&click, &[first, click.clone()], Increment::Hour);
         assert_eq!((again.unique_clicked, again.raw_clicked), (0, 0));
+    }
+
+    /// A store may read only [`Metric::needs`]: the value from those columns alone must be
+    /// the value from all of them.
+    #[test]
+    fn every_metric_reads_only_what_it_needs() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200 {
+            let mut full = Counters::default();
+            for i in 0..Counters::NAMES.len() {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                full.set(i, (seed % 1000) as i64);
+            }
+            for m in METRICS {
+                let mut masked = Counters::default();
+                for i in m.counters().iter() {
+                    masked.set(i, full.get(i));
+                }
+                assert_eq!((m.value)(&masked), (m.value)(&full), "{}", m.name);
+                assert!(!m.counters().is_empty(), "{}", m.name);
+            }
+        }
+        assert_eq!(CounterSet::all().iter().count(), Counters::NAMES.len());
+        let c = Counters {
+            clicked: 3,
+            ..Counters::default()
+        };
+        assert_eq!(c.nonzero(), CounterSet::of(&["clicked"]));
+        assert_eq!(
+            c.get(
+                Counters::NAMES
+                    .iter()
+                    .position(|n| *n == "clicked")
+                    .unwrap()
+            ),
+            3
+        );
+    }
+
+    /// A link scanner following the unsubscribe link is stored but is no unsubscribe, and
+    /// its clicks count as clicks but not as the recipient's engagement.
+    #[test]
+    fn machine_unsubscribes_and_clicks() {
+        let unsub = |machine| EventFacts {
+            machine,
+            ..ev(EventType::LinkUnsubscribe, 0)
+        };
+        assert_eq!(add_event(&unsub(false), &[], Increment::Day).unsubscribe, 1);
+        assert_eq!(add_event(&unsub(true), &[], Increment::Day).unsubscribe, 0);
+        assert!(!counts_as_unsubscribe(&unsub(true)));
+        let click = EventFacts {
+            machine: true,
+            ..ev(EventType::Click, 0)
+        };
+        let c = add_event(&click, &[], Increment::Day);
+        assert_eq!((c.clicked, c.unique_clicked, c.raw_clicked), (1, 1, 1));
+        assert_eq!(c.nonprefetched_unique_confirmed_opened, 0);
+        assert!(!counts_as_engagement(&click));
+        let open = EventFacts {
+            machine: true,
+            ..ev(EventType::Open, 0)
+        };
+        assert!(counts_as_engagement(&open));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use crate::bounce::{self, Category};
 use crate::cohort::Cohort;
-use crate::counters::EventFacts;
+use crate::counters::{counts_as_engagement, counts_as_unsubscribe, EventFacts};
 use crate::traps::TrapType;
 use crate::types::EventType;
 
@@ -184,14 +184,29 @@ pub struct InjectionRef {
     pub cohort: Cohort,
 }
 
+/// Which behaviour of a message an event is, if any: engagement, unsubscribe, complaint.
+/// Machine-flagged clicks and link unsubscribes are none (see
+/// [`counts_as_engagement`], [`counts_as_unsubscribe`]).
+fn behaviour(ev: &EventFacts) -> Option<u8> {
+    if counts_as_engagement(ev) {
+        Some(0)
+    } else if counts_as_unsubscribe(ev) {
+        Some(1)
+    } else if ev.kind == Some(EventType::SpamComplaint) {
+        Some(2)
+    } else {
+        None
+    }
+}
+
 /// The Signals counters one event adds: on its own day, and (for the first engagement,
-/// unsubscribe or complaint of a message) on the day of its injection. Returns
-/// `(day_start, counters)` pairs.
+/// unsubscribe or complaint of a message, given its earlier events `history`) on the day
+/// of its injection. Returns `(day_start, counters)` pairs.
 pub fn add_event(
     ev: &EventFacts,
     injection: Option<&InjectionFacts>,
     injected: Option<InjectionRef>,
-    first_of_kind: bool,
+    history: &[EventFacts],
 ) -> Vec<(i64, Daily)> {
     let mut out = Vec::new();
     let Some(kind) = ev.kind else { return out };
@@ -218,26 +233,25 @@ pub fn add_event(
         },
         EventType::Delay if ev.num_retries.unwrap_or(0) == 0 => d.transient_failures = 1,
         EventType::SpamComplaint => d.complaints = 1,
-        EventType::ListUnsubscribe | EventType::LinkUnsubscribe => d.unsubscribes = 1,
+        EventType::ListUnsubscribe | EventType::LinkUnsubscribe => {
+            d.unsubscribes = i64::from(counts_as_unsubscribe(ev))
+        }
         EventType::PolicyRejection => d.suppression_hits = 1,
         _ => {}
     }
     if !d.is_zero() {
         out.push((day, d));
     }
-    if let (Some(inj), true) = (injected, first_of_kind) {
-        let mut b = Daily::default();
+    let first = behaviour(ev).filter(|b| !history.iter().any(|p| behaviour(p) == Some(*b)));
+    if let (Some(inj), Some(b)) = (injected, first) {
+        let mut add = Daily::default();
         let i = idx(inj.cohort);
-        if kind.is_engagement() {
-            b.engaged[i] = 1;
-        } else if kind.is_unsubscribe() {
-            b.unsubscribed[i] = 1;
-        } else if kind == EventType::SpamComplaint {
-            b.complained[i] = 1;
+        match b {
+            0 => add.engaged[i] = 1,
+            1 => add.unsubscribed[i] = 1,
+            _ => add.complained[i] = 1,
         }
-        if !b.is_zero() {
-            out.push((inj.ts.div_euclid(DAY) * DAY, b));
-        }
+        out.push((inj.ts.div_euclid(DAY) * DAY, add));
     }
     out
 }
@@ -273,10 +287,22 @@ mod tests {
             ts: DAY + 7,
             cohort: Cohort::Recent14,
         };
-        let out = add_event(&click, None, Some(inj), true);
+        let out = add_event(&click, None, Some(inj), &[]);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].0, DAY);
         assert_eq!(out[0].1.engaged[1], 1);
-        assert!(add_event(&click, None, Some(inj), false).is_empty());
+        let open = EventFacts {
+            kind: Some(EventType::Open),
+            ..click.clone()
+        };
+        assert!(add_event(&click, None, Some(inj), &[open]).is_empty());
+        // A link scanner's click before it does not make this the second engagement, and
+        // is none itself.
+        let scanner = EventFacts {
+            machine: true,
+            ..click.clone()
+        };
+        assert!(add_event(&scanner, None, Some(inj), &[]).is_empty());
+        assert_eq!(add_event(&click, None, Some(inj), &[scanner]).len(), 1);
     }
 }

@@ -4,7 +4,9 @@
 //! the same `message_id`, as SparkPost does (spec §2.5). That is what puts an open into the
 //! right campaign report.
 
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
 
 use crate::event::StoredEvent;
 
@@ -52,23 +54,17 @@ const COPIED: &[&str] = &[
     "recv_method",
 ];
 
-fn is_blank(v: Option<&Value>) -> bool {
-    match v {
-        None | Some(Value::Null) => true,
-        Some(Value::String(s)) => s.is_empty(),
-        _ => false,
-    }
+/// A JSON value as uploaded, kept as its text: enrichment copies values verbatim.
+type Fields = BTreeMap<String, Box<RawValue>>;
+
+fn is_blank(v: Option<&RawValue>) -> bool {
+    v.is_none_or(|v| matches!(v.get().trim(), "null" | "\"\""))
 }
 
 /// A subaccount of 0 (or none) on a thin event means "not known to the sender of the event":
 /// the tracker cannot know it; the original's wins.
-fn subaccount_unknown(v: Option<&Value>) -> bool {
-    match v {
-        None | Some(Value::Null) => true,
-        Some(Value::String(s)) => s.is_empty() || s == "0",
-        Some(Value::Number(n)) => n.as_u64() == Some(0),
-        _ => false,
-    }
+fn subaccount_unknown(v: Option<&RawValue>) -> bool {
+    v.is_none_or(|v| matches!(v.get().trim(), "null" | "\"\"" | "0" | "\"0\""))
 }
 
 /// True for the types SparkPost enriches from the original message.
@@ -78,31 +74,33 @@ pub(crate) fn is_enriched(ev: &StoredEvent) -> bool {
 
 /// Fills `ev` from `original` (the JSON of the newest stored delivery, else injection, of
 /// its message) when `ev` is a type SparkPost enriches. Fields the event brings are kept.
+/// Values are copied as their JSON text, without building a document tree.
 pub(crate) fn enrich(ev: &mut StoredEvent, original: Option<&str>) {
     if !is_enriched(ev) {
         return;
     }
     let Some(original) = original else { return };
-    let (Ok(Value::Object(orig)), Ok(Value::Object(mut own))) = (
-        serde_json::from_str::<Value>(original),
-        serde_json::from_str::<Value>(&ev.json),
+    let (Ok(orig), Ok(mut own)) = (
+        serde_json::from_str::<Fields>(original),
+        serde_json::from_str::<Fields>(&ev.json),
     ) else {
         return;
     };
     let mut changed = false;
     for key in COPIED {
-        if is_blank(own.get(*key)) {
+        if is_blank(own.get(*key).map(|v| &**v)) {
             if let Some(v) = orig.get(*key).filter(|v| !is_blank(Some(v))) {
                 own.insert((*key).to_string(), v.clone());
                 changed = true;
             }
         }
     }
-    if subaccount_unknown(own.get("subaccount_id"))
-        && !subaccount_unknown(orig.get("subaccount_id"))
+    let sub = "subaccount_id";
+    if subaccount_unknown(own.get(sub).map(|v| &**v))
+        && !subaccount_unknown(orig.get(sub).map(|v| &**v))
     {
-        if let Some(v) = orig.get("subaccount_id") {
-            own.insert("subaccount_id".into(), v.clone());
+        if let Some(v) = orig.get(sub) {
+            own.insert(sub.into(), v.clone());
             changed = true;
         }
     }
@@ -113,11 +111,18 @@ pub(crate) fn enrich(ev: &mut StoredEvent, original: Option<&str>) {
 
 /// Re-reads the indexed columns from the enriched object, with the same derivations as at
 /// ingest (e.g. `sending_domain` from `friendly_from` when absent).
-fn refresh_facets(ev: &mut StoredEvent, obj: &Map<String, Value>) {
-    let line = format!(
-        "{{\"msys\":{{\"message_event\":{}}}}}",
-        Value::Object(obj.clone())
-    );
+fn refresh_facets(ev: &mut StoredEvent, obj: &Fields) {
+    let mut line = String::with_capacity(ev.json.len() * 2 + 32);
+    line.push_str("{\"msys\":{\"message_event\":{");
+    for (i, (k, v)) in obj.iter().enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        line.push_str(&serde_json::to_string(k).unwrap_or_default());
+        line.push(':');
+        line.push_str(v.get());
+    }
+    line.push_str("}}}");
     if let Ok(fresh) = crate::event::parse_line(line.as_bytes()) {
         *ev = fresh;
     }

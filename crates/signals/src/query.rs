@@ -41,6 +41,20 @@ pub struct EventQuery {
     pub mailbox_providers: Vec<String>,
     /// Template ids (keyword search).
     pub templates: Vec<String>,
+    /// Mailbox provider regions (keyword search).
+    pub mailbox_provider_regions: Vec<String>,
+    /// Friendly-from addresses (exact, any case; `Name <addr>` matches `addr`).
+    pub from_addresses: Vec<String>,
+    /// Subjects (keyword search).
+    pub subjects: Vec<String>,
+    /// Bounce, delay and rejection reasons, `reason` or `raw_reason` (keyword search).
+    pub reasons: Vec<String>,
+    /// Transmission ids (exact).
+    pub transmissions: Vec<String>,
+    /// A/B test ids (keyword search).
+    pub ab_tests: Vec<String>,
+    /// A/B test versions (exact; only with `ab_tests`).
+    pub ab_test_versions: Vec<String>,
     /// Page size, 1..=10000.
     pub per_page: u32,
     /// Position after the last event of the previous page.
@@ -80,6 +94,17 @@ pub fn keyword_matches(term: &str, value: &str, domain: bool) -> bool {
         || value
             .split(|c: char| c == ' ' || c == '-' || c == '_' || (domain && c == '.'))
             .any(|t| t == term)
+}
+
+/// The address of a `From`-style value: the part in angle brackets, else the whole value,
+/// trimmed and lower-cased.
+pub fn address_of(value: &str) -> String {
+    let v = value.trim();
+    let inner = match (v.rfind('<'), v.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &v[a + 1..b],
+        _ => v,
+    };
+    inner.trim().to_lowercase()
 }
 
 /// Filters of `GET /api/v1/events/ingest` after parsing.
@@ -192,6 +217,11 @@ impl EventQuery {
         }
         let mut message_ids = p.list("message_ids");
         message_ids.extend(p.list("messages"));
+        let ab_tests = p.list("ab_tests");
+        let ab_test_versions = p.list("ab_test_versions");
+        if !ab_test_versions.is_empty() && ab_tests.is_empty() {
+            return Err("ab_test_versions needs ab_tests".into());
+        }
         let cursor = match p.cursor() {
             None => None,
             Some(c) => Some(decode_event_cursor(c).ok_or("invalid cursor")?),
@@ -226,6 +256,17 @@ impl EventQuery {
             recipient_domains: p.list("recipient_domains"),
             mailbox_providers: p.list("mailbox_providers"),
             templates: p.list("templates"),
+            mailbox_provider_regions: p.list("mailbox_provider_regions"),
+            from_addresses: p
+                .list("from_addresses")
+                .iter()
+                .map(|a| address_of(a))
+                .collect(),
+            subjects: p.list("subjects"),
+            reasons: p.list("reasons"),
+            transmissions: p.list("transmissions"),
+            ab_tests,
+            ab_test_versions,
             per_page: p.per_page()?,
             cursor,
             impossible: false,
@@ -233,19 +274,21 @@ impl EventQuery {
     }
 
     /// Replaces the keyword terms of `campaigns`, `ip_pools`, `sending_domains`,
-    /// `recipient_domains`, `mailbox_providers` and `templates` by the known values they
-    /// match (`values` lists what the store has seen of a facet), so the search itself is
-    /// an exact, indexed match.
+    /// `recipient_domains`, `mailbox_providers`, `mailbox_provider_regions` and `templates`
+    /// by the known values they match (`values` lists what the store has seen of a facet),
+    /// so the search itself is an exact, indexed match. (`subjects`, `reasons` and
+    /// `ab_tests` have no list of values: the store matches them event by event.)
     pub fn resolve_keywords<E>(
         &mut self,
         mut values: impl FnMut(Facet) -> Result<Vec<String>, E>,
     ) -> Result<(), E> {
-        let lists: [(&mut Vec<String>, Facet, bool); 6] = [
+        let lists: [(&mut Vec<String>, Facet, bool); 7] = [
             (&mut self.campaigns, Facet::Campaign, false),
             (&mut self.ip_pools, Facet::IpPool, false),
             (&mut self.sending_domains, Facet::SendingDomain, true),
             (&mut self.recipient_domains, Facet::Domain, true),
             (&mut self.mailbox_providers, Facet::MailboxProvider, false),
+            (&mut self.mailbox_provider_regions, Facet::Region, false),
             (&mut self.templates, Facet::Template, false),
         ];
         for (list, facet, domain) in lists {

@@ -69,9 +69,10 @@ fn delivered(store: &dyn AnalyticsStore) -> i64 {
             increment: petrel_signals_model::counters::Increment::Day,
             from: BASE - 10 * DAY,
             to: BASE + 90 * DAY,
-            filter: &petrel_signals::store::All,
+            filter: &petrel_signals::store::Filter::all(),
             group_by: &[],
             by_bucket: false,
+            counters: petrel_signals_model::counters::CounterSet::all(),
         })
         .unwrap();
     rows.iter().map(|r| r.counters.delivered).sum()

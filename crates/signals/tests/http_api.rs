@@ -444,6 +444,72 @@ async fn cursor_paging_returns_each_event_once(backend: Backend) {
     assert!(v["links"].get("next").is_none());
 }
 
+/// Three events with the fields the content filters read: transmission ids, subjects,
+/// `Name <address>` friendly-froms, reasons and A/B tests.
+const CONTENT_EVENTS: &str = r#"{"msys":{"message_event":{"type":"delivery","event_id":"4812739012764559001","message_id":"0000e1e1e1e1e1e1e1e1","transmission_id":"84736251","timestamp":"1767240000","rcpt_to":"a@x.example","friendly_from":"Shop Team <Deals@Shop.example>","subject":"Black Friday flash-deals","ab_test_id":"subject-test","ab_test_version":"2","subaccount_id":0}}}
+{"msys":{"message_event":{"type":"delivery","event_id":"4812739012764559002","message_id":"0000e2e2e2e2e2e2e2e2","transmission_id":"84736252","timestamp":"1767240001","rcpt_to":"b@x.example","friendly_from":"digest@shop.example","subject":"Weekly digest","ab_test_id":"subject-test","ab_test_version":"1","subaccount_id":0}}}
+{"msys":{"message_event":{"type":"inband","event_id":"4812739012764559003","message_id":"0000e3e3e3e3e3e3e3e3","transmission_id":"84736251","timestamp":"1767240002","rcpt_to":"c@y.example","friendly_from":"Shop Team <deals@shop.example>","subject":"Black Friday flash-deals","bounce_class":"51","error_code":"554","raw_reason":"554 5.7.1 Message rejected as spam by Content Filtering","reason":"554 5.7.1 Message rejected as spam by Content Filtering","subaccount_id":0}}}
+"#;
+
+/// `transmissions` (exact ids), `from_addresses` (the address of a friendly-from, any
+/// case), `subjects` and `reasons` (keyword search on `reason` or `raw_reason`), `ab_tests`
+/// (keyword) with `ab_test_versions` (exact): each filter keeps exactly the events whose
+/// field matches as the spec §4.1 says, and filters AND together.
+async fn content_filters_match_as_sparkpost_documents(backend: Backend) {
+    let svc = start(backend).await;
+    ingest_ok(&svc, &gzip(SPEC_EXAMPLES.as_bytes())).await;
+    ingest_ok(&svc, &gzip(CONTENT_EVENTS.as_bytes())).await;
+    let found = |v: Value| {
+        let mut got: Vec<String> = ids(&v)
+            .into_iter()
+            .map(|id| id.trim_start_matches("481273901276455").to_string())
+            .collect();
+        got.sort();
+        got
+    };
+    let cases: &[(&str, &[&str])] = &[
+        ("transmissions=84736251", &["9001", "9003"]),
+        ("transmissions=84736251,84736252", &["9001", "9002", "9003"]),
+        ("transmissions=8473625", &[]),
+        ("from_addresses=deals@shop.example", &["9001", "9003"]),
+        (
+            "from_addresses=Shop%20Team%20%3CDEALS@shop.example%3E",
+            &["9001", "9003"],
+        ),
+        ("from_addresses=shop.example", &[]),
+        ("subjects=friday", &["9001", "9003"]),
+        ("subjects=flash", &["9001", "9003"]),
+        ("subjects=fri", &[]),
+        ("subjects=digest", &["9002"]),
+        // Both the spec's 5.1.1 bounce and the content-filter block say "rejected".
+        ("reasons=rejected", &["1235", "9003"]),
+        ("reasons=spam", &["9003"]),
+        ("reasons=reject", &[]),
+        ("ab_tests=subject-test", &["9001", "9002"]),
+        ("ab_tests=subject", &["9001", "9002"]),
+        ("ab_tests=subject-test&ab_test_versions=2", &["9001"]),
+        ("transmissions=84736251&reasons=spam", &["9003"]),
+        ("transmissions=84736252&subjects=friday", &[]),
+    ];
+    for (filter, want) in cases {
+        let got = found(search(&svc, filter).await);
+        assert_eq!(got, *want, "{filter}");
+    }
+    let (status, v) = get(
+        &svc,
+        &format!("/api/v1/events/message?{RANGE}&ab_test_versions=2"),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ab_tests"),
+        "{v}"
+    );
+}
+
 /// Runs each scenario on SQLite and on ClickHouse.
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -468,4 +534,5 @@ both_backends!(
     keys_and_permissions,
     bad_batches_get_their_documented_outcome,
     cursor_paging_returns_each_event_once,
+    content_filters_match_as_sparkpost_documents,
 );

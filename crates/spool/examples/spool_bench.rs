@@ -28,6 +28,7 @@ fn envelope(i: u64) -> Envelope {
         mail_from: "bounces@sender.example".into(),
         recipients: vec![Recipient::new(format!("user{i}@dest{}.example", i % 50))],
         vmta: Envelope::DEFAULT_VMTA.into(),
+        pool_member: None,
         job_id: Some("bench".into()),
         env_id: None,
         ret: None,

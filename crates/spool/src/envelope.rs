@@ -128,6 +128,13 @@ pub struct Envelope {
     pub recipients: Vec<Recipient>,
     /// Virtual MTA (or pool) name; [`Envelope::DEFAULT_VMTA`] when none was chosen.
     pub vmta: String,
+    /// When `vmta` names a pool: the member chosen when the message was received, which
+    /// sends every recipient of it. PowerMTA's queues are domain/vmta from the start, so
+    /// the injection event already names the member, its pool and its source IP, and
+    /// stored here the choice survives a restart. `None` when `vmta` is not a pool, and in
+    /// records written before petrel chose members at reception.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_member: Option<String>,
     /// PowerMTA job id (`X-Job`), for accounting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
@@ -284,6 +291,7 @@ mod tests {
             mail_from: String::new(),
             recipients: vec![Recipient::new("A@Example.COM")],
             vmta: Envelope::DEFAULT_VMTA.into(),
+            pool_member: None,
             job_id: None,
             env_id: None,
             ret: Some(Ret::Hdrs),
@@ -326,5 +334,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(garbled.client_ip, None);
+    }
+
+    #[test]
+    fn pool_member_is_stored_and_older_records_read_without_one() {
+        // A record written before members were chosen at reception: the pool, no member.
+        let old: Envelope = serde_json::from_str(
+            r#"{"mail_from":"a@b","recipients":[{"address":"c@d"}],"vmta":"pool1","received_at_unix_ms":1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (old.vmta.as_str(), old.pool_member.as_deref()),
+            ("pool1", None)
+        );
+        let mut env = old;
+        env.pool_member = Some("mta2".into());
+        let json = serde_json::to_string(&env).unwrap();
+        assert!(
+            json.contains(r#""vmta":"pool1","pool_member":"mta2""#),
+            "{json}"
+        );
+        let back: Envelope = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, env);
     }
 }

@@ -217,6 +217,7 @@ mod tests {
             mail_from: "s@x".into(),
             recipients: rcpts.iter().map(|r| Recipient::new(*r)).collect(),
             vmta: vmta.into(),
+            pool_member: None,
             job_id: None,
             env_id: None,
             ret: None,

@@ -15,6 +15,7 @@ fn env(rcpts: &[&str]) -> Envelope {
         mail_from: "sender@example.net".into(),
         recipients: rcpts.iter().map(|r| Recipient::new(*r)).collect(),
         vmta: Envelope::DEFAULT_VMTA.into(),
+        pool_member: None,
         job_id: Some("job-1".into()),
         env_id: None,
         ret: Some(Ret::Full),

@@ -44,6 +44,7 @@ fn envelope_for(round: u32, task: u32, n: u32) -> Envelope {
             .map(|r| Recipient::new(format!("user{r}+{n}@dest{}.example", task % 4)))
             .collect(),
         vmta: ["{default}", "pool-a"][(task % 2) as usize].into(),
+        pool_member: None,
         job_id: Some(format!("job-{round}-{task}-{n}")),
         env_id: None,
         ret: None,

@@ -42,6 +42,9 @@ pub struct Verified {
     pub subaccount: u64,
     /// The recipient the tag verified for, as the report names it.
     pub recipient: String,
+    /// The return path without its token: the copy's envelope sender (after
+    /// `rewrite-list`), which accounting writes as `orig`.
+    pub sender: String,
 }
 
 impl ReturnPathKeys {
@@ -91,8 +94,9 @@ impl ReturnPathKeys {
         address: &str,
         recipients: impl IntoIterator<Item = &'r str>,
     ) -> Option<Verified> {
-        let local = address.trim_matches(['<', '>']).rsplit_once('@')?.0;
-        let token = local.rsplit_once('+')?.1;
+        let address = address.trim_matches(['<', '>']);
+        let (local, domain) = address.rsplit_once('@')?;
+        let (owner, token) = local.rsplit_once('+')?;
         let bytes = unbase32(token)?;
         if bytes.len() < 8 + 1 + 1 + 1 + TAG_LEN {
             return None;
@@ -113,6 +117,7 @@ impl ReturnPathKeys {
                 rcpt_index,
                 subaccount,
                 recipient: r.to_string(),
+                sender: format!("{owner}@{domain}"),
             })
         })
     }
@@ -226,9 +231,16 @@ mod tests {
                 spool_id: 0x0190_a5c1_e2f3_0001,
                 rcpt_index: 2,
                 subaccount: 7,
-                recipient: "ana@example.net".into()
+                recipient: "ana@example.net".into(),
+                sender: "news@bounces.example.com".into(),
             }
         );
+        // A local part with a `+` of its own keeps it.
+        let tagged = k
+            .address("news+eu@bounces.example.com", 9, 0, 0, "ana@example.net")
+            .unwrap();
+        let v = k.verify(&tagged, ["ana@example.net"]).unwrap();
+        assert_eq!(v.sender, "news+eu@bounces.example.com");
         // Upper-cased by a remote MTA, in angle brackets: still verifies.
         assert!(k
             .verify(&format!("<{}>", a.to_uppercase()), ["ana@example.net"])

@@ -288,6 +288,27 @@ impl Builder<'_> {
         });
     }
 
+    /// Reads `spam-trap-file` as the service will, so a bad line is reported as
+    /// `file:line` when the configuration is checked, not only when the service starts.
+    fn spam_trap_file(&mut self, l: &Line, path: &Path) {
+        if !self.io {
+            return;
+        }
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                if let Err(errors) = petrel_signals_model::traps::TrapList::parse(&text) {
+                    for e in errors {
+                        self.errors.push(Diagnostic::new(path, e.line, e.message));
+                    }
+                }
+            }
+            Err(e) => self.err(
+                &l.loc,
+                format!("`spam-trap-file`: cannot read {}: {e}", path.display()),
+            ),
+        }
+    }
+
     pub(super) fn signals_service_section(&mut self, s: &Section) {
         if self.data.signals_service.is_some() {
             self.err(&s.loc, "`<signals-service>` is defined more than once");
@@ -343,7 +364,10 @@ impl Builder<'_> {
                     }
                 }
                 ("database", Value::Path(p)) => database = p,
-                ("spam-trap-file", Value::Path(p)) => spam_trap_file = Some(p),
+                ("spam-trap-file", Value::Path(p)) => {
+                    self.spam_trap_file(l, &p);
+                    spam_trap_file = Some(p);
+                }
                 ("event-retention" | "metrics-retention", Value::Duration(v)) => {
                     if v < Duration::from_secs(3600) {
                         self.err(&l.loc, format!("`{}`: keep data at least 1h", d.name));

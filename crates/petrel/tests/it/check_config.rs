@@ -160,3 +160,42 @@ fn relative_paths_resolve_against_the_including_file() {
     let out = check(&dir.path().join("main.conf"));
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// `spam-trap-file` is read when the configuration is checked: each bad line of the trap
+/// file is reported as `trapfile:line`, and an unreadable file at the directive's line.
+#[test]
+fn a_bad_spam_trap_file_gets_file_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let traps = dir.path().join("traps.txt");
+    std::fs::write(
+        &traps,
+        "# operator's traps\nold@example.com recycled\nexample.net squatted\njust-one-word\nparked.example parked\n",
+    )
+    .unwrap();
+    let conf = |file: &std::path::Path| {
+        format!(
+            "<signals-service>\n  listener 127.0.0.1:18097\n  spam-trap-file {}\n</signals-service>\n",
+            file.display()
+        )
+    };
+    let (ok, msg) = check_text(&conf(&traps));
+    assert!(!ok, "{msg}");
+    assert!(
+        msg.contains("traps.txt:3:") && msg.contains("unknown trap type `squatted`"),
+        "{msg}"
+    );
+    assert!(msg.contains("traps.txt:4:"), "{msg}");
+    assert!(
+        !msg.contains("traps.txt:2:") && !msg.contains("traps.txt:5:"),
+        "{msg}"
+    );
+    std::fs::write(&traps, "old@example.com recycled\nparked.example parked\n").unwrap();
+    let (ok, msg) = check_text(&conf(&traps));
+    assert!(ok, "{msg}");
+    let (ok, msg) = check_text(&conf(&dir.path().join("missing.txt")));
+    assert!(!ok, "{msg}");
+    assert!(
+        msg.contains("broken.conf:3:") && msg.contains("cannot read"),
+        "{msg}"
+    );
+}

@@ -32,6 +32,7 @@ mod metrics_endpoint;
 mod migration_examples;
 mod pattern_list_routing;
 mod pmta_command_line;
+mod pools_injection_events;
 mod protocol_limits;
 mod queue_to;
 mod reception_headers;

@@ -2,8 +2,9 @@
 //! delivered with a signed VERP return path per recipient; a remote MTA (another loopback
 //! address, not allowed to relay) returns an RFC 3464 DSN for one recipient and an ARF
 //! complaint for the other; petrel records `out_of_band` / `spam_complaint` events carrying
-//! the original campaign, `rb` / `f` accounting rows, and suppresses both recipients, so a
-//! second message to them is not attempted. Relaying through the bounce listener is denied,
+//! the original campaign, `rb` / `f` accounting rows (whose `orig` is the sender after the
+//! rewrite-list, the VERP address being in `returnPath`), and suppresses both recipients, so
+//! a second message to them is not attempted. Relaying through the bounce listener is denied,
 //! and mail that is not a report goes to `postmaster`.
 
 use crate::common;
@@ -44,6 +45,8 @@ postmaster pm@sink.example
 </domain>
 <acct-file {DIR}/acct.csv>
   records d,b,rb,f
+  record-fields d *,returnPath
+  record-fields rb *,returnPath
 </acct-file>
 <signals>
   api-key {KEY}
@@ -265,6 +268,9 @@ fn bounces_and_complaints_are_attributed_and_suppress_the_recipient() {
     assert_eq!(oob["bounce_class"], "10");
     assert_eq!(oob["error_code"], "550");
     assert_eq!(oob["sending_ip"], delivered["sending_ip"]);
+    // The sender, as rewritten by the rewrite-list, not the VERP address.
+    assert_eq!(oob["msg_from"], "news@bounces.brand.example");
+    assert_eq!(delivered["msg_from"], "news@bounces.brand.example");
     assert!(oob["raw_reason"].as_str().unwrap().contains("User unknown"));
     let fbl = one(&events, "spam_complaint", "bo@sink.example");
     assert_eq!(
@@ -280,7 +286,16 @@ fn bounces_and_complaints_are_attributed_and_suppress_the_recipient() {
     let rows = wait_for_acct(p.dir.path(), 10, |r| r["type"] == "rb");
     let rb = rows.iter().find(|r| r["type"] == "rb").unwrap();
     assert_eq!(rb["rcpt"], "ana@sink.example");
-    assert_eq!(rb["orig"], ana_rp);
+    // `orig` is the envelope sender after the rewrite-list, as PowerMTA writes it; the VERP
+    // address the report came back to is in `returnPath`, as in the copy's `d` row.
+    assert_eq!(rb["orig"], "news@bounces.brand.example");
+    assert_eq!(rb["returnPath"], ana_rp);
+    let d = rows
+        .iter()
+        .find(|r| r["type"] == "d" && r["rcpt"] == "ana@sink.example")
+        .unwrap_or_else(|| panic!("no d row for ana: {rows:#?}"));
+    assert_eq!(d["orig"], "news@bounces.brand.example");
+    assert_eq!(d["returnPath"], ana_rp);
     assert_eq!(rb["bounceCat"], "bad-mailbox");
     assert!(rb["dsnStatus"].starts_with("5.1.1"), "{rb:?}");
     let rows = wait_for_acct(p.dir.path(), 10, |r| r["type"] == "f");

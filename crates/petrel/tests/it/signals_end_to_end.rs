@@ -123,11 +123,9 @@ fn injection_and_outcomes_are_searchable_with_campaign_pool_ip_subaccount_and_do
     assert_eq!(delivery["sending_ip"], "127.0.0.2", "{delivery}");
     assert_eq!(delivery["ip_address"], "127.0.0.1", "{delivery}");
     assert_eq!(delivery["delv_method"], "esmtp", "{delivery}");
-    assert_eq!(
-        injection["sending_ip"].as_str(),
-        None,
-        "a pool has no single IP yet"
-    );
+    // The pool's member is chosen at reception: the injection names it and its address.
+    assert_eq!(injection["binding"], "mta1", "{injection}");
+    assert_eq!(injection["sending_ip"], "127.0.0.2", "{injection}");
 
     let bounce = of_type(&events, "bounce", "reject-1@sink.example")
         .unwrap_or_else(|| panic!("no bounce event: {events:#?}"));

@@ -74,6 +74,9 @@ fn attempted(a: &Attempted<'_>) -> AcctRecord {
     let mut rec = AcctRecord::new(kind, a.at);
     rec.time_queued = Some(queued);
     rec.orig = env.mail_from.clone();
+    if let Some(rp) = a.return_path {
+        rec.return_path = rp.to_string();
+    }
     rec.rcpt = r.address.clone();
     rec.orcpt = r.orcpt.clone().unwrap_or_default();
     rec.dsn_action = Some(action);
@@ -140,7 +143,10 @@ fn reported(r: &RemoteReport<'_>) -> AcctRecord {
         RecordType::RemoteStatus
     };
     let mut rec = AcctRecord::new(kind, r.at);
-    rec.orig = r.to.to_string();
+    // PowerMTA's `orig` is the sender; the VERP form the report came back to is petrel's
+    // own column.
+    rec.orig = r.sender.unwrap_or(r.to).to_string();
+    rec.return_path = r.to.to_string();
     rec.rcpt = r.recipient.to_string();
     rec.dsn_action = (!r.failed).then_some(DsnAction::Delayed);
     rec.dsn_status = r.status.and_then(|s| s.parse().ok());

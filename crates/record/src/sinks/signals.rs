@@ -106,7 +106,7 @@ fn attempted(config: &Config, a: &Attempted<'_>) -> Option<Event> {
 /// `outofband`: a remote report of a failure.
 fn reported(config: &Config, r: &RemoteReport<'_>) -> Option<Event> {
     let mut e = returned_event(config, EventKind::OutOfBand, r.copy, r.recipient, r.at)?;
-    e.msg_from = Some(r.to.to_string());
+    e.msg_from = Some(r.sender.unwrap_or(r.to).to_string());
     e.campaign_id = r.campaign.map(str::to_string);
     e.bounce_class = Some(r.class);
     e.error_code = r.reply_code;

@@ -9,13 +9,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use jiff::tz::TimeZone;
 use petrel_signals_model::bounce;
-use petrel_signals_model::counters::{metric, Counters, Metric, METRICS};
+use petrel_signals_model::counters::{counters_of, metric, CounterSet, Counters, Metric, METRICS};
 use serde_json::{json, Map, Value};
 
-use super::params::{bad, query_filters_schema, MetricsFilter, Params};
+use super::params::{bad, metrics_filter, query_filters_schema, Params};
 use super::timezone::{format_offset, parse_local, zone, Precision};
-use super::{authorize, blocking, ApiError, Service};
-use crate::store::{Facet, ReasonKind, ReasonQuery, ReasonRow, RollupQuery};
+use super::{authorize, blocking, results, ApiError, Service};
+use crate::store::{Facet, Filter, ReasonKind, ReasonQuery, ReasonRow, RollupQuery};
 use crate::timefmt;
 use crate::Permission;
 
@@ -210,13 +210,14 @@ fn order(rows: &mut [Value], p: &Params, metrics: &[&str]) -> Result<(), ApiErro
     Ok(())
 }
 
-/// Sums the rollups of the window `w` for the rows passing `filter`.
+/// Sums the `counters` of the rollups of the window `w` for the rows passing `filter`.
 async fn sum_rollups(
     state: &Shared,
     w: &Window,
-    filter: MetricsFilter,
+    filter: Filter,
     group_by: &'static [Facet],
     by_bucket: bool,
+    counters: CounterSet,
 ) -> Result<Vec<crate::store::RollupRow>, ApiError> {
     let (increment, from, to) = (w.precision.increment(), w.from, w.to);
     blocking(state, move |s| {
@@ -227,6 +228,7 @@ async fn sum_rollups(
             filter: &filter,
             group_by,
             by_bucket,
+            counters,
         })
     })
     .await
@@ -260,8 +262,8 @@ async fn summary(
     let p = read_params(&state, &headers, pairs).await?;
     let metrics = metrics_param(&p, &[])?;
     let w = window(&p, true)?;
-    let filter = MetricsFilter::from_params(&p)?;
-    let rows = sum_rollups(&state, &w, filter, &[], false).await?;
+    let filter = metrics_filter(&p)?;
+    let rows = sum_rollups(&state, &w, filter, &[], false, counters_of(&metrics)).await?;
     let mut total = Counters::default();
     for r in &rows {
         total.add(&r.counters);
@@ -326,9 +328,17 @@ async fn by_facet(
     let metrics = metrics_param(&p, &[])?;
     let names: Vec<&str> = metrics.iter().map(|m| m.name).collect();
     let w = window(&p, true)?;
-    let filter = MetricsFilter::from_params(&p)?;
+    let filter = metrics_filter(&p)?;
     let limit = limit(&p)?;
-    let rows = sum_rollups(state, &w, filter, facet_slice(facet), false).await?;
+    let rows = sum_rollups(
+        state,
+        &w,
+        filter,
+        facet_slice(facet),
+        false,
+        counters_of(&metrics),
+    )
+    .await?;
     let mut out: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -346,14 +356,14 @@ async fn by_facet(
         .collect();
     order(&mut out, &p, &names)?;
     out.truncate(limit);
-    Ok(Json(json!({"results": out})))
+    Ok(results(out))
 }
 
 async fn time_series(state: &Shared, p: Params) -> Result<Json<Value>, ApiError> {
     let metrics = metrics_param(&p, &[])?;
     let w = window(&p, true)?;
-    let filter = MetricsFilter::from_params(&p)?;
-    let rows = sum_rollups(state, &w, filter, &[], true).await?;
+    let filter = metrics_filter(&p)?;
+    let rows = sum_rollups(state, &w, filter, &[], true, counters_of(&metrics)).await?;
     let mut buckets: Vec<(i64, Counters)> = Vec::new();
     let mut t = w.from;
     while t < w.to && buckets.len() < 100_000 {
@@ -375,7 +385,7 @@ async fn time_series(state: &Shared, p: Params) -> Result<Json<Value>, ApiError>
             Value::Object(row)
         })
         .collect();
-    Ok(Json(json!({"results": out})))
+    Ok(results(out))
 }
 
 async fn read_reasons(
@@ -385,7 +395,7 @@ async fn read_reasons(
     by_domain: bool,
 ) -> Result<Vec<ReasonRow>, ApiError> {
     let w = window(p, true)?;
-    let filter = MetricsFilter::from_params(p)?;
+    let filter = metrics_filter(p)?;
     blocking(state, move |s| {
         s.reasons(&ReasonQuery {
             kind,
@@ -487,7 +497,7 @@ async fn reasons(
         .collect();
     order(&mut out, &p, &names)?;
     out.truncate(limit);
-    Ok(Json(json!({"results": out})))
+    Ok(results(out))
 }
 
 async fn bounce_classification(state: &Shared, p: Params) -> Result<Json<Value>, ApiError> {
@@ -515,13 +525,18 @@ async fn bounce_classification(state: &Shared, p: Params) -> Result<Json<Value>,
         .collect();
     order(&mut out, &p, &names)?;
     out.truncate(limit);
-    Ok(Json(json!({"results": out})))
+    Ok(results(out))
 }
 
 async fn attempt(state: &Shared, p: Params) -> Result<Json<Value>, ApiError> {
     let w = window(&p, true)?;
-    let filter = MetricsFilter::from_params(&p)?;
-    let rows = sum_rollups(state, &w, filter, &[], false).await?;
+    let filter = metrics_filter(&p)?;
+    let needs = CounterSet::of(&[
+        "delivered_first",
+        "delivered_second",
+        "delivered_subsequent",
+    ]);
+    let rows = sum_rollups(state, &w, filter, &[], false, needs).await?;
     let mut c = Counters::default();
     for r in &rows {
         c.add(&r.counters);
@@ -535,7 +550,7 @@ async fn attempt(state: &Shared, p: Params) -> Result<Json<Value>, ApiError> {
     .filter(|(_, n)| *n > 0)
     .map(|(a, n)| json!({"attempt": a, "count_delivered": n}))
     .collect();
-    Ok(Json(json!({"results": out})))
+    Ok(results(out))
 }
 
 async fn value_list(
@@ -557,15 +572,16 @@ async fn value_list(
             increment: petrel_signals_model::counters::Increment::Day,
             from: petrel_signals_model::counters::Increment::Day.floor(w.from),
             to: w.to,
-            filter: &MetricsFilter::none(),
+            filter: &Filter::all(),
             group_by: &[facet],
             by_bucket: false,
+            counters: CounterSet::NONE,
         })
     })
     .await?;
+    // With no counter asked for, the store returns exactly the values with data.
     let values: Vec<Value> = rows
         .into_iter()
-        .filter(|r| !r.counters.is_zero())
         .filter_map(|r| r.key.into_iter().next())
         .filter(|v| !v.is_empty())
         .filter(|v| {
@@ -576,9 +592,9 @@ async fn value_list(
         .take(limit)
         .map(Value::String)
         .collect();
-    let mut results = Map::new();
-    results.insert((*seg).into(), Value::Array(values));
-    Ok(Json(json!({ "results": results })))
+    let mut lists = Map::new();
+    lists.insert((*seg).into(), Value::Array(values));
+    Ok(results(lists))
 }
 
 /// A facet as a one-element group-by with a static lifetime.

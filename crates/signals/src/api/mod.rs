@@ -146,6 +146,14 @@ pub fn router(store: Arc<dyn AnalyticsStore>, options: ServiceOptions) -> Router
         .with_state(state)
 }
 
+/// `{"results": …}`, moving `v` in (`json!` would copy a value given by name, which for a
+/// report of thousands of rows costs as much as building it).
+pub(crate) fn results(v: impl Into<Value>) -> Json<Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("results".into(), v.into());
+    Json(Value::Object(m))
+}
+
 /// Runs a store call on the blocking pool.
 pub(crate) async fn blocking<T: Send + 'static>(
     state: &Shared,

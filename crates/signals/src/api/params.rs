@@ -1,12 +1,12 @@
 //! Query parameters shared by the Metrics API endpoints: lists with `delimiter`, the simple
-//! facet filters and the `query_filters` groupings (spec §4.2), as a [`DimFilter`].
+//! facet filters and the `query_filters` groupings (spec §4.2), as a store [`Filter`].
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
 use super::ApiError;
-use crate::store::{DimFilter, Dims, Facet};
+use crate::store::{Condition, Facet, Filter, Grouping};
 
 /// A 400 naming `param`.
 pub(crate) fn bad(param: &'static str, message: impl Into<String>) -> ApiError {
@@ -95,110 +95,44 @@ const FILTER_KEYS: &[(&str, Option<Facet>)] = &[
     ("subject_campaigns", None),
 ];
 
-fn value_of(d: &Dims, facet: Option<Facet>) -> String {
-    facet.map(|f| d.get(f)).unwrap_or_default()
-}
-
-/// One key's comparisons inside a grouping.
-#[derive(Debug, Default)]
-struct Condition {
-    facet: Option<Facet>,
-    eq: Vec<String>,
-    like: Vec<String>,
-    not_eq: Vec<String>,
-    not_like: Vec<String>,
-}
-
-impl Condition {
-    fn matches(&self, d: &Dims) -> bool {
-        let v = value_of(d, self.facet).to_lowercase();
-        let included = (self.eq.is_empty() && self.like.is_empty())
-            || self.eq.contains(&v)
-            || self.like.iter().any(|l| v.contains(l.as_str()));
-        included
-            && !self.not_eq.contains(&v)
-            && !self.not_like.iter().any(|l| v.contains(l.as_str()))
+/// The Metrics API filter of a request: `query_filters` if present (the simple filters are
+/// then ignored, as at SparkPost), else the simple list filters. Comparisons ignore case.
+pub(crate) fn metrics_filter(p: &Params) -> Result<Filter, ApiError> {
+    if let Some(raw) = p.get("query_filters") {
+        return parse_query_filters(raw);
     }
-}
-
-/// A grouping: its conditions joined by AND or OR.
-#[derive(Debug)]
-struct Grouping {
-    and: bool,
-    conditions: Vec<Condition>,
-}
-
-/// The Metrics API filter: the simple list filters, or (when given) `query_filters`, whose
-/// groupings are ANDed. Comparisons ignore case.
-#[derive(Debug, Default)]
-pub(crate) struct MetricsFilter {
-    groupings: Vec<Grouping>,
-}
-
-impl DimFilter for MetricsFilter {
-    fn matches(&self, d: &Dims) -> bool {
-        self.groupings.iter().all(|g| {
-            if g.and {
-                g.conditions.iter().all(|c| c.matches(d))
-            } else {
-                g.conditions.iter().any(|c| c.matches(d))
-            }
-        })
-    }
-
-    fn facets(&self) -> Vec<Facet> {
-        self.groupings
-            .iter()
-            .flat_map(|g| g.conditions.iter().filter_map(|c| c.facet))
-            .collect()
-    }
-}
-
-impl MetricsFilter {
-    /// Reads `query_filters` if present (simple filters are then ignored, as at SparkPost),
-    /// else the simple list filters.
-    pub(crate) fn from_params(p: &Params) -> Result<MetricsFilter, ApiError> {
-        if let Some(raw) = p.get("query_filters") {
-            return parse_query_filters(raw);
+    let mut g = Grouping {
+        and: true,
+        conditions: Vec::new(),
+    };
+    for (key, facet) in FILTER_KEYS {
+        let values = p.list(key);
+        if values.is_empty() {
+            continue;
         }
-        let mut g = Grouping {
-            and: true,
-            conditions: Vec::new(),
-        };
-        for (key, facet) in FILTER_KEYS {
-            let values = p.list(key);
-            if values.is_empty() {
-                continue;
-            }
-            if *key == "subaccounts" {
-                for v in &values {
-                    if v.parse::<i64>().is_err() {
-                        return Err(bad(
-                            "subaccounts",
-                            format!("subaccounts: `{v}` is not an integer"),
-                        ));
-                    }
+        if *key == "subaccounts" {
+            for v in &values {
+                if v.parse::<i64>().is_err() {
+                    return Err(bad(
+                        "subaccounts",
+                        format!("subaccounts: `{v}` is not an integer"),
+                    ));
                 }
             }
-            g.conditions.push(Condition {
-                facet: *facet,
-                eq: values.iter().map(|v| v.to_lowercase()).collect(),
-                ..Condition::default()
-            });
         }
-        Ok(MetricsFilter {
-            groupings: if g.conditions.is_empty() {
-                Vec::new()
-            } else {
-                vec![g]
-            },
-        })
+        g.conditions.push(Condition {
+            facet: *facet,
+            eq: values.iter().map(|v| v.to_lowercase()).collect(),
+            ..Condition::default()
+        });
     }
-
-    /// A filter on one facet's exact values (used by the Signals API's `filter`).
-    pub(crate) fn none() -> MetricsFilter {
-        MetricsFilter::default()
-    }
+    Ok(Filter {
+        groupings: if g.conditions.is_empty() {
+            Vec::new()
+        } else {
+            vec![g]
+        },
+    })
 }
 
 fn invalid(errors: Vec<String>) -> ApiError {
@@ -210,7 +144,7 @@ fn invalid(errors: Vec<String>) -> ApiError {
 }
 
 /// Parses and validates `query_filters` against SparkPost's schema (spec §4.2).
-pub(crate) fn parse_query_filters(raw: &str) -> Result<MetricsFilter, ApiError> {
+pub(crate) fn parse_query_filters(raw: &str) -> Result<Filter, ApiError> {
     let v: Value =
         serde_json::from_str(raw).map_err(|e| invalid(vec![format!("not JSON: {e}")]))?;
     let mut errors = Vec::new();
@@ -304,7 +238,7 @@ pub(crate) fn parse_query_filters(raw: &str) -> Result<MetricsFilter, ApiError> 
         out.push(Grouping { and, conditions });
     }
     if errors.is_empty() {
-        Ok(MetricsFilter { groupings: out })
+        Ok(Filter { groupings: out })
     } else {
         Err(invalid(errors))
     }
@@ -348,6 +282,7 @@ pub(crate) fn query_filters_schema() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Dims;
 
     fn dims(campaign: &str, domain: &str) -> Dims {
         Dims {

@@ -17,7 +17,7 @@ use petrel_signals_model::health::{self, DayInput};
 use serde_json::{json, Map, Value};
 
 use super::params::{bad, Params};
-use super::{authorize, blocking, ApiError, Service};
+use super::{authorize, blocking, results, ApiError, Service};
 use crate::store::{SignalsFacet, SignalsQuery};
 use crate::timefmt;
 use crate::Permission;
@@ -373,7 +373,8 @@ async fn answer(
         .take(limit)
         .map(|(_, r)| r)
         .collect();
-    Ok(Json(
-        json!({"results": {"total_count": total, "data": data}}),
-    ))
+    let mut out = Map::new();
+    out.insert("total_count".into(), json!(total));
+    out.insert("data".into(), Value::Array(data));
+    Ok(results(out))
 }

@@ -169,7 +169,7 @@ pub(crate) struct Adds {
 /// and, for an injection, the recipient's cohort at that moment. `None` for types no
 /// metric counts.
 pub(crate) fn count(ev: &StoredEvent, prior: &[Prior], cohort_now: Option<Cohort>) -> Option<Adds> {
-    let kind = ev.facts.kind?;
+    ev.facts.kind?;
     let prior_facts: Vec<EventFacts> = prior.iter().map(|p| p.facts.clone()).collect();
     let mut adds = Adds::default();
     for (i, inc) in Increment::ALL.into_iter().enumerate() {
@@ -191,16 +191,7 @@ pub(crate) fn count(ev: &StoredEvent, prior: &[Prior], cohort_now: Option<Cohort
                 cohort: c,
             })
         });
-    let same_class = |k: Option<EventType>| match k {
-        Some(b) => {
-            (kind.is_engagement() && b.is_engagement())
-                || (kind.is_unsubscribe() && b.is_unsubscribe())
-                || (kind == EventType::SpamComplaint && b == EventType::SpamComplaint)
-        }
-        None => false,
-    };
-    let first_of_kind = !prior.iter().any(|p| same_class(p.facts.kind));
-    adds.daily = daily::add_event(&ev.facts, injection_facts.as_ref(), injected, first_of_kind);
+    adds.daily = daily::add_event(&ev.facts, injection_facts.as_ref(), injected, &prior_facts);
     Some(adds)
 }
 

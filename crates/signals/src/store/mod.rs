@@ -11,7 +11,7 @@ pub mod clickhouse;
 pub(crate) mod counting;
 pub mod sqlite;
 
-use petrel_signals_model::counters::{Counters, Increment};
+use petrel_signals_model::counters::{CounterSet, Counters, Increment};
 use petrel_signals_model::daily::Daily;
 
 pub use crate::ingest::PreparedBatch;
@@ -84,6 +84,26 @@ impl Facet {
     pub fn is_recipient_side(self) -> bool {
         matches!(self, Facet::Domain | Facet::MailboxProvider | Facet::Region)
     }
+
+    /// The position in [`Facet::ALL`]: a stable small number for storage.
+    pub fn code(self) -> usize {
+        Facet::ALL.iter().position(|f| *f == self).unwrap_or(0)
+    }
+
+    /// A short name for storage (table and column names).
+    pub fn name(self) -> &'static str {
+        match self {
+            Facet::Subaccount => "subaccount",
+            Facet::Campaign => "campaign",
+            Facet::Template => "template",
+            Facet::IpPool => "ip_pool",
+            Facet::SendingIp => "sending_ip",
+            Facet::SendingDomain => "sending_domain",
+            Facet::Domain => "domain",
+            Facet::MailboxProvider => "mailbox_provider",
+            Facet::Region => "region",
+        }
+    }
 }
 
 /// The facet values of one rollup key. Unknown values are empty strings.
@@ -126,24 +146,90 @@ impl Dims {
     }
 }
 
-/// A filter over facet values, evaluated against each rollup key. Built by the API layer
-/// from SparkPost's simple list filters or its `query_filters` groupings.
-pub trait DimFilter: Send + Sync {
-    /// True when rows with these facet values are included.
-    fn matches(&self, dims: &Dims) -> bool;
-    /// The facets the filter looks at (to pick the smallest rollup that has them).
-    fn facets(&self) -> Vec<Facet>;
+/// One comparison of a [`Filter`]: a facet's value (lower-cased) against lists of values.
+/// A value passes when it equals one of `eq` or contains one of `like` (either list empty:
+/// no such requirement, both empty: any value) and equals none of `not_eq` and contains
+/// none of `not_like`. All lists hold lower-case text; a subaccount is its decimal form.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Condition {
+    /// The facet compared; `None` for a key petrel has no data for (SparkPost's
+    /// `subject_campaigns`, an add-on), whose value is always the empty string.
+    pub facet: Option<Facet>,
+    /// Exact values, one of which must match.
+    pub eq: Vec<String>,
+    /// Substrings, one of which must occur.
+    pub like: Vec<String>,
+    /// Exact values that must not match.
+    pub not_eq: Vec<String>,
+    /// Substrings that must not occur.
+    pub not_like: Vec<String>,
 }
 
-/// No filter.
-pub struct All;
-
-impl DimFilter for All {
-    fn matches(&self, _: &Dims) -> bool {
-        true
+impl Condition {
+    /// True when a facet value passes (compared without regard to case).
+    pub fn matches_value(&self, value: &str) -> bool {
+        let v = value.to_lowercase();
+        let included = (self.eq.is_empty() && self.like.is_empty())
+            || self.eq.contains(&v)
+            || self.like.iter().any(|l| v.contains(l.as_str()));
+        included
+            && !self.not_eq.contains(&v)
+            && !self.not_like.iter().any(|l| v.contains(l.as_str()))
     }
-    fn facets(&self) -> Vec<Facet> {
-        Vec::new()
+
+    /// True when the row with these facet values passes.
+    pub fn matches(&self, dims: &Dims) -> bool {
+        self.matches_value(&self.facet.map(|f| dims.get(f)).unwrap_or_default())
+    }
+}
+
+/// A group of conditions joined by AND or by OR.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grouping {
+    /// True: every condition must hold; false: at least one.
+    pub and: bool,
+    /// The conditions, each on one facet.
+    pub conditions: Vec<Condition>,
+}
+
+impl Grouping {
+    /// True when the row with these facet values passes.
+    pub fn matches(&self, dims: &Dims) -> bool {
+        if self.and {
+            self.conditions.iter().all(|c| c.matches(dims))
+        } else {
+            self.conditions.iter().any(|c| c.matches(dims))
+        }
+    }
+}
+
+/// Which rows a read counts: SparkPost's simple list filters or its `query_filters`
+/// groupings (ANDed together), as data, so that each backend can turn it into its own query
+/// (SQL `WHERE` terms, a dictionary lookup) instead of calling back for every row. No
+/// groupings: every row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Every grouping must hold.
+    pub groupings: Vec<Grouping>,
+}
+
+impl Filter {
+    /// No filter: every row counts.
+    pub fn all() -> Filter {
+        Filter::default()
+    }
+
+    /// True when the row with these facet values passes.
+    pub fn matches(&self, dims: &Dims) -> bool {
+        self.groupings.iter().all(|g| g.matches(dims))
+    }
+
+    /// The facets the filter looks at.
+    pub fn facets(&self) -> Vec<Facet> {
+        self.groupings
+            .iter()
+            .flat_map(|g| g.conditions.iter().filter_map(|c| c.facet))
+            .collect()
     }
 }
 
@@ -156,11 +242,14 @@ pub struct RollupQuery<'a> {
     /// First bucket start excluded.
     pub to: i64,
     /// Which rows count.
-    pub filter: &'a dyn DimFilter,
+    pub filter: &'a Filter,
     /// Facets to group by (empty: one total).
     pub group_by: &'a [Facet],
     /// Also group by bucket (time series).
     pub by_bucket: bool,
+    /// The counters to sum; the others come back 0. With [`CounterSet::NONE`] the read
+    /// still returns a row (of zeros) for every group that has data in the range.
+    pub counters: CounterSet,
 }
 
 /// A row of a rollup read.
@@ -210,7 +299,7 @@ pub struct ReasonQuery<'a> {
     /// First bucket excluded.
     pub to: i64,
     /// Which rows count.
-    pub filter: &'a dyn DimFilter,
+    pub filter: &'a Filter,
     /// Also group by recipient domain.
     pub by_domain: bool,
 }
@@ -308,6 +397,8 @@ pub struct Expired {
     pub batches: u64,
     /// Rollup rows (every increment, reasons and daily Signals rows).
     pub rollup_rows: u64,
+    /// Recipients whose engagement state expired.
+    pub recipients: u64,
 }
 
 /// The analytics store. Methods block (call them from a blocking thread); a backend

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::mpsc;
 
 use petrel_signals_model::cohort::{self, Cohort, RecipientState};
-use petrel_signals_model::counters::{Counters, Increment};
+use petrel_signals_model::counters::{counts_as_engagement, Counters, Increment};
 use petrel_signals_model::daily::Daily;
 use petrel_signals_model::types::EventType;
 
@@ -299,6 +299,8 @@ impl ClickHouseStore {
                 RecipientState {
                     first_mailed: (first != NEVER_MAILED).then_some(first),
                     last_engaged: (last != NEVER_ENGAGED).then_some(last),
+                    // Only retention reads it, and ClickHouse keeps recipients' state.
+                    last_mailed: None,
                 },
             );
         }
@@ -326,8 +328,7 @@ impl ClickHouseStore {
         messages.dedup();
         let mut rcpts: Vec<&str> = events()
             .filter(|e| {
-                let k = e.facts.kind;
-                k == Some(EventType::Injection) || k.is_some_and(EventType::is_engagement)
+                e.facts.kind == Some(EventType::Injection) || counts_as_engagement(&e.facts)
             })
             .filter_map(|e| e.rcpt_to.as_deref())
             .collect();
@@ -466,9 +467,10 @@ impl ClickHouseStore {
             let rcpt = ev.rcpt_to.clone();
             let mut cohort_now = None;
             let mut state = None;
-            if let Some(r) = rcpt.as_deref().filter(|_| {
-                kind == Some(EventType::Injection) || kind.is_some_and(EventType::is_engagement)
-            }) {
+            if let Some(r) = rcpt
+                .as_deref()
+                .filter(|_| kind == Some(EventType::Injection) || counts_as_engagement(&ev.facts))
+            {
                 let s = known.recipients.get(r).copied().unwrap_or_default();
                 if kind == Some(EventType::Injection) {
                     cohort_now = Some(cohort::classify(s, ev.timestamp));

@@ -1,6 +1,6 @@
 //! Reading the rollups: pick the smallest cube that has every facet the query groups or
 //! filters by, read that cube's facet tuples (`dims`), keep those the query layer's
-//! [`DimFilter`] passes, and let ClickHouse sum their rows into one row per group (and
+//! [`Filter`] passes, and let ClickHouse sum their rows into one row per group (and
 //! bucket) — the group of each dim is sent along with `transform`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,7 +13,7 @@ use super::rowbinary::RowReader;
 use super::ClickHouseStore;
 use crate::store::counting::{cube_for, Cube, METRIC_TABLES};
 use crate::store::{
-    DailyRow, DimFilter, Dims, Facet, ReasonQuery, ReasonRow, RollupQuery, RollupRow, SignalsQuery,
+    DailyRow, Dims, Facet, Filter, ReasonQuery, ReasonRow, RollupQuery, RollupRow, SignalsQuery,
     StoreError,
 };
 
@@ -128,7 +128,7 @@ impl ClickHouseStore {
     fn selection(
         &self,
         cube: Cube,
-        filter: &dyn DimFilter,
+        filter: &Filter,
         key: impl Fn(&Dims) -> Vec<String>,
     ) -> Result<Selection, StoreError> {
         Ok(Selection::new(
@@ -166,7 +166,13 @@ impl ClickHouseStore {
         while !r.done() {
             let g = r.u32()?;
             let b = r.i64()?;
-            let v = r.sparse(Counters::NAMES.len())?;
+            let mut v = r.sparse(Counters::NAMES.len())?;
+            // Counters not asked for come back 0, as the store interface says.
+            for (i, x) in v.iter_mut().enumerate() {
+                if !q.counters.contains(i) {
+                    *x = 0;
+                }
+            }
             if let Some(key) = sel.key(g) {
                 out.entry((key.clone(), b))
                     .or_default()

@@ -24,6 +24,84 @@ fn in_list(col: &str, values: &[String]) -> Option<String> {
     })
 }
 
+/// A string field of the event JSON (`''` when absent). `visitParam…` functions read flat
+/// JSON objects, which stored events are, and exist on 18.16 as on current releases.
+fn field(name: &str) -> String {
+    format!("visitParamExtractString(json, '{name}')")
+}
+
+/// A field that may be a JSON string or number, as text (SQLite's `CAST(… AS TEXT)`).
+fn scalar_field(name: &str) -> String {
+    format!("replaceRegexpAll(visitParamExtractRaw(json, '{name}'), '^\"|\"$', '')")
+}
+
+/// 1 when one of `terms` is a keyword of `value` (`query::keyword_matches`: the whole value
+/// or one of its tokens split at space, `-` and `_`, ignoring case).
+fn keyword_any(terms: &[String], value: &str) -> String {
+    let lower = terms.iter().map(|t| t.to_lowercase()).collect::<Vec<_>>();
+    let list = quoted_list(lower.iter().map(String::as_str));
+    format!(
+        "(lowerUTF8({value}) IN {list} OR hasAny(splitByChar(' ', \
+         replaceRegexpAll(lowerUTF8({value}), '[-_]', ' ')), [{}]))",
+        lower
+            .iter()
+            .map(|t| quote(t))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The filters on event content that have no column (subjects, reasons, A/B tests,
+/// friendly-from addresses, transmissions, regions), read from the event JSON with the
+/// same rules as the SQLite backend.
+fn content_filters(q: &EventQuery) -> Vec<String> {
+    let mut out = Vec::new();
+    if !q.subjects.is_empty() {
+        out.push(keyword_any(&q.subjects, &field("subject")));
+    }
+    if !q.reasons.is_empty() {
+        out.push(format!(
+            "({} OR {})",
+            keyword_any(&q.reasons, &field("reason")),
+            keyword_any(&q.reasons, &field("raw_reason"))
+        ));
+    }
+    if !q.ab_tests.is_empty() {
+        out.push(keyword_any(&q.ab_tests, &field("ab_test_id")));
+    }
+    if !q.from_addresses.is_empty() {
+        // `query::address_of`: the part in the last angle brackets, else the whole value.
+        let from = field("friendly_from");
+        out.push(format!(
+            "lowerUTF8(replaceRegexpAll(if(match({from}, '<[^<>]*>'), \
+             extract({from}, '.*<([^<>]*)>'), {from}), '^ +| +$', '')) IN {}",
+            quoted_list(q.from_addresses.iter().map(String::as_str))
+        ));
+    }
+    for (name, values) in [
+        ("transmission_id", &q.transmissions),
+        ("ab_test_version", &q.ab_test_versions),
+    ] {
+        if !values.is_empty() {
+            out.push(format!(
+                "{} IN {}",
+                scalar_field(name),
+                quoted_list(values.iter().map(String::as_str))
+            ));
+        }
+    }
+    if !q.mailbox_provider_regions.is_empty() {
+        // The event's region, else "Global" for any recipient domain (`counting::dims_of`).
+        out.push(format!(
+            "if(visitParamHas(json, 'mailbox_provider_region'), {}, \
+             if(recipient_domain = '', '', 'Global')) IN {}",
+            field("mailbox_provider_region"),
+            quoted_list(q.mailbox_provider_regions.iter().map(String::as_str))
+        ));
+    }
+    out
+}
+
 /// The same cursor the SQLite backend hands out: `base64url(ts:event_id)`.
 fn encode_event_cursor(ts: i64, id: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{ts}:{id}"))
@@ -39,6 +117,7 @@ impl ClickHouseStore {
         if !q.subaccounts.is_empty() {
             clauses.push(format!("subaccount_id IN {}", number_list(&q.subaccounts)));
         }
+        clauses.extend(content_filters(q));
         let filter = clauses.join(" AND ");
         let events = self.t("events");
         let body = self

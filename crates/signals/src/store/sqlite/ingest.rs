@@ -4,15 +4,17 @@
 //! `petrel-signals-model`'s.
 
 use petrel_signals_model::cohort::{self, Cohort, RecipientState};
-use petrel_signals_model::counters::{self, EventFacts, Increment};
+use petrel_signals_model::counters::{self, counts_as_engagement, EventFacts, Increment};
 use petrel_signals_model::daily::{self, InjectionFacts, InjectionRef};
 use petrel_signals_model::types::EventType;
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::rollup::{self, Cube, Pending, METRIC_TABLES};
+use super::catalog::{RECIPIENT, SENDER};
+use super::dict::Dict;
+use super::rollup::{Keys, Pending};
 use super::{lock, uuid_v4, BatchOutcome, SqliteStore, StoreError, Writer};
 use crate::event::StoredEvent;
-use crate::store::{Dims, PreparedBatch, ReasonKind};
+use crate::store::{Dims, Facet, PreparedBatch, ReasonKind};
 use crate::timefmt;
 
 /// An earlier event of the same message.
@@ -67,11 +69,14 @@ fn original(history: &[Prior]) -> Option<&str> {
 
 fn recipient_state(tx: &Transaction<'_>, rcpt: &str) -> Result<RecipientState, StoreError> {
     Ok(tx
-        .prepare_cached("SELECT first_mailed, last_engaged FROM recipients WHERE rcpt = ?1")?
+        .prepare_cached(
+            "SELECT first_mailed, last_engaged, last_mailed FROM recipients WHERE rcpt = ?1",
+        )?
         .query_row([rcpt], |r| {
             Ok(RecipientState {
                 first_mailed: r.get(0)?,
                 last_engaged: r.get(1)?,
+                last_mailed: r.get(2)?,
             })
         })
         .optional()?
@@ -84,35 +89,85 @@ fn put_recipient_state(
     s: RecipientState,
 ) -> Result<(), StoreError> {
     tx.prepare_cached(
-        "INSERT INTO recipients (rcpt, first_mailed, last_engaged) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (rcpt) DO UPDATE SET first_mailed = excluded.first_mailed, \
-         last_engaged = excluded.last_engaged",
+        "INSERT INTO recipients (rcpt, first_mailed, last_engaged, last_mailed) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (rcpt) DO UPDATE SET \
+         first_mailed = excluded.first_mailed, last_engaged = excluded.last_engaged, \
+         last_mailed = excluded.last_mailed",
     )?
-    .execute(params![rcpt, s.first_mailed, s.last_engaged])?;
+    .execute(params![rcpt, s.first_mailed, s.last_engaged, s.last_mailed])?;
     Ok(())
 }
 
-/// The facet values an event is counted under.
-fn dims_of(ev: &StoredEvent) -> Dims {
-    let s = |v: &Option<String>| v.clone().unwrap_or_default();
-    let domain = s(&ev.recipient_domain);
-    Dims {
-        subaccount: ev.subaccount_id.unwrap_or(0),
-        campaign: s(&ev.campaign_id),
-        template: s(&ev.template_id),
-        ip_pool: s(&ev.ip_pool),
-        sending_ip: s(&ev.sending_ip),
-        sending_domain: s(&ev.sending_domain),
-        mailbox_provider: s(&ev.mailbox_provider),
-        region: ev.region.clone().unwrap_or_else(|| {
-            if domain.is_empty() {
-                String::new()
-            } else {
-                "Global".into()
-            }
-        }),
-        domain,
+/// The ids of a subaccount and the values of the other facets (in [`Facet::ALL`] order),
+/// created when new.
+fn keys_from(
+    tx: &Transaction<'_>,
+    dict: &mut Dict,
+    subaccount: i64,
+    texts: [&str; 8],
+) -> Result<Keys, StoreError> {
+    let mut values = [0i64; 9];
+    values[Facet::Subaccount.code()] = dict.subaccount_id(tx, subaccount)?;
+    for (facet, value) in Facet::ALL[1..].iter().zip(texts) {
+        values[facet.code()] = dict.value_id(tx, *facet, value)?;
     }
+    let v = |f: Facet| values[f.code()];
+    let sdim = dict.sender.id(tx, SENDER.map(v))?;
+    let rdim = dict.recipient.id(tx, RECIPIENT.map(v))?;
+    Ok(Keys { values, sdim, rdim })
+}
+
+/// The ids an event is counted under (facet values, sender and recipient dims), created
+/// when new. Unknown values are the empty string; the region of a known domain without
+/// one is `Global`.
+fn keys_of(tx: &Transaction<'_>, dict: &mut Dict, ev: &StoredEvent) -> Result<Keys, StoreError> {
+    fn s(v: &Option<String>) -> &str {
+        v.as_deref().unwrap_or("")
+    }
+    let domain = s(&ev.recipient_domain);
+    let region = match (&ev.region, domain.is_empty()) {
+        (Some(r), _) => r.as_str(),
+        (None, true) => "",
+        (None, false) => "Global",
+    };
+    keys_from(
+        tx,
+        dict,
+        ev.subaccount_id.unwrap_or(0),
+        [
+            s(&ev.campaign_id),
+            s(&ev.template_id),
+            s(&ev.ip_pool),
+            s(&ev.sending_ip),
+            s(&ev.sending_domain),
+            domain,
+            s(&ev.mailbox_provider),
+            region,
+        ],
+    )
+}
+
+/// [`keys_of`] for facet values read back from an earlier layout.
+pub(super) fn keys_of_dims(
+    tx: &Transaction<'_>,
+    dict: &mut Dict,
+    d: &Dims,
+) -> Result<Keys, StoreError> {
+    keys_from(
+        tx,
+        dict,
+        d.subaccount,
+        [
+            &d.campaign,
+            &d.template,
+            &d.ip_pool,
+            &d.sending_ip,
+            &d.sending_domain,
+            &d.domain,
+            &d.mailbox_provider,
+            &d.region,
+        ],
+    )
 }
 
 /// Which reason report an event feeds, with its class and counts per increment.
@@ -160,7 +215,7 @@ impl SqliteStore {
         let mut w = lock(&self.writer)?;
         let result = store_batch(&mut w, batch, &mut outcome);
         if result.is_err() {
-            w.caches_valid = false;
+            w.dict_valid = false;
         }
         result?;
         Ok(outcome)
@@ -174,13 +229,13 @@ fn store_batch(
 ) -> Result<(), StoreError> {
     let Writer {
         conn,
-        dims,
-        reasons,
-        caches_valid,
+        dict,
+        dict_valid,
     } = w;
-    if !*caches_valid {
-        rollup::load_caches(conn, dims, reasons)?;
-        *caches_valid = true;
+    if !*dict_valid {
+        *dict = Dict::default();
+        dict.refresh(conn)?;
+        *dict_valid = true;
     }
     let tx = conn.transaction()?;
     let mut first_error = batch.first_error;
@@ -212,40 +267,35 @@ fn store_batch(
         let rcpt = ev.rcpt_to.clone();
         let mut cohort_now = None;
         let mut state = None;
-        if let Some(r) = rcpt.as_deref().filter(|_| {
-            kind == Some(EventType::Injection) || kind.is_some_and(EventType::is_engagement)
-        }) {
+        let engagement = counts_as_engagement(&ev.facts);
+        if let Some(r) = rcpt
+            .as_deref()
+            .filter(|_| kind == Some(EventType::Injection) || engagement)
+        {
             let s = recipient_state(&tx, r)?;
             if kind == Some(EventType::Injection) {
                 cohort_now = Some(cohort::classify(s, ev.timestamp));
             }
             state = Some(s);
         }
+        let keys = keys_of(&tx, dict, &ev)?;
         let n = tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO events (event_id, ts, type, campaign_id, rcpt_to, \
-                 subaccount_id, ip_pool, sending_ip, sending_domain, message_id, bounce_class, \
-                 batch_id, json, recipient_domain, mailbox_provider, template_id, link_name, \
-                 machine, cohort) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
-                 ?14, ?15, ?16, ?17, ?18, ?19)",
+                "INSERT OR IGNORE INTO events (event_id, ts, type, rcpt_to, message_id, \
+                 bounce_class, batch_id, json, sdim, rdim, link_name, machine, cohort) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 ev.event_id,
                 ev.timestamp,
                 ev.event_type,
-                ev.campaign_id,
                 ev.rcpt_to,
-                ev.subaccount_id,
-                ev.ip_pool,
-                ev.sending_ip,
-                ev.sending_domain,
                 ev.message_id,
                 ev.bounce_class,
                 outcome.id,
                 ev.json,
-                ev.recipient_domain,
-                ev.mailbox_provider,
-                ev.template_id,
+                keys.sdim,
+                keys.rdim,
                 ev.facts
                     .link
                     .as_deref()
@@ -268,9 +318,9 @@ fn store_batch(
                 put_recipient_state(&tx, r, next)?;
             }
         }
-        count(&tx, dims, reasons, &mut pending, &ev, &prior, cohort_now)?;
+        count(&tx, dict, &mut pending, &ev, &keys, &prior, cohort_now)?;
     }
-    pending.flush(&tx)?;
+    pending.flush(&tx, dict)?;
     if outcome.error_type.is_none() && outcome.failed > 0 {
         outcome.error_type = Some("validation");
     }
@@ -296,46 +346,30 @@ fn store_batch(
 /// Adds what one stored event counts to the pending rollups.
 fn count(
     tx: &Transaction<'_>,
-    dims: &mut std::collections::HashMap<(i64, Dims), i64>,
-    reasons: &mut std::collections::HashMap<(i64, i64, String), i64>,
+    dict: &mut Dict,
     pending: &mut Pending,
     ev: &StoredEvent,
+    keys: &Keys,
     prior: &[Prior],
     cohort_now: Option<Cohort>,
 ) -> Result<(), StoreError> {
     if ev.facts.kind.is_none() {
         return Ok(());
     }
-    let d = dims_of(ev);
     let prior_facts: Vec<EventFacts> = prior.iter().map(|p| p.facts.clone()).collect();
-    let full = rollup::dim_id(tx, dims, Cube::Full, &d)?;
-    for (ii, inc) in Increment::ALL.into_iter().enumerate() {
+    for inc in Increment::ALL {
         let c = counters::add_event(&ev.facts, &prior_facts, inc);
         let bucket = inc.floor(ev.timestamp);
         if !c.is_zero() {
-            for (t, (cube, tinc)) in METRIC_TABLES.iter().enumerate() {
-                if *tinc != inc {
-                    continue;
-                }
-                let dim = if *cube == Cube::Full {
-                    full
-                } else {
-                    rollup::dim_id(tx, dims, *cube, &d)?
-                };
-                pending.metrics.entry((t, dim, bucket)).or_default().add(&c);
-            }
+            pending.add(keys, inc, bucket, &c);
         }
         if let Some((kind, class, text, counts)) = reason_of(ev, &c) {
             if counts.iter().any(|v| *v != 0) {
-                let rid = rollup::reason_id(tx, reasons, kind.code(), class, &text)?;
-                let slot = pending.reasons.entry((ii, full, bucket, rid)).or_default();
-                for (a, b) in slot.iter_mut().zip(counts) {
-                    *a += b;
-                }
+                let rid = dict.reason_id(tx, kind.code(), class, &text)?;
+                pending.add_reason(inc, rid, keys, bucket, counts);
             }
         }
     }
-    let kind = ev.facts.kind;
     let injection_facts = cohort_now.map(|c| InjectionFacts {
         cohort: c,
         trap: ev.trap,
@@ -350,21 +384,10 @@ fn count(
                 cohort: c,
             })
         });
-    let same_class = |k: Option<EventType>| match (kind, k) {
-        (Some(a), Some(b)) => {
-            (a.is_engagement() && b.is_engagement())
-                || (a.is_unsubscribe() && b.is_unsubscribe())
-                || (a == EventType::SpamComplaint && b == EventType::SpamComplaint)
-        }
-        _ => false,
-    };
-    let first_of_kind = !prior.iter().any(|p| same_class(p.facts.kind));
-    let adds = daily::add_event(&ev.facts, injection_facts.as_ref(), injected, first_of_kind);
-    if !adds.is_empty() {
-        let sdim = rollup::dim_id(tx, dims, Cube::Signals, &d)?;
-        for (day, add) in adds {
-            pending.daily.entry((sdim, day)).or_default().add(&add);
-        }
+    let provider = keys.values[Facet::MailboxProvider.code()];
+    for (day, add) in daily::add_event(&ev.facts, injection_facts.as_ref(), injected, &prior_facts)
+    {
+        pending.add_daily(day, keys.sdim, provider, &add);
     }
     Ok(())
 }

@@ -6,23 +6,20 @@
 //! time. A batch is one transaction: raw events, rollups and engagement state move together.
 //!
 //! Layout (details in `docs/signals-service.md`):
-//! - `dims`: one row per distinct facet tuple of a "cube" (a subset of the facets). Rollup
-//!   rows are keyed by `(dim, bucket)`, so a row is a few integers, and filters run on the
-//!   small `dims` table.
-//! - `roll_<cube>_<increment>`: Metrics counters per dim and minute / hour / day bucket.
-//!   Cubes: `full` (every facet), `sender` (no recipient side: small, for campaign / pool /
-//!   IP / sending-domain reports), `recipient` (subaccount and recipient side; hour and day).
-//! - `roll_reason_<increment>`: bounce, delay, rejection and link counts per reason.
-//! - `signals_day`: the daily Signals counters per `signals` cube dim.
-//! - `recipients`: first-mailed and last-engaged time per recipient (cohorts).
+//! - `events`, `batches`, `api_keys`: raw events for the search, batch records, keys.
+//! - dictionaries (`dict`): facet values, sender and recipient dims, reason texts → ids.
+//! - Metrics counter tables per shape and increment, reason tables, daily Signals counters:
+//!   [`catalog`] lists them all.
+//! - `recipients`: first-mailed, last-mailed and last-engaged time per recipient (cohorts).
 
+mod catalog;
+mod dict;
 mod ingest;
 mod read;
 mod retention;
 mod rollup;
 mod search;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -31,8 +28,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 pub use search::{BatchPage, EventPage};
 
 use super::{
-    AnalyticsStore, DailyRow, Dims, Expired, Facet, PreparedBatch, ReasonQuery, ReasonRow,
-    Retention, RollupQuery, RollupRow, SignalsQuery, StoreError,
+    AnalyticsStore, DailyRow, Expired, Facet, PreparedBatch, ReasonQuery, ReasonRow, Retention,
+    RollupQuery, RollupRow, SignalsQuery, StoreError,
 };
 use crate::query::{BatchQuery, EventQuery};
 use crate::timefmt;
@@ -60,19 +57,24 @@ pub struct BatchOutcome {
     pub duplicates: u64,
 }
 
-/// The writer connection and what it caches: facet tuples → dim ids, reasons → ids.
+/// The writer connection and its copy of the dictionaries.
 struct Writer {
     conn: Connection,
-    dims: HashMap<(i64, Dims), i64>,
-    reasons: HashMap<(i64, i64, String), i64>,
-    /// False after a rolled-back transaction: cached ids may name rows that do not exist.
-    caches_valid: bool,
+    dict: dict::Dict,
+    /// False after a rolled-back transaction: the copy may name rows that do not exist.
+    dict_valid: bool,
+}
+
+/// The reader connection and its copy of the dictionaries (brought up to date per read).
+struct Reader {
+    conn: Connection,
+    dict: dict::Dict,
 }
 
 /// The SQLite store; share it behind an `Arc` between the HTTP router and the daemon.
 pub struct SqliteStore {
     writer: Mutex<Writer>,
-    reader: Mutex<Connection>,
+    reader: Mutex<Reader>,
 }
 
 const SCHEMA: &str = "
@@ -80,27 +82,12 @@ CREATE TABLE IF NOT EXISTS events (
     event_id TEXT PRIMARY KEY,
     ts INTEGER NOT NULL,
     type TEXT NOT NULL,
-    campaign_id TEXT,
     rcpt_to TEXT,
-    subaccount_id INTEGER,
-    ip_pool TEXT,
-    sending_ip TEXT,
-    sending_domain TEXT,
     message_id TEXT,
     bounce_class TEXT,
     batch_id TEXT NOT NULL,
     json TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_ts ON events(ts, event_id);
-CREATE INDEX IF NOT EXISTS events_campaign ON events(campaign_id) WHERE campaign_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_rcpt ON events(rcpt_to) WHERE rcpt_to IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_pool ON events(ip_pool) WHERE ip_pool IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_ip ON events(sending_ip) WHERE sending_ip IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_sdomain ON events(sending_domain) WHERE sending_domain IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_message ON events(message_id) WHERE message_id IS NOT NULL;
--- bounce_class has a dozen values: an index would cost every insert and barely narrow a
--- search, which the time-range index already bounds.
-DROP INDEX IF EXISTS events_bounce;
 CREATE TABLE IF NOT EXISTS batches (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -124,20 +111,67 @@ CREATE TABLE IF NOT EXISTS api_keys (
 CREATE TABLE IF NOT EXISTS recipients (
     rcpt TEXT PRIMARY KEY,
     first_mailed INTEGER,
-    last_engaged INTEGER
+    last_engaged INTEGER,
+    last_mailed INTEGER
 ) WITHOUT ROWID;
 ";
 
+/// `PRAGMA user_version` of the current layout: 2 = dictionaries and per-shape rollups.
+const LAYOUT_VERSION: i64 = 2;
+
 /// Columns added to `events` after the first release: (name, type). Added on open when
-/// missing, so an existing database keeps working.
+/// missing, so an existing database keeps working. `sdim` and `rdim` are the event's sender
+/// and recipient dims (see `dict`): every facet filter of the search is a test on them.
 const EVENT_COLUMNS: &[(&str, &str)] = &[
-    ("recipient_domain", "TEXT"),
-    ("mailbox_provider", "TEXT"),
-    ("template_id", "TEXT"),
     ("link_name", "TEXT"),
     ("machine", "INTEGER"),
     ("cohort", "INTEGER"),
+    ("sdim", "INTEGER"),
+    ("rdim", "INTEGER"),
 ];
+
+/// The indexes of `events`. The time index serves ranges and paging; the others serve the
+/// message history (enrichment, uniques), recipient searches and facet searches (one
+/// integer index on the sender dim instead of one text index per facet).
+///
+/// The recipient index is keyed by the hour first (`ts / 3600`, then the recipient): an
+/// index on the recipient alone takes each new event at a random place, so a batch of 5,000
+/// events dirtied 5,000 of its pages (20 MiB written to the WAL, and again at checkpoint);
+/// by hour, a batch's entries land together in the current hour's few pages. A recipient
+/// search seeks once per hour of its range (see `search`).
+const EVENT_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS events_ts ON events(ts, event_id);
+DROP INDEX IF EXISTS events_rcpt;
+CREATE INDEX IF NOT EXISTS events_rcpt_hour ON events(ts / 3600, rcpt_to) WHERE rcpt_to IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_message ON events(message_id) WHERE message_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_sdim ON events(sdim, ts);
+DROP INDEX IF EXISTS events_bounce;
+DROP INDEX IF EXISTS events_campaign;
+DROP INDEX IF EXISTS events_pool;
+DROP INDEX IF EXISTS events_ip;
+DROP INDEX IF EXISTS events_sdomain;
+";
+
+/// The facet columns of `events` before the dims: (column, facet). Old rows are given their
+/// dims from them on open.
+const OLD_FACET_COLUMNS: &[&str] = &[
+    "subaccount_id",
+    "campaign_id",
+    "template_id",
+    "ip_pool",
+    "sending_ip",
+    "sending_domain",
+    "recipient_domain",
+    "mailbox_provider",
+];
+
+/// Ids as an SQL list (`1,2,3`): ids come from the dictionaries, never from users.
+fn id_list(ids: &[i64]) -> String {
+    ids.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, StoreError> {
     m.lock().map_err(|_| StoreError::Poisoned)
@@ -175,11 +209,15 @@ fn uuid_v4() -> Result<String, StoreError> {
     ))
 }
 
-fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+/// Opens a connection. `synchronous` is FULL on the writer: in WAL mode that is one fsync
+/// of the WAL per committed batch, so a batch the ingest API acknowledged survives a power
+/// loss (NORMAL would fsync only at checkpoints and could lose the last batches, which
+/// their uploader has already deleted). A batch of thousands of events pays one fsync.
+fn open_conn(path: &Path, writer: bool) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "synchronous", if writer { "FULL" } else { "NORMAL" })?;
     // 64 MiB of page cache: inserts touch many B-tree pages (event indexes, rollups) and the
     // default 2 MiB cache makes them re-read pages from the OS on every batch.
     conn.pragma_update(None, "cache_size", -65536)?;
@@ -187,42 +225,142 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
     // Checkpoint every ~40 MiB of WAL instead of 4 MiB: pages rewritten by several batches
     // are then copied back to the database once, not once per batch.
     conn.pragma_update(None, "wal_autocheckpoint", 10000)?;
-    // Ingest uses about twenty statements (event insert, history, recipients, dims, eight
-    // rollup upserts, reasons, daily counters); the default cache of 16 would re-prepare
-    // the wide upserts on every batch.
-    conn.set_prepared_statement_cache_capacity(64);
+    // Ingest prepares one upsert per rollup table and set of counter families written
+    // (a few hundred in all); reads one statement per table shape.
+    conn.set_prepared_statement_cache_capacity(512);
     Ok(conn)
 }
 
-fn add_missing_event_columns(conn: &Connection) -> Result<(), StoreError> {
-    let have: Vec<String> = conn
-        .prepare("PRAGMA table_info(events)")?
+fn columns(conn: &Connection, table: &str) -> Result<Vec<String>, StoreError> {
+    Ok(conn
+        .prepare(&format!("PRAGMA table_info({table})"))?
         .query_map([], |r| r.get::<_, String>(1))?
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, _>>()?)
+}
+
+fn add_missing_event_columns(conn: &Connection) -> Result<(), StoreError> {
+    let have = columns(conn, "events")?;
     for (name, ty) in EVENT_COLUMNS {
         if !have.iter().any(|h| h == name) {
             conn.execute_batch(&format!("ALTER TABLE events ADD COLUMN {name} {ty}"))?;
         }
     }
+    if !columns(conn, "recipients")?
+        .iter()
+        .any(|c| c == "last_mailed")
+    {
+        conn.execute_batch("ALTER TABLE recipients ADD COLUMN last_mailed INTEGER")?;
+    }
+    Ok(())
+}
+
+/// Brings a database of an earlier layout to the current one. The first analytics layout
+/// (one `dims` table, `roll_*` tables) had no released users: its rollups are dropped; raw
+/// events, batch records, keys and recipients' state are kept.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version < LAYOUT_VERSION {
+        for t in catalog::OLD_TABLES {
+            conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}"))?;
+        }
+    }
+    let missing_weeks: Vec<catalog::MetricTable> = catalog::metric_tables()
+        .into_iter()
+        .filter(|t| t.weekly)
+        .filter(|t| !table_exists(conn, &t.name()).unwrap_or(true))
+        .collect();
+    conn.execute_batch(&catalog::ddl())?;
+    for t in missing_weeks {
+        conn.execute_batch(&catalog::week_backfill(t))?;
+    }
+    conn.pragma_update(None, "user_version", LAYOUT_VERSION)?;
+    Ok(())
+}
+
+/// Whether the database has a table called `name`.
+fn table_exists(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [name],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Gives events stored before the dims (an earlier layout) their `sdim` and `rdim`, from
+/// their facet columns, so facet searches find them.
+fn backfill_dims(w: &mut Writer) -> Result<(), StoreError> {
+    let have = columns(&w.conn, "events")?;
+    if !OLD_FACET_COLUMNS
+        .iter()
+        .all(|c| have.iter().any(|h| h == c))
+    {
+        return Ok(());
+    }
+    w.dict.refresh(&w.conn)?;
+    let tx = w.conn.transaction()?;
+    let rows: Vec<(i64, crate::store::Dims)> = {
+        let mut stmt = tx.prepare(&format!(
+            "SELECT rowid, {} FROM events WHERE sdim IS NULL",
+            OLD_FACET_COLUMNS.join(", ")
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            let s = |i: usize| -> rusqlite::Result<String> {
+                Ok(r.get::<_, Option<String>>(i)?.unwrap_or_default())
+            };
+            let domain = s(7)?;
+            Ok((
+                r.get(0)?,
+                crate::store::Dims {
+                    subaccount: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                    campaign: s(2)?,
+                    template: s(3)?,
+                    ip_pool: s(4)?,
+                    sending_ip: s(5)?,
+                    sending_domain: s(6)?,
+                    region: if domain.is_empty() { "" } else { "Global" }.into(),
+                    domain,
+                    mailbox_provider: s(8)?,
+                },
+            ))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (rowid, d) in rows {
+        let keys = ingest::keys_of_dims(&tx, &mut w.dict, &d)?;
+        tx.execute(
+            "UPDATE events SET sdim = ?1, rdim = ?2 WHERE rowid = ?3",
+            params![keys.sdim, keys.rdim, rowid],
+        )?;
+    }
+    tx.commit()?;
     Ok(())
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = open_conn(path)?;
+        let conn = open_conn(path, true)?;
         conn.execute_batch(SCHEMA)?;
         add_missing_event_columns(&conn)?;
-        rollup::create_tables(&conn)?;
-        let reader = open_conn(path)?;
+        migrate(&conn)?;
+        conn.execute_batch(EVENT_INDEXES)?;
+        let mut writer = Writer {
+            conn,
+            dict: dict::Dict::default(),
+            dict_valid: false,
+        };
+        backfill_dims(&mut writer)?;
+        let reader = open_conn(path, false)?;
+        search::register_functions(&reader)?;
         Ok(SqliteStore {
-            writer: Mutex::new(Writer {
-                conn,
-                dims: HashMap::new(),
-                reasons: HashMap::new(),
-                caches_valid: false,
+            writer: Mutex::new(writer),
+            reader: Mutex::new(Reader {
+                conn: reader,
+                dict: dict::Dict::default(),
             }),
-            reader: Mutex::new(reader),
         })
     }
 }
@@ -255,6 +393,7 @@ impl AnalyticsStore for SqliteStore {
 
     fn key_permissions(&self, key: &str) -> Result<Option<Vec<Permission>>, StoreError> {
         let perms: Option<String> = lock(&self.reader)?
+            .conn
             .query_row(
                 "SELECT permissions FROM api_keys WHERE key_hash = ?1",
                 [sha256_hex(key.as_bytes())],
@@ -300,17 +439,17 @@ impl AnalyticsStore for SqliteStore {
 mod tests {
     use super::*;
 
-    /// The facet filters must use their partial indexes (a `col IN (…)` term implies
-    /// `col IS NOT NULL`), or search would scan the whole time range.
+    /// The facet filters must use their indexes (a `col IN (…)` term implies
+    /// `col IS NOT NULL` for the partial ones), or search would scan the whole time range.
     #[test]
     fn facet_filters_use_their_indexes() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
-        let conn = lock(&store.reader).unwrap();
+        let reader = lock(&store.reader).unwrap();
+        let conn = &reader.conn;
         for (col, index) in [
-            ("campaign_id", "events_campaign"),
-            ("rcpt_to", "events_rcpt"),
-            ("ip_pool", "events_pool"),
+            ("sdim", "events_sdim"),
+            ("(ts / 3600) IN (0, 1) AND rcpt_to", "events_rcpt_hour"),
             ("message_id", "events_message"),
         ] {
             let sql = format!(
