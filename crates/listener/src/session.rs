@@ -811,6 +811,17 @@ impl Session {
                         started.elapsed()
                     );
                 }
+                if data.bare_line_ends() > 0 || data.folds() > 0 {
+                    // RFC 5321 forbids both; the stored (and relayed) text has CRLF only and
+                    // no line over 998 octets, which may break a signature the client made.
+                    info!(
+                        target: "petrel::smtp",
+                        "{} message {id}: {} bare CR/LF stored as CRLF, {} line(s) over 998 octets folded",
+                        self.peer,
+                        data.bare_line_ends(),
+                        data.folds()
+                    );
+                }
                 self.reply(Reply::new(250, (2, 6, 0), format!("message {id} accepted")));
             }
             Err(e) => {

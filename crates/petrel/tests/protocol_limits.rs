@@ -119,6 +119,7 @@ fn over_long_command_lines_are_refused_and_the_session_survives() {
     assert!(out.contains("250 2.0.0 ok"), "{out}");
 }
 
+/// The bare LFs are stored as CRLF (see `smuggling_outbound.rs` for the way out).
 #[test]
 fn bare_lf_dot_does_not_end_the_message() {
     let p = Petrel::start(CONFIG);
@@ -134,7 +135,7 @@ fn bare_lf_dot_does_not_end_the_message() {
         .to_string();
     let (_, body) = p.http_get(&format!("/messageBody?id={id}"));
     assert!(
-        body.contains("line\n.\nMAIL FROM:<evil@x.example>\r\nstill body\r\n.dot-stuffed\r\n"),
+        body.contains("line\r\n.\r\nMAIL FROM:<evil@x.example>\r\nstill body\r\n.dot-stuffed\r\n"),
         "{body}"
     );
 }

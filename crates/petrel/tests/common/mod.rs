@@ -26,6 +26,20 @@ pub fn test_cert() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-cert.pem")
 }
 
+/// The public key record of the test DKIM key (`tests/fixtures/dkim-mypmta.pem`, selector
+/// `mypmta`, domain `pmta.signalsdemo.trymsys.net`): the TXT value a verifier looks up.
+pub fn dkim_fixture_txt() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dkim-mypmta.dns.txt");
+    let record = std::fs::read_to_string(path).unwrap();
+    record
+        .split_once("TXT")
+        .unwrap()
+        .1
+        .trim()
+        .trim_matches('"')
+        .to_string()
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
