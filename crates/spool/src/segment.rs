@@ -88,8 +88,8 @@ pub(crate) fn rename_into_place(from: &Path, dir: &Path, n: u64) -> io::Result<(
     }
 }
 
-/// Zeros, for clearing bytes after the durable end.
-static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+/// Zeros, for clearing bytes after the durable end and for extending the padding.
+pub(crate) static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 /// Overwrites `from..to` of segment `n` with zeros and fdatasyncs, keeping the file's
 /// length: recovery's way of removing a torn record from a preallocated segment.
@@ -194,12 +194,14 @@ impl ActiveSegment {
     }
 
     /// Writes all of `bufs` at the durable end (over zero padding, or growing the file)
-    /// and fdatasyncs once. On success the bytes are durable and the start offset is
-    /// returned. On failure what was written is zeroed or cut off again (so no half record
-    /// remains) and the error returned.
-    pub fn append(&mut self, bufs: &mut [IoSlice<'_>]) -> Result<u64, AppendError> {
+    /// and fdatasyncs once. The last `padding` bytes of `bufs` must be zeros: they extend
+    /// the padding (room reserved for later records) rather than the records. On success
+    /// the bytes are durable and the start offset is returned. On failure what was written
+    /// is zeroed or cut off again (so no half record remains) and the error returned.
+    pub fn append(&mut self, bufs: &mut [IoSlice<'_>], padding: u64) -> Result<u64, AppendError> {
         let start = self.len;
         let total: u64 = bufs.iter().map(|b| b.len() as u64).sum();
+        debug_assert!(padding <= total);
         let result = self.write_all(bufs, start).and_then(|()| {
             self.io.sync_data().map_err(|error| AppendError {
                 context: "syncing segment",
@@ -208,8 +210,8 @@ impl ActiveSegment {
         });
         match result {
             Ok(()) => {
-                self.len = start + total;
-                self.size = self.size.max(self.len);
+                self.len = start + total - padding;
+                self.size = self.size.max(start + total);
                 Ok(start)
             }
             Err(e) => {
@@ -217,6 +219,24 @@ impl ActiveSegment {
                 Err(e)
             }
         }
+    }
+
+    /// Empties a segment that holds nothing live any more, in place: `header` (a new
+    /// SegmentHeader record, the same length as the one at offset 0) replaces the old
+    /// one, then the file is cut after it. Each step is synced, so a crash leaves either
+    /// the old records (all dead) behind the new header, or the header alone. Frees the
+    /// segment's space without needing any: the way out of a full disk when the active
+    /// segment is the only one left.
+    pub fn reset(&mut self, header: &[u8]) -> Result<(), AppendError> {
+        let fail = |context| move |error| AppendError { context, error };
+        self.write_all(&mut [IoSlice::new(header)], 0)?;
+        self.io.sync_data().map_err(fail("syncing segment"))?;
+        let len = header.len() as u64;
+        self.io.set_len(len).map_err(fail("truncating segment"))?;
+        self.io.sync_data().map_err(fail("syncing segment"))?;
+        self.len = len;
+        self.size = len;
+        Ok(())
     }
 
     fn write_all(
@@ -408,11 +428,11 @@ mod tests {
             .map(|i| vec![(i % 251) as u8; (i % 3) as usize])
             .collect();
         let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
-        assert_eq!(seg.append(&mut slices).unwrap(), 0);
+        assert_eq!(seg.append(&mut slices, 0).unwrap(), 0);
         let expected: Vec<u8> = parts.concat();
         assert_eq!(seg.len(), expected.len() as u64);
         let mut slices = [IoSlice::new(b"tail")];
-        assert_eq!(seg.append(&mut slices).unwrap(), expected.len() as u64);
+        assert_eq!(seg.append(&mut slices, 0).unwrap(), expected.len() as u64);
         let on_disk = fs::read(&p).unwrap();
         assert_eq!(&on_disk[..expected.len()], &expected[..]);
         assert_eq!(&on_disk[expected.len()..], b"tail");
@@ -422,10 +442,12 @@ mod tests {
     fn failed_write_or_sync_is_truncated_back() {
         let dir = tempfile::tempdir().unwrap();
         let (mut seg, plan, p) = faulty(dir.path());
-        seg.append(&mut [IoSlice::new(b"durable")]).unwrap();
+        seg.append(&mut [IoSlice::new(b"durable")], 0).unwrap();
 
         plan.lock().unwrap().fail_writes_after = Some(3);
-        let err = seg.append(&mut [IoSlice::new(b"lost-record")]).unwrap_err();
+        let err = seg
+            .append(&mut [IoSlice::new(b"lost-record")], 0)
+            .unwrap_err();
         assert_eq!(err.context, "writing segment");
         assert_eq!(fs::read(&p).unwrap(), b"durable");
         assert_eq!(seg.len(), 7);
@@ -434,13 +456,13 @@ mod tests {
             fail_sync: true,
             ..Plan::default()
         };
-        let err = seg.append(&mut [IoSlice::new(b"unsynced")]).unwrap_err();
+        let err = seg.append(&mut [IoSlice::new(b"unsynced")], 0).unwrap_err();
         assert_eq!(err.context, "syncing segment");
         assert_eq!(fs::read(&p).unwrap(), b"durable");
         assert!(!seg.poisoned);
 
         *plan.lock().unwrap() = Plan::default();
-        seg.append(&mut [IoSlice::new(b"+more")]).unwrap();
+        seg.append(&mut [IoSlice::new(b"+more")], 0).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"durable+more");
     }
 
@@ -464,7 +486,7 @@ mod tests {
     fn preallocated_writes_overwrite_and_failures_are_zeroed() {
         let dir = tempfile::tempdir().unwrap();
         let (mut seg, plan, p) = preallocated(dir.path(), 100);
-        assert_eq!(seg.append(&mut [IoSlice::new(b"durable")]).unwrap(), 0);
+        assert_eq!(seg.append(&mut [IoSlice::new(b"durable")], 0).unwrap(), 0);
         assert_eq!((seg.len(), seg.size(), seg.padding()), (7, 100, 93));
         let mut expected = b"durable".to_vec();
         expected.resize(100, 0);
@@ -472,7 +494,7 @@ mod tests {
 
         // Written, then the sync fails: zeroed again, length kept.
         plan.lock().unwrap().fail_sync = true;
-        assert!(seg.append(&mut [IoSlice::new(b"unsynced")]).is_err());
+        assert!(seg.append(&mut [IoSlice::new(b"unsynced")], 0).is_err());
         assert_eq!(fs::read(&p).unwrap(), expected);
         assert!(!seg.poisoned);
 
@@ -481,7 +503,7 @@ mod tests {
             fail_sync: true,
             ..Plan::default()
         };
-        assert!(seg.append(&mut [IoSlice::new(&[7u8; 150])]).is_err());
+        assert!(seg.append(&mut [IoSlice::new(&[7u8; 150])], 0).is_err());
         assert_eq!(fs::read(&p).unwrap(), expected);
         assert_eq!(seg.size(), 100);
 
@@ -490,13 +512,13 @@ mod tests {
             fail_writes_after: Some(3),
             ..Plan::default()
         };
-        assert!(seg.append(&mut [IoSlice::new(b"lost-record")]).is_err());
+        assert!(seg.append(&mut [IoSlice::new(b"lost-record")], 0).is_err());
         assert_eq!(fs::read(&p).unwrap(), expected);
         assert!(!seg.poisoned);
 
         // Growing past the preallocated size works and is kept.
         *plan.lock().unwrap() = Plan::default();
-        seg.append(&mut [IoSlice::new(&[1u8; 120])]).unwrap();
+        seg.append(&mut [IoSlice::new(&[1u8; 120])], 0).unwrap();
         assert_eq!((seg.len(), seg.size(), seg.padding()), (127, 127, 0));
         assert_eq!(fs::read(&p).unwrap().len(), 127);
     }
@@ -510,7 +532,7 @@ mod tests {
             fail_truncate: true,
             ..Plan::default()
         };
-        assert!(seg.append(&mut [IoSlice::new(b"abcdef")]).is_err());
+        assert!(seg.append(&mut [IoSlice::new(b"abcdef")], 0).is_err());
         assert!(seg.poisoned);
         assert_eq!(seg.len(), 0);
     }

@@ -40,6 +40,39 @@ pub fn dkim_fixture_txt() -> String {
         .to_string()
 }
 
+/// A small tmpfs mounted for one test (we run as root), unmounted on drop. `None` when
+/// mounting is not permitted here; the caller skips with a message saying so.
+pub struct Tmpfs {
+    pub dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`mount -o size=…`, e.g. `20m`).
+    pub fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().ok()?;
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        mounted.then_some(Tmpfs { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -339,9 +372,14 @@ pub struct Sink {
 impl Sink {
     /// Starts the sink on `host` (e.g. 127.0.0.1) and a free port.
     pub fn start(host: &str) -> Sink {
+        Sink::start_on(host, free_port())
+    }
+
+    /// Starts the sink on `host` and `port` (a port petrel was configured with before the
+    /// sink came up).
+    pub fn start_on(host: &str, port: u16) -> Sink {
         require("python3");
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let record = dir.path().join("received.jsonl");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/sink.py");
         let mut cmd = Command::new("python3");
@@ -361,10 +399,12 @@ impl Sink {
         }
     }
 
-    /// Everything received so far, one JSON object per message.
+    /// Everything received so far, one JSON object per message. A last line the sink is
+    /// still writing (no newline yet) is not counted.
     pub fn records(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.record)
-            .unwrap_or_default()
+        let text = std::fs::read_to_string(&self.record).unwrap_or_default();
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        complete
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
