@@ -82,6 +82,10 @@ pub struct ConfigData {
     pub log_file: Option<PathBuf>,
     /// `total-max-smtp-in` (default 100).
     pub total_max_smtp_in: u32,
+    /// `max-smtp-in-memory` (petrel extension, default 512M): the memory all inbound SMTP
+    /// sessions together may hold for mail being received (message data and recipient
+    /// lists), so a few large messages cannot exhaust the process.
+    pub max_smtp_in_memory: u64,
     /// `total-max-smtp-out` (planned).
     pub total_max_smtp_out: Option<u32>,
     /// `name-server IP[:PORT]` lines: the DNS servers for MX and address lookups, used in

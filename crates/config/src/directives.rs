@@ -127,6 +127,7 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("smtp-source-host", G | VMTA, K::Custom, A),
     d("total-max-smtp-out", G, INT, P),
     d("total-max-smtp-in", G, INT, A),
+    d("max-smtp-in-memory", G, K::Size, A),
     d("smtp-await-slot", G, BOOL, P),
     d("spool", G, K::Path, Status::Deprecated("<spool DIR>")),
     d("spool-delete-corrupted", G, BOOL, P),

@@ -581,14 +581,27 @@ fn source_defaults_without_blocks() {
     assert_eq!(p.smtp_data_timeout, secs(600));
     assert_eq!(p.max_message_hops, 100);
     assert_eq!(p.smtp_max_auth_failure_rate, None);
-    assert_eq!(p.max_message_size, None);
+    // 25M where PowerMTA has no limit (docs/operations.md, "Limits and hardening");
+    // recipients unlimited as in PowerMTA.
+    assert_eq!(p.max_message_size, Some(25 << 20));
     assert_eq!(p.max_rcpt_per_message, None);
     let l = &c.listeners[0];
     assert_eq!(l.addr, "0.0.0.0:25".parse().unwrap());
     assert_eq!(l.origin.line, 0);
     assert_eq!(c.total_max_smtp_in, 100);
+    assert_eq!(c.max_smtp_in_memory, 512 << 20);
     assert_eq!(c.enable_signals, EnableSignals::Disabled);
     assert_eq!(c.spool_dirs()[0].path, PathBuf::from("/virtual/var/spool"));
+}
+
+#[test]
+fn max_smtp_in_memory_is_a_size_of_at_least_1m() {
+    assert_eq!(cfg("max-smtp-in-memory 2G\n").max_smtp_in_memory, 2 << 30);
+    let (line, e) = one_err("\nmax-smtp-in-memory 100k\n");
+    assert_eq!(line, 2);
+    assert!(e.contains("at least 1M"), "{e}");
+    let (_, e) = one_err("max-smtp-in-memory lots\n");
+    assert!(e.contains("not a size"), "{e}");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 mod auth_limit;
 mod io;
+mod memory;
 mod reception;
 mod session;
 mod tls;
@@ -74,6 +75,8 @@ pub struct Context {
     pub stats: Stats,
     auth_failures: auth_limit::AuthFailures,
     slots: Arc<Semaphore>,
+    /// `max-smtp-in-memory`, shared by every session (read at start).
+    memory: memory::MemoryBudget,
 }
 
 impl Context {
@@ -81,6 +84,7 @@ impl Context {
     pub fn new(config: Arc<Config>, spool: Spool) -> Result<Arc<Self>, TlsError> {
         let tls = build_tls(&config)?;
         let slots = Arc::new(Semaphore::new(config.total_max_smtp_in as usize));
+        let memory = memory::MemoryBudget::new(config.max_smtp_in_memory);
         Ok(Arc::new(Context {
             config: RwLock::new(config),
             on_commit: RwLock::new(None),
@@ -90,6 +94,7 @@ impl Context {
             stats: Stats::default(),
             auth_failures: Default::default(),
             slots,
+            memory,
         }))
     }
 

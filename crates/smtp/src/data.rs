@@ -26,6 +26,7 @@ pub struct DataReader {
     max: Option<u64>,
     seen: u64,
     overflow: bool,
+    discard: bool,
     eight_bit: bool,
     lines: LineNormalizer,
 }
@@ -45,6 +46,7 @@ impl DataReader {
             max,
             seen: 0,
             overflow: false,
+            discard: false,
             eight_bit: false,
             lines: LineNormalizer::new(),
         }
@@ -53,6 +55,12 @@ impl DataReader {
     /// True when the message exceeded the size limit; the session answers `552 5.3.4`.
     pub fn overflowed(&self) -> bool {
         self.overflow
+    }
+
+    /// Stops storing: the rest is only scanned for the end of the data (the session has no
+    /// memory left for this message and will answer 4xx).
+    pub fn discard(&mut self) {
+        self.discard = true;
     }
 
     /// Message bytes seen so far (after unstuffing, before normalising), including any past
@@ -89,7 +97,7 @@ impl DataReader {
                 self.overflow = true;
             }
         }
-        if !self.overflow {
+        if !self.overflow && !self.discard {
             self.lines.push(bytes, out);
         }
     }

@@ -162,6 +162,35 @@ async fn commit_read_and_reopen(o: SpoolOptions) {
 }
 
 #[tokio::test]
+async fn an_edited_message_is_stored_as_its_two_parts_joined() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = open(dir.path(), opts());
+    let received = b"X-Job: drop-me\r\nSubject: s\r\n\r\nbody\r\n".to_vec();
+    let rest = received.len() - b"Subject: s\r\n\r\nbody\r\n".len();
+    let id = spool
+        .commit_edited(
+            env(&["a@x.org"]),
+            b"Received: by petrel\r\n".to_vec(),
+            received,
+            rest,
+        )
+        .await
+        .unwrap();
+    let want = b"Received: by petrel\r\nSubject: s\r\n\r\nbody\r\n";
+    assert_eq!(spool.read_body(id).unwrap(), want);
+    assert_eq!(spool.body_len(id), Some(want.len() as u64));
+    let err = spool
+        .commit_edited(env(&["a@x.org"]), Vec::new(), b"x".to_vec(), 2)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SpoolError::TooLarge), "{err}");
+    spool.shutdown();
+    let (spool, report) = open(dir.path(), opts());
+    assert!(report.corrupt_records.is_empty(), "{report}");
+    assert_eq!(spool.read_body(id).unwrap(), want);
+}
+
+#[tokio::test]
 async fn commit_rejects_envelope_without_recipients() {
     let dir = tempfile::tempdir().unwrap();
     let (spool, _) = open(dir.path(), opts());

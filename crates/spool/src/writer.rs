@@ -41,13 +41,34 @@ pub(crate) const MAX_EXTEND_STEP: u64 = 64 << 10;
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, SpoolError>>;
 
+/// A message body as the listener hands it over: an edited header section followed by the
+/// received bytes from `rest` on, written one after the other without being joined.
+pub(crate) struct Body {
+    pub head: Vec<u8>,
+    pub received: Vec<u8>,
+    pub rest: usize,
+}
+
+impl Body {
+    fn len(&self) -> usize {
+        self.head.len() + self.received.len() - self.rest
+    }
+
+    fn push_slices<'a>(&'a self, slices: &mut Vec<IoSlice<'a>>) {
+        if !self.head.is_empty() {
+            slices.push(IoSlice::new(&self.head));
+        }
+        slices.push(IoSlice::new(&self.received[self.rest..]));
+    }
+}
+
 pub(crate) enum Request {
     Commit {
         id: MessageId,
         envelope: Arc<Envelope>,
         /// Encoded record without the body (see `record::encode_message_head`).
-        head: Vec<u8>,
-        body: Vec<u8>,
+        record: Vec<u8>,
+        body: Body,
         reply: Reply<MessageId>,
     },
     Remove {
@@ -66,7 +87,7 @@ pub(crate) enum Request {
 impl Request {
     fn size(&self) -> usize {
         match self {
-            Request::Commit { head, body, .. } => head.len() + body.len(),
+            Request::Commit { record, body, .. } => record.len() + body.len(),
             _ => 32,
         }
     }
@@ -159,8 +180,8 @@ enum Op {
     Commit {
         id: MessageId,
         envelope: Arc<Envelope>,
-        head: Vec<u8>,
-        body: Vec<u8>,
+        record: Vec<u8>,
+        body: Body,
         reply: Reply<MessageId>,
     },
     Remove {
@@ -179,7 +200,7 @@ enum Op {
 impl Op {
     fn len(&self) -> u64 {
         (match self {
-            Op::Commit { head, body, .. } => head.len() + body.len(),
+            Op::Commit { record, body, .. } => record.len() + body.len(),
             Op::Remove { rec, .. } | Op::Done { rec, .. } => rec.len(),
         }) as u64
     }
@@ -399,9 +420,9 @@ impl Writer {
             let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(ops.len() * 2 + 1);
             for op in &ops {
                 match op {
-                    Op::Commit { head, body, .. } => {
-                        slices.push(IoSlice::new(head));
-                        slices.push(IoSlice::new(body));
+                    Op::Commit { record, body, .. } => {
+                        slices.push(IoSlice::new(record));
+                        body.push_slices(&mut slices);
                     }
                     Op::Remove { rec, .. } | Op::Done { rec, .. } => slices.push(IoSlice::new(rec)),
                 }
@@ -569,11 +590,11 @@ impl Writer {
                 Request::Commit {
                     id,
                     envelope,
-                    head,
+                    record,
                     body,
                     reply,
                 } => {
-                    let len = (head.len() + body.len()) as u64;
+                    let len = (record.len() + body.len()) as u64;
                     if let Some(available) = available {
                         if available < min_free.saturating_add(need).saturating_add(len) {
                             self.pressure = true;
@@ -588,7 +609,7 @@ impl Writer {
                     ops.push(Op::Commit {
                         id,
                         envelope,
-                        head,
+                        record,
                         body,
                         reply,
                     });

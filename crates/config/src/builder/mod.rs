@@ -103,6 +103,7 @@ impl<'a> Builder<'a> {
                 http_access: Vec::new(),
                 log_file: None,
                 total_max_smtp_in: 100,
+                max_smtp_in_memory: crate::DEFAULT_MAX_SMTP_IN_MEMORY,
                 total_max_smtp_out: None,
                 name_servers: Vec::new(),
                 smtp_await_slot: false,
@@ -293,6 +294,16 @@ impl<'a> Builder<'a> {
             }
             ("total-max-smtp-out", Value::Int(n)) => dd.total_max_smtp_out = Some(n),
             ("total-max-smtp-in", Value::Int(n)) => dd.total_max_smtp_in = n,
+            ("max-smtp-in-memory", Value::Size(n)) => {
+                if n < 1 << 20 {
+                    self.err(
+                        &l.loc,
+                        "`max-smtp-in-memory` must be at least 1M: every message being received needs some",
+                    );
+                } else {
+                    self.data.max_smtp_in_memory = n;
+                }
+            }
             ("smtp-await-slot", Value::Bool(b)) => dd.smtp_await_slot = b,
             ("spool", Value::Path(p)) => dd.spools.push(SpoolDir {
                 path: p,
