@@ -278,11 +278,7 @@ async fn guard(
     next: Next,
 ) -> Response {
     let level = access::level_for(&m.access, peer.ip());
-    let needed = if req.method() == axum::http::Method::GET {
-        AccessLevel::Monitor
-    } else {
-        AccessLevel::Operator
-    };
+    let needed = access::needed_for(req.method(), req.uri().path());
     if level < needed {
         return ApiError::new(
             StatusCode::FORBIDDEN,
