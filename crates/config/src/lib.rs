@@ -18,6 +18,7 @@ mod directives;
 mod error;
 mod lexer;
 mod model;
+mod read;
 mod resolve;
 mod tree;
 mod values;
@@ -63,7 +64,7 @@ pub struct Loaded {
 /// Relative paths inside the file (includes, certificates, key files, spool, logs...)
 /// resolve against the directory of the file that names them.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    match std::fs::read(path) {
+    match read::read_limited(path, read::MAX_CONFIG_FILE) {
         Ok(bytes) => run(&String::from_utf8_lossy(&bytes), path, true),
         Err(e) => Err(ConfigError {
             errors: vec![Diagnostic::new(

@@ -1583,6 +1583,67 @@ fn include_errors() {
     );
 }
 
+/// `include /dev/zero` used to grow `check-config` without bound and a FIFO hung it: only
+/// regular files up to a size are read, and each refusal names the including line.
+#[test]
+fn include_reads_only_regular_files_of_bounded_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let main = root.join("petrel.conf");
+    let fifo = root.join("pipe.conf");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let big = root.join("big.conf");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(crate::read::MAX_CONFIG_FILE + 1)
+        .unwrap();
+    // Run the loader on its own thread so that a hang fails the test instead of stalling it.
+    let load_in_time = |text: &str| {
+        std::fs::write(&main, text).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = main.clone();
+        std::thread::spawn(move || tx.send(load(&path)).unwrap());
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the loader hung")
+            .unwrap_err()
+    };
+    for (text, want) in [
+        // The FIFO first: without the checks it hangs, which fails this test cleanly, where
+        // /dev/zero would grow the test's memory until the timeout.
+        ("\ninclude pipe.conf\n", "not a regular file (a FIFO)"),
+        (
+            "\ninclude /dev/zero\n",
+            "not a regular file (a character device)",
+        ),
+        ("\ninclude big.conf\n", "over the limit of 32 MiB"),
+        ("\ninclude /\n", "not a regular file (a directory)"),
+        (
+            "\nsmtp-server-tls-certificate /dev/zero\n",
+            "not a regular file (a character device)",
+        ),
+        (
+            "\ndomain-key s,example.com,/dev/zero\n",
+            "not a regular file (a character device)",
+        ),
+    ] {
+        let e = load_in_time(text);
+        assert_eq!(e.errors.len(), 1, "{text}: {e}");
+        assert_eq!(
+            (e.errors[0].file.as_path(), e.errors[0].line),
+            (main.as_path(), 2),
+            "{e}"
+        );
+        assert!(e.errors[0].message.contains(want), "{text}: {e}");
+    }
+    // The configuration file itself, too.
+    let e = load(Path::new("/dev/zero")).unwrap_err();
+    assert!(e.errors[0].message.contains("not a regular file"), "{e}");
+}
+
 // ------------------------------------------------------------------ misc
 
 #[test]

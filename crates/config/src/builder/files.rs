@@ -17,7 +17,7 @@ impl Builder<'_> {
         }
         let path = resolve_path(&l.loc.base_dir(), &l.words[0]);
         if check && self.io {
-            match std::fs::read(&path) {
+            match crate::read::read_limited(&path, crate::read::MAX_KEY_FILE) {
                 Err(e) => {
                     self.err(
                         &l.loc,
@@ -87,7 +87,7 @@ impl Builder<'_> {
         };
         let key_file = resolve_path(&l.loc.base_dir(), parts[2]);
         if self.io {
-            match std::fs::read(&key_file) {
+            match crate::read::read_limited(&key_file, crate::read::MAX_KEY_FILE) {
                 Err(e) => {
                     self.err(
                         &l.loc,
