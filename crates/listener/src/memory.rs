@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 
 /// Memory is handed out in grains of this many bytes, so a growing message or a new
 /// recipient takes the semaphore only now and then.
-const GRAIN: u64 = 16 << 10;
+const GRAIN: u64 = 4 << 10;
 
 /// The budget every session shares.
 #[derive(Clone)]
@@ -99,6 +99,7 @@ mod tests {
         assert!(a.hold(600 << 10));
         assert!(a.hold(100), "holding less than held is free");
         assert!(!b.hold(600 << 10), "only 424 KiB left");
+        assert!(b.hold(1), "a grain is small");
         assert!(b.hold(400 << 10));
         drop(a);
         assert!(b.hold(1000 << 10), "a's share came back");

@@ -712,10 +712,12 @@ impl Session {
         let started = Instant::now();
         let max_size = self.policy.max_message_size;
         let mut data = DataReader::new(max_size);
-        // Room for the SIZE the client announced (within the limit), else a little.
-        let hint = txn.params.size.map_or(8 * 1024, |n| {
-            n.min(max_size.unwrap_or(u64::MAX)).min(64 << 20) as usize + 1024
-        });
+        // Room for the SIZE the client announced, up to 1 MiB (more only as bytes arrive,
+        // so announcing a size cannot hold memory for free), else a little.
+        let hint = txn
+            .params
+            .size
+            .map_or(8 << 10, |n| n.min(1 << 20) as usize + 1024);
         let mut body = Vec::new();
         let mut out_of_memory = !Self::grow_to(&mut txn, &mut body, hint);
         if out_of_memory {
