@@ -89,7 +89,7 @@ pub(crate) fn rename_into_place(from: &Path, dir: &Path, n: u64) -> io::Result<(
 }
 
 /// Zeros, for clearing bytes after the durable end and for extending the padding.
-pub(crate) static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 /// Overwrites `from..to` of segment `n` with zeros and fdatasyncs, keeping the file's
 /// length: recovery's way of removing a torn record from a preallocated segment.
@@ -194,28 +194,40 @@ impl ActiveSegment {
     }
 
     /// Writes all of `bufs` at the durable end (over zero padding, or growing the file)
-    /// and fdatasyncs once. The last `padding` bytes of `bufs` must be zeros: they extend
-    /// the padding (room reserved for later records) rather than the records. On success
-    /// the bytes are durable and the start offset is returned. On failure what was written
-    /// is zeroed or cut off again (so no half record remains) and the error returned.
-    pub fn append(&mut self, bufs: &mut [IoSlice<'_>], padding: u64) -> Result<u64, AppendError> {
+    /// and fdatasyncs once. With `extend_to` past the end of the file, the file is also
+    /// extended with zeros up to there (padding: room reserved for later records; only
+    /// the new part is written), in the same sync. On success the bytes are durable and
+    /// the start offset is returned. On failure what was written is zeroed or cut off
+    /// again (so no half record remains) and the error returned.
+    pub fn append(&mut self, bufs: &mut [IoSlice<'_>], extend_to: u64) -> Result<u64, AppendError> {
         let start = self.len;
         let total: u64 = bufs.iter().map(|b| b.len() as u64).sum();
-        debug_assert!(padding <= total);
-        let result = self.write_all(bufs, start).and_then(|()| {
-            self.io.sync_data().map_err(|error| AppendError {
-                context: "syncing segment",
-                error,
+        let records_end = start + total;
+        let zeros_from = records_end.max(self.size);
+        let zeros_to = extend_to.max(zeros_from);
+        let result = self
+            .write_all(bufs, start)
+            .and_then(|()| {
+                self.write_zeros(zeros_from, zeros_to)
+                    .map_err(|error| AppendError {
+                        context: "extending segment",
+                        error,
+                    })
             })
-        });
+            .and_then(|()| {
+                self.io.sync_data().map_err(|error| AppendError {
+                    context: "syncing segment",
+                    error,
+                })
+            });
         match result {
             Ok(()) => {
-                self.len = start + total - padding;
-                self.size = self.size.max(start + total);
+                self.len = records_end;
+                self.size = self.size.max(zeros_to);
                 Ok(start)
             }
             Err(e) => {
-                self.roll_back(start + total);
+                self.roll_back(records_end, zeros_to);
                 Err(e)
             }
         }
@@ -275,8 +287,11 @@ impl ActiveSegment {
     /// crash could bring back records whose callers were told "failed": duplicates, never
     /// losses). If nothing works, the bytes after `len` are unknown and the segment is
     /// marked poisoned so the writer moves on.
-    fn roll_back(&mut self, end: u64) {
-        let zero_end = end.min(self.size);
+    /// `records_end`: where the failed records ended; `end`: how far the write may have
+    /// reached (zeros included). Padding between them inside the old size was not touched.
+    fn roll_back(&mut self, records_end: u64, end: u64) {
+        let end = end.max(records_end);
+        let zero_end = records_end.min(self.size);
         let mut restored = Ok(());
         if zero_end > self.len {
             restored = self.write_zeros(self.len, zero_end);
@@ -521,6 +536,26 @@ mod tests {
         seg.append(&mut [IoSlice::new(&[1u8; 120])], 0).unwrap();
         assert_eq!((seg.len(), seg.size(), seg.padding()), (127, 127, 0));
         assert_eq!(fs::read(&p).unwrap().len(), 127);
+    }
+
+    #[test]
+    fn append_can_extend_the_padding_and_undo_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut seg, plan, p) = faulty(dir.path());
+        assert_eq!(seg.append(&mut [IoSlice::new(b"rec1")], 100).unwrap(), 0);
+        assert_eq!((seg.len(), seg.size(), seg.padding()), (4, 100, 96));
+        let mut want = b"rec1".to_vec();
+        want.resize(100, 0);
+        assert_eq!(fs::read(&p).unwrap(), want);
+        // Within the padding: nothing more is written past the records.
+        seg.append(&mut [IoSlice::new(b"rec2")], 50).unwrap();
+        assert_eq!((seg.len(), seg.size()), (8, 100));
+        // Extending when the sync fails: the records are zeroed, the extension cut off.
+        plan.lock().unwrap().fail_sync = true;
+        assert!(seg.append(&mut [IoSlice::new(b"lost")], 300).is_err());
+        want[4..8].copy_from_slice(b"rec2");
+        assert_eq!(fs::read(&p).unwrap(), want);
+        assert_eq!((seg.len(), seg.size()), (8, 100));
     }
 
     #[test]

@@ -408,16 +408,18 @@ impl Writer {
         if self.should_rotate(group_len + if new_rcpts > 0 { reserve } else { 0 }) {
             self.rotate(reserve);
         }
-        let tail = if new_rcpts > 0 && self.active.padding() < group_len + reserve {
-            reserve + self.extend_step()
+        // Extend the padding (only the part past the file's end is written) when the group
+        // would leave less than the reserve.
+        let start = self.active.len();
+        let extend_to = if new_rcpts > 0 && self.active.padding() < group_len + reserve {
+            start + group_len + reserve + self.extend_step()
         } else {
             0
         };
 
-        let start = self.active.len();
         let size_before = self.active.size();
         let result = {
-            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(ops.len() * 2 + 1);
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(ops.len() * 3);
             for op in &ops {
                 match op {
                     Op::Commit { record, body, .. } => {
@@ -427,8 +429,7 @@ impl Writer {
                     Op::Remove { rec, .. } | Op::Done { rec, .. } => slices.push(IoSlice::new(rec)),
                 }
             }
-            push_zeros(&mut slices, tail);
-            self.active.append(&mut slices, tail)
+            self.active.append(&mut slices, extend_to)
         };
 
         match result {
@@ -496,10 +497,8 @@ impl Writer {
         if self.active.poisoned || self.active.padding() >= reserve {
             return;
         }
-        let tail = reserve + self.extend_step();
-        let mut slices = Vec::new();
-        push_zeros(&mut slices, tail);
-        match self.active.append(&mut slices, tail) {
+        let extend_to = self.active.len() + reserve + self.extend_step();
+        match self.active.append(&mut [], extend_to) {
             Ok(_) => self.shared.fsyncs.fetch_add(1, Ordering::Relaxed),
             Err(e) => {
                 tracing::warn!(error = %e.error, "could not reserve spool space for done-markers");
@@ -841,15 +840,6 @@ pub(crate) fn reserve_for(pending: u64) -> u64 {
     RESERVE_BASE.saturating_add(pending.saturating_mul(DONE_RECORD_LEN))
 }
 
-/// Appends slices of zeros adding up to `n` bytes.
-fn push_zeros(slices: &mut Vec<IoSlice<'_>>, mut n: u64) {
-    while n > 0 {
-        let k = n.min(segment::ZEROS.len() as u64) as usize;
-        slices.push(IoSlice::new(&segment::ZEROS[..k]));
-        n -= k as u64;
-    }
-}
-
 /// Writes the segment's header record, followed by `padding` zero bytes (0: none).
 fn write_header(
     shared: &Shared,
@@ -861,10 +851,13 @@ fn write_header(
         created_unix_ms: now_unix_ms(),
     })
     .expect("small record");
-    let mut slices = vec![IoSlice::new(&header)];
-    push_zeros(&mut slices, padding);
+    let extend_to = if padding > 0 {
+        active.len() + header.len() as u64 + padding
+    } else {
+        0
+    };
     active
-        .append(&mut slices, padding)
+        .append(&mut [IoSlice::new(&header)], extend_to)
         .map_err(|e| SpoolError::io(e.context, e.error))?;
     shared.fsyncs.fetch_add(1, Ordering::Relaxed);
     shared.records.fetch_add(1, Ordering::Relaxed);
