@@ -73,10 +73,16 @@ impl Charge {
         }
     }
 
+    /// Gives back what is held beyond `bytes`.
+    pub(crate) fn settle(&mut self, bytes: u64) {
+        let keep = bytes.div_ceil(GRAIN).min(self.held);
+        self.grains.add_permits((self.held - keep) as usize);
+        self.held = keep;
+    }
+
     /// Gives everything back (the transaction goes on holding nothing).
     pub(crate) fn release(&mut self) {
-        self.grains.add_permits(self.held as usize);
-        self.held = 0;
+        self.settle(0);
     }
 }
 
@@ -103,8 +109,10 @@ mod tests {
         assert!(b.hold(400 << 10));
         drop(a);
         assert!(b.hold(1000 << 10), "a's share came back");
-        b.release();
+        b.settle(100 << 10);
         let mut c = budget.charge();
+        assert!(!c.hold(1 << 20), "b still holds 100 KiB");
+        b.release();
         assert!(c.hold(1 << 20));
         assert!(!c.hold((1 << 20) + 1));
     }

@@ -922,15 +922,19 @@ impl Session {
 
 impl Session {
     /// Makes `body` able to hold `capacity` bytes without reallocating, charging the
-    /// transaction's memory first. False when `max-smtp-in-memory` has no room for it.
+    /// transaction's memory first: while the bytes move to the larger buffer both exist,
+    /// so both are charged until then. False when `max-smtp-in-memory` has no room.
     fn grow_to(txn: &mut Transaction, body: &mut Vec<u8>, capacity: usize) -> bool {
         if capacity <= body.capacity() {
             return true;
         }
-        if !txn.memory.hold(txn.envelope_bytes + capacity as u64) {
+        let during = txn.envelope_bytes + (body.capacity() + capacity) as u64;
+        if !txn.memory.hold(during) {
             return false;
         }
         body.reserve_exact(capacity - body.len());
+        txn.memory
+            .settle(txn.envelope_bytes + body.capacity() as u64);
         true
     }
 
