@@ -761,7 +761,10 @@ impl Session {
                     let step = body.capacity() + body.capacity() / 2;
                     let cap = max_size.map_or(usize::MAX, |m| m as usize + (64 << 10));
                     let want = room.max(step.min(cap));
-                    if !Self::grow_to(&mut txn, &mut body, want) {
+                    // Near the budget, grow by just what this chunk needs before giving up.
+                    if !Self::grow_to(&mut txn, &mut body, want)
+                        && (want == room || !Self::grow_to(&mut txn, &mut body, room))
+                    {
                         out_of_memory = true;
                         data.discard();
                         body = Vec::new();
@@ -922,19 +925,17 @@ impl Session {
 
 impl Session {
     /// Makes `body` able to hold `capacity` bytes without reallocating, charging the
-    /// transaction's memory first: while the bytes move to the larger buffer both exist,
-    /// so both are charged until then. False when `max-smtp-in-memory` has no room.
+    /// transaction's memory first. False when `max-smtp-in-memory` has no room for it.
+    /// (Growing a buffer of a megabyte or more moves it with `mremap`, not a copy: see
+    /// the binary's `allocator.rs`; smaller ones cost little either way.)
     fn grow_to(txn: &mut Transaction, body: &mut Vec<u8>, capacity: usize) -> bool {
         if capacity <= body.capacity() {
             return true;
         }
-        let during = txn.envelope_bytes + (body.capacity() + capacity) as u64;
-        if !txn.memory.hold(during) {
+        if !txn.memory.hold(txn.envelope_bytes + capacity as u64) {
             return false;
         }
         body.reserve_exact(capacity - body.len());
-        txn.memory
-            .settle(txn.envelope_bytes + body.capacity() as u64);
         true
     }
 

@@ -7,7 +7,7 @@
 //! 100 sessions sending 50 MB messages (`bench/large-messages.sh`), petrel's peak RSS then
 //! reached 1.2–1.6 times the budget. A fixed threshold of 1 MiB keeps every buffer of a
 //! megabyte or more out of the arenas (returned when freed, and grown with `mremap`
-//! instead of copied), so RSS stays within the budget (450–470 MiB for 512M); ordinary
+//! instead of copied), so RSS stays within the budget (about 495 MiB for 512M); ordinary
 //! messages, below a megabyte, are still served from the heap as before.
 
 /// The size from which allocations always get their own mapping.
