@@ -155,6 +155,8 @@ pub(crate) struct ActiveSegment {
     /// Set when a roll-back could neither zero nor truncate what a failed write left: the
     /// bytes after `len` are unknown, so the writer should move to a fresh segment.
     pub poisoned: bool,
+    /// Created at its full size ahead of time (`prepare.rs`): it is not grown past it.
+    pub preallocated: bool,
 }
 
 /// Which step of an append failed (for the error message).
@@ -174,6 +176,7 @@ impl ActiveSegment {
             len,
             size: size.max(len),
             poisoned: false,
+            preallocated: false,
         }
     }
 

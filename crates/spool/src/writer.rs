@@ -288,6 +288,8 @@ impl Writer {
                 let file = segment::open_rw(&shared.dir, seg.number)
                     .map_err(|e| SpoolError::io("opening active segment", e))?;
                 let mut active = ActiveSegment::new(seg.number, wrap(file), seg.len, seg.size);
+                // A full-size file with room left was preallocated (by this or an earlier run).
+                active.preallocated = seg.size >= opts.segment_size && seg.len < seg.size;
                 if seg.len == 0 {
                     write_header(&shared, &mut active, 0)?;
                 }
@@ -728,9 +730,20 @@ impl Writer {
         room.saturating_sub(reserve_for(self.shared.read_index().recipients()))
     }
 
-    /// Whether a group of `group_len` bytes should go into a new segment.
+    /// Whether a group of `group_len` bytes (with the reserve it must leave) should go
+    /// into a new segment.
     fn should_rotate(&self, group_len: u64) -> bool {
         if self.active.poisoned || self.active.len() >= self.opts.segment_size {
+            return true;
+        }
+        // A preallocated segment is not grown past its size: when its padding cannot take
+        // the group, the next segment starts now, as it would have once full (the
+        // prepared one, or an appended one with its reserve). A group larger than any
+        // segment has to grow one anyway; it stays.
+        if self.active.preallocated
+            && group_len > self.active.padding()
+            && SEGMENT_HEADER_RECORD_LEN.saturating_add(group_len) <= self.opts.segment_size
+        {
             return true;
         }
         // A group that does not fit in the active segment's padding would grow the file
@@ -901,6 +914,7 @@ fn activate_prepared(
         return Err(SpoolError::io("moving prepared segment into place", e));
     }
     let mut active = ActiveSegment::new(number, wrap(prepared.file), 0, prepared.size);
+    active.preallocated = true;
     let made = write_header(shared, &mut active, 0).and_then(|()| {
         segment::sync_dir(dir).map_err(|e| SpoolError::io("syncing spool directory", e))
     });
