@@ -5,12 +5,15 @@
 //! start); everything else is safe code.
 #![deny(unsafe_code)]
 
+mod admin;
 mod allocator;
 mod cli;
 mod daemon;
 mod keys;
 mod metrics;
 mod mgmt_client;
+mod pmta;
+mod render;
 mod returns;
 mod signals;
 mod tracking;
@@ -21,6 +24,13 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     allocator::tune();
+    // Installed as a symlink named `pmta`, petrel answers PowerMTA's command line.
+    if std::env::args_os()
+        .next()
+        .is_some_and(|argv0| pmta::invoked_as_pmta(&argv0))
+    {
+        return pmta::main();
+    }
     let args = cli::Args::parse();
     match cli::run(args) {
         Ok(code) => code,

@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 use petrel_config::{Config, SignalsPrivacy};
 use petrel_events::{EventSpool, Privacy, SpoolConfig, UploadCounters, Uploader, UploaderConfig};
-use petrel_signals::{Permission, SignalsStore};
+use petrel_signals::{AnalyticsStore, Permission, Retention, ServiceOptions, SignalsStore};
+use petrel_signals_model::traps::TrapList;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -96,6 +97,24 @@ pub struct Service {
     pub addr: SocketAddr,
     /// The server task.
     pub task: JoinHandle<()>,
+    /// The retention task (`event-retention`, `metrics-retention`).
+    pub retention: JoinHandle<()>,
+}
+
+/// Reads `spam-trap-file`, reporting bad lines as `file:line: why`.
+fn load_traps(path: Option<&std::path::Path>) -> Result<TrapList> {
+    let Some(path) = path else {
+        return Ok(TrapList::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading spam-trap-file {}", path.display()))?;
+    TrapList::parse(&text).map_err(|errors| {
+        let lines: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}:{}: {}", path.display(), e.line, e.message))
+            .collect();
+        anyhow::anyhow!("spam-trap-file has errors:\n{}", lines.join("\n"))
+    })
 }
 
 /// Opens the `<signals-service>` database, registering the `<signals>` api-key (when this
@@ -125,25 +144,38 @@ pub fn open_store(config: &Config) -> Result<Option<Arc<SignalsStore>>> {
 
 /// Binds and starts petrel's Signals service when `<signals-service>` is configured.
 pub async fn start_service(config: &Config) -> Result<Option<Service>> {
+    let Some(svc) = &config.signals_service else {
+        return Ok(None);
+    };
+    let traps = load_traps(svc.spam_trap_file.as_deref())?;
     let Some(store) = open_store(config)? else {
         return Ok(None);
     };
-    let addr = config
-        .signals_service
-        .as_ref()
-        .map(|s| s.listener)
-        .expect("store implies service");
+    let addr = svc.listener;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot bind the Signals service on {addr} (<signals-service> listener)")
     })?;
     let addr = listener.local_addr().unwrap_or(addr);
-    let app = petrel_signals::router(store);
+    let store: Arc<dyn AnalyticsStore> = store;
+    let retention = petrel_signals::retention::spawn(
+        store.clone(),
+        Retention {
+            events_secs: svc.event_retention.as_secs() as i64,
+            metrics_secs: svc.metrics_retention.as_secs() as i64,
+        },
+        Duration::from_secs(3600),
+    );
+    let app = petrel_signals::router(store, ServiceOptions { traps });
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             warn!("signals service stopped: {e}");
         }
     });
-    Ok(Some(Service { addr, task }))
+    Ok(Some(Service {
+        addr,
+        task,
+        retention,
+    }))
 }
 
 /// `petrel signals serve`: only the Signals service of the configuration.
@@ -164,6 +196,7 @@ pub fn serve_alone(config: &Config) -> Result<()> {
         eprintln!("{line}");
         wait_for_stop().await;
         svc.task.abort();
+        svc.retention.abort();
         Ok(())
     })
 }

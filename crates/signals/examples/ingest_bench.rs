@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use petrel_signals::{create_api_key, router, Permission, SignalsStore};
+use petrel_signals::{create_api_key, router, Permission, ServiceOptions, SignalsStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -64,7 +64,9 @@ async fn main() {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, router(store)).await });
+    tokio::spawn(
+        async move { axum::serve(listener, router(store, ServiceOptions::default())).await },
+    );
 
     // Prepare the gzip bodies before timing: the client's work is not the server's.
     let mut batches = Vec::new();

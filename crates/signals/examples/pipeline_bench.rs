@@ -13,7 +13,9 @@ use std::time::{Duration, Instant, SystemTime};
 use petrel_events::{
     Event, EventKind, EventSpool, SpoolConfig, UploadOutcome, Uploader, UploaderConfig,
 };
-use petrel_signals::{router, BatchQuery, Permission, SignalsStore};
+use petrel_signals::{
+    router, AnalyticsStore, BatchQuery, Permission, ServiceOptions, SignalsStore,
+};
 
 fn event(i: u64) -> Event {
     let kind = if i.is_multiple_of(2) {
@@ -62,7 +64,7 @@ async fn main() {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let app = router(store.clone());
+    let app = router(store.clone(), ServiceOptions::default());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let events_dir = dir.path().join("events");

@@ -4,7 +4,6 @@
 //! the same `message_id`, as SparkPost does (spec §2.5). That is what puts an open into the
 //! right campaign report.
 
-use rusqlite::{OptionalExtension, Transaction};
 use serde_json::{Map, Value};
 
 use crate::event::StoredEvent;
@@ -72,30 +71,23 @@ fn subaccount_unknown(v: Option<&Value>) -> bool {
     }
 }
 
-/// Fills `ev` from the newest delivery (else injection) event of its message, if `ev` is a
-/// type SparkPost enriches and such an event is stored (in this batch or earlier).
-pub(crate) fn enrich(tx: &Transaction<'_>, ev: &mut StoredEvent) -> rusqlite::Result<()> {
-    if !ENRICHED_TYPES.contains(&ev.event_type) {
-        return Ok(());
+/// True for the types SparkPost enriches from the original message.
+pub(crate) fn is_enriched(ev: &StoredEvent) -> bool {
+    ENRICHED_TYPES.contains(&ev.event_type)
+}
+
+/// Fills `ev` from `original` (the JSON of the newest stored delivery, else injection, of
+/// its message) when `ev` is a type SparkPost enriches. Fields the event brings are kept.
+pub(crate) fn enrich(ev: &mut StoredEvent, original: Option<&str>) {
+    if !is_enriched(ev) {
+        return;
     }
-    let Some(message_id) = ev.message_id.as_deref() else {
-        return Ok(());
-    };
-    let original: Option<String> = tx
-        .prepare_cached(
-            "SELECT json FROM events WHERE message_id = ?1 AND type IN ('delivery', 'injection') \
-             ORDER BY type = 'delivery' DESC, ts DESC LIMIT 1",
-        )?
-        .query_row([message_id], |r| r.get(0))
-        .optional()?;
-    let Some(original) = original else {
-        return Ok(());
-    };
+    let Some(original) = original else { return };
     let (Ok(Value::Object(orig)), Ok(Value::Object(mut own))) = (
-        serde_json::from_str::<Value>(&original),
+        serde_json::from_str::<Value>(original),
         serde_json::from_str::<Value>(&ev.json),
     ) else {
-        return Ok(());
+        return;
     };
     let mut changed = false;
     for key in COPIED {
@@ -117,7 +109,6 @@ pub(crate) fn enrich(tx: &Transaction<'_>, ev: &mut StoredEvent) -> rusqlite::Re
     if changed {
         refresh_facets(ev, &own);
     }
-    Ok(())
 }
 
 /// Re-reads the indexed columns from the enriched object, with the same derivations as at
@@ -128,11 +119,6 @@ fn refresh_facets(ev: &mut StoredEvent, obj: &Map<String, Value>) {
         Value::Object(obj.clone())
     );
     if let Ok(fresh) = crate::event::parse_line(line.as_bytes()) {
-        ev.campaign_id = fresh.campaign_id;
-        ev.ip_pool = fresh.ip_pool;
-        ev.sending_ip = fresh.sending_ip;
-        ev.sending_domain = fresh.sending_domain;
-        ev.subaccount_id = fresh.subaccount_id;
-        ev.json = fresh.json;
+        *ev = fresh;
     }
 }

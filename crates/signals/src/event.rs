@@ -13,88 +13,68 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use petrel_signals_model::counters::EventFacts;
+use petrel_signals_model::traps::TrapType;
+use petrel_signals_model::types::{self, EventType};
+
 use crate::timefmt;
 
-/// The wrapper keys SparkPost accepts (spec §1.3).
-const GROUPINGS: &[&str] = &[
-    "message_event",
-    "track_event",
-    "gen_event",
-    "adaptive_event",
-    "unsubscribe_event",
-    "relay_event",
-    "ab_test_event",
-];
-
-/// Ingest type name → public type name (spec §2.1).
-const TYPE_MAP: &[(&str, &str)] = &[
-    ("reception", "injection"),
-    ("delivery", "delivery"),
-    ("inband", "bounce"),
-    ("tempfail", "delay"),
-    ("outofband", "out_of_band"),
-    ("feedback", "spam_complaint"),
-    ("rejection", "policy_rejection"),
-    ("gen_rejection", "generation_rejection"),
-    ("gen_fail", "generation_failure"),
-    ("initial_open", "initial_open"),
-    ("open", "open"),
-    ("click", "click"),
-    ("amp_initial_open", "amp_initial_open"),
-    ("amp_open", "amp_open"),
-    ("amp_click", "amp_click"),
-    ("list", "list_unsubscribe"),
-    ("link", "link_unsubscribe"),
-];
-
-/// Public names accepted on ingest as well (SparkPost's behaviour is unconfirmed; accepting
-/// them costs nothing and helps hand-written test data).
-const PUBLIC_ONLY: &[&str] = &[
-    "injection",
-    "bounce",
-    "delay",
-    "out_of_band",
-    "spam_complaint",
-    "policy_rejection",
-    "generation_rejection",
-    "generation_failure",
-    "list_unsubscribe",
-    "link_unsubscribe",
-    "relay_injection",
-    "relay_rejection",
-    "relay_delivery",
-    "relay_tempfail",
-    "relay_permfail",
-    "ab_test_completed",
-    "ab_test_cancelled",
-];
+// The wrapper keys and the type names come from the table the emitter uses too
+// (`petrel-event-types`, re-exported by the analytics model).
+use petrel_event_types::GROUPINGS;
 
 /// Maps an ingest or public type name to the public name, if known.
 pub(crate) fn public_type(name: &str) -> Option<&'static str> {
-    TYPE_MAP
-        .iter()
-        .find(|(i, _)| *i == name)
-        .map(|(_, p)| *p)
-        .or_else(|| PUBLIC_ONLY.iter().find(|p| **p == name).copied())
+    types::public_name(name)
 }
 
 /// One validated event, ready for the events table. `json` is the event object exactly as
 /// uploaded (without the wrapper); the public form is computed when it is read, which keeps
 /// ingest — the hot path — down to one borrowed parse.
 #[derive(Debug, Clone)]
-pub(crate) struct StoredEvent {
+pub struct StoredEvent {
+    /// `event_id`.
     pub event_id: String,
+    /// Unix seconds.
     pub timestamp: i64,
+    /// Public type name.
     pub event_type: &'static str,
+    /// `campaign_id`.
     pub campaign_id: Option<String>,
+    /// Lower-cased `rcpt_to`, else `rcpt_hash`.
     pub rcpt_to: Option<String>,
+    /// `subaccount_id`.
     pub subaccount_id: Option<i64>,
+    /// `ip_pool`, else `binding_group`.
     pub ip_pool: Option<String>,
+    /// `sending_ip`.
     pub sending_ip: Option<String>,
+    /// `sending_domain`, else the domain of `friendly_from` / `msg_from`.
     pub sending_domain: Option<String>,
+    /// `message_id`.
     pub message_id: Option<String>,
+    /// `bounce_class`.
     pub bounce_class: Option<String>,
+    /// The event object as uploaded (enriched).
     pub json: String,
+    /// The facets the analytics group by, resolved at ingest.
+    pub recipient_domain: Option<String>,
+    /// `mailbox_provider`, else derived from the recipient domain.
+    pub mailbox_provider: Option<String>,
+    /// `mailbox_provider_region`.
+    pub region: Option<String>,
+    /// `template_id`.
+    pub template_id: Option<String>,
+    /// What counting needs (type, retries, sizes, link, machine flag).
+    pub facts: EventFacts,
+    /// `reason` (redacted) else `raw_reason`: the key of the reason reports.
+    pub reason: Option<String>,
+    /// The raw recipient address (not a hash), for trap and list-quality checks.
+    pub address: Option<String>,
+    /// Injections only: the spam trap the recipient is, if any (set by `ingest::prepare`).
+    pub trap: Option<TrapType>,
+    /// Injections only: a role account or typo domain (set by `ingest::prepare`).
+    pub list_quality_hit: bool,
 }
 
 /// A JSON scalar read as text: SparkPost sends most numbers as strings, clients sometimes
@@ -188,12 +168,47 @@ struct Fields<'a> {
     bounce_class: Scalar<'a>,
     #[serde(borrow)]
     subaccount_id: Scalar<'a>,
+    #[serde(borrow)]
+    recipient_domain: Scalar<'a>,
+    #[serde(borrow)]
+    routing_domain: Scalar<'a>,
+    #[serde(borrow)]
+    mailbox_provider: Scalar<'a>,
+    #[serde(borrow)]
+    mailbox_provider_region: Scalar<'a>,
+    #[serde(borrow)]
+    template_id: Scalar<'a>,
+    #[serde(borrow)]
+    num_retries: Scalar<'a>,
+    #[serde(borrow)]
+    queue_time: Scalar<'a>,
+    #[serde(borrow)]
+    msg_size: Scalar<'a>,
+    #[serde(borrow)]
+    target_link_name: Scalar<'a>,
+    #[serde(borrow)]
+    target_link_url: Scalar<'a>,
+    #[serde(borrow)]
+    machine: Scalar<'a>,
+    #[serde(borrow)]
+    reason: Scalar<'a>,
+    #[serde(borrow)]
+    raw_reason: Scalar<'a>,
 }
 
 fn domain_of(addr: &str) -> Option<String> {
     addr.rsplit_once('@')
         .map(|(_, d)| d.trim_end_matches('>').to_ascii_lowercase())
         .filter(|d| !d.is_empty())
+}
+
+fn recipient_domain_of(f: &Fields<'_>) -> Option<String> {
+    f.rcpt_to
+        .get()
+        .and_then(domain_of)
+        .or_else(|| f.rcpt_domain.get().map(|d| d.to_ascii_lowercase()))
+        .or_else(|| f.recipient_domain.get().map(|d| d.to_ascii_lowercase()))
+        .or_else(|| f.routing_domain.get().map(|d| d.to_ascii_lowercase()))
 }
 
 fn sending_domain_of(f: &Fields<'_>) -> Option<String> {
@@ -246,7 +261,40 @@ pub(crate) fn parse_line(line: &[u8]) -> Result<StoredEvent, String> {
         (false, true) => return Err("Missing rcpt_hash on event with rcpt_domain".into()),
         _ => {}
     }
+    let address = f.rcpt_to.get().map(|r| r.to_ascii_lowercase());
+    let recipient_domain = recipient_domain_of(&f);
+    let mailbox_provider = f.mailbox_provider.owned().or_else(|| {
+        recipient_domain
+            .as_deref()
+            .map(|d| petrel_events::mailbox_provider(d).to_string())
+    });
+    let num = |s: &Scalar<'_>| {
+        s.get()
+            .and_then(|v| v.split('.').next()?.parse::<i64>().ok())
+    };
+    let facts = EventFacts {
+        kind: EventType::parse(raw_type).filter(|k| *k != EventType::Other),
+        ts: timestamp,
+        bounce_class: f.bounce_class.get().and_then(|b| b.parse().ok()),
+        num_retries: num(&f.num_retries).and_then(|n| u32::try_from(n).ok()),
+        queue_time_ms: num(&f.queue_time),
+        msg_size: num(&f.msg_size),
+        machine: f.machine.get().is_some_and(|m| m != "false" && m != "0"),
+        link: f
+            .target_link_name
+            .owned()
+            .or_else(|| f.target_link_url.owned()),
+    };
     Ok(StoredEvent {
+        recipient_domain,
+        mailbox_provider,
+        region: f.mailbox_provider_region.owned(),
+        template_id: f.template_id.owned(),
+        facts,
+        reason: f.reason.owned().or_else(|| f.raw_reason.owned()),
+        address,
+        trap: None,
+        list_quality_hit: false,
         event_id,
         timestamp,
         event_type,
@@ -274,13 +322,7 @@ pub(crate) fn public_form(stored: &str) -> Value {
         return Value::Null;
     };
     let (sending_domain, recipient_domain) = match serde_json::from_str::<Fields<'_>>(stored) {
-        Ok(f) => (
-            sending_domain_of(&f),
-            f.rcpt_to
-                .get()
-                .and_then(domain_of)
-                .or_else(|| f.rcpt_domain.get().map(|d| d.to_ascii_lowercase())),
-        ),
+        Ok(f) => (sending_domain_of(&f), recipient_domain_of(&f)),
         Err(_) => (None, None),
     };
     let text = |ev: &Map<String, Value>, k: &str| -> Option<String> {

@@ -1,26 +1,32 @@
-//! petrel's own Signals service: a SparkPost-compatible event ingest endpoint and message
-//! event search over an embedded SQLite database, so users without a SparkPost account see
-//! the same event data their MTA would upload to SparkPost.
+//! petrel's own Signals service: a SparkPost-compatible event ingest endpoint, message event
+//! search, Metrics API and Signals API (health score, spam traps, engagement cohorts) over a
+//! store interface with an embedded SQLite backend.
 //!
-//! This crate is a library: the daemon (or `petrel signals serve`) opens a [`SignalsStore`]
-//! and mounts [`router`]. See `docs/signals-service.md`.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
+//! Three layers, each in its own place: [`store`] (the [`AnalyticsStore`] interface and one
+//! module per backend: schema, rollup maintenance, retention), [`api`] (parameters,
+//! validation, SparkPost's envelopes), and the pure definitions of what the numbers mean in
+//! the `petrel-signals-model` crate. See `docs/signals-service.md`.
 
+pub mod api;
 mod enrich;
-mod event;
-mod http;
+pub mod event;
+pub mod ingest;
 mod query;
-mod store;
+pub mod retention;
+pub mod store;
 mod timefmt;
 
 use std::sync::Arc;
 
-pub use http::{router, ApiError};
-pub use query::{BatchQuery, EventQuery};
+pub use api::{router, ApiError, ServiceOptions};
+pub use ingest::{IngestError, PreparedBatch, MAX_BATCH_BYTES};
+pub use query::{keyword_matches, BatchQuery, EventQuery};
 pub use store::{
-    BatchOutcome, BatchPage, EventPage, IngestError, SignalsStore, StoreError, MAX_BATCH_BYTES,
+    AnalyticsStore, BatchOutcome, BatchPage, EventPage, Retention, SqliteStore, StoreError,
 };
+
+/// The embedded store, under its historical name.
+pub type SignalsStore = SqliteStore;
 
 /// What an API key may do. Kept separate so an MTA's upload key cannot read the data back
 /// and a dashboard's read key cannot inject fake events.
@@ -28,7 +34,7 @@ pub use store::{
 pub enum Permission {
     /// `POST /api/v1/ingest/events` (SparkPost's "Incoming Events: Write").
     Ingest,
-    /// The search endpoints under `/api/v1/events/`.
+    /// The read endpoints: events, metrics and signals.
     Read,
 }
 
@@ -52,9 +58,9 @@ impl Permission {
 }
 
 /// Creates an API key with `permissions` and returns the secret (shown once; only its hash is
-/// stored). The entry point for the future `petrel signals create-key` command.
+/// stored). The entry point of `petrel signals create-key`.
 pub fn create_api_key(
-    store: &Arc<SignalsStore>,
+    store: &Arc<impl AnalyticsStore + ?Sized>,
     label: &str,
     permissions: &[Permission],
 ) -> Result<String, StoreError> {

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use crate::event::public_type;
-use crate::store::decode_event_cursor;
+use crate::store::sqlite::decode_event_cursor;
+use crate::store::Facet;
 use crate::timefmt;
 
 /// Filters of `GET /api/v1/events/message` after parsing. Lists are OR within a filter and
@@ -34,10 +35,30 @@ pub struct EventQuery {
     pub bounce_classes: Vec<String>,
     /// Event ids.
     pub event_ids: Vec<String>,
+    /// Recipient domains (keyword search, see [`EventQuery::resolve_keywords`]).
+    pub recipient_domains: Vec<String>,
+    /// Mailbox providers (keyword search).
+    pub mailbox_providers: Vec<String>,
+    /// Template ids (keyword search).
+    pub templates: Vec<String>,
     /// Page size, 1..=10000.
     pub per_page: u32,
     /// Position after the last event of the previous page.
     pub cursor: Option<(i64, String)>,
+    /// Set when a keyword filter matched no known value: nothing can match.
+    pub impossible: bool,
+}
+
+/// True when the keyword `term` matches `value` as SparkPost's search does (spec §4.1): the
+/// value is split into tokens at spaces, `-`, `_` (and `.` for domains), and the term must
+/// equal the whole value or one token, ignoring case.
+pub fn keyword_matches(term: &str, value: &str, domain: bool) -> bool {
+    let term = term.to_lowercase();
+    let value = value.to_lowercase();
+    value == term
+        || value
+            .split(|c: char| c == ' ' || c == '-' || c == '_' || (domain && c == '.'))
+            .any(|t| t == term)
 }
 
 /// Filters of `GET /api/v1/events/ingest` after parsing.
@@ -181,9 +202,46 @@ impl EventQuery {
             message_ids,
             bounce_classes: p.list("bounce_classes"),
             event_ids: p.list("event_ids"),
+            recipient_domains: p.list("recipient_domains"),
+            mailbox_providers: p.list("mailbox_providers"),
+            templates: p.list("templates"),
             per_page: p.per_page()?,
             cursor,
+            impossible: false,
         })
+    }
+
+    /// Replaces the keyword terms of `campaigns`, `ip_pools`, `sending_domains`,
+    /// `recipient_domains`, `mailbox_providers` and `templates` by the known values they
+    /// match (`values` lists what the store has seen of a facet), so the search itself is
+    /// an exact, indexed match.
+    pub fn resolve_keywords<E>(
+        &mut self,
+        mut values: impl FnMut(Facet) -> Result<Vec<String>, E>,
+    ) -> Result<(), E> {
+        let lists: [(&mut Vec<String>, Facet, bool); 6] = [
+            (&mut self.campaigns, Facet::Campaign, false),
+            (&mut self.ip_pools, Facet::IpPool, false),
+            (&mut self.sending_domains, Facet::SendingDomain, true),
+            (&mut self.recipient_domains, Facet::Domain, true),
+            (&mut self.mailbox_providers, Facet::MailboxProvider, false),
+            (&mut self.templates, Facet::Template, false),
+        ];
+        for (list, facet, domain) in lists {
+            if list.is_empty() {
+                continue;
+            }
+            let known = values(facet)?;
+            let matched: Vec<String> = known
+                .into_iter()
+                .filter(|v| list.iter().any(|t| keyword_matches(t, v, domain)))
+                .collect();
+            if matched.is_empty() {
+                self.impossible = true;
+            }
+            *list = matched;
+        }
+        Ok(())
     }
 }
 

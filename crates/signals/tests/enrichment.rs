@@ -6,7 +6,14 @@
 
 use std::io::Write;
 
-use petrel_signals::{EventQuery, SignalsStore};
+use petrel_signals::ingest::prepare;
+use petrel_signals::{AnalyticsStore, BatchOutcome, EventQuery, SignalsStore};
+
+fn ingest(store: &SignalsStore, body: &[u8]) -> BatchOutcome {
+    store
+        .ingest(prepare(body, &Default::default()).unwrap())
+        .unwrap()
+}
 use serde_json::Value;
 
 fn gzip(data: &str) -> Vec<u8> {
@@ -40,13 +47,11 @@ fn engagement_events_take_the_delivery_attributes() {
 
     // The delivery and an open in the same batch (the open after it), a click in a later one.
     let open = r#"{"msys":{"track_event":{"type":"open","event_id":"2","message_id":"00000000000000aa0000","timestamp":"1767225700","rcpt_to":"ana@example.net","user_agent":"Mozilla/5.0 (X11)","ip_address":"203.0.113.5","subaccount_id":0}}}"#;
-    let out = store
-        .ingest(&gzip(&format!("{DELIVERY}\n{open}\n")))
-        .unwrap();
+    let out = ingest(&store, &gzip(&format!("{DELIVERY}\n{open}\n")));
     assert_eq!((out.accepted, out.failed), (2, 0));
     let click = r#"{"msys":{"track_event":{"type":"click","event_id":"3","message_id":"00000000000000aa0000","timestamp":"1767225800","rcpt_to":"ana@example.net","target_link_url":"https://shop.example/x","campaign_id":"own-campaign","subaccount_id":0}}}"#;
     let stray = r#"{"msys":{"track_event":{"type":"open","event_id":"4","message_id":"00000000000000bb0000","timestamp":"1767225900","rcpt_to":"bo@example.net","subaccount_id":0}}}"#;
-    let out = store.ingest(&gzip(&format!("{click}\n{stray}\n"))).unwrap();
+    let out = ingest(&store, &gzip(&format!("{click}\n{stray}\n")));
     assert_eq!((out.accepted, out.failed), (2, 0));
 
     // The campaign facet finds the delivery and the open; the click kept its own campaign.

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use petrel_signals::{create_api_key, router, Permission, SignalsStore};
+use petrel_signals::{create_api_key, router, Permission, ServiceOptions, SignalsStore};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -43,7 +43,9 @@ async fn start() -> Service {
     let read_key = create_api_key(&store, "dashboard", &[Permission::Read]).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(store)).await });
+    tokio::spawn(
+        async move { axum::serve(listener, router(store, ServiceOptions::default())).await },
+    );
     Service {
         addr,
         ingest_key,

@@ -5,6 +5,7 @@ Usage: sink.py HOST PORT RECORD_FILE
 Every accepted message is appended to RECORD_FILE as one JSON line with the client's
 address, the envelope and the data. Recipients steer the answer by their local part:
   reject*@...     550 5.1.1 at RCPT
+  block*@...      554 5.7.1 ... blocked using zen.spamhaus.org at RCPT
   tempfail-N*@... 451 4.3.0 at RCPT for the first N attempts, then accepted
   full*@...       552 5.2.2 mailbox full at RCPT
   quota*@...      452 4.2.2 mailbox over quota at RCPT (always)
@@ -15,6 +16,7 @@ Anything else is accepted. Prints "ready" once listening.
 """
 import asyncio
 import json
+import time
 import re
 import sys
 
@@ -30,6 +32,8 @@ class Handler:
         local = address.split("@")[0].lower()
         if local.startswith("reject"):
             return "550 5.1.1 <%s>: Recipient address rejected: no such user" % address
+        if local.startswith("block"):
+            return "554 5.7.1 Service unavailable; client host %s blocked using zen.spamhaus.org" % session.peer[0]
         if local.startswith("full"):
             return "552 5.2.2 <%s>: mailbox full" % address
         if local.startswith("quota"):
@@ -60,6 +64,9 @@ class Handler:
                 "mail_from": envelope.mail_from,
                 "rcpts": envelope.rcpt_tos,
                 "data": data,
+                # When the message was accepted (seconds since the epoch), for tests
+                # that check spacing between deliveries without timing themselves.
+                "at": time.time(),
             }) + "\n")
         return "250 2.0.0 OK queued"
 

@@ -1,0 +1,370 @@
+//! Storing a batch: raw events, rollups, daily Signals counters and engagement state in one
+//! transaction. Everything a count depends on that needs the database (the message's
+//! earlier events, the recipient's state) is read here; how the counts follow from it is
+//! `petrel-signals-model`'s.
+
+use petrel_signals_model::cohort::{self, Cohort, RecipientState};
+use petrel_signals_model::counters::{self, EventFacts, Increment};
+use petrel_signals_model::daily::{self, InjectionFacts, InjectionRef};
+use petrel_signals_model::types::EventType;
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::rollup::{self, Cube, Pending, METRIC_TABLES};
+use super::{lock, uuid_v4, BatchOutcome, SqliteStore, StoreError, Writer};
+use crate::event::StoredEvent;
+use crate::store::{Dims, PreparedBatch, ReasonKind};
+use crate::timefmt;
+
+/// An earlier event of the same message.
+struct Prior {
+    facts: EventFacts,
+    /// The stored JSON, for deliveries and injections (the enrichment source).
+    json: Option<String>,
+    cohort: Option<Cohort>,
+}
+
+fn needs_history(kind: Option<EventType>) -> bool {
+    kind.is_some_and(|k| {
+        k.is_engagement()
+            || k.is_unsubscribe()
+            || matches!(k, EventType::SpamComplaint | EventType::OutOfBand)
+    })
+}
+
+fn history(tx: &Transaction<'_>, message_id: &str) -> Result<Vec<Prior>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT type, ts, CASE WHEN type IN ('delivery', 'injection') THEN json END, \
+         link_name, machine, cohort FROM events WHERE message_id = ?1",
+    )?;
+    let rows = stmt.query_map([message_id], |r| {
+        let kind: String = r.get(0)?;
+        Ok(Prior {
+            facts: EventFacts {
+                kind: EventType::parse(&kind),
+                ts: r.get(1)?,
+                link: r.get(3)?,
+                machine: r.get::<_, Option<i64>>(4)?.unwrap_or(0) != 0,
+                ..EventFacts::default()
+            },
+            json: r.get(2)?,
+            cohort: r.get::<_, Option<i64>>(5)?.and_then(Cohort::from_code),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The stored JSON of the newest delivery, else injection, of the message.
+fn original(history: &[Prior]) -> Option<&str> {
+    let newest = |k: EventType| {
+        history
+            .iter()
+            .filter(|p| p.facts.kind == Some(k) && p.json.is_some())
+            .max_by_key(|p| p.facts.ts)
+            .and_then(|p| p.json.as_deref())
+    };
+    newest(EventType::Delivery).or_else(|| newest(EventType::Injection))
+}
+
+fn recipient_state(tx: &Transaction<'_>, rcpt: &str) -> Result<RecipientState, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT first_mailed, last_engaged FROM recipients WHERE rcpt = ?1")?
+        .query_row([rcpt], |r| {
+            Ok(RecipientState {
+                first_mailed: r.get(0)?,
+                last_engaged: r.get(1)?,
+            })
+        })
+        .optional()?
+        .unwrap_or_default())
+}
+
+fn put_recipient_state(
+    tx: &Transaction<'_>,
+    rcpt: &str,
+    s: RecipientState,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO recipients (rcpt, first_mailed, last_engaged) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (rcpt) DO UPDATE SET first_mailed = excluded.first_mailed, \
+         last_engaged = excluded.last_engaged",
+    )?
+    .execute(params![rcpt, s.first_mailed, s.last_engaged])?;
+    Ok(())
+}
+
+/// The facet values an event is counted under.
+fn dims_of(ev: &StoredEvent) -> Dims {
+    let s = |v: &Option<String>| v.clone().unwrap_or_default();
+    let domain = s(&ev.recipient_domain);
+    Dims {
+        subaccount: ev.subaccount_id.unwrap_or(0),
+        campaign: s(&ev.campaign_id),
+        template: s(&ev.template_id),
+        ip_pool: s(&ev.ip_pool),
+        sending_ip: s(&ev.sending_ip),
+        sending_domain: s(&ev.sending_domain),
+        mailbox_provider: s(&ev.mailbox_provider),
+        region: ev.region.clone().unwrap_or_else(|| {
+            if domain.is_empty() {
+                String::new()
+            } else {
+                "Global".into()
+            }
+        }),
+        domain,
+    }
+}
+
+/// Which reason report an event feeds, with its class and counts per increment.
+fn reason_of(
+    ev: &StoredEvent,
+    c: &counters::Counters,
+) -> Option<(ReasonKind, i64, String, [i64; 4])> {
+    let kind = ev.facts.kind?;
+    let reason = || ev.reason.clone().unwrap_or_default();
+    match kind {
+        EventType::Bounce | EventType::OutOfBand => Some((
+            ReasonKind::Bounce,
+            i64::from(petrel_signals_model::bounce::class(ev.facts.bounce_class).code),
+            reason(),
+            [c.inband_bounce, c.outofband_bounce, c.admin_bounce, 0],
+        )),
+        EventType::Delay => Some((
+            ReasonKind::Delay,
+            0,
+            reason(),
+            [c.delayed, c.delayed_first, 0, 0],
+        )),
+        EventType::PolicyRejection => Some((ReasonKind::Rejection, 1, reason(), [1, 0, 0, 0])),
+        EventType::GenerationRejection => Some((ReasonKind::Rejection, 2, reason(), [1, 0, 0, 0])),
+        EventType::GenerationFailure => Some((ReasonKind::Rejection, 3, reason(), [1, 0, 0, 0])),
+        EventType::Click => Some((
+            ReasonKind::Link,
+            0,
+            ev.facts.link.clone().unwrap_or_else(|| "Raw URL".into()),
+            [c.clicked, c.raw_clicked, 0, 0],
+        )),
+        _ => None,
+    }
+}
+
+impl SqliteStore {
+    pub(super) fn ingest_impl(&self, batch: PreparedBatch) -> Result<BatchOutcome, StoreError> {
+        let mut outcome = BatchOutcome {
+            id: uuid_v4()?,
+            error_type: batch.batch_error,
+            accepted: 0,
+            failed: batch.failed,
+            duplicates: 0,
+        };
+        let mut w = lock(&self.writer)?;
+        let result = store_batch(&mut w, batch, &mut outcome);
+        if result.is_err() {
+            w.caches_valid = false;
+        }
+        result?;
+        Ok(outcome)
+    }
+}
+
+fn store_batch(
+    w: &mut Writer,
+    batch: PreparedBatch,
+    outcome: &mut BatchOutcome,
+) -> Result<(), StoreError> {
+    let Writer {
+        conn,
+        dims,
+        reasons,
+        caches_valid,
+    } = w;
+    if !*caches_valid {
+        rollup::load_caches(conn, dims, reasons)?;
+        *caches_valid = true;
+    }
+    let tx = conn.transaction()?;
+    let mut first_error = batch.first_error;
+    let mut events = batch.events;
+    if outcome.error_type.is_none() {
+        let seen: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM batches WHERE content_hash = ?1 \
+                 AND (error_type IS NULL OR error_type = 'validation') LIMIT 1",
+                [&batch.content_hash],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if seen.is_some() {
+            outcome.error_type = Some("duplicate_batch");
+            outcome.failed = 0;
+            first_error = None;
+            events.clear();
+        }
+    }
+    let mut pending = Pending::default();
+    for mut ev in events {
+        let kind = ev.facts.kind;
+        let prior = match (&ev.message_id, needs_history(kind)) {
+            (Some(m), true) => history(&tx, m)?,
+            _ => Vec::new(),
+        };
+        crate::enrich::enrich(&mut ev, original(&prior));
+        let rcpt = ev.rcpt_to.clone();
+        let mut cohort_now = None;
+        let mut state = None;
+        if let Some(r) = rcpt.as_deref().filter(|_| {
+            kind == Some(EventType::Injection) || kind.is_some_and(EventType::is_engagement)
+        }) {
+            let s = recipient_state(&tx, r)?;
+            if kind == Some(EventType::Injection) {
+                cohort_now = Some(cohort::classify(s, ev.timestamp));
+            }
+            state = Some(s);
+        }
+        let n = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO events (event_id, ts, type, campaign_id, rcpt_to, \
+                 subaccount_id, ip_pool, sending_ip, sending_domain, message_id, bounce_class, \
+                 batch_id, json, recipient_domain, mailbox_provider, template_id, link_name, \
+                 machine, cohort) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
+                 ?14, ?15, ?16, ?17, ?18, ?19)",
+            )?
+            .execute(params![
+                ev.event_id,
+                ev.timestamp,
+                ev.event_type,
+                ev.campaign_id,
+                ev.rcpt_to,
+                ev.subaccount_id,
+                ev.ip_pool,
+                ev.sending_ip,
+                ev.sending_domain,
+                ev.message_id,
+                ev.bounce_class,
+                outcome.id,
+                ev.json,
+                ev.recipient_domain,
+                ev.mailbox_provider,
+                ev.template_id,
+                ev.facts
+                    .link
+                    .as_deref()
+                    .filter(|_| kind == Some(EventType::Click)),
+                i64::from(ev.facts.machine),
+                cohort_now.map(Cohort::code),
+            ])?;
+        if n == 0 {
+            outcome.duplicates += 1;
+            continue;
+        }
+        outcome.accepted += 1;
+        if let (Some(r), Some(s)) = (rcpt.as_deref(), state) {
+            let next = if kind == Some(EventType::Injection) {
+                cohort::after_injection(s, ev.timestamp)
+            } else {
+                cohort::after_engagement(s, ev.timestamp)
+            };
+            if next != s {
+                put_recipient_state(&tx, r, next)?;
+            }
+        }
+        count(&tx, dims, reasons, &mut pending, &ev, &prior, cohort_now)?;
+    }
+    pending.flush(&tx)?;
+    if outcome.error_type.is_none() && outcome.failed > 0 {
+        outcome.error_type = Some("validation");
+    }
+    tx.execute(
+        "INSERT INTO batches (id, record_id, error_type, received_at, content_hash, accepted, \
+         failed, duplicates, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            outcome.id,
+            uuid_v4()?,
+            outcome.error_type,
+            timefmt::now_secs(),
+            batch.content_hash,
+            outcome.accepted as i64,
+            outcome.failed as i64,
+            outcome.duplicates as i64,
+            first_error,
+        ],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Adds what one stored event counts to the pending rollups.
+fn count(
+    tx: &Transaction<'_>,
+    dims: &mut std::collections::HashMap<(i64, Dims), i64>,
+    reasons: &mut std::collections::HashMap<(i64, i64, String), i64>,
+    pending: &mut Pending,
+    ev: &StoredEvent,
+    prior: &[Prior],
+    cohort_now: Option<Cohort>,
+) -> Result<(), StoreError> {
+    if ev.facts.kind.is_none() {
+        return Ok(());
+    }
+    let d = dims_of(ev);
+    let prior_facts: Vec<EventFacts> = prior.iter().map(|p| p.facts.clone()).collect();
+    let full = rollup::dim_id(tx, dims, Cube::Full, &d)?;
+    for (ii, inc) in Increment::ALL.into_iter().enumerate() {
+        let c = counters::add_event(&ev.facts, &prior_facts, inc);
+        let bucket = inc.floor(ev.timestamp);
+        if !c.is_zero() {
+            for (t, (cube, tinc)) in METRIC_TABLES.iter().enumerate() {
+                if *tinc != inc {
+                    continue;
+                }
+                let dim = if *cube == Cube::Full {
+                    full
+                } else {
+                    rollup::dim_id(tx, dims, *cube, &d)?
+                };
+                pending.metrics.entry((t, dim, bucket)).or_default().add(&c);
+            }
+        }
+        if let Some((kind, class, text, counts)) = reason_of(ev, &c) {
+            if counts.iter().any(|v| *v != 0) {
+                let rid = rollup::reason_id(tx, reasons, kind.code(), class, &text)?;
+                let slot = pending.reasons.entry((ii, full, bucket, rid)).or_default();
+                for (a, b) in slot.iter_mut().zip(counts) {
+                    *a += b;
+                }
+            }
+        }
+    }
+    let kind = ev.facts.kind;
+    let injection_facts = cohort_now.map(|c| InjectionFacts {
+        cohort: c,
+        trap: ev.trap,
+        list_quality_hit: ev.list_quality_hit,
+    });
+    let injected = prior
+        .iter()
+        .filter(|p| p.facts.kind == Some(EventType::Injection))
+        .find_map(|p| {
+            p.cohort.map(|c| InjectionRef {
+                ts: p.facts.ts,
+                cohort: c,
+            })
+        });
+    let same_class = |k: Option<EventType>| match (kind, k) {
+        (Some(a), Some(b)) => {
+            (a.is_engagement() && b.is_engagement())
+                || (a.is_unsubscribe() && b.is_unsubscribe())
+                || (a == EventType::SpamComplaint && b == EventType::SpamComplaint)
+        }
+        _ => false,
+    };
+    let first_of_kind = !prior.iter().any(|p| same_class(p.facts.kind));
+    let adds = daily::add_event(&ev.facts, injection_facts.as_ref(), injected, first_of_kind);
+    if !adds.is_empty() {
+        let sdim = rollup::dim_id(tx, dims, Cube::Signals, &d)?;
+        for (day, add) in adds {
+            pending.daily.entry((sdim, day)).or_default().add(&add);
+        }
+    }
+    Ok(())
+}
