@@ -1464,6 +1464,7 @@ fn signals_service_block() {
             event_retention: Duration::from_secs(10 * 86_400),
             metrics_retention: Duration::from_secs(183 * 86_400),
             spam_trap_file: None,
+            limits: HttpLimits::SIGNALS_SERVICE,
             origin: Origin {
                 file: PathBuf::from("/virtual/petrel.conf"),
                 line: 1,

@@ -9,6 +9,7 @@ mod admin;
 mod allocator;
 mod cli;
 mod daemon;
+mod descriptors;
 mod keys;
 mod metrics;
 mod mgmt_client;

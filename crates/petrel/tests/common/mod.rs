@@ -105,12 +105,24 @@ pub struct Petrel {
     pub smtp_port: u16,
     pub mgmt_port: u16,
     pub child: Option<Child>,
+    /// When set, the daemon runs under this soft and hard open-file limit (`prlimit`).
+    pub nofile: Option<u64>,
 }
 
 impl Petrel {
+    /// [`Petrel::start`] under an open-file limit of `nofile` (soft and hard), for tests of
+    /// what petrel does when descriptors are scarce.
+    pub fn start_with_nofile(body: &str, nofile: u64) -> Petrel {
+        Petrel::start_inner(body, Some(nofile))
+    }
+
     /// Writes `body` after a standard header (listener, mgmt port, spool, log file) and starts
     /// petrel. `{SMTP_PORT}` / `{MGMT_PORT}` / `{CERT}` / `{DIR}` in `body` are substituted.
     pub fn start(body: &str) -> Petrel {
+        Petrel::start_inner(body, None)
+    }
+
+    fn start_inner(body: &str, nofile: Option<u64>) -> Petrel {
         let dir = tempfile::tempdir().unwrap();
         let smtp_port = free_port();
         let mgmt_port = free_port();
@@ -140,6 +152,7 @@ impl Petrel {
             smtp_port,
             mgmt_port,
             child: None,
+            nofile,
         };
         p.spawn();
         p
@@ -147,7 +160,16 @@ impl Petrel {
 
     /// Starts the daemon with the current config file (again, after `kill`).
     pub fn spawn(&mut self) {
-        let mut child = Command::new(petrel_bin())
+        let mut cmd = match self.nofile {
+            Some(n) => {
+                require("prlimit");
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg(petrel_bin());
+                c
+            }
+            None => Command::new(petrel_bin()),
+        };
+        let mut child = cmd
             .arg("serve")
             .arg("--config")
             .arg(&self.config)
@@ -310,9 +332,15 @@ pub fn http(port: u16, method: &str, path: &str) -> (u16, String) {
 pub fn http_with(port: u16, method: &str, path: &str, headers: &str) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // The management API checks Host: the address, unless the test names its own.
+    let host = if headers.to_ascii_lowercase().contains("host:") {
+        String::new()
+    } else {
+        format!("Host: 127.0.0.1:{port}\r\n")
+    };
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\n{host}{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = String::new();
