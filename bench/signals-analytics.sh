@@ -32,7 +32,10 @@ trap cleanup EXIT
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(uname -r); load $(cut -d' ' -f1-3 /proc/loadavg)"
 eps=()
 for run in $(seq "$RUNS"); do
-  line=$("$bin" ingest "$dir" "$dir/signals.db" | tee /dev/stderr | grep '^RESULT ingest')
+  # (progress goes to stderr; the RESULT line is printed here, not tee'd to /dev/stderr,
+  # which would reopen and truncate a log file that stderr is redirected to)
+  line=$("$bin" ingest "$dir" "$dir/signals.db" | grep '^RESULT ingest')
+  echo "$line"
   eps+=("$(echo "$line" | sed 's/.*events_per_s=\([0-9]*\).*/\1/')")
 done
 printf '%s\n' "${eps[@]}" | sort -n | awk -v runs="${eps[*]}" '{ v[NR] = $1 } END { print "SUMMARY ingest_events_per_s median=" v[int((NR + 1) / 2)] " runs=" runs }'

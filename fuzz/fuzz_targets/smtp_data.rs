@@ -1,4 +1,5 @@
-//! The DATA reader: feeding bytes whole or split must give the same message and end.
+//! The DATA reader: feeding bytes whole or split must give the same message and end, and
+//! what it stores has CRLF line ends only and no line over 998 octets.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
@@ -21,4 +22,12 @@ fuzz_target!(|data: &[u8]| {
     if end_whole.is_some() {
         assert_eq!(whole, parts);
     }
+    for (i, &b) in whole.iter().enumerate() {
+        match b {
+            b'\n' => assert!(i > 0 && whole[i - 1] == b'\r', "bare LF stored"),
+            b'\r' => assert!(i + 1 == whole.len() || whole[i + 1] == b'\n', "bare CR stored"),
+            _ => {}
+        }
+    }
+    assert!(whole.split(|&b| b == b'\n').all(|l| l.len() <= 999), "long line stored");
 });

@@ -67,6 +67,13 @@ pub struct ConfigData {
     pub spools: Vec<SpoolDir>,
     /// `http-mgmt-port` (default 8080; 0 = off).
     pub http_mgmt_port: u16,
+    /// `http-mgmt-max-connections` and `http-mgmt-max-connections-per-ip` (petrel
+    /// extensions; default 64 and 16).
+    pub http_mgmt_limits: HttpLimits,
+    /// `http-header-timeout` (petrel extension, default 30s): every HTTP listener closes a
+    /// connection that has not sent a whole request head within this time, which also bounds
+    /// how long a kept-alive connection may sit idle.
+    pub http_header_timeout: std::time::Duration,
     /// `suppression-database` (petrel extension): the SQLite file of the suppression list;
     /// `None` means `suppression.db` beside the spool directory.
     pub suppression_database: Option<PathBuf>,
@@ -82,6 +89,10 @@ pub struct ConfigData {
     pub log_file: Option<PathBuf>,
     /// `total-max-smtp-in` (default 100).
     pub total_max_smtp_in: u32,
+    /// `max-smtp-in-memory` (petrel extension, default 512M): the memory all inbound SMTP
+    /// sessions together may hold for mail being received (message data and recipient
+    /// lists), so a few large messages cannot exhaust the process.
+    pub max_smtp_in_memory: u64,
     /// `total-max-smtp-out` (planned).
     pub total_max_smtp_out: Option<u32>,
     /// `name-server IP[:PORT]` lines: the DNS servers for MX and address lookups, used in

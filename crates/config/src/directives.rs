@@ -140,6 +140,7 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("smtp-source-host", G | VMTA, K::Custom, A),
     d("total-max-smtp-out", G, INT, P),
     restart(d("total-max-smtp-in", G, INT, A)),
+    restart(d("max-smtp-in-memory", G, K::Size, A)),
     d("smtp-await-slot", G, BOOL, P),
     restart(d("spool", G, K::Path, Status::Deprecated("<spool DIR>"))),
     d("spool-delete-corrupted", G, BOOL, P),
@@ -176,6 +177,9 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("pickup", G, K::Custom, P),
     d("pickup-remove-dot", G, BOOL, P),
     restart(d("http-mgmt-port", G, K::Port, A)),
+    restart(d("http-mgmt-max-connections", G, INT, A)),
+    restart(d("http-mgmt-max-connections-per-ip", G, INT, A)),
+    restart(d("http-header-timeout", G, K::Duration, A)),
     // ---- <pattern-list> entries ----
     d("header", PAT, K::Custom, A),
     d("mail-from", PAT, K::Custom, A),
@@ -537,6 +541,8 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("click-tracking", SIG, BOOL, A),
     d("tracking-link-expiry", SIG, K::Duration, A),
     restart(d("tracking-trusted-proxy", SIG, K::Custom, A)),
+    restart(d("tracking-max-connections", SIG, INT, A)),
+    restart(d("tracking-max-connections-per-ip", SIG, INT, A)),
     d("sender-or-from", SIGF, K::Custom, A),
     // ---- <signals-service> (petrel extension) ----
     restart(d("listener", SIGSVC, K::Custom, A)),
@@ -551,6 +557,8 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     restart(d("clickhouse-database", SIGSVC, K::Word, A)),
     restart(d("clickhouse-user", SIGSVC, K::Word, A)),
     restart(d("clickhouse-password", SIGSVC, K::Text, A)),
+    restart(d("max-connections", SIGSVC, INT, A)),
+    restart(d("max-connections-per-ip", SIGSVC, INT, A)),
     // ---- processors ----
     d("deliver-unmatched-email", BP | FBL, BOOL, A),
     d("deliver-matched-email", BP | FBL, BOOL, A),

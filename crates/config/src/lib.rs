@@ -18,6 +18,7 @@ mod error;
 mod lexer;
 mod live;
 mod model;
+mod read;
 mod resolve;
 mod restart;
 mod tree;
@@ -39,6 +40,16 @@ pub use values::{
 
 use std::path::Path;
 
+/// Default `max-message-size`: 25 MiB, where PowerMTA's is unlimited. It is what the large
+/// mailbox providers take (Gmail, Yahoo: 25 MB); a relay that accepts more only collects
+/// bounces, and every byte being received is held in memory until it is on disk.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 25 << 20;
+
+/// Default `max-smtp-in-memory` (petrel extension): 512 MiB for all inbound sessions
+/// together, about twenty messages of the default maximum size at once, or tens of
+/// thousands of ordinary ones.
+pub const DEFAULT_MAX_SMTP_IN_MEMORY: u64 = 512 << 20;
+
 /// A successfully loaded configuration plus the warnings found while loading it.
 ///
 /// Exists so callers can start with the config and still show the operator what is not
@@ -56,7 +67,7 @@ pub struct Loaded {
 /// Relative paths inside the file (includes, certificates, key files, spool, logs...)
 /// resolve against the directory of the file that names them.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    match std::fs::read(path) {
+    match read::read_limited(path, read::MAX_CONFIG_FILE) {
         Ok(bytes) => run(&String::from_utf8_lossy(&bytes), path, true),
         Err(e) => Err(ConfigError {
             errors: vec![Diagnostic::new(

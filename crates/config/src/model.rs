@@ -148,8 +148,10 @@ settings! {
         add_message_id_header: bool = false, "add-message-id-header";
         /// Headers removed at delivery (planned).
         remove_header: Vec<String> = Vec::new(), "remove-header";
-        /// Largest accepted message in bytes; `None` = unlimited.
-        max_message_size: Option<u64> = None, "max-message-size";
+        /// Largest accepted message in bytes; `None` = unlimited. Default 25M (PowerMTA:
+        /// unlimited): what the large mailbox providers accept; beyond it a relay only
+        /// collects bounces, and every byte being received is held in memory.
+        max_message_size: Option<u64> = Some(crate::DEFAULT_MAX_MESSAGE_SIZE), "max-message-size";
         /// Maximum Received headers before the message is refused as looping (planned).
         max_message_hops: u32 = 100, "max-message-hops";
         /// Maximum recipients per message; `None` = unlimited.

@@ -147,6 +147,25 @@ mod tests {
                 "smtp-listener".to_string()
             ]
         );
+        // The connection caps and timeouts of the HTTP listeners are fixed at start.
+        let caps = format!(
+            "{BASE}http-mgmt-max-connections 9\nhttp-header-timeout 5s\n<signals-service>\nlistener 127.0.0.1:8090\nmax-connections 5\n</signals-service>\n"
+        );
+        let caps_changed = caps
+            .replace(
+                "http-mgmt-max-connections 9",
+                "http-mgmt-max-connections 10",
+            )
+            .replace("http-header-timeout 5s", "http-header-timeout 6s")
+            .replace("max-connections 5\n", "max-connections 6\n");
+        assert_eq!(
+            restart_needed(&load(&caps), &load(&caps_changed)),
+            vec![
+                "<signals-service> max-connections".to_string(),
+                "http-header-timeout".to_string(),
+                "http-mgmt-max-connections".to_string(),
+            ]
+        );
         // Removing the accounting file is named by its section alone.
         let without = BASE.replace("<acct-file /tmp/a.csv>\nrecords d\n</acct-file>\n", "");
         assert_eq!(

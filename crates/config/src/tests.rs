@@ -632,14 +632,27 @@ fn source_defaults_without_blocks() {
     assert_eq!(p.smtp_data_timeout, secs(600));
     assert_eq!(p.max_message_hops, 100);
     assert_eq!(p.smtp_max_auth_failure_rate, None);
-    assert_eq!(p.max_message_size, None);
+    // 25M where PowerMTA has no limit (docs/operations.md, "Limits and hardening");
+    // recipients unlimited as in PowerMTA.
+    assert_eq!(p.max_message_size, Some(25 << 20));
     assert_eq!(p.max_rcpt_per_message, None);
     let l = &c.listeners[0];
     assert_eq!(l.addr, "0.0.0.0:25".parse().unwrap());
     assert_eq!(l.origin.line, 0);
     assert_eq!(c.total_max_smtp_in, 100);
+    assert_eq!(c.max_smtp_in_memory, 512 << 20);
     assert_eq!(c.enable_signals, EnableSignals::Disabled);
     assert_eq!(c.spool_dirs()[0].path, PathBuf::from("/virtual/var/spool"));
+}
+
+#[test]
+fn max_smtp_in_memory_is_a_size_of_at_least_1m() {
+    assert_eq!(cfg("max-smtp-in-memory 2G\n").max_smtp_in_memory, 2 << 30);
+    let (line, e) = one_err("\nmax-smtp-in-memory 100k\n");
+    assert_eq!(line, 2);
+    assert!(e.contains("at least 1M"), "{e}");
+    let (_, e) = one_err("max-smtp-in-memory lots\n");
+    assert!(e.contains("not a size"), "{e}");
 }
 
 #[test]
@@ -1475,6 +1488,7 @@ fn signals_service_block() {
             metrics_retention: Duration::from_secs(183 * 86_400),
             spam_trap_file: None,
             store: SignalsStoreKind::Sqlite,
+            limits: HttpLimits::SIGNALS_SERVICE,
             origin: Origin {
                 file: PathBuf::from("/virtual/petrel.conf"),
                 line: 1,
@@ -1711,6 +1725,67 @@ fn include_errors() {
         e.errors[0].message.contains("not allowed in <smtp-user>"),
         "{e}"
     );
+}
+
+/// `include /dev/zero` used to grow `check-config` without bound and a FIFO hung it: only
+/// regular files up to a size are read, and each refusal names the including line.
+#[test]
+fn include_reads_only_regular_files_of_bounded_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let main = root.join("petrel.conf");
+    let fifo = root.join("pipe.conf");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let big = root.join("big.conf");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(crate::read::MAX_CONFIG_FILE + 1)
+        .unwrap();
+    // Run the loader on its own thread so that a hang fails the test instead of stalling it.
+    let load_in_time = |text: &str| {
+        std::fs::write(&main, text).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = main.clone();
+        std::thread::spawn(move || tx.send(load(&path)).unwrap());
+        rx.recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the loader hung")
+            .unwrap_err()
+    };
+    for (text, want) in [
+        // The FIFO first: without the checks it hangs, which fails this test cleanly, where
+        // /dev/zero would grow the test's memory until the timeout.
+        ("\ninclude pipe.conf\n", "not a regular file (a FIFO)"),
+        (
+            "\ninclude /dev/zero\n",
+            "not a regular file (a character device)",
+        ),
+        ("\ninclude big.conf\n", "over the limit of 32 MiB"),
+        ("\ninclude /\n", "not a regular file (a directory)"),
+        (
+            "\nsmtp-server-tls-certificate /dev/zero\n",
+            "not a regular file (a character device)",
+        ),
+        (
+            "\ndomain-key s,example.com,/dev/zero\n",
+            "not a regular file (a character device)",
+        ),
+    ] {
+        let e = load_in_time(text);
+        assert_eq!(e.errors.len(), 1, "{text}: {e}");
+        assert_eq!(
+            (e.errors[0].file.as_path(), e.errors[0].line),
+            (main.as_path(), 2),
+            "{e}"
+        );
+        assert!(e.errors[0].message.contains(want), "{text}: {e}");
+    }
+    // The configuration file itself, too.
+    let e = load(Path::new("/dev/zero")).unwrap_err();
+    assert!(e.errors[0].message.contains("not a regular file"), "{e}");
 }
 
 // ------------------------------------------------------------------ misc

@@ -5,6 +5,7 @@
 
 use crate::error::Diagnostic;
 use crate::lexer::{lex_line, LexError, Lexed};
+use crate::read::{read_limited, MAX_CONFIG_FILE, MAX_CONFIG_TOTAL};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -71,6 +72,8 @@ pub(crate) struct Reader<'a> {
     pub errors: &'a mut Vec<Diagnostic>,
     pub warnings: &'a mut Vec<Diagnostic>,
     stack: Vec<PathBuf>,
+    /// Bytes of every file read so far, the root included.
+    read_bytes: u64,
 }
 
 impl<'a> Reader<'a> {
@@ -84,11 +87,13 @@ impl<'a> Reader<'a> {
             errors,
             warnings,
             stack: Vec::new(),
+            read_bytes: 0,
         }
     }
 
     /// Parses the top-level text of `file` (already read by the caller).
     pub fn parse_root(&mut self, file: &Path, text: &str) -> Vec<Node> {
+        self.read_bytes = text.len() as u64;
         if self.io {
             if let Ok(c) = file.canonicalize() {
                 self.stack.push(c);
@@ -276,14 +281,24 @@ impl<'a> Reader<'a> {
                 )));
                 continue;
             }
-            let text = match std::fs::read(&f) {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            let text = match read_limited(&f, MAX_CONFIG_FILE) {
+                Ok(b) => b,
                 Err(e) => {
                     self.errors
                         .push(loc.diag(format!("cannot read include file `{}`: {e}", f.display())));
                     continue;
                 }
             };
+            self.read_bytes += text.len() as u64;
+            if self.read_bytes > MAX_CONFIG_TOTAL {
+                self.errors.push(loc.diag(format!(
+                    "`include {}`: the configuration's files add up to more than {} MiB",
+                    f.display(),
+                    MAX_CONFIG_TOTAL >> 20
+                )));
+                return out;
+            }
+            let text = String::from_utf8_lossy(&text).into_owned();
             self.stack.push(canon);
             out.extend(self.parse_text(Arc::new(f), &text, here));
             self.stack.pop();

@@ -69,6 +69,8 @@ pub struct EventSpool {
     blocked: Arc<AtomicUsize>,
     /// Events accepted by `emit` since open.
     emitted: AtomicU64,
+    /// Events lost because the disk refused them (see `Writer::abandon`).
+    lost: Arc<AtomicU64>,
 }
 
 impl EventSpool {
@@ -81,9 +83,11 @@ impl EventSpool {
         let privacy = config.privacy;
         let blocked = Arc::new(AtomicUsize::new(0));
         let writer_blocked = blocked.clone();
+        let lost = Arc::new(AtomicU64::new(0));
+        let writer_lost = lost.clone();
         let thread = std::thread::Builder::new()
             .name("petrel-events-spool".into())
-            .spawn(move || Writer::new(config, writer_blocked).run(rx))
+            .spawn(move || Writer::new(config, writer_blocked, writer_lost).run(rx))
             .map_err(|e| EventsError::Io {
                 path: PathBuf::from("<thread>"),
                 source: e,
@@ -94,6 +98,7 @@ impl EventSpool {
             privacy,
             blocked,
             emitted: AtomicU64::new(0),
+            lost,
         })
     }
 
@@ -108,6 +113,13 @@ impl EventSpool {
     /// Events accepted by [`EventSpool::emit`] since open (for `show status`).
     pub fn emitted(&self) -> u64 {
         self.emitted.load(Ordering::Relaxed)
+    }
+
+    /// Events lost since open because the disk refused to take them (full, or failing):
+    /// those still buffered in memory when a write to the event file failed. Each loss is
+    /// logged with its count; this is the metric (`petrel_signals_events_lost_total`).
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
     }
 
     /// Closes the current file now (making it visible to the uploader) and waits until it
@@ -163,18 +175,41 @@ struct OpenFile {
 struct Writer {
     config: SpoolConfig,
     blocked: Arc<AtomicUsize>,
+    lost: Arc<AtomicU64>,
     current: Option<OpenFile>,
     last_name: u64,
 }
 
 impl Writer {
-    fn new(config: SpoolConfig, blocked: Arc<AtomicUsize>) -> Self {
+    fn new(config: SpoolConfig, blocked: Arc<AtomicUsize>, lost: Arc<AtomicU64>) -> Self {
         Writer {
             config,
             blocked,
+            lost,
             current: None,
             last_name: 0,
         }
+    }
+
+    /// Gives up the current file after a write to it failed. What reached the file is
+    /// recovered at the next start (complete lines); the events still in the write buffer
+    /// are lost: counted and logged, never silently.
+    fn abandon(&mut self, error: &io::Error) {
+        let Some(f) = self.current.take() else { return };
+        let (_file, buffered) = f.out.into_parts();
+        self.count_lost(&f.tmp, buffered.unwrap_or_default(), error);
+    }
+
+    fn count_lost(&self, file: &Path, unwritten: Vec<u8>, error: &io::Error) {
+        let lost = unwritten.iter().filter(|&&b| b == b'\n').count() as u64;
+        let total = self.lost.fetch_add(lost, Ordering::Relaxed) + lost;
+        tracing::error!(
+            file = %file.display(),
+            error = %error,
+            lost_events = lost,
+            lost_events_total = total,
+            "signals event file write failed: {lost} event(s) still in memory are lost; the lines already written are recovered at the next start"
+        );
     }
 
     fn run(mut self, rx: Receiver<Msg>) {
@@ -218,8 +253,7 @@ impl Writer {
                 // drained (recovery keeps every complete line of a `.tmp` file); only a
                 // machine crash can still cost the unsynced tail of the open file.
                 if let Err(e) = f.out.flush() {
-                    tracing::error!(file = %f.tmp.display(), error = %e, "signals event file write failed; it is recovered at the next start");
-                    self.current = None;
+                    self.abandon(&e);
                 }
             }
         }
@@ -251,8 +285,8 @@ impl Writer {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::error!(dir = %self.config.dir.display(), error = %e, "signals event spool write failed; retrying");
-                    // Abandon the half-written file; it is recovered at the next start.
-                    self.current = None;
+                    // Abandon the half-written file; this line is tried again in a new one.
+                    self.abandon(&e);
                     std::thread::sleep(Duration::from_secs(1));
                 }
             }
@@ -305,17 +339,22 @@ impl Writer {
     fn close_current(&mut self) {
         let Some(f) = self.current.take() else { return };
         let tmp = f.tmp.clone();
-        if let Err(e) = finish_file(f) {
+        let file = match f.out.into_inner() {
+            Ok(file) => file,
+            Err(e) => {
+                let (error, out) = e.into_parts();
+                let (_file, buffered) = out.into_parts();
+                self.count_lost(&tmp, buffered.unwrap_or_default(), &error);
+                return;
+            }
+        };
+        if let Err(e) = file.sync_all().and_then(|()| {
+            drop(file);
+            publish(&tmp)
+        }) {
             tracing::error!(file = %tmp.display(), error = %e, "signals event file could not be closed; it is recovered at the next start");
         }
     }
-}
-
-fn finish_file(f: OpenFile) -> io::Result<()> {
-    let file = f.out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    drop(file);
-    publish(&f.tmp)
 }
 
 /// Renames `x.json.tmp` to `x.json` and makes the rename durable.

@@ -3,6 +3,7 @@
 
 mod auth_limit;
 mod io;
+mod memory;
 mod reception;
 mod session;
 mod tls;
@@ -83,6 +84,8 @@ pub struct Context {
     pub stats: Stats,
     auth_failures: auth_limit::AuthFailures,
     slots: Arc<Semaphore>,
+    /// `max-smtp-in-memory`, shared by every session (read at start).
+    memory: memory::MemoryBudget,
 }
 
 impl Context {
@@ -91,8 +94,9 @@ impl Context {
         let generation = config.generation();
         let current = config.get();
         let tls = build_tls(&current)?;
-        // `total-max-smtp-in` is read once: the number of sessions is fixed at start.
+        // `total-max-smtp-in` and `max-smtp-in-memory` are read once, at start.
         let slots = Arc::new(Semaphore::new(current.total_max_smtp_in as usize));
+        let memory = memory::MemoryBudget::new(current.max_smtp_in_memory);
         Ok(Arc::new(Context {
             config,
             hooks,
@@ -101,6 +105,7 @@ impl Context {
             stats: Stats::default(),
             auth_failures: Default::default(),
             slots,
+            memory,
         }))
     }
 

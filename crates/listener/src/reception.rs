@@ -27,9 +27,11 @@ pub(crate) struct Origin<'a> {
     pub rcpts: &'a [(String, petrel_smtp::RcptParams)],
 }
 
-/// The message as it will be spooled.
+/// The message as it will be spooled: `head` (the edited header section) followed by the
+/// received bytes from `rest` on, which are not copied.
 pub(crate) struct Prepared {
-    pub body: Vec<u8>,
+    pub head: Vec<u8>,
+    pub rest: usize,
     pub job_id: Option<String>,
     pub vmta: String,
     /// The member chosen when `vmta` is a pool.
@@ -144,8 +146,10 @@ pub(crate) fn prepare_message(
         edit.append
             .push(format!("Message-ID: {}", new_message_id(origin.host)));
     }
+    let (head, rest) = headers.apply_split(&edit);
     Ok(Prepared {
-        body: headers.apply(&edit),
+        head,
+        rest,
         job_id,
         vmta,
         pool_member,

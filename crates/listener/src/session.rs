@@ -17,15 +17,18 @@ use tokio::net::TcpStream;
 use tracing::{info, warn};
 
 use crate::io::{read_line, Line};
+use crate::memory::Charge;
 use crate::reception::{prepare_message, Prepared, Rejection};
 use crate::{Context, ReturnedMail};
 
 /// After this many protocol errors in one session the client is disconnected, as Postfix's
 /// `smtpd_hard_error_limit` does, so a confused or hostile client cannot loop forever.
 const MAX_ERRORS: u32 = 20;
-/// Recipients per message when `max-rcpt-per-message` is unlimited: RFC 5321 asks for at
-/// least 100; this keeps one envelope bounded.
-const DEFAULT_MAX_RCPTS: usize = 10_000;
+/// What a recipient costs in memory besides its command line (the address and parameters
+/// in the transaction, then in the envelope), for `max-smtp-in-memory`.
+const RCPT_MEMORY: u64 = 128;
+/// What the envelope costs before its recipients.
+const ENVELOPE_MEMORY: u64 = 1024;
 
 /// What the dialogue loop asks its caller to do next.
 enum Next {
@@ -38,6 +41,10 @@ struct Transaction {
     mail_from: String,
     params: MailParams,
     rcpts: Vec<(String, RcptParams)>,
+    /// Its share of `max-smtp-in-memory`: the envelope, then the message too.
+    memory: Charge,
+    /// Bytes the envelope is charged for so far.
+    envelope_bytes: u64,
 }
 
 /// Per-connection state. The policy starts as the client IP's `<source>` (overlaid by the
@@ -604,10 +611,18 @@ impl Session {
             None => address,
         };
         let shown = mail_from.clone();
+        let envelope_bytes = ENVELOPE_MEMORY + mail_from.len() as u64;
+        let mut memory = self.ctx.memory.charge();
+        if !memory.hold(envelope_bytes) {
+            self.error(insufficient_memory());
+            return;
+        }
         self.txn = Some(Transaction {
             mail_from,
             params,
             rcpts: Vec::new(),
+            memory,
+            envelope_bytes,
         });
         self.reply(Reply::new(250, (2, 1, 0), format!("sender <{shown}> ok")));
     }
@@ -630,14 +645,12 @@ impl Session {
             self.error(Reply::new(555, (5, 5, 4), "parameters need EHLO"));
             return;
         }
-        let max = self
-            .policy
-            .max_rcpt_per_message
-            .map(|m| m as usize)
-            .unwrap_or(DEFAULT_MAX_RCPTS);
-        if txn.rcpts.len() >= max {
-            self.error(Reply::new(452, (4, 5, 3), "too many recipients"));
-            return;
+        // Unlimited by default, as in PowerMTA; memory bounds it (below).
+        if let Some(max) = self.policy.max_rcpt_per_message {
+            if txn.rcpts.len() >= max as usize {
+                self.error(Reply::new(452, (4, 5, 3), "too many recipients"));
+                return;
+            }
         }
         let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
         let local_postmaster = domain.is_empty();
@@ -651,9 +664,20 @@ impl Session {
             return;
         }
         let shown = address.clone();
-        if let Some(txn) = &mut self.txn {
-            txn.rcpts.push((address, params));
+        let Some(txn) = &mut self.txn else { return };
+        // RFC 5321 §4.5.3.1.10: a server out of room for recipients answers 452, and the
+        // client sends the rest in another transaction.
+        let cost = line.len() as u64 + RCPT_MEMORY;
+        if !txn.memory.hold(txn.envelope_bytes + cost) {
+            self.error(Reply::new(
+                452,
+                (4, 5, 3),
+                "too many recipients (no memory left for more in this transaction)",
+            ));
+            return;
         }
+        txn.envelope_bytes += cost;
+        txn.rcpts.push((address, params));
         self.reply(Reply::new(
             250,
             (2, 1, 5),
@@ -681,9 +705,24 @@ impl Session {
             "start mail input; end with <CRLF>.<CRLF>",
         ));
         self.flush(reader.get_mut()).await?;
+        // The transaction ends with this DATA, whatever happens.
+        let Some(mut txn) = self.txn.take() else {
+            return Ok(());
+        };
         let started = Instant::now();
-        let mut data = DataReader::new(self.policy.max_message_size);
-        let mut body = Vec::with_capacity(8 * 1024);
+        let max_size = self.policy.max_message_size;
+        let mut data = DataReader::new(max_size);
+        // Room for the SIZE the client announced, up to 1 MiB (more only as bytes arrive,
+        // so announcing a size cannot hold memory for free), else a little.
+        let hint = txn
+            .params
+            .size
+            .map_or(8 << 10, |n| n.min(1 << 20) as usize + 1024);
+        let mut body = Vec::new();
+        let mut out_of_memory = !Self::grow_to(&mut txn, &mut body, hint);
+        if out_of_memory {
+            data.discard();
+        }
         loop {
             let chunk = match tokio::time::timeout(self.policy.smtp_data_timeout, reader.fill_buf())
                 .await
@@ -696,7 +735,6 @@ impl Session {
                         (4, 4, 2),
                         format!("{host} timeout exceeded during DATA"),
                     ));
-                    self.txn = None;
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::TimedOut,
                         "DATA timeout",
@@ -704,7 +742,6 @@ impl Session {
                 }
             };
             if chunk.is_empty() {
-                self.txn = None;
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     "connection lost during DATA",
@@ -714,7 +751,34 @@ impl Session {
                 info!(target: "petrel::smtp", "{} >>> rd {}\n{}", self.peer, chunk.len(), hex_dump(chunk));
             }
             let n = chunk.len();
-            match data.feed(chunk, &mut body) {
+            // Stored text can be up to twice the input (bare LFs become CRLF): make room
+            // first, so memory is charged before it is taken.
+            if !out_of_memory && !data.overflowed() {
+                let room = body.len() + 2 * n + 16;
+                if room > body.capacity() {
+                    // Grow by half, but not far past the size limit: a message close to it
+                    // need not reserve half as much again.
+                    let step = body.capacity() + body.capacity() / 2;
+                    let cap = max_size.map_or(usize::MAX, |m| m as usize + (64 << 10));
+                    let want = room.max(step.min(cap));
+                    // Near the budget, grow by just what this chunk needs before giving up.
+                    if !Self::grow_to(&mut txn, &mut body, want)
+                        && (want == room || !Self::grow_to(&mut txn, &mut body, room))
+                    {
+                        out_of_memory = true;
+                        data.discard();
+                        body = Vec::new();
+                        txn.memory.release();
+                    }
+                }
+            }
+            let end = data.feed(chunk, &mut body);
+            if data.overflowed() && body.capacity() > 0 {
+                // Over max-message-size: only the end is looked for now.
+                body = Vec::new();
+                txn.memory.release();
+            }
+            match end {
                 Some(end) => {
                     reader.consume(end.consumed);
                     break;
@@ -722,16 +786,27 @@ impl Session {
                 None => reader.consume(n),
             }
         }
-        let Some(txn) = self.txn.take() else {
-            return Ok(());
-        };
         if data.overflowed() {
-            let max = self.policy.max_message_size.unwrap_or(0);
+            let max = max_size.unwrap_or(0);
             self.error(Reply::new(
                 552,
                 (5, 3, 4),
                 format!("message size exceeds fixed maximum of {max} bytes"),
             ));
+            return Ok(());
+        }
+        if out_of_memory {
+            let total = self.ctx.memory.total();
+            warn!(target: "petrel::smtp", "{} message refused: max-smtp-in-memory ({total} bytes) in use", self.peer);
+            self.error(if data.size() > total {
+                Reply::new(
+                    552,
+                    (5, 3, 4),
+                    format!("message size exceeds the {total} bytes this server can hold"),
+                )
+            } else {
+                insufficient_memory()
+            });
             return Ok(());
         }
         let Some(txn) = self.process_returned_mail(txn, &body) else {
@@ -754,7 +829,8 @@ impl Session {
             },
         );
         let Prepared {
-            body,
+            head,
+            rest,
             job_id,
             vmta,
             pool_member,
@@ -767,6 +843,8 @@ impl Session {
             }
         };
         let rcpt_count = txn.rcpts.len() as u64;
+        // Held until the spool has the message on disk.
+        let _memory = txn.memory;
         let envelope = Envelope {
             mail_from: txn.mail_from,
             recipients: txn
@@ -796,7 +874,12 @@ impl Session {
             received_at_unix_ms: unix_ms(),
             facts,
         };
-        match self.ctx.spool.commit(envelope, body).await {
+        match self
+            .ctx
+            .spool
+            .commit_edited(envelope, head, body, rest)
+            .await
+        {
             Ok(id) => {
                 self.ctx.committed(id);
                 self.ctx.stats.messages.fetch_add(1, Ordering::Relaxed);
@@ -811,6 +894,17 @@ impl Session {
                         self.peer,
                         data.size(),
                         started.elapsed()
+                    );
+                }
+                if data.bare_line_ends() > 0 || data.folds() > 0 {
+                    // RFC 5321 forbids both; the stored (and relayed) text has CRLF only and
+                    // no line over 998 octets, which may break a signature the client made.
+                    info!(
+                        target: "petrel::smtp",
+                        "{} message {id}: {} bare CR/LF stored as CRLF, {} line(s) over 998 octets folded",
+                        self.peer,
+                        data.bare_line_ends(),
+                        data.folds()
                     );
                 }
                 self.reply(Reply::new(250, (2, 6, 0), format!("message {id} accepted")));
@@ -832,6 +926,21 @@ impl Session {
 }
 
 impl Session {
+    /// Makes `body` able to hold `capacity` bytes without reallocating, charging the
+    /// transaction's memory first. False when `max-smtp-in-memory` has no room for it.
+    /// (Growing a buffer of a megabyte or more moves it with `mremap`, not a copy: see
+    /// the binary's `allocator.rs`; smaller ones cost little either way.)
+    fn grow_to(txn: &mut Transaction, body: &mut Vec<u8>, capacity: usize) -> bool {
+        if capacity <= body.capacity() {
+            return true;
+        }
+        if !txn.memory.hold(txn.envelope_bytes + capacity as u64) {
+            return false;
+        }
+        body.reserve_exact(capacity - body.len());
+        true
+    }
+
     /// Hands the message to the bounce / feedback-loop processor for each recipient in a
     /// processor's scope. Those recipients are replaced by the addresses the processor names
     /// (`postmaster`, `forward-*-to`) or dropped; the rest stay. `None` when nothing is left
@@ -876,6 +985,15 @@ impl Session {
         txn.rcpts = kept;
         Some(txn)
     }
+}
+
+/// `max-smtp-in-memory` is spent: a temporary failure, so the client tries again later.
+fn insufficient_memory() -> Reply {
+    Reply::new(
+        452,
+        (4, 3, 1),
+        "insufficient system resources (memory for mail being received), try again later",
+    )
 }
 
 /// The article's (PowerMTA's) refusal of a recipient petrel may not relay for:

@@ -121,18 +121,28 @@ impl<'a> Headers<'a> {
     /// Produces the edited message. The body and every untouched header are copied byte for
     /// byte; added lines end in CRLF.
     pub fn apply(&self, edit: &HeaderEdit) -> Vec<u8> {
+        let (mut out, rest) = self.apply_split(edit);
+        out.extend_from_slice(&self.raw[rest..]);
+        out
+    }
+
+    /// The edited message in two parts, so a large message need not be copied: the new
+    /// header section (everything up to where the message continues unchanged), and the
+    /// offset in the parsed bytes from which the rest follows as it is. The edited message
+    /// is `head` followed by `raw[rest..]`.
+    pub fn apply_split(&self, edit: &HeaderEdit) -> (Vec<u8>, usize) {
         let extra: usize = edit
             .prepend
             .iter()
             .chain(&edit.append)
             .map(|l| l.len() + 2)
             .sum();
-        let mut out = Vec::with_capacity(self.raw.len() + extra);
+        let header_end = self.fields.last().map_or(0, |f| f.end);
+        let mut out = Vec::with_capacity(header_end + extra + 2);
         for line in &edit.prepend {
             out.extend_from_slice(line.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        let header_end = self.fields.last().map_or(0, |f| f.end);
         let mut copied = 0;
         for f in &self.fields {
             let name = self.name(f);
@@ -159,8 +169,7 @@ impl<'a> Headers<'a> {
             // end of the message) is not read as more headers.
             out.extend_from_slice(b"\r\n");
         }
-        out.extend_from_slice(&self.raw[rest_start..]);
-        out
+        (out, rest_start)
     }
 }
 

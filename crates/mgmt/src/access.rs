@@ -48,6 +48,19 @@ impl AccessRule {
     }
 }
 
+/// The level an endpoint needs. Reading views needs `monitor`, changing anything
+/// `operator`; so does reading a message's content (`/messageBody`): bodies are the most
+/// private thing petrel holds, and PowerMTA's monitor level is for status views (its
+/// operator may see the configuration, with its passwords and keys, which is the same
+/// trust).
+pub fn needed_for(method: &axum::http::Method, path: &str) -> AccessLevel {
+    if method == axum::http::Method::GET && path != "/messageBody" {
+        AccessLevel::Monitor
+    } else {
+        AccessLevel::Operator
+    }
+}
+
 /// The level for `ip`: the first rule that matches; without rules, loopback gets operator
 /// access (so the local CLI works out of the box) and everyone else none.
 pub fn level_for(rules: &[AccessRule], ip: IpAddr) -> AccessLevel {

@@ -4,6 +4,7 @@
 mod access;
 mod control;
 mod metrics;
+mod origin;
 mod suppression;
 mod views;
 
@@ -286,11 +287,20 @@ impl Mgmt {
     }
 
     /// Serves the API on `listener` until the task is dropped.
-    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        axum::serve(
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        limits: petrel_http_serve::Limits,
+    ) -> std::io::Result<()> {
+        let gate = petrel_http_serve::Gate::new(limits, None);
+        let app = self.router();
+        petrel_http_serve::serve(
+            "management API",
             listener,
-            self.router()
-                .into_make_service_with_connect_info::<SocketAddr>(),
+            None,
+            gate,
+            app,
+            std::future::pending(),
         )
         .await
     }
@@ -308,19 +318,20 @@ async fn prometheus(State(m): State<Mgmt>) -> Response {
         .into_response()
 }
 
-/// `http-access`: first matching rule wins; no match (or `none`) is 403.
+/// The request's `Host` and `Origin` (see `origin.rs`), then `http-access`: first matching
+/// rule wins; no match (or `none`) is 403.
 async fn guard(
     State(m): State<Mgmt>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
     next: Next,
 ) -> Response {
+    // Before `http-access`: a browser page (CSRF, DNS rebinding) comes from a loopback peer.
+    if let Err(why) = origin::check(req.method(), req.headers(), &m.config.get().host_name) {
+        return ApiError::new(StatusCode::FORBIDDEN, why).into_response();
+    }
     let level = access::level_for(&m.access, peer.ip());
-    let needed = if req.method() == axum::http::Method::GET {
-        AccessLevel::Monitor
-    } else {
-        AccessLevel::Operator
-    };
+    let needed = access::needed_for(req.method(), req.uri().path());
     if level < needed {
         return ApiError::new(
             StatusCode::FORBIDDEN,

@@ -44,7 +44,12 @@ async fn start(with_list: bool, rules: Vec<AccessRule>) -> Api {
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(mgmt.serve(listener));
+    let limits = petrel_http_serve::Limits {
+        max_connections: 16,
+        max_connections_per_ip: 16,
+        header_read_timeout: std::time::Duration::from_secs(10),
+    };
+    tokio::spawn(mgmt.serve(listener, limits));
     Api {
         addr,
         list,

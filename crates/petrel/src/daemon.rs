@@ -40,19 +40,23 @@ pub fn serve(config_path: Option<&Path>) -> Result<()> {
     )
     .with_context(|| format!("opening spool {}", spool_dir.display()))?;
     info!("spool {}: {report}", spool_dir.display());
+    let fd_limit = crate::descriptors::raise_limit();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run(Arc::new(config), spool, file))
+    runtime.block_on(run(Arc::new(config), spool, file, fd_limit))
 }
 
 async fn run(
     config: Arc<petrel_config::Config>,
     spool: Spool,
     file: Option<PathBuf>,
+    fd_limit: u64,
 ) -> Result<()> {
+    // What the internet-facing HTTP listeners may hold together (see descriptors.rs).
+    let shared_fds = crate::descriptors::shared_budget(&config, fd_limit);
     petrel_listener::check_tls(&config).context("loading the TLS certificate")?;
     // The one configuration handle every part reads; `reload` replaces it.
     let live = LiveConfig::new(config.clone());
@@ -112,9 +116,10 @@ async fn run(
         tracking_keys.as_ref(),
         events.as_ref(),
         suppression.as_ref(),
+        &shared_fds,
     )
     .await?;
-    let service = signals::start_service(&config).await?;
+    let service = signals::start_service(&config, &shared_fds).await?;
     let (stop_uploads, uploads_stopped) = tokio::sync::watch::channel(false);
     let uploader = signals::start_uploader(&config, uploads_stopped)?;
     let listeners = petrel_listener::bind_all(&config).await?;
@@ -145,6 +150,13 @@ async fn run(
             format!("cannot bind the management API on {addr} (http-mgmt-port)")
         })?;
         mgmt_addr = Some(addr);
+        // Its own caps, outside the shared budget: a flood of the public listeners cannot
+        // take the operator's way in.
+        let limits = petrel_http_serve::Limits {
+            max_connections: config.http_mgmt_limits.max_connections as usize,
+            max_connections_per_ip: config.http_mgmt_limits.max_connections_per_ip as usize,
+            header_read_timeout: config.http_header_timeout,
+        };
         let inbound: InboundSource = {
             let ctx = ctx.clone();
             Arc::new(move || {
@@ -180,7 +192,7 @@ async fn run(
             },
         );
         tokio::spawn(async move {
-            if let Err(e) = mgmt.serve(listener).await {
+            if let Err(e) = mgmt.serve(listener, limits).await {
                 warn!("management API stopped: {e}");
             }
         });

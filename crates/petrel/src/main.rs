@@ -1,9 +1,15 @@
 //! `petrel`: the daemon and its command-line tools. Wiring and argument handling only; the
 //! work happens in the library crates.
+//!
+//! The one `unsafe` is the allocator setting in `allocator.rs` (a single `mallopt` call at
+//! start); everything else is safe code.
+#![deny(unsafe_code)]
 
 mod admin;
+mod allocator;
 mod cli;
 mod daemon;
+mod descriptors;
 mod keys;
 mod metrics;
 mod mgmt_client;
@@ -18,6 +24,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    allocator::tune();
     // Installed as a symlink named `pmta`, petrel answers PowerMTA's command line.
     if std::env::args_os()
         .next()

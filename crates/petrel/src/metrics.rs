@@ -56,11 +56,18 @@ pub fn register(mut mgmt: Mgmt, parts: Parts<'_>) -> Mgmt {
         mgmt = mgmt.with_metrics(
             "signals",
             source(move || {
-                let mut m = vec![Metric::counter(
-                    "events_emitted",
-                    "Signals events written to the event spool.",
-                    events.emitted(),
-                )];
+                let mut m = vec![
+                    Metric::counter(
+                        "events_emitted",
+                        "Signals events written to the event spool.",
+                        events.emitted(),
+                    ),
+                    Metric::counter(
+                        "events_lost",
+                        "Signals events lost because the event spool's disk refused them (full or failing).",
+                        events.lost(),
+                    ),
+                ];
                 if let Some(u) = &upload {
                     m.extend([
                         Metric::counter(

@@ -181,7 +181,10 @@ pub fn open_store(config: &Config) -> Result<Option<Arc<dyn AnalyticsStore>>> {
 }
 
 /// Binds and starts petrel's Signals service when `<signals-service>` is configured.
-pub async fn start_service(config: &Config) -> Result<Option<Service>> {
+pub async fn start_service(
+    config: &Config,
+    shared_fds: &petrel_http_serve::SharedBudget,
+) -> Result<Option<Service>> {
     let Some(svc) = &config.signals_service else {
         return Ok(None);
     };
@@ -203,8 +206,24 @@ pub async fn start_service(config: &Config) -> Result<Option<Service>> {
         Duration::from_secs(3600),
     );
     let app = petrel_signals::router(store, ServiceOptions { traps });
+    let gate = petrel_http_serve::Gate::new(
+        petrel_http_serve::Limits {
+            max_connections: svc.limits.max_connections as usize,
+            max_connections_per_ip: svc.limits.max_connections_per_ip as usize,
+            header_read_timeout: config.http_header_timeout,
+        },
+        Some(shared_fds.clone()),
+    );
     let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        let serving = petrel_http_serve::serve(
+            "Signals service",
+            listener,
+            None,
+            gate,
+            app,
+            std::future::pending(),
+        );
+        if let Err(e) = serving.await {
             warn!("signals service stopped: {e}");
         }
     });
@@ -227,7 +246,11 @@ pub fn serve_alone(config: &Config) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let svc = start_service(config).await?.expect("checked above");
+        let limit = crate::descriptors::raise_limit();
+        let shared = crate::descriptors::shared_budget(config, limit);
+        let svc = start_service(config, &shared)
+            .await?
+            .expect("checked above");
         let line = format!("petrel signals service ready on {}", svc.addr);
         info!("{line}");
         eprintln!("{line}");

@@ -83,6 +83,7 @@ pub async fn start_host(
     keys: Option<&Arc<TokenKeys>>,
     events: Option<&Arc<EventSpool>>,
     suppression: Option<&Arc<SuppressionList>>,
+    shared_fds: &petrel_http_serve::SharedBudget,
 ) -> Result<Option<Host>> {
     let (Some(sig), Some(keys), Some(events)) = (&config.signals, keys, events) else {
         return Ok(None);
@@ -101,6 +102,10 @@ pub async fn start_host(
         HostConfig {
             customer_id: sig.customer_id,
             trusted_proxies: sig.tracking.trusted_proxies.clone(),
+            header_read_timeout: config.http_header_timeout,
+            max_connections: sig.tracking.limits.max_connections as usize,
+            max_connections_per_ip: sig.tracking.limits.max_connections_per_ip as usize,
+            shared_descriptors: Some(shared_fds.clone()),
             ..HostConfig::new((**keys).clone())
         },
         events.clone(),

@@ -1,74 +1,40 @@
 //! Dot-stuffing (RFC 5321 §4.5.2) as a streaming encoder.
 //!
 //! The message is encoded chunk by chunk into a reusable buffer that is written out and
-//! cleared, so a large message is never copied whole. Line ends are normalised to CRLF on the
-//! way: a bare LF would be a protocol violation (and the trick behind "SMTP smuggling"), and
-//! the receiver's own dot handling only looks at CRLF-started lines.
+//! cleared, so a large message is never copied whole. On the way the text is made safe for
+//! the next hop with petrel-smtp's [`LineNormalizer`]: every bare CR and bare LF becomes
+//! CRLF (a receiver that ends DATA at `CR . CR` or `LF . LF` could otherwise read a second,
+//! forged message out of it: "SMTP smuggling"), and lines over 998 octets are folded.
+//! Messages received by petrel are already stored that way, so for them this changes
+//! nothing but the dots (and a DKIM signature made over the stored text stays valid); it
+//! matters for anything stored by an older version.
+
+use petrel_smtp::LineNormalizer;
 
 /// Encoder state carried between chunks.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct DotStuffer {
-    /// The next byte starts a line.
-    at_line_start: bool,
-    /// The last byte written was a CR that may be followed by the LF in the next chunk.
-    pending_cr: bool,
+    lines: LineNormalizer,
 }
 
 impl DotStuffer {
     /// A fresh encoder: the message starts at the beginning of a line.
     pub(crate) fn new() -> Self {
         DotStuffer {
-            at_line_start: true,
-            pending_cr: false,
+            lines: LineNormalizer::dot_stuffing(),
         }
     }
 
-    /// Appends the encoded form of `input` to `out`: a leading `.` on a line is doubled and
-    /// a bare LF becomes CRLF. Bare CRs are passed through untouched.
-    pub(crate) fn push(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
-        out.reserve(input.len() + input.len() / 64 + 4);
-        while let Some(&first) = input.first() {
-            if self.at_line_start && first == b'.' {
-                out.push(b'.');
-            }
-            self.at_line_start = false;
-            match memchr::memchr(b'\n', input) {
-                Some(i) => {
-                    let line = &input[..i];
-                    out.extend_from_slice(line);
-                    let cr_before = match line.last() {
-                        Some(&b) => b == b'\r',
-                        None => self.pending_cr,
-                    };
-                    if !cr_before {
-                        out.push(b'\r');
-                    }
-                    out.push(b'\n');
-                    self.at_line_start = true;
-                    self.pending_cr = false;
-                    input = &input[i + 1..];
-                }
-                None => {
-                    out.extend_from_slice(input);
-                    self.pending_cr = input.last() == Some(&b'\r');
-                    input = &[];
-                }
-            }
-        }
+    /// Appends the encoded form of `input` to `out`: a leading `.` on a line is doubled,
+    /// bare CRs and LFs become CRLF, long lines are folded.
+    pub(crate) fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        self.lines.push(input, out);
     }
 
-    /// Appends the end of data: a CRLF when the message did not end with one (a trailing
-    /// bare CR gets just the LF), then `.` CRLF.
+    /// Appends the end of data: a CRLF when the message did not end with one, then `.` CRLF.
     pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
-        if !self.at_line_start {
-            if !self.pending_cr {
-                out.push(b'\r');
-            }
-            out.push(b'\n');
-        }
+        self.lines.finish_line(out);
         out.extend_from_slice(b".\r\n");
-        self.at_line_start = true;
-        self.pending_cr = false;
     }
 }
 
@@ -96,11 +62,24 @@ mod tests {
     }
 
     #[test]
-    fn bare_lf_becomes_crlf_and_bare_cr_stays() {
+    fn bare_lf_and_bare_cr_become_crlf() {
         assert_eq!(encode(b"a\nb\n.\n"), b"a\r\nb\r\n..\r\n.\r\n");
-        assert_eq!(encode(b"a\rb\r\n"), b"a\rb\r\n.\r\n");
+        assert_eq!(encode(b"a\rb\r\n"), b"a\r\nb\r\n.\r\n");
         assert_eq!(encode(b"a\r"), b"a\r\n.\r\n");
         assert_eq!(encode(b"\n\n"), b"\r\n\r\n.\r\n");
+        // The smuggling form: the dot line is stuffed, nothing ends early.
+        assert_eq!(
+            encode(b"x\r.\rMAIL FROM:<f@x>\r\n"),
+            b"x\r\n..\r\nMAIL FROM:<f@x>\r\n.\r\n"
+        );
+    }
+
+    #[test]
+    fn long_lines_are_folded_on_the_wire() {
+        let out = encode(&[b'q'; 1200]);
+        assert!(out.starts_with(&[b'q'; 998]));
+        assert!(out[998..].starts_with(b"\r\n q"));
+        assert!(out.split(|&b| b == b'\n').all(|l| l.len() <= 999));
     }
 
     #[test]

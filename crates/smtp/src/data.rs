@@ -1,7 +1,11 @@
 //! The DATA phase: dot-unstuffing and end-of-data detection as a byte-level state machine.
 //!
 //! Only `CRLF . CRLF` ends the data; a bare LF never starts a line for that purpose, so the
-//! "SMTP smuggling" trick (`LF . LF` or `LF . CRLF`) cannot end a message early.
+//! "SMTP smuggling" trick (`LF . LF` or `LF . CRLF`) cannot end a message early. What is
+//! stored goes through a [`LineNormalizer`]: bare CRs and LFs become CRLF and lines over 998
+//! octets are folded, so no such trick can reach the next hop either (see `lines.rs`).
+
+use crate::lines::LineNormalizer;
 
 /// Tracks where the reader stands inside a line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +26,9 @@ pub struct DataReader {
     max: Option<u64>,
     seen: u64,
     overflow: bool,
+    discard: bool,
     eight_bit: bool,
+    lines: LineNormalizer,
 }
 
 /// What [`DataReader::feed`] reports once the terminator arrived.
@@ -40,7 +46,9 @@ impl DataReader {
             max,
             seen: 0,
             overflow: false,
+            discard: false,
             eight_bit: false,
+            lines: LineNormalizer::new(),
         }
     }
 
@@ -49,9 +57,26 @@ impl DataReader {
         self.overflow
     }
 
-    /// Message bytes seen so far (after unstuffing), including any past the limit.
+    /// Stops storing: the rest is only scanned for the end of the data (the session has no
+    /// memory left for this message and will answer 4xx).
+    pub fn discard(&mut self) {
+        self.discard = true;
+    }
+
+    /// Message bytes seen so far (after unstuffing, before normalising), including any past
+    /// the limit.
     pub fn size(&self) -> u64 {
         self.seen
+    }
+
+    /// Bare CRs and LFs that were stored as CRLF.
+    pub fn bare_line_ends(&self) -> u64 {
+        self.lines.bare_line_ends()
+    }
+
+    /// Line breaks inserted into lines longer than 998 octets.
+    pub fn folds(&self) -> u64 {
+        self.lines.folds()
     }
 
     /// True when any byte above 127 was seen (8-bit content).
@@ -72,14 +97,15 @@ impl DataReader {
                 self.overflow = true;
             }
         }
-        if !self.overflow {
-            out.extend_from_slice(bytes);
+        if !self.overflow && !self.discard {
+            self.lines.push(bytes, out);
         }
     }
 
-    /// Consumes `input`, appending message bytes to `out`. Returns `Some` once the terminating
-    /// `CRLF.CRLF` has been read; the terminator's final CRLF is not part of the message but
-    /// the CRLF before the dot is.
+    /// Consumes `input`, appending message bytes to `out` (normalised: CRLF line ends only,
+    /// no line over 998 octets). Returns `Some` once the terminating `CRLF.CRLF` has been
+    /// read; the terminator's final CRLF is not part of the message but the CRLF before the
+    /// dot is.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Option<DataEnd> {
         let mut run_start = 0usize;
         let mut i = 0usize;
@@ -197,7 +223,9 @@ mod tests {
     #[test]
     fn bare_lf_dot_does_not_end_data() {
         let (out, end) = read_all(&[b"a\n.\nb\r\n.\r\n"]);
-        assert_eq!(out, b"a\n.\nb\r\n");
+        // Not the end, and stored with CRLF: the lone dot line is content, which the sending
+        // side dot-stuffs like any other.
+        assert_eq!(out, b"a\r\n.\r\nb\r\n");
         assert!(end.is_some());
         let (_, end) = read_all(&[b"a\n.\r\nmore"]);
         assert_eq!(end, None);
@@ -213,7 +241,47 @@ mod tests {
     #[test]
     fn dot_cr_not_followed_by_lf_keeps_cr() {
         let (out, _) = read_all(&[b".\rx\r\n.\r\n"]);
-        assert_eq!(out, b"\rx\r\n");
+        assert_eq!(out, b"\r\nx\r\n");
+    }
+
+    #[test]
+    fn smuggling_attempts_are_stored_as_plain_lines() {
+        for attack in [
+            &b"x\r.\rMAIL FROM:<forged@x.example>\r\n"[..],
+            b"x\n.\nMAIL FROM:<forged@x.example>\r\n",
+            b"x\r\n.\rMAIL FROM:<forged@x.example>\r\n",
+            b"x\n.\r\nMAIL FROM:<forged@x.example>\r\n",
+        ] {
+            let input = [attack, b"tail\r\n.\r\n"].concat();
+            let mut r = DataReader::new(None);
+            let mut out = Vec::new();
+            let end = r
+                .feed(&input, &mut out)
+                .expect("only the real terminator ends DATA");
+            assert_eq!(end.consumed, input.len(), "{attack:?}");
+            assert!(r.bare_line_ends() > 0, "{attack:?}");
+            // Every LF has its CR and every CR its LF.
+            for (i, &b) in out.iter().enumerate() {
+                if b == b'\n' {
+                    assert_eq!(out[i - 1], b'\r', "{out:?}");
+                }
+                if b == b'\r' {
+                    assert_eq!(out.get(i + 1), Some(&b'\n'), "{out:?}");
+                }
+            }
+            assert!(out.ends_with(b"MAIL FROM:<forged@x.example>\r\ntail\r\n"));
+        }
+    }
+
+    #[test]
+    fn long_lines_are_folded_when_stored() {
+        let input = [&[b'z'; 1500][..], b"\r\n.\r\n"].concat();
+        let mut r = DataReader::new(None);
+        let mut out = Vec::new();
+        assert!(r.feed(&input, &mut out).is_some());
+        assert_eq!(r.folds(), 1);
+        assert_eq!(out.len(), 1500 + 3 + 2);
+        assert!(out[998..].starts_with(b"\r\n z"));
     }
 
     #[test]

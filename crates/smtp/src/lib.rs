@@ -8,6 +8,7 @@
 mod auth;
 mod command;
 mod data;
+mod lines;
 mod reply;
 mod reply_parse;
 
@@ -17,5 +18,6 @@ pub use command::{
     MAX_COMMAND_LINE,
 };
 pub use data::{DataEnd, DataReader};
+pub use lines::{LineNormalizer, MAX_TEXT_LINE};
 pub use reply::{EnhancedCode, Reply};
 pub use reply_parse::{parse_reply, ReplyError, MAX_REPLY_BYTES, MAX_REPLY_LINE};

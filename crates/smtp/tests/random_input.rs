@@ -52,5 +52,15 @@ fn parser_and_data_reader_survive_random_input() {
         if end_whole.is_some() {
             assert_eq!(whole, parts, "input {input:?} split at {split}");
         }
+        assert!(canonical(&whole), "input {input:?} stored as {whole:?}");
     }
+}
+
+/// CRLF line ends only and no line over 998 octets: what the DATA reader stores.
+fn canonical(out: &[u8]) -> bool {
+    out.iter().enumerate().all(|(i, &b)| match b {
+        b'\n' => i > 0 && out[i - 1] == b'\r',
+        b'\r' => i + 1 == out.len() || out[i + 1] == b'\n',
+        _ => true,
+    }) && out.split(|&b| b == b'\n').all(|l| l.len() <= 999)
 }

@@ -232,27 +232,45 @@ impl Spool {
     ///
     /// Dropping the future after the request was queued does not cancel the write: the
     /// message may still be stored, as with any MTA whose client disconnects before 250.
-    pub async fn commit(
+    pub async fn commit(&self, envelope: Envelope, body: Vec<u8>) -> Result<MessageId, SpoolError> {
+        self.commit_edited(envelope, Vec::new(), body, 0).await
+    }
+
+    /// [`Spool::commit`] for a message whose header section was edited: the message stored
+    /// is `head` followed by `received[rest..]`. Why: the listener prepends and removes
+    /// header fields, and joining the new header section with the received bytes would
+    /// copy every message once more (and hold it twice in memory); the two parts are
+    /// written with one vectored write instead.
+    pub async fn commit_edited(
         &self,
         mut envelope: Envelope,
-        body: Vec<u8>,
+        head: Vec<u8>,
+        received: Vec<u8>,
+        rest: usize,
     ) -> Result<MessageId, SpoolError> {
         if envelope.recipients.is_empty() {
             return Err(SpoolError::NoRecipients);
+        }
+        if rest > received.len() {
+            return Err(SpoolError::TooLarge);
         }
         for r in &mut envelope.recipients {
             r.done = false;
         }
         let json = serde_json::to_vec(&envelope).expect("an Envelope always serializes to JSON");
         let id = MessageId(self.inner.shared.next_id.fetch_add(1, Ordering::Relaxed));
-        let head =
-            record::encode_message_head(id.0, &json, &body).map_err(|_| SpoolError::TooLarge)?;
+        let record = record::encode_message_head(id.0, &json, &[&head, &received[rest..]])
+            .map_err(|_| SpoolError::TooLarge)?;
         let envelope = Arc::new(envelope);
         self.request(|reply| Request::Commit {
             id,
             envelope,
-            head,
-            body,
+            record,
+            body: writer::Body {
+                head,
+                received,
+                rest,
+            },
             reply,
         })
         .await

@@ -116,21 +116,33 @@ fn encode_small(kind: u8, payload: &[u8]) -> Vec<u8> {
 
 /// Encodes everything of a `Message` record except the body, which the writer appends
 /// with a vectored write so a large body is never copied. The CRC already covers the body.
+/// `body` is the body in parts, as it will be written one after the other.
 pub(crate) fn encode_message_head(
     id: u64,
     envelope_json: &[u8],
-    body: &[u8],
+    body: &[&[u8]],
 ) -> Result<Vec<u8>, TooLarge> {
     let env_len = u32::try_from(envelope_json.len()).map_err(|_| TooLarge)?;
+    let body_len = body
+        .iter()
+        .try_fold(0usize, |n, p| n.checked_add(p.len()))
+        .ok_or(TooLarge)?;
     let payload_len = MESSAGE_FIXED
         .checked_add(envelope_json.len())
-        .and_then(|n| n.checked_add(body.len()))
+        .and_then(|n| n.checked_add(body_len))
         .and_then(|n| u32::try_from(n).ok())
         .ok_or(TooLarge)?;
     let mut fixed = [0u8; MESSAGE_FIXED];
     fixed[0..8].copy_from_slice(&id.to_le_bytes());
     fixed[8..12].copy_from_slice(&env_len.to_le_bytes());
-    let crc = crc_of(KIND_MESSAGE, &[&fixed, envelope_json, body]);
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&[KIND_MESSAGE]);
+    hasher.update(&fixed);
+    hasher.update(envelope_json);
+    for part in body {
+        hasher.update(part);
+    }
+    let crc = hasher.finalize();
     let mut out = Vec::with_capacity(HEADER_LEN + MESSAGE_FIXED + envelope_json.len());
     out.extend_from_slice(&header(KIND_MESSAGE, payload_len, crc));
     out.extend_from_slice(&fixed);
@@ -156,7 +168,7 @@ pub(crate) fn encode(record: &Record<'_>) -> Result<Vec<u8>, TooLarge> {
             envelope_json,
             body,
         } => {
-            let mut v = encode_message_head(id, envelope_json, body)?;
+            let mut v = encode_message_head(id, envelope_json, &[body])?;
             v.extend_from_slice(body);
             v
         }
@@ -318,7 +330,7 @@ mod tests {
 
     #[test]
     fn message_head_plus_body_equals_full_encoding() {
-        let head = encode_message_head(5, b"{}", b"body").unwrap();
+        let head = encode_message_head(5, b"{}", &[b"bo", b"dy"]).unwrap();
         let mut joined = head.clone();
         joined.extend_from_slice(b"body");
         let full = encode(&Record::Message {

@@ -88,7 +88,7 @@ pub(crate) fn rename_into_place(from: &Path, dir: &Path, n: u64) -> io::Result<(
     }
 }
 
-/// Zeros, for clearing bytes after the durable end.
+/// Zeros, for clearing bytes after the durable end and for extending the padding.
 static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 /// Overwrites `from..to` of segment `n` with zeros and fdatasyncs, keeping the file's
@@ -155,6 +155,8 @@ pub(crate) struct ActiveSegment {
     /// Set when a roll-back could neither zero nor truncate what a failed write left: the
     /// bytes after `len` are unknown, so the writer should move to a fresh segment.
     pub poisoned: bool,
+    /// Created at its full size ahead of time (`prepare.rs`): it is not grown past it.
+    pub preallocated: bool,
 }
 
 /// Which step of an append failed (for the error message).
@@ -174,6 +176,7 @@ impl ActiveSegment {
             len,
             size: size.max(len),
             poisoned: false,
+            preallocated: false,
         }
     }
 
@@ -194,29 +197,61 @@ impl ActiveSegment {
     }
 
     /// Writes all of `bufs` at the durable end (over zero padding, or growing the file)
-    /// and fdatasyncs once. On success the bytes are durable and the start offset is
-    /// returned. On failure what was written is zeroed or cut off again (so no half record
-    /// remains) and the error returned.
-    pub fn append(&mut self, bufs: &mut [IoSlice<'_>]) -> Result<u64, AppendError> {
+    /// and fdatasyncs once. With `extend_to` past the end of the file, the file is also
+    /// extended with zeros up to there (padding: room reserved for later records; only
+    /// the new part is written), in the same sync. On success the bytes are durable and
+    /// the start offset is returned. On failure what was written is zeroed or cut off
+    /// again (so no half record remains) and the error returned.
+    pub fn append(&mut self, bufs: &mut [IoSlice<'_>], extend_to: u64) -> Result<u64, AppendError> {
         let start = self.len;
         let total: u64 = bufs.iter().map(|b| b.len() as u64).sum();
-        let result = self.write_all(bufs, start).and_then(|()| {
-            self.io.sync_data().map_err(|error| AppendError {
-                context: "syncing segment",
-                error,
+        let records_end = start + total;
+        let zeros_from = records_end.max(self.size);
+        let zeros_to = extend_to.max(zeros_from);
+        let result = self
+            .write_all(bufs, start)
+            .and_then(|()| {
+                self.write_zeros(zeros_from, zeros_to)
+                    .map_err(|error| AppendError {
+                        context: "extending segment",
+                        error,
+                    })
             })
-        });
+            .and_then(|()| {
+                self.io.sync_data().map_err(|error| AppendError {
+                    context: "syncing segment",
+                    error,
+                })
+            });
         match result {
             Ok(()) => {
-                self.len = start + total;
-                self.size = self.size.max(self.len);
+                self.len = records_end;
+                self.size = self.size.max(zeros_to);
                 Ok(start)
             }
             Err(e) => {
-                self.roll_back(start + total);
+                self.roll_back(records_end, zeros_to);
                 Err(e)
             }
         }
+    }
+
+    /// Empties a segment that holds nothing live any more, in place: `header` (a new
+    /// SegmentHeader record, the same length as the one at offset 0) replaces the old
+    /// one, then the file is cut after it. Each step is synced, so a crash leaves either
+    /// the old records (all dead) behind the new header, or the header alone. Frees the
+    /// segment's space without needing any: the way out of a full disk when the active
+    /// segment is the only one left.
+    pub fn reset(&mut self, header: &[u8]) -> Result<(), AppendError> {
+        let fail = |context| move |error| AppendError { context, error };
+        self.write_all(&mut [IoSlice::new(header)], 0)?;
+        self.io.sync_data().map_err(fail("syncing segment"))?;
+        let len = header.len() as u64;
+        self.io.set_len(len).map_err(fail("truncating segment"))?;
+        self.io.sync_data().map_err(fail("syncing segment"))?;
+        self.len = len;
+        self.size = len;
+        Ok(())
     }
 
     fn write_all(
@@ -255,8 +290,11 @@ impl ActiveSegment {
     /// crash could bring back records whose callers were told "failed": duplicates, never
     /// losses). If nothing works, the bytes after `len` are unknown and the segment is
     /// marked poisoned so the writer moves on.
-    fn roll_back(&mut self, end: u64) {
-        let zero_end = end.min(self.size);
+    /// `records_end`: where the failed records ended; `end`: how far the write may have
+    /// reached (zeros included). Padding between them inside the old size was not touched.
+    fn roll_back(&mut self, records_end: u64, end: u64) {
+        let end = end.max(records_end);
+        let zero_end = records_end.min(self.size);
         let mut restored = Ok(());
         if zero_end > self.len {
             restored = self.write_zeros(self.len, zero_end);
@@ -408,11 +446,11 @@ mod tests {
             .map(|i| vec![(i % 251) as u8; (i % 3) as usize])
             .collect();
         let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
-        assert_eq!(seg.append(&mut slices).unwrap(), 0);
+        assert_eq!(seg.append(&mut slices, 0).unwrap(), 0);
         let expected: Vec<u8> = parts.concat();
         assert_eq!(seg.len(), expected.len() as u64);
         let mut slices = [IoSlice::new(b"tail")];
-        assert_eq!(seg.append(&mut slices).unwrap(), expected.len() as u64);
+        assert_eq!(seg.append(&mut slices, 0).unwrap(), expected.len() as u64);
         let on_disk = fs::read(&p).unwrap();
         assert_eq!(&on_disk[..expected.len()], &expected[..]);
         assert_eq!(&on_disk[expected.len()..], b"tail");
@@ -422,10 +460,12 @@ mod tests {
     fn failed_write_or_sync_is_truncated_back() {
         let dir = tempfile::tempdir().unwrap();
         let (mut seg, plan, p) = faulty(dir.path());
-        seg.append(&mut [IoSlice::new(b"durable")]).unwrap();
+        seg.append(&mut [IoSlice::new(b"durable")], 0).unwrap();
 
         plan.lock().unwrap().fail_writes_after = Some(3);
-        let err = seg.append(&mut [IoSlice::new(b"lost-record")]).unwrap_err();
+        let err = seg
+            .append(&mut [IoSlice::new(b"lost-record")], 0)
+            .unwrap_err();
         assert_eq!(err.context, "writing segment");
         assert_eq!(fs::read(&p).unwrap(), b"durable");
         assert_eq!(seg.len(), 7);
@@ -434,13 +474,13 @@ mod tests {
             fail_sync: true,
             ..Plan::default()
         };
-        let err = seg.append(&mut [IoSlice::new(b"unsynced")]).unwrap_err();
+        let err = seg.append(&mut [IoSlice::new(b"unsynced")], 0).unwrap_err();
         assert_eq!(err.context, "syncing segment");
         assert_eq!(fs::read(&p).unwrap(), b"durable");
         assert!(!seg.poisoned);
 
         *plan.lock().unwrap() = Plan::default();
-        seg.append(&mut [IoSlice::new(b"+more")]).unwrap();
+        seg.append(&mut [IoSlice::new(b"+more")], 0).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"durable+more");
     }
 
@@ -464,7 +504,7 @@ mod tests {
     fn preallocated_writes_overwrite_and_failures_are_zeroed() {
         let dir = tempfile::tempdir().unwrap();
         let (mut seg, plan, p) = preallocated(dir.path(), 100);
-        assert_eq!(seg.append(&mut [IoSlice::new(b"durable")]).unwrap(), 0);
+        assert_eq!(seg.append(&mut [IoSlice::new(b"durable")], 0).unwrap(), 0);
         assert_eq!((seg.len(), seg.size(), seg.padding()), (7, 100, 93));
         let mut expected = b"durable".to_vec();
         expected.resize(100, 0);
@@ -472,7 +512,7 @@ mod tests {
 
         // Written, then the sync fails: zeroed again, length kept.
         plan.lock().unwrap().fail_sync = true;
-        assert!(seg.append(&mut [IoSlice::new(b"unsynced")]).is_err());
+        assert!(seg.append(&mut [IoSlice::new(b"unsynced")], 0).is_err());
         assert_eq!(fs::read(&p).unwrap(), expected);
         assert!(!seg.poisoned);
 
@@ -481,7 +521,7 @@ mod tests {
             fail_sync: true,
             ..Plan::default()
         };
-        assert!(seg.append(&mut [IoSlice::new(&[7u8; 150])]).is_err());
+        assert!(seg.append(&mut [IoSlice::new(&[7u8; 150])], 0).is_err());
         assert_eq!(fs::read(&p).unwrap(), expected);
         assert_eq!(seg.size(), 100);
 
@@ -490,15 +530,35 @@ mod tests {
             fail_writes_after: Some(3),
             ..Plan::default()
         };
-        assert!(seg.append(&mut [IoSlice::new(b"lost-record")]).is_err());
+        assert!(seg.append(&mut [IoSlice::new(b"lost-record")], 0).is_err());
         assert_eq!(fs::read(&p).unwrap(), expected);
         assert!(!seg.poisoned);
 
         // Growing past the preallocated size works and is kept.
         *plan.lock().unwrap() = Plan::default();
-        seg.append(&mut [IoSlice::new(&[1u8; 120])]).unwrap();
+        seg.append(&mut [IoSlice::new(&[1u8; 120])], 0).unwrap();
         assert_eq!((seg.len(), seg.size(), seg.padding()), (127, 127, 0));
         assert_eq!(fs::read(&p).unwrap().len(), 127);
+    }
+
+    #[test]
+    fn append_can_extend_the_padding_and_undo_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut seg, plan, p) = faulty(dir.path());
+        assert_eq!(seg.append(&mut [IoSlice::new(b"rec1")], 100).unwrap(), 0);
+        assert_eq!((seg.len(), seg.size(), seg.padding()), (4, 100, 96));
+        let mut want = b"rec1".to_vec();
+        want.resize(100, 0);
+        assert_eq!(fs::read(&p).unwrap(), want);
+        // Within the padding: nothing more is written past the records.
+        seg.append(&mut [IoSlice::new(b"rec2")], 50).unwrap();
+        assert_eq!((seg.len(), seg.size()), (8, 100));
+        // Extending when the sync fails: the records are zeroed, the extension cut off.
+        plan.lock().unwrap().fail_sync = true;
+        assert!(seg.append(&mut [IoSlice::new(b"lost")], 300).is_err());
+        want[4..8].copy_from_slice(b"rec2");
+        assert_eq!(fs::read(&p).unwrap(), want);
+        assert_eq!((seg.len(), seg.size()), (8, 100));
     }
 
     #[test]
@@ -510,7 +570,7 @@ mod tests {
             fail_truncate: true,
             ..Plan::default()
         };
-        assert!(seg.append(&mut [IoSlice::new(b"abcdef")]).is_err());
+        assert!(seg.append(&mut [IoSlice::new(b"abcdef")], 0).is_err());
         assert!(seg.poisoned);
         assert_eq!(seg.len(), 0);
     }

@@ -29,16 +29,46 @@ use crate::{Envelope, MessageId, SpoolError, SpoolOptions};
 const MAX_GROUP_BYTES: usize = 32 << 20;
 /// How long a cached `statvfs` answer is trusted.
 const FREE_SPACE_TTL: Duration = Duration::from_millis(100);
+/// Bytes one RecipientDone record takes: what the reserve keeps per pending recipient.
+const DONE_RECORD_LEN: u64 = record::HEADER_LEN as u64 + 12;
+/// Reserve beyond one done-marker per pending recipient (Remove records are shorter than
+/// the done-markers they stand for, so they are covered too).
+pub(crate) const RESERVE_BASE: u64 = 4 << 10;
+/// How much further than the reserve the padding is extended when a group needs more, at
+/// most (a quarter of a segment when segments are small), so that the groups after it
+/// overwrite zeros instead of growing the file.
+pub(crate) const MAX_EXTEND_STEP: u64 = 64 << 10;
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, SpoolError>>;
+
+/// A message body as the listener hands it over: an edited header section followed by the
+/// received bytes from `rest` on, written one after the other without being joined.
+pub(crate) struct Body {
+    pub head: Vec<u8>,
+    pub received: Vec<u8>,
+    pub rest: usize,
+}
+
+impl Body {
+    fn len(&self) -> usize {
+        self.head.len() + self.received.len() - self.rest
+    }
+
+    fn push_slices<'a>(&'a self, slices: &mut Vec<IoSlice<'a>>) {
+        if !self.head.is_empty() {
+            slices.push(IoSlice::new(&self.head));
+        }
+        slices.push(IoSlice::new(&self.received[self.rest..]));
+    }
+}
 
 pub(crate) enum Request {
     Commit {
         id: MessageId,
         envelope: Arc<Envelope>,
         /// Encoded record without the body (see `record::encode_message_head`).
-        head: Vec<u8>,
-        body: Vec<u8>,
+        record: Vec<u8>,
+        body: Body,
         reply: Reply<MessageId>,
     },
     Remove {
@@ -57,7 +87,7 @@ pub(crate) enum Request {
 impl Request {
     fn size(&self) -> usize {
         match self {
-            Request::Commit { head, body, .. } => head.len() + body.len(),
+            Request::Commit { record, body, .. } => record.len() + body.len(),
             _ => 32,
         }
     }
@@ -150,8 +180,8 @@ enum Op {
     Commit {
         id: MessageId,
         envelope: Arc<Envelope>,
-        head: Vec<u8>,
-        body: Vec<u8>,
+        record: Vec<u8>,
+        body: Body,
         reply: Reply<MessageId>,
     },
     Remove {
@@ -170,7 +200,7 @@ enum Op {
 impl Op {
     fn len(&self) -> u64 {
         (match self {
-            Op::Commit { head, body, .. } => head.len() + body.len(),
+            Op::Commit { record, body, .. } => record.len() + body.len(),
             Op::Remove { rec, .. } | Op::Done { rec, .. } => rec.len(),
         }) as u64
     }
@@ -215,6 +245,9 @@ pub(crate) struct Writer {
     /// Segments with corrupt records: renamed to `*.corrupt` instead of deleted.
     damaged: HashSet<u64>,
     free: FreeSpace,
+    /// Mail was refused for lack of space since the last commit that was written: the next
+    /// commit may first empty a dead active segment (see `recycle_dead_active`).
+    pressure: bool,
 }
 
 fn now_unix_ms() -> u64 {
@@ -250,13 +283,15 @@ impl Writer {
         };
         let mut preparer = Preparer::new(job, opts.preallocate, prepare);
         let active = match segments.pop() {
-            None => first_segment(&shared, &wrap, &mut preparer)?,
+            None => first_segment(&shared, &wrap, &mut preparer, reserve_for(0))?,
             Some(seg) => {
                 let file = segment::open_rw(&shared.dir, seg.number)
                     .map_err(|e| SpoolError::io("opening active segment", e))?;
                 let mut active = ActiveSegment::new(seg.number, wrap(file), seg.len, seg.size);
+                // A full-size file with room left was preallocated (by this or an earlier run).
+                active.preallocated = seg.size >= opts.segment_size && seg.len < seg.size;
                 if seg.len == 0 {
-                    write_header(&shared, &mut active)?;
+                    write_header(&shared, &mut active, 0)?;
                 }
                 active
             }
@@ -271,9 +306,12 @@ impl Writer {
             live,
             damaged,
             free,
+            pressure: false,
         };
         // Segments left dead by a crash (or by corruption) go now, before `open` returns.
         writer.reclaim();
+        // A segment written by an older petrel has no reserve for done-markers yet.
+        writer.extend_reserve();
         writer.preparer.start();
         writer.publish_segment_stats();
         Ok(writer)
@@ -334,29 +372,66 @@ impl Writer {
             self.free.invalidate();
             self.publish_segment_stats();
         }
+        let commit_bytes: u64 = group
+            .iter()
+            .filter(|r| matches!(r, Request::Commit { .. }))
+            .map(|r| r.size() as u64)
+            .sum();
+        if commit_bytes > 0
+            && self.active_is_dead()
+            && (self.pressure || self.space_short(commit_bytes))
+        {
+            self.recycle_dead_active();
+        }
         let (ops, shutdown) = self.validate(group);
-        if ops.is_empty() {
-            return shutdown;
+        if !ops.is_empty() {
+            self.write_group(ops, true);
         }
-        let group_len: u64 = ops.iter().map(Op::len).sum();
-        if self.should_rotate(group_len) {
-            self.rotate();
-        }
+        shutdown
+    }
 
+    /// Writes `ops` as one group (rotating or extending the padding as needed), applies it
+    /// and answers every caller. A group that ran out of space is tried once more after
+    /// emptying a dead active segment, or else without its new messages, so removals and
+    /// done-markers (which go into the reserve) are never lost to a full disk.
+    fn write_group(&mut self, ops: Vec<Op>, may_retry: bool) {
+        let new_rcpts: u64 = ops
+            .iter()
+            .map(|op| match op {
+                Op::Commit { envelope, .. } => envelope.pending_recipients() as u64,
+                _ => 0,
+            })
+            .sum();
+        let group_len: u64 = ops.iter().map(Op::len).sum();
+        // Commits must leave room for a done-marker per pending recipient; removals and
+        // done-markers may use it.
+        let pending = self.shared.read_index().recipients() + new_rcpts;
+        let reserve = reserve_for(pending);
+        if self.should_rotate(group_len + if new_rcpts > 0 { reserve } else { 0 }) {
+            self.rotate(reserve);
+        }
+        // Extend the padding (only the part past the file's end is written) when the group
+        // would leave less than the reserve.
         let start = self.active.len();
+        let extend_to = if new_rcpts > 0 && self.active.padding() < group_len + reserve {
+            start + group_len + reserve + self.extend_step()
+        } else {
+            0
+        };
+
         let size_before = self.active.size();
         let result = {
-            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(ops.len() * 2);
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(ops.len() * 3);
             for op in &ops {
                 match op {
-                    Op::Commit { head, body, .. } => {
-                        slices.push(IoSlice::new(head));
-                        slices.push(IoSlice::new(body));
+                    Op::Commit { record, body, .. } => {
+                        slices.push(IoSlice::new(record));
+                        body.push_slices(&mut slices);
                     }
                     Op::Remove { rec, .. } | Op::Done { rec, .. } => slices.push(IoSlice::new(rec)),
                 }
             }
-            self.active.append(&mut slices)
+            self.active.append(&mut slices, extend_to)
         };
 
         match result {
@@ -368,6 +443,9 @@ impl Writer {
                     .fetch_add(ops.len() as u64, Ordering::Relaxed);
                 // Writing over preallocated zeros takes no new space; only growth does.
                 self.free.consumed(self.active.size() - size_before);
+                if new_rcpts > 0 {
+                    self.pressure = false;
+                }
                 let (replies, removed_any) = self.apply(ops, start);
                 if removed_any {
                     self.reclaim();
@@ -384,12 +462,110 @@ impl Writer {
                 // A rotation may have created a segment (its header is on disk) before
                 // the write failed: keep the published sizes true to the files.
                 self.publish_segment_stats();
+                if matches!(err, SpoolError::Full(_)) {
+                    self.pressure = true;
+                    if may_retry && self.recycle_dead_active() {
+                        return self.write_group(ops, false);
+                    }
+                    if may_retry && new_rcpts > 0 {
+                        let (commits, others): (Vec<Op>, Vec<Op>) = ops
+                            .into_iter()
+                            .partition(|op| matches!(op, Op::Commit { .. }));
+                        for op in commits {
+                            op.fail(err.clone());
+                        }
+                        if !others.is_empty() {
+                            self.write_group(others, false);
+                        }
+                        return;
+                    }
+                }
                 for op in ops {
                     op.fail(err.clone());
                 }
             }
         }
-        shutdown
+    }
+
+    /// How far past the reserve a group extends the padding.
+    fn extend_step(&self) -> u64 {
+        MAX_EXTEND_STEP.min(self.opts.segment_size / 4)
+    }
+
+    /// Makes sure the active segment's padding holds the reserve for the recipients now
+    /// pending (best effort: at open, for segments written by an older version).
+    fn extend_reserve(&mut self) {
+        let reserve = reserve_for(self.shared.read_index().recipients());
+        if self.active.poisoned || self.active.padding() >= reserve {
+            return;
+        }
+        let extend_to = self.active.len() + reserve + self.extend_step();
+        match self.active.append(&mut [], extend_to) {
+            Ok(_) => self.shared.fsyncs.fetch_add(1, Ordering::Relaxed),
+            Err(e) => {
+                tracing::warn!(error = %e.error, "could not reserve spool space for done-markers");
+                0
+            }
+        };
+        self.free.invalidate();
+        self.publish_segment_stats();
+    }
+
+    /// Whether `bytes` of new messages would be refused for `min_free_space`.
+    fn space_short(&mut self, bytes: u64) -> bool {
+        let headroom = self.headroom();
+        self.free.available().is_some_and(|a| {
+            a.saturating_add(headroom) < self.opts.min_free_space.saturating_add(bytes)
+        })
+    }
+
+    /// The active segment is the only one, holds records, and none of them is live (and it
+    /// is not kept as evidence of corruption).
+    fn active_is_dead(&self) -> bool {
+        let number = self.active.number;
+        self.closed.is_empty()
+            && !self.live.contains_key(&number)
+            && !self.damaged.contains(&number)
+            && !self.active.poisoned
+            && self.active.len() > SEGMENT_HEADER_RECORD_LEN
+    }
+
+    /// The way out of a full disk when every message has left the spool but the active
+    /// segment, which is never reclaimed, still holds their dead records: it is emptied in
+    /// place (`ActiveSegment::reset`), which needs no free space. Only when nothing at all
+    /// is live and no older segment is left, so no record that still matters is lost (a
+    /// tombstone in it can only refer to messages in it or in older segments). Segments
+    /// with corrupt records are kept as evidence. Returns true when space was freed.
+    fn recycle_dead_active(&mut self) -> bool {
+        if !self.active_is_dead() || self.shared.read_index().len() > 0 {
+            return false;
+        }
+        let number = self.active.number;
+        let header = record::encode(&Record::SegmentHeader {
+            next_id: self.shared.next_id.load(Ordering::Relaxed),
+            created_unix_ms: now_unix_ms(),
+        })
+        .expect("small record");
+        let freed = self.active.size();
+        match self.active.reset(&header) {
+            Ok(()) => {
+                self.shared.fsyncs.fetch_add(2, Ordering::Relaxed);
+                tracing::warn!(
+                    segment = number,
+                    freed_bytes = freed - self.active.size(),
+                    "spool short of space and nothing in it is live: emptied the active segment"
+                );
+                self.free.invalidate();
+                self.preparer.unblock();
+                self.publish_segment_stats();
+                true
+            }
+            Err(e) => {
+                tracing::error!(segment = number, error = %e.error, "could not empty the dead active spool segment ({})", e.context);
+                self.free.invalidate();
+                false
+            }
+        }
     }
 
     /// Answers requests that must not be written (full, unknown id, no-op) and returns
@@ -415,13 +591,14 @@ impl Writer {
                 Request::Commit {
                     id,
                     envelope,
-                    head,
+                    record,
                     body,
                     reply,
                 } => {
-                    let len = (head.len() + body.len()) as u64;
+                    let len = (record.len() + body.len()) as u64;
                     if let Some(available) = available {
                         if available < min_free.saturating_add(need).saturating_add(len) {
+                            self.pressure = true;
                             let _ = reply.send(Err(SpoolError::Full(FullCause::BelowMinFree {
                                 available,
                                 min_free_space: min_free,
@@ -433,7 +610,7 @@ impl Writer {
                     ops.push(Op::Commit {
                         id,
                         envelope,
-                        head,
+                        record,
                         body,
                         reply,
                     });
@@ -539,21 +716,34 @@ impl Writer {
 
     /// Preallocated bytes the next group can be written into without growing a file:
     /// the active segment's padding, or the prepared segment if the group may go there.
+    /// The reserve for done-markers is not counted: it is kept for them.
     fn headroom(&self) -> u64 {
         let prepared = self
             .preparer
             .ready_size()
             .map_or(0, |s| s.saturating_sub(SEGMENT_HEADER_RECORD_LEN));
-        if self.active.poisoned || self.active.len() >= self.opts.segment_size {
+        let room = if self.active.poisoned || self.active.len() >= self.opts.segment_size {
             prepared
         } else {
             prepared.max(self.active.padding())
-        }
+        };
+        room.saturating_sub(reserve_for(self.shared.read_index().recipients()))
     }
 
-    /// Whether a group of `group_len` bytes should go into a new segment.
+    /// Whether a group of `group_len` bytes (with the reserve it must leave) should go
+    /// into a new segment.
     fn should_rotate(&self, group_len: u64) -> bool {
         if self.active.poisoned || self.active.len() >= self.opts.segment_size {
+            return true;
+        }
+        // A preallocated segment is not grown past its size: when its padding cannot take
+        // the group, the next segment starts now, as it would have once full (the
+        // prepared one, or an appended one with its reserve). A group larger than any
+        // segment has to grow one anyway; it stays.
+        if self.active.preallocated
+            && group_len > self.active.padding()
+            && SEGMENT_HEADER_RECORD_LEN.saturating_add(group_len) <= self.opts.segment_size
+        {
             return true;
         }
         // A group that does not fit in the active segment's padding would grow the file
@@ -569,8 +759,10 @@ impl Writer {
 
     /// Starts a new active segment: the prepared one if it is ready, else a new appended
     /// one. On failure the writer keeps writing to the current one (rotation is
-    /// housekeeping, not a reason to refuse mail).
-    fn rotate(&mut self) {
+    /// housekeeping, not a reason to refuse mail). A new appended segment gets `reserve`
+    /// bytes of padding with its header, so done-markers always have room; if that cannot
+    /// be written the writer stays where it is.
+    fn rotate(&mut self, reserve: u64) {
         let number = self.active.number + 1;
         let mut next = None;
         if let Some(prepared) = self.preparer.take() {
@@ -583,7 +775,7 @@ impl Writer {
         }
         let next = match next {
             Some(active) => Ok(active),
-            None => create_segment(&self.shared, &self.wrap, number),
+            None => create_segment(&self.shared, &self.wrap, number, reserve),
         };
         match next {
             Ok(next) => {
@@ -656,31 +848,47 @@ fn dead(live: &mut HashMap<u64, u64>, segment: u64) {
     }
 }
 
-fn write_header(shared: &Shared, active: &mut ActiveSegment) -> Result<(), SpoolError> {
+/// Room kept in the active segment for a done-marker per pending recipient.
+pub(crate) fn reserve_for(pending: u64) -> u64 {
+    RESERVE_BASE.saturating_add(pending.saturating_mul(DONE_RECORD_LEN))
+}
+
+/// Writes the segment's header record, followed by `padding` zero bytes (0: none).
+fn write_header(
+    shared: &Shared,
+    active: &mut ActiveSegment,
+    padding: u64,
+) -> Result<(), SpoolError> {
     let header = record::encode(&Record::SegmentHeader {
         next_id: shared.next_id.load(Ordering::Relaxed),
         created_unix_ms: now_unix_ms(),
     })
     .expect("small record");
+    let extend_to = if padding > 0 {
+        active.len() + header.len() as u64 + padding
+    } else {
+        0
+    };
     active
-        .append(&mut [IoSlice::new(&header)])
+        .append(&mut [IoSlice::new(&header)], extend_to)
         .map_err(|e| SpoolError::io(e.context, e.error))?;
     shared.fsyncs.fetch_add(1, Ordering::Relaxed);
     shared.records.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 
-/// Creates segment `number` with its header record, durable (file data and directory
-/// entry) before it is used.
+/// Creates segment `number` with its header record and `reserve` bytes of padding,
+/// durable (file data and directory entry) before it is used.
 fn create_segment(
     shared: &Shared,
     wrap: &IoWrap,
     number: u64,
+    reserve: u64,
 ) -> Result<ActiveSegment, SpoolError> {
     let dir = &shared.dir;
     let file = segment::create(dir, number).map_err(|e| SpoolError::io("creating segment", e))?;
     let mut active = ActiveSegment::new(number, wrap(file), 0, 0);
-    let made = write_header(shared, &mut active).and_then(|()| {
+    let made = write_header(shared, &mut active, reserve).and_then(|()| {
         segment::sync_dir(dir).map_err(|e| SpoolError::io("syncing spool directory", e))
     });
     if let Err(e) = made {
@@ -706,7 +914,8 @@ fn activate_prepared(
         return Err(SpoolError::io("moving prepared segment into place", e));
     }
     let mut active = ActiveSegment::new(number, wrap(prepared.file), 0, prepared.size);
-    let made = write_header(shared, &mut active).and_then(|()| {
+    active.preallocated = true;
+    let made = write_header(shared, &mut active, 0).and_then(|()| {
         segment::sync_dir(dir).map_err(|e| SpoolError::io("syncing spool directory", e))
     });
     if let Err(e) = made {
@@ -722,6 +931,7 @@ fn first_segment(
     shared: &Shared,
     wrap: &IoWrap,
     preparer: &mut Preparer,
+    reserve: u64,
 ) -> Result<ActiveSegment, SpoolError> {
     if let Some(prepared) = preparer.prepare_now() {
         match activate_prepared(shared, wrap, prepared, 1) {
@@ -731,5 +941,5 @@ fn first_segment(
             }
         }
     }
-    create_segment(shared, wrap, 1)
+    create_segment(shared, wrap, 1, reserve)
 }

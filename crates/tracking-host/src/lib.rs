@@ -22,7 +22,6 @@
 //! `into_make_service_with_connect_info::<SocketAddr>()`) or call [`serve`], which does that
 //! and optionally terminates TLS. See `docs/tracking-host.md`.
 
-mod accept;
 mod client_ip;
 mod handlers;
 mod limiter;
@@ -59,10 +58,23 @@ pub struct HostConfig {
     /// A client must send a whole request head within this time, or its connection is
     /// closed: slow senders cannot pin connections. 30 s by default.
     pub header_read_timeout: std::time::Duration,
+    /// Connections open at once on each tracking listener (`tracking-max-connections`).
+    pub max_connections: usize,
+    /// Connections open at once from one client IP (`tracking-max-connections-per-ip`).
+    pub max_connections_per_ip: usize,
+    /// The descriptors the tracking host shares with the other internet-facing listeners,
+    /// so a flood cannot take those SMTP, the spool and management need.
+    pub shared_descriptors: Option<petrel_http_serve::SharedBudget>,
 }
 
 /// [`HostConfig::header_read_timeout`] unless set otherwise.
 pub const DEFAULT_HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// [`HostConfig::max_connections`] unless set otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// [`HostConfig::max_connections_per_ip`] unless set otherwise.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
 
 impl HostConfig {
     /// A configuration with just the keys: no customer id, no trusted proxies.
@@ -72,6 +84,9 @@ impl HostConfig {
             customer_id: None,
             trusted_proxies: Vec::new(),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            shared_descriptors: None,
         }
     }
 }
@@ -205,6 +220,14 @@ pub async fn serve(
     host: Arc<TrackingHost>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let timeout = host.config().header_read_timeout;
-    accept::serve_connections(listener, tls, router(host), timeout, shutdown).await
+    let c = host.config();
+    let gate = petrel_http_serve::Gate::new(
+        petrel_http_serve::Limits {
+            max_connections: c.max_connections,
+            max_connections_per_ip: c.max_connections_per_ip,
+            header_read_timeout: c.header_read_timeout,
+        },
+        c.shared_descriptors.clone(),
+    );
+    petrel_http_serve::serve("tracking host", listener, tls, gate, router(host), shutdown).await
 }

@@ -246,7 +246,9 @@ impl Builder<'_> {
                             Err(m) => self.err(&l.loc, format!("`address`: {m}")),
                         },
                         ("address-file", Value::Path(p)) => {
-                            match std::fs::read_to_string(&p) {
+                            match crate::read::read_limited(&p, crate::read::MAX_CONFIG_FILE)
+                                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                            {
                                 Ok(text) => {
                                     for (n, line) in text.lines().enumerate() {
                                         let t = line.trim();

@@ -17,7 +17,7 @@ impl Builder<'_> {
         }
         let path = resolve_path(&l.loc.base_dir(), &l.words[0]);
         if check && self.io {
-            match std::fs::read(&path) {
+            match crate::read::read_limited(&path, crate::read::MAX_KEY_FILE) {
                 Err(e) => {
                     self.err(
                         &l.loc,
@@ -89,7 +89,13 @@ impl Builder<'_> {
         // Parse the key now, exactly as the signer will: a key petrel cannot sign with is an
         // error here (check-config, start, reload), never mail sent unsigned later.
         if self.io {
-            match petrel_dkim::DkimKey::load(parts[0], parts[1], &key_file) {
+            let key = crate::read::read_limited(&key_file, crate::read::MAX_KEY_FILE)
+                .map_err(|e| format!("cannot read key file `{}`: {e}", key_file.display()))
+                .and_then(|pem| {
+                    petrel_dkim::DkimKey::from_pem(parts[0], parts[1], &pem, &key_file)
+                        .map_err(|e| e.to_string())
+                });
+            match key {
                 Err(e) => {
                     self.err(&l.loc, format!("`domain-key`: {e}"));
                     return None;

@@ -98,12 +98,15 @@ impl<'a> Builder<'a> {
                 acct_files: Vec::new(),
                 spools: Vec::new(),
                 http_mgmt_port: 8080,
+                http_mgmt_limits: HttpLimits::MGMT,
+                http_header_timeout: std::time::Duration::from_secs(30),
                 suppression_database: None,
                 suppress_hard_bounces: true,
                 suppress_complaints: true,
                 http_access: Vec::new(),
                 log_file: None,
                 total_max_smtp_in: 100,
+                max_smtp_in_memory: crate::DEFAULT_MAX_SMTP_IN_MEMORY,
                 total_max_smtp_out: None,
                 name_servers: Vec::new(),
                 smtp_await_slot: false,
@@ -294,6 +297,16 @@ impl<'a> Builder<'a> {
             }
             ("total-max-smtp-out", Value::Int(n)) => dd.total_max_smtp_out = Some(n),
             ("total-max-smtp-in", Value::Int(n)) => dd.total_max_smtp_in = n,
+            ("max-smtp-in-memory", Value::Size(n)) => {
+                if n < 1 << 20 {
+                    self.err(
+                        &l.loc,
+                        "`max-smtp-in-memory` must be at least 1M: every message being received needs some",
+                    );
+                } else {
+                    self.data.max_smtp_in_memory = n;
+                }
+            }
             ("smtp-await-slot", Value::Bool(b)) => dd.smtp_await_slot = b,
             ("spool", Value::Path(p)) => dd.spools.push(SpoolDir {
                 path: p,
@@ -368,6 +381,22 @@ impl<'a> Builder<'a> {
                 );
             }
             ("http-mgmt-port", Value::Port(p)) => dd.http_mgmt_port = p,
+            ("http-mgmt-max-connections" | "http-mgmt-max-connections-per-ip", Value::Int(n)) => {
+                if n == 0 {
+                    self.err(&l.loc, format!("`{}` must be at least 1", d.name));
+                } else if d.name == "http-mgmt-max-connections" {
+                    dd.http_mgmt_limits.max_connections = n;
+                } else {
+                    dd.http_mgmt_limits.max_connections_per_ip = n;
+                }
+            }
+            ("http-header-timeout", Value::Duration(t)) => {
+                if t.is_zero() {
+                    self.err(&l.loc, "`http-header-timeout` must be more than 0");
+                } else {
+                    dd.http_header_timeout = t;
+                }
+            }
             ("suppression-database", Value::Path(p)) => dd.suppression_database = Some(p),
             ("suppress-hard-bounces", Value::Bool(b)) => dd.suppress_hard_bounces = b,
             ("suppress-complaints", Value::Bool(b)) => dd.suppress_complaints = b,

@@ -94,6 +94,7 @@ impl Builder<'_> {
                 click: true,
                 link_expiry: Duration::from_secs(366 * 86_400),
                 trusted_proxies: Vec::new(),
+                limits: HttpLimits::TRACKING,
             },
             custom_message_id_header: None,
             process_x_sp_subaccount_id: false,
@@ -198,6 +199,15 @@ impl Builder<'_> {
                         continue;
                     }
                     sig.tracking.link_expiry = x;
+                }
+                ("tracking-max-connections" | "tracking-max-connections-per-ip", Value::Int(n)) => {
+                    match at_least_one(self, l, d.name, n) {
+                        Some(n) if d.name == "tracking-max-connections" => {
+                            sig.tracking.limits.max_connections = n
+                        }
+                        Some(n) => sig.tracking.limits.max_connections_per_ip = n,
+                        None => {}
+                    }
                 }
                 ("tracking-trusted-proxy", _) => {
                     match (l.words.len(), l.words[0].parse::<IpAddr>()) {
@@ -320,6 +330,7 @@ impl Builder<'_> {
         let mut spam_trap_file = None;
         let mut clickhouse = None;
         let mut ch = ClickHouseConnection::default();
+        let mut limits = HttpLimits::SIGNALS_SERVICE;
         for c in &s.children {
             let l = match c {
                 Node::Line(l) => l,
@@ -368,6 +379,13 @@ impl Builder<'_> {
                     self.spam_trap_file(l, &p);
                     spam_trap_file = Some(p);
                 }
+                ("max-connections" | "max-connections-per-ip", Value::Int(n)) => {
+                    match at_least_one(self, l, d.name, n) {
+                        Some(n) if d.name == "max-connections" => limits.max_connections = n,
+                        Some(n) => limits.max_connections_per_ip = n,
+                        None => {}
+                    }
+                }
                 ("event-retention" | "metrics-retention", Value::Duration(v)) => {
                     if v < Duration::from_secs(3600) {
                         self.err(&l.loc, format!("`{}`: keep data at least 1h", d.name));
@@ -410,6 +428,7 @@ impl Builder<'_> {
                     metrics_retention,
                     spam_trap_file,
                     store,
+                    limits,
                     origin: origin(&s.loc),
                 })
             }
@@ -422,6 +441,15 @@ impl Builder<'_> {
             None => {}
         }
     }
+}
+
+/// A connection cap: 0 would refuse every connection, so it is an error.
+fn at_least_one(b: &mut Builder, l: &Line, name: &str, n: u32) -> Option<u32> {
+    if n == 0 {
+        b.err(&l.loc, format!("`{name}` must be at least 1"));
+        return None;
+    }
+    Some(n)
 }
 
 /// One `ADDRESS:PORT` word with a non-zero port.

@@ -7,6 +7,36 @@ use super::*;
 /// `records` and `record-fields` directives of `<acct-file>`.
 pub use petrel_event_types::RecordType;
 
+/// The connection caps of one HTTP listener (management API, tracking host, Signals service).
+///
+/// Exists because one listener flooded with idle connections once took every file descriptor
+/// of the process; each listener now holds at most this many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Connections open at once on the listener.
+    pub max_connections: u32,
+    /// Connections open at once from one client IP address.
+    pub max_connections_per_ip: u32,
+}
+
+impl HttpLimits {
+    /// The management API's defaults: operators and scripts, never many at once.
+    pub const MGMT: HttpLimits = HttpLimits {
+        max_connections: 64,
+        max_connections_per_ip: 16,
+    };
+    /// The tracking host's defaults: it faces every mail reader on the internet.
+    pub const TRACKING: HttpLimits = HttpLimits {
+        max_connections: 10_000,
+        max_connections_per_ip: 256,
+    };
+    /// The Signals service's defaults: dashboards, API clients and uploading petrels.
+    pub const SIGNALS_SERVICE: HttpLimits = HttpLimits {
+        max_connections: 1_000,
+        max_connections_per_ip: 100,
+    };
+}
+
 /// One element of a `record-fields` list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldSelector {

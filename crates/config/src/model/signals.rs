@@ -41,6 +41,9 @@ pub struct Tracking {
     /// `tracking-trusted-proxy IP` (repeatable): peers whose `X-Forwarded-For` /
     /// `X-Real-IP` name the client. Loopback peers are always trusted.
     pub trusted_proxies: Vec<IpAddr>,
+    /// `tracking-max-connections` and `tracking-max-connections-per-ip` (default 10,000 and
+    /// 256), for each tracking listener.
+    pub limits: HttpLimits,
 }
 
 impl Tracking {
@@ -177,6 +180,8 @@ pub struct SignalsService {
     pub spam_trap_file: Option<PathBuf>,
     /// `store sqlite|clickhouse`: where the analytics live (default: SQLite at `database`).
     pub store: SignalsStoreKind,
+    /// `max-connections` and `max-connections-per-ip` (default 1,000 and 100).
+    pub limits: HttpLimits,
     /// Where the block starts.
     pub origin: Origin,
 }

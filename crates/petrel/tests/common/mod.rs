@@ -27,6 +27,53 @@ pub fn test_cert() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-cert.pem")
 }
 
+/// The public key record of the test DKIM key (`tests/fixtures/dkim-mypmta.pem`, selector
+/// `mypmta`, domain `pmta.signalsdemo.trymsys.net`): the TXT value a verifier looks up.
+pub fn dkim_fixture_txt() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dkim-mypmta.dns.txt");
+    let record = std::fs::read_to_string(path).unwrap();
+    record
+        .split_once("TXT")
+        .unwrap()
+        .1
+        .trim()
+        .trim_matches('"')
+        .to_string()
+}
+
+/// A small tmpfs mounted for one test (we run as root), unmounted on drop. `None` when
+/// mounting is not permitted here; the caller skips with a message saying so.
+pub struct Tmpfs {
+    pub dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`mount -o size=…`, e.g. `20m`).
+    pub fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().ok()?;
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        mounted.then_some(Tmpfs { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -58,12 +105,24 @@ pub struct Petrel {
     pub smtp_port: u16,
     pub mgmt_port: u16,
     pub child: Option<Child>,
+    /// When set, the daemon runs under this soft and hard open-file limit (`prlimit`).
+    pub nofile: Option<u64>,
 }
 
 impl Petrel {
+    /// [`Petrel::start`] under an open-file limit of `nofile` (soft and hard), for tests of
+    /// what petrel does when descriptors are scarce.
+    pub fn start_with_nofile(body: &str, nofile: u64) -> Petrel {
+        Petrel::start_inner(body, Some(nofile))
+    }
+
     /// Writes `body` after a standard header (listener, mgmt port, spool, log file) and starts
     /// petrel. `{SMTP_PORT}` / `{MGMT_PORT}` / `{CERT}` / `{DIR}` in `body` are substituted.
     pub fn start(body: &str) -> Petrel {
+        Petrel::start_inner(body, None)
+    }
+
+    fn start_inner(body: &str, nofile: Option<u64>) -> Petrel {
         let dir = tempfile::tempdir().unwrap();
         let smtp_port = free_port();
         let mgmt_port = free_port();
@@ -93,6 +152,7 @@ impl Petrel {
             smtp_port,
             mgmt_port,
             child: None,
+            nofile,
         };
         p.spawn();
         p
@@ -100,7 +160,16 @@ impl Petrel {
 
     /// Starts the daemon with the current config file (again, after `kill`).
     pub fn spawn(&mut self) {
-        let mut child = Command::new(petrel_bin())
+        let mut cmd = match self.nofile {
+            Some(n) => {
+                require("prlimit");
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg(petrel_bin());
+                c
+            }
+            None => Command::new(petrel_bin()),
+        };
+        let mut child = cmd
             .arg("serve")
             .arg("--config")
             .arg(&self.config)
@@ -263,9 +332,15 @@ pub fn http(port: u16, method: &str, path: &str) -> (u16, String) {
 pub fn http_with(port: u16, method: &str, path: &str, headers: &str) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // The management API checks Host: the address, unless the test names its own.
+    let host = if headers.to_ascii_lowercase().contains("host:") {
+        String::new()
+    } else {
+        format!("Host: 127.0.0.1:{port}\r\n")
+    };
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\n{host}{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = String::new();
@@ -379,9 +454,14 @@ pub struct Sink {
 impl Sink {
     /// Starts the sink on `host` (e.g. 127.0.0.1) and a free port.
     pub fn start(host: &str) -> Sink {
+        Sink::start_on(host, free_port())
+    }
+
+    /// Starts the sink on `host` and `port` (a port petrel was configured with before the
+    /// sink came up).
+    pub fn start_on(host: &str, port: u16) -> Sink {
         require("python3");
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let record = dir.path().join("received.jsonl");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/sink.py");
         let mut cmd = Command::new("python3");
@@ -401,10 +481,12 @@ impl Sink {
         }
     }
 
-    /// Everything received so far, one JSON object per message.
+    /// Everything received so far, one JSON object per message. A last line the sink is
+    /// still writing (no newline yet) is not counted.
     pub fn records(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.record)
-            .unwrap_or_default()
+        let text = std::fs::read_to_string(&self.record).unwrap_or_default();
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        complete
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()

@@ -5,7 +5,7 @@ use crate::common;
 
 use std::path::Path;
 
-use common::{dkimpy_verifies, send_mail, text, Petrel, Sink};
+use common::{dkim_fixture_txt, dkimpy_verifies, send_mail, text, Petrel, Sink};
 
 #[test]
 fn delivered_mail_carries_a_signature_dkimpy_verifies() {
@@ -33,14 +33,7 @@ fn delivered_mail_carries_a_signature_dkimpy_verifies() {
         data.contains("d=pmta.signalsdemo.trymsys.net") && data.contains("s=mypmta"),
         "{data}"
     );
-    let record = std::fs::read_to_string(fixtures.join("dkim-mypmta.dns.txt")).unwrap();
-    let txt = record
-        .split_once("TXT")
-        .unwrap()
-        .1
-        .trim()
-        .trim_matches('"')
-        .to_string();
+    let txt = dkim_fixture_txt();
     let out = dkimpy_verifies(
         data.as_bytes(),
         "mypmta._domainkey.pmta.signalsdemo.trymsys.net",

@@ -88,6 +88,57 @@ fn recipient_limit_answers_452() {
     assert!(out.contains("452 4.5.3 too many recipients"), "{out}");
 }
 
+/// Sends up to `n` RCPT commands in one transaction, stopping at the first refusal; prints
+/// how many were accepted and the refusal.
+const MANY_RCPTS: &str = r#"
+import smtplib, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+s = smtplib.SMTP("127.0.0.1", port, timeout=60)
+s.ehlo()
+s.mail("a@b.example")
+accepted, refusal = 0, ""
+for i in range(n):
+    code, msg = s.rcpt("r%d@x.example" % i)
+    if code != 250:
+        refusal = "%d %s" % (code, msg.decode())
+        break
+    accepted += 1
+s.quit()
+print(accepted)
+print(refusal)
+"#;
+
+/// (recipients accepted, the first refusal or "").
+fn many_rcpts(p: &Petrel, n: usize) -> (usize, String) {
+    let out = python(MANY_RCPTS, &[&p.smtp_port.to_string(), &n.to_string()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = stdout.lines();
+    let accepted = lines.next().unwrap().parse().unwrap();
+    (accepted, lines.next().unwrap_or("").to_string())
+}
+
+/// `max-rcpt-per-message` is unlimited by default, as in PowerMTA and as the docs say
+/// (it used to stop at 10,000); what bounds a recipient list is `max-smtp-in-memory`,
+/// which answers `452 4.5.3` so the client sends the rest in another transaction.
+#[test]
+fn recipients_are_unlimited_by_default_and_bounded_by_memory() {
+    let relay = "<source 0/0>\n  always-allow-relaying yes\n</source>\n";
+    let p = Petrel::start(relay);
+    assert_eq!(many_rcpts(&p, 10_050), (10_050, String::new()));
+    drop(p);
+
+    // A 1 MiB budget holds a few thousand recipients; then 452, and the client sends the
+    // rest in another transaction.
+    let p = Petrel::start(&format!("max-smtp-in-memory 1M\n{relay}"));
+    let (accepted, refusal) = many_rcpts(&p, 10_050);
+    assert!(accepted > 1000 && accepted < 10_000, "{accepted}");
+    assert_eq!(
+        refusal,
+        "452 4.5.3 too many recipients (no memory left for more in this transaction)"
+    );
+}
+
 #[test]
 fn bad_sequences_and_syntax_get_proper_codes() {
     let p = Petrel::start(CONFIG);
@@ -119,6 +170,7 @@ fn over_long_command_lines_are_refused_and_the_session_survives() {
     assert!(out.contains("250 2.0.0 ok"), "{out}");
 }
 
+/// The bare LFs are stored as CRLF (see `smuggling_outbound.rs` for the way out).
 #[test]
 fn bare_lf_dot_does_not_end_the_message() {
     let p = Petrel::start(CONFIG);
@@ -134,7 +186,7 @@ fn bare_lf_dot_does_not_end_the_message() {
         .to_string();
     let (_, body) = p.http_get(&format!("/messageBody?id={id}"));
     assert!(
-        body.contains("line\n.\nMAIL FROM:<evil@x.example>\r\nstill body\r\n.dot-stuffed\r\n"),
+        body.contains("line\r\n.\r\nMAIL FROM:<evil@x.example>\r\nstill body\r\n.dot-stuffed\r\n"),
         "{body}"
     );
 }

@@ -60,3 +60,34 @@ fn restart_only_changes_are_named() {
     assert!(p.log().contains("only after a restart"), "{}", p.log());
     assert!(check().contains(&place));
 }
+
+/// The case issue 17 found: `http-access` is built once at start, and `reload` used to say
+/// only "reloaded" after it changed. Now it names it, and the rules in force stay the ones
+/// of the start (nothing half-applied), until a restart.
+#[test]
+fn a_changed_http_access_is_named_by_reload() {
+    let p = Petrel::start("http-access 127.0.0.1 admin\n");
+    let original = std::fs::read_to_string(&p.config).unwrap();
+    std::fs::write(
+        &p.config,
+        original.replace(
+            "http-access 127.0.0.1 admin",
+            "http-access 127.0.0.1 monitor",
+        ),
+    )
+    .unwrap();
+    let out = p.cli(&["reload"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        said.contains("only after a restart") && said.contains("http-access"),
+        "{said}"
+    );
+    // Still the start's rules: admin may reload (a monitor could not).
+    let again = p.cli(&["reload"]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("http-access"),
+        "named at every reload until the restart"
+    );
+}

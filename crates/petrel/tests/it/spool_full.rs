@@ -3,10 +3,9 @@
 
 use crate::common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use common::{python, text, Petrel};
+use common::{python, text, Petrel, Tmpfs};
 
 const SEND: &str = r#"
 import smtplib, sys
@@ -58,24 +57,10 @@ fn min_free_space_refuses_with_452_and_keeps_running() {
 /// A real full disk: the spool lives on a 3 MiB tmpfs. Needs root (CI runs as root).
 #[test]
 fn a_full_file_system_answers_452_and_loses_nothing_acknowledged() {
-    let mnt = tempfile::tempdir().unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
-        .arg(mnt.path())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !mounted {
+    let Some(mnt) = Tmpfs::mount("3m") else {
         eprintln!("SKIPPED: cannot mount a tmpfs here (not root); the min-free-space test covers the reply");
         return;
-    }
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(mnt.path().to_path_buf());
+    };
     let mut p = Petrel::start(&format!(
         "<source 0/0>\n  always-allow-relaying yes\n</source>\n<spool {}/spool>\n</spool>\n",
         mnt.path().display()
