@@ -165,7 +165,8 @@ pub async fn start_service(config: &Config) -> Result<Option<Service>> {
         },
         Duration::from_secs(3600),
     );
-    let app = petrel_signals::router(store, ServiceOptions { traps });
+    // The pages (`/signals/…`) call the API router in-process; its own paths answer as before.
+    let app = petrel_pages::with_pages(petrel_signals::router(store, ServiceOptions { traps }));
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             warn!("signals service stopped: {e}");

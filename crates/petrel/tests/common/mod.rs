@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod pages;
+pub mod signals_seed;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

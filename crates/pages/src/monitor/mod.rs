@@ -1,0 +1,6 @@
+//! stub
+use axum::Router;
+/// stub
+pub fn with_monitor(api: Router) -> Router {
+    api
+}
