@@ -133,5 +133,12 @@ pub(crate) async fn jobs(State(m): State<Mgmt>) -> ApiResult {
 
 pub(crate) async fn vmtas(State(m): State<Mgmt>) -> ApiResult {
     let vmtas = engine(&m)?.vmtas();
-    Ok(Json(json!({ "data": { "vmtas": vmtas } })))
+    let pools: Vec<Value> = m
+        .ctx
+        .config()
+        .pools
+        .iter()
+        .map(|p| json!({ "name": p.name, "members": p.members }))
+        .collect();
+    Ok(Json(json!({ "data": { "vmtas": vmtas, "pools": pools } })))
 }

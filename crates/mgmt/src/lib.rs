@@ -217,10 +217,18 @@ impl Mgmt {
             .into()
     }
 
-    /// The router with every endpoint.
+    /// The router with every endpoint, and the MTA monitor's pages (`/`, `/ui/…`), which
+    /// read these endpoints in-process.
     pub fn router(self) -> Router {
-        Router::new()
+        let signals = self
+            .ctx
+            .config()
+            .signals_service
+            .as_ref()
+            .map(|s| s.listener);
+        let api = Router::new()
             .route("/status", get(views::status))
+            .route("/access", get(access))
             .route("/metrics", get(prometheus))
             .route("/queues", get(views::queues))
             .route("/domains", get(views::domains))
@@ -244,7 +252,8 @@ impl Mgmt {
             )
             .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
             .layer(middleware::from_fn_with_state(self.clone(), guard))
-            .with_state(self)
+            .with_state(self);
+        petrel_pages::with_monitor(api, petrel_pages::MonitorOptions { signals })
     }
 
     /// Serves the API on `listener` until the task is dropped.
@@ -294,6 +303,20 @@ async fn guard(
         .into_response();
     }
     next.run(req).await
+}
+
+/// `/access`: what `http-access` lets the asking client do (the monitor shows its command
+/// buttons only when `control` is true; the commands themselves are checked by `guard`).
+async fn access(
+    State(m): State<Mgmt>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Json<serde_json::Value> {
+    let level = access::level_for(&m.access, peer.ip());
+    Json(json!({ "data": {
+        "client": peer.ip().to_string(),
+        "level": format!("{level:?}").to_lowercase(),
+        "control": level >= AccessLevel::Operator,
+    }}))
 }
 
 async fn reload(State(m): State<Mgmt>) -> Result<Json<serde_json::Value>, ApiError> {

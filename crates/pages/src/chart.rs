@@ -23,10 +23,11 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-/// Round tick values covering `lo..=hi`, about `n` of them (1, 2, 2.5 or 5 × 10^k apart).
-pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+/// Round tick values covering `lo..=hi`, about `n` of them (1, 2, 2.5 or 5 × 10^k apart),
+/// at least `min_step` apart (1 for counts: no "1.5 messages").
+fn nice_ticks_from(lo: f64, hi: f64, n: usize, min_step: f64) -> Vec<f64> {
     let (lo, hi) = if hi > lo { (lo, hi) } else { (lo, lo + 1.0) };
-    let raw = (hi - lo) / n.max(1) as f64;
+    let raw = ((hi - lo) / n.max(1) as f64).max(min_step);
     let mag = 10f64.powf(raw.log10().floor());
     let step = [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()
@@ -95,7 +96,14 @@ struct Scale {
 
 impl Scale {
     fn new(lo: f64, hi: f64) -> Scale {
-        let ticks = nice_ticks(lo, hi, 4);
+        Scale::stepped(lo, hi, 0.0)
+    }
+    /// Whole-number data (counts) get whole-number ticks.
+    fn for_values(lo: f64, hi: f64, integers: bool) -> Scale {
+        Scale::stepped(lo, hi, if integers { 1.0 } else { 0.0 })
+    }
+    fn stepped(lo: f64, hi: f64, min_step: f64) -> Scale {
+        let ticks = nice_ticks_from(lo, hi, 4, min_step);
         let lo = ticks.first().copied().unwrap_or(lo).min(lo);
         let hi = ticks.last().copied().unwrap_or(hi).max(hi);
         Scale { lo, hi, ticks }
@@ -219,12 +227,14 @@ impl LineChart {
         let scale = match &self.y_range {
             Some((lo, hi, ticks)) => Scale::fixed(*lo, *hi, ticks.clone()),
             None => {
-                let vals = self.lines.iter().flat_map(|l| l.values.iter().flatten());
-                let (lo, hi) = vals.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+                let vals = || self.lines.iter().flat_map(|l| l.values.iter().flatten());
+                let (lo, hi) =
+                    vals().fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+                let integers = vals().all(|v| v.fract() == 0.0);
                 if lo > hi {
                     Scale::new(0.0, 1.0)
                 } else {
-                    Scale::new(lo.min(0.0), hi)
+                    Scale::for_values(lo.min(0.0), hi, integers)
                 }
             }
         };
@@ -343,7 +353,14 @@ impl BarChart {
         let scale = match &self.y_range {
             Some((a, b, t)) => Scale::fixed(*a, *b, t.clone()),
             None if hi == 0.0 && lo == 0.0 => Scale::new(0.0, 1.0),
-            None => Scale::new(lo, hi),
+            None => {
+                let integers = self
+                    .stacks
+                    .iter()
+                    .flat_map(|s| &s.values)
+                    .all(|v| v.fract() == 0.0);
+                Scale::for_values(lo, hi, integers)
+            }
         };
         let mut out = String::with_capacity(8192);
         open_svg(&mut out, &f, "chart", &self.label);
@@ -495,13 +512,15 @@ mod tests {
     #[test]
     fn ticks_are_round_and_cover_the_range() {
         assert_eq!(
-            nice_ticks(0.0, 100.0, 4),
+            nice_ticks_from(0.0, 100.0, 4, 0.0),
             vec![0.0, 25.0, 50.0, 75.0, 100.0]
         );
-        let t = nice_ticks(-7.3, 4.1, 4);
+        let t = nice_ticks_from(-7.3, 4.1, 4, 0.0);
         assert!(t.first().unwrap() <= &-7.3 && t.last().unwrap() >= &4.1);
         assert!(t.contains(&0.0));
-        assert_eq!(nice_ticks(0.0, 0.0, 4).first(), Some(&0.0));
+        assert_eq!(nice_ticks_from(0.0, 0.0, 4, 0.0).first(), Some(&0.0));
+        // Counts: whole steps only.
+        assert_eq!(nice_ticks_from(0.0, 2.0, 4, 1.0), vec![0.0, 1.0, 2.0]);
     }
 
     #[test]

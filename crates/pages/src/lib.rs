@@ -18,9 +18,10 @@ mod api;
 mod assets;
 mod chart;
 mod format;
+mod json;
 pub mod monitor;
 pub mod signals;
 mod web;
 
-pub use monitor::with_monitor;
+pub use monitor::{with_monitor, MonitorOptions};
 pub use signals::with_pages;

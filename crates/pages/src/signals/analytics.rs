@@ -772,7 +772,7 @@ async fn load(view: &mut View, p: &Params) -> Result<Loaded, Failure> {
                 },
                 bands: vec![],
                 partial_last: false,
-                size: (460.0, 190.0),
+                size: (560.0, 200.0),
             }
             .svg(),
         })

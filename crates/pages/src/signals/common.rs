@@ -202,28 +202,7 @@ impl DayRange {
     }
 }
 
-/// A JSON number or numeric string (the health score is a decimal string) as f64.
-pub fn num(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-}
-
-/// A JSON integer (0 when absent).
-pub fn int(v: &Value) -> i64 {
-    num(v).map_or(0, |x| x as i64)
-}
-
-/// A JSON string or number as text.
-pub fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
+pub use crate::json::{int, num, text};
 
 /// `results.data` of a Signals API answer.
 pub fn data(resp: &Value) -> &[Value] {

@@ -130,7 +130,12 @@ pub async fn page(
         .iter()
         .map(|b: &Value| {
             let et = text(&b["error_type"]);
-            let (label, class) = outcome(&et);
+            let (label, class) = match outcome(&et) {
+                ("Some events invalid", _) if int(&b["number_succeeded"]) == 0 => {
+                    ("No valid events", "bad")
+                }
+                o => o,
+            };
             BatchRow {
                 received: format::timestamp(b["timestamp"].as_str().unwrap_or("")),
                 id: text(&b["batch_id"]),

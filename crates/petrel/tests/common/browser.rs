@@ -106,6 +106,9 @@ impl Browser {
                 Some(&json!({"using": "css selector", "value": css})),
             )
             .ok()?;
+        if v["value"].get("error").is_some() {
+            return None;
+        }
         v["value"]
             .as_object()
             .and_then(|o| o.values().next())
