@@ -164,7 +164,10 @@ async fn main() {
     let recipients = (total / 5).max(1000);
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("bench.db");
+    // PETREL_BENCH_DB keeps the database for bench/signals-pages.sh (the pages' timings).
+    let db = std::env::var_os("PETREL_BENCH_DB")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("bench.db"));
     let store: Arc<dyn AnalyticsStore> = Arc::new(SqliteStore::open(&db).expect("open"));
     let key =
         create_api_key(&store, "bench", &[Permission::Ingest, Permission::Read]).expect("key");
@@ -282,7 +285,7 @@ async fn main() {
     );
 
     let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let wal = dir.path().join("bench.db-wal");
+    let wal = db.with_extension("db-wal");
     let bytes = size(&db) + size(&wal);
     println!(
         "database: {:.1} MB = {:.1} MB per million events (all 90 days of raw events kept; default event-retention keeps 10)",

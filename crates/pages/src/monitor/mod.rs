@@ -123,6 +123,28 @@ impl Monitor {
     }
 }
 
+impl Monitor {
+    /// The view of a page and the API's answer at `path`, or the page explaining why not.
+    async fn read(
+        &self,
+        peer: SocketAddr,
+        headers: &HeaderMap,
+        path: &str,
+        (title, current): (&str, &str),
+    ) -> Result<(View, Value), Response> {
+        let mut v = self.view(peer, headers).await?;
+        match v.api.get(path).await {
+            Ok(resp) => Ok((v, resp)),
+            Err(f) => Err(failure_page(v.chrome(title, current), f)),
+        }
+    }
+}
+
+/// The array at `data.{key}` of a management API answer.
+fn list<'a>(resp: &'a Value, key: &str) -> &'a [Value] {
+    resp["data"][key].as_array().map_or(&[], Vec::as_slice)
+}
+
 impl View {
     fn chrome(&self, title: &str, current: &str) -> Chrome {
         let mut c = Chrome::bare(title, "MTA monitor", "/");
@@ -244,6 +266,8 @@ fn n(v: &Value) -> String {
 /// A queue row.
 struct QueueRow {
     pub name: String,
+    pub domain: String,
+    pub vmta: String,
     pub recipients: String,
     pub messages: String,
     pub size: String,
@@ -256,14 +280,13 @@ struct QueueRow {
 
 fn queue_rows(resp: &Value, filter: &str) -> Vec<QueueRow> {
     let f = filter.to_lowercase();
-    resp["data"]["queues"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    list(&resp, "queues")
         .iter()
         .filter(|q| f.is_empty() || text(&q["queue"]).to_lowercase().contains(&f))
         .map(|q| QueueRow {
             name: text(&q["queue"]),
+            domain: text(&q["domain"]),
+            vmta: text(&q["vmta"]),
             recipients: n(&q["rcp"]),
             messages: n(&q["msg"]),
             size: format::bytes(q["kb"].as_f64().unwrap_or(0.0) * 1024.0),
@@ -439,13 +462,12 @@ async fn queues(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let mut v = match m.view(peer, &headers).await {
-        Ok(v) => v,
+    let (v, resp) = match m
+        .read(peer, &headers, "/queues", ("Queues", "/ui/queues"))
+        .await
+    {
+        Ok(x) => x,
         Err(r) => return r,
-    };
-    let resp = match v.api.get("/queues").await {
-        Ok(s) => s,
-        Err(f) => return failure_page(v.chrome("Queues", "/ui/queues"), f),
     };
     let filter = q.q.clone().unwrap_or_default();
     let page = QueuesPage {
@@ -475,18 +497,14 @@ async fn domains(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let mut v = match m.view(peer, &headers).await {
-        Ok(v) => v,
+    let (v, resp) = match m
+        .read(peer, &headers, "/domains", ("Domains", "/ui/domains"))
+        .await
+    {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let resp = match v.api.get("/domains").await {
-        Ok(s) => s,
-        Err(f) => return failure_page(v.chrome("Domains", "/ui/domains"), f),
-    };
-    let rows = resp["data"]["domains"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    let rows = list(&resp, "domains")
         .iter()
         .map(|d| {
             vec![
@@ -519,18 +537,14 @@ async fn vmtas(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let mut v = match m.view(peer, &headers).await {
-        Ok(v) => v,
+    let (v, resp) = match m
+        .read(peer, &headers, "/vmtas", ("Virtual MTAs", "/ui/vmtas"))
+        .await
+    {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let resp = match v.api.get("/vmtas").await {
-        Ok(s) => s,
-        Err(f) => return failure_page(v.chrome("Virtual MTAs", "/ui/vmtas"), f),
-    };
-    let rows = resp["data"]["vmtas"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    let rows = list(&resp, "vmtas")
         .iter()
         .map(|x| {
             vec![
@@ -541,10 +555,7 @@ async fn vmtas(
             ]
         })
         .collect();
-    let pools: Vec<Vec<String>> = resp["data"]["pools"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    let pools: Vec<Vec<String>> = list(&resp, "pools")
         .iter()
         .map(|p| {
             vec![
@@ -599,18 +610,11 @@ async fn jobs(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let mut v = match m.view(peer, &headers).await {
-        Ok(v) => v,
+    let (v, resp) = match m.read(peer, &headers, "/jobs", ("Jobs", "/ui/jobs")).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let resp = match v.api.get("/jobs").await {
-        Ok(s) => s,
-        Err(f) => return failure_page(v.chrome("Jobs", "/ui/jobs"), f),
-    };
-    let jobs = resp["data"]["jobs"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
+    let jobs = list(&resp, "jobs")
         .iter()
         .map(|j| JobRow {
             job: text(&j["job"]),

@@ -11,7 +11,7 @@ use axum::Extension;
 use jiff::tz::TimeZone;
 use serde_json::{json, Value};
 
-use super::common::{int, text};
+use super::common::{int, param, text};
 use super::metrics::{self, api_metrics, MetricDef, METRICS};
 use super::{Pages, View, Viewer};
 use crate::api::Failure;
@@ -142,13 +142,6 @@ struct Params {
     error: Option<String>,
 }
 
-fn get<'a>(pairs: &'a [(String, String)], k: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(key, v)| key == k && !v.trim().is_empty())
-        .map(|(_, v)| v.trim())
-}
-
 fn local(t: &jiff::Zoned) -> String {
     t.strftime("%Y-%m-%dT%H:%M").to_string()
 }
@@ -156,7 +149,7 @@ fn local(t: &jiff::Zoned) -> String {
 impl Params {
     fn parse(pairs: &[(String, String)]) -> Params {
         let mut error = None;
-        let timezone = get(pairs, "timezone").unwrap_or("UTC").to_string();
+        let timezone = param(pairs, "timezone").unwrap_or("UTC").to_string();
         let tz = TimeZone::get(&timezone).unwrap_or_else(|_| {
             error = Some(format!(
                 "`{timezone}` is not a time zone this service knows (use an IANA name such as \
@@ -164,11 +157,11 @@ impl Params {
             ));
             TimeZone::UTC
         });
-        let range = get(pairs, "range").unwrap_or("7d").to_string();
+        let range = param(pairs, "range").unwrap_or("7d").to_string();
         let now = jiff::Timestamp::now().to_zoned(tz.clone());
         let (from, to, secs) = if range == "custom" {
-            let f = get(pairs, "from").unwrap_or("").to_string();
-            let t = get(pairs, "to").map(str::to_string).unwrap_or_else(|| {
+            let f = param(pairs, "from").unwrap_or("").to_string();
+            let t = param(pairs, "to").map(str::to_string).unwrap_or_else(|| {
                 local(
                     &now.checked_add(jiff::Span::new().minutes(1))
                         .unwrap_or(now.clone()),
@@ -214,7 +207,7 @@ impl Params {
                 .unwrap_or(now.clone());
             (local(&start), local(&end), hours * 3600)
         };
-        let chosen = get(pairs, "precision").filter(|p| PRECISIONS.contains(p));
+        let chosen = param(pairs, "precision").filter(|p| PRECISIONS.contains(p));
         let precision = chosen.map(str::to_string).unwrap_or_else(|| {
             // Enough points for a readable chart, few enough to draw.
             if secs <= 6 * 3600 {
@@ -238,25 +231,25 @@ impl Params {
                 .filter_map(|id| metrics::metric(id))
                 .collect();
         }
-        let group = get(pairs, "group_by")
+        let group = param(pairs, "group_by")
             .and_then(|g| GROUPS.iter().find(|x| x.path == g))
             .unwrap_or(&GROUPS[0]);
         let include = FILTERS
             .iter()
-            .filter_map(|(f, _)| get(pairs, f).map(|v| (*f, v.to_string())))
+            .filter_map(|(f, _)| param(pairs, f).map(|v| (*f, v.to_string())))
             .collect();
         let exclude = FILTERS
             .iter()
-            .filter_map(|(f, _)| get(pairs, &format!("not_{f}")).map(|v| (*f, v.to_string())))
+            .filter_map(|(f, _)| param(pairs, &format!("not_{f}")).map(|v| (*f, v.to_string())))
             .collect();
         let needed = api_metrics(&picked);
         let order_by =
-            get(pairs, "order_by").and_then(|o| needed.iter().copied().find(|m| *m == o));
-        let limit = get(pairs, "limit")
+            param(pairs, "order_by").and_then(|o| needed.iter().copied().find(|m| *m == o));
+        let limit = param(pairs, "limit")
             .and_then(|l| l.parse().ok())
             .filter(|l| [25, 100, 500, 1000].contains(l))
             .unwrap_or(25);
-        let tab = match get(pairs, "tab") {
+        let tab = match param(pairs, "tab") {
             Some("rejection") => "rejection",
             Some("delay") => "delay",
             Some("links") => "links",
@@ -369,6 +362,12 @@ impl Params {
             "/api/v1/metrics/deliverability{endpoint}?{}",
             qs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         )
+    }
+
+    /// The breakdown's sort: the asked one, else the first API metric of the selection.
+    fn order(&self) -> &'static str {
+        self.order_by
+            .unwrap_or_else(|| api_metrics(&self.metrics)[0])
     }
 
     fn metrics_param(&self) -> String {
@@ -777,10 +776,7 @@ async fn load(view: &mut View, p: &Params) -> Result<Loaded, Failure> {
             .svg(),
         })
         .collect();
-    let order = p
-        .order_by
-        .map(str::to_string)
-        .unwrap_or_else(|| api_metrics(&p.metrics)[0].to_string());
+    let order = p.order().to_string();
     let breakdown = view
         .api
         .get(&p.api_path(
@@ -834,10 +830,7 @@ pub async fn export_csv(
     if let Some(e) = p.error {
         return (StatusCode::BAD_REQUEST, e).into_response();
     }
-    let order = p
-        .order_by
-        .map(str::to_string)
-        .unwrap_or_else(|| api_metrics(&p.metrics)[0].to_string());
+    let order = p.order().to_string();
     let resp = match view
         .api
         .get(&p.api_path(

@@ -204,6 +204,22 @@ impl DayRange {
 
 pub use crate::json::{int, num, text};
 
+/// The first non-blank value of `key` in a query string's pairs, trimmed.
+pub fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, v)| k == key && !v.trim().is_empty())
+        .map(|(_, v)| v.trim())
+}
+
+/// The cursor of the next page, from an Events API answer's `links.next`.
+pub fn next_cursor(resp: &Value) -> Option<String> {
+    let q = resp["links"]["next"].as_str()?.split_once('?')?.1;
+    form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == "cursor")
+        .map(|(_, v)| v.into_owned())
+}
+
 /// `results.data` of a Signals API answer.
 pub fn data(resp: &Value) -> &[Value] {
     resp["results"]["data"]

@@ -9,7 +9,7 @@ use axum::response::Response;
 use axum::Extension;
 use serde_json::Value;
 
-use super::common::text;
+use super::common::{next_cursor, param, text};
 use super::{Pages, View, Viewer};
 use crate::format;
 use crate::web::{self, path_segment, qs, Chrome};
@@ -50,13 +50,6 @@ const FILTERS: &[(&str, &str, &str)] = &[
     ("event_ids", "Event ids", "ids"),
 ];
 
-fn get<'a>(pairs: &'a [(String, String)], k: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(key, v)| key == k && !v.trim().is_empty())
-        .map(|(_, v)| v.trim())
-}
-
 fn api_time(t: &jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:00Z").to_string()
 }
@@ -81,11 +74,11 @@ struct Search {
 impl Search {
     fn parse(pairs: &[(String, String)]) -> Search {
         let now = jiff::Timestamp::now();
-        let range = get(pairs, "range").unwrap_or("24h").to_string();
+        let range = param(pairs, "range").unwrap_or("24h").to_string();
         let mut error = None;
         let (from, to, from_input, to_input) = if range == "custom" {
             let parse = |k: &str| {
-                get(pairs, k).and_then(|v| {
+                param(pairs, k).and_then(|v| {
                     v.parse::<jiff::civil::DateTime>()
                         .ok()
                         .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
@@ -96,8 +89,8 @@ impl Search {
                 (Some(f), Some(t)) => (
                     api_time(&f),
                     api_time(&t),
-                    get(pairs, "from").unwrap_or("").into(),
-                    get(pairs, "to").unwrap_or("").into(),
+                    param(pairs, "from").unwrap_or("").into(),
+                    param(pairs, "to").unwrap_or("").into(),
                 ),
                 _ => {
                     error = Some("Give the start and end of a custom range (UTC).".into());
@@ -128,9 +121,9 @@ impl Search {
             .collect();
         let filters = FILTERS
             .iter()
-            .filter_map(|(f, _, _)| get(pairs, f).map(|v| (*f, v.to_string())))
+            .filter_map(|(f, _, _)| param(pairs, f).map(|v| (*f, v.to_string())))
             .collect();
-        let per_page = get(pairs, "per_page")
+        let per_page = param(pairs, "per_page")
             .and_then(|v| v.parse().ok())
             .filter(|n| [25, 100, 1000].contains(n))
             .unwrap_or(25);
@@ -143,8 +136,8 @@ impl Search {
             types,
             filters,
             per_page,
-            cursor: get(pairs, "cursor").map(str::to_string),
-            page: get(pairs, "page")
+            cursor: param(pairs, "cursor").map(str::to_string),
+            page: param(pairs, "page")
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(1)
                 .max(1),
@@ -297,12 +290,7 @@ pub async fn search(
                     .map(|e| row(e, &window))
                     .collect();
                 total = resp["total_count"].as_u64().unwrap_or(0);
-                next = resp["links"]["next"].as_str().and_then(|n| {
-                    let q = n.split_once('?')?.1;
-                    form_urlencoded::parse(q.as_bytes())
-                        .find(|(k, _)| k == "cursor")
-                        .map(|(_, v)| v.into_owned())
-                });
+                next = next_cursor(&resp);
             }
             Err(f) if f.status == StatusCode::BAD_REQUEST => error = Some(f.message),
             Err(f) => return view.failure(f, PAGE),

@@ -9,7 +9,7 @@ use axum::response::Response;
 use axum::Extension;
 use serde_json::Value;
 
-use super::common::{int, text};
+use super::common::{int, next_cursor, text};
 use super::{Pages, View, Viewer};
 use crate::format;
 use crate::web::{self, qs, Chrome};
@@ -162,12 +162,7 @@ pub async fn page(
             ])
         )
     };
-    let next = resp["links"]["next"].as_str().and_then(|n| {
-        let q = n.split_once('?')?.1;
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "cursor")
-            .map(|(_, v)| link(Some(&v), page_no + 1))
-    });
+    let next = next_cursor(&resp).map(|c| link(Some(&c), page_no + 1));
     let last = if page_no == 1 && outcome_filter.is_empty() {
         rows.first()
             .map_or("none in this window".into(), |r| r.received.clone())

@@ -55,15 +55,15 @@ pub fn with_pages(api: Router) -> Router {
         )
         .route("/signals/health-score", get(health::overview))
         .route("/signals/health-score/{facet}/{value}", get(health::detail))
-        .route("/signals/spam-traps", get(reports::traps_overview))
+        .route("/signals/spam-traps", get(reports::traps_page))
         .route(
             "/signals/spam-traps/{facet}/{value}",
-            get(reports::traps_detail),
+            get(reports::traps_page),
         )
-        .route("/signals/engagement", get(reports::engagement_overview))
+        .route("/signals/engagement", get(reports::engagement_page))
         .route(
             "/signals/engagement/{facet}/{value}",
-            get(reports::engagement_detail),
+            get(reports::engagement_page),
         )
         .route("/signals/analytics", get(analytics::page))
         .route("/signals/analytics/export.csv", get(analytics::export_csv))

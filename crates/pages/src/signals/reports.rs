@@ -424,25 +424,15 @@ async fn traps(
     web::html(StatusCode::OK, &page)
 }
 
-/// `/signals/spam-traps`.
-pub async fn traps_overview(
+/// `/signals/spam-traps` and its drill-down `/signals/spam-traps/{facet}/{value}`.
+pub async fn traps_page(
     State(pages): State<Pages>,
     Extension(viewer): Extension<Viewer>,
     headers: HeaderMap,
+    value: Option<Path<(String, String)>>,
     Query(q): Query<ReportQuery>,
 ) -> Response {
-    traps(pages, viewer, headers, q, None).await
-}
-
-/// `/signals/spam-traps/{facet}/{value}`.
-pub async fn traps_detail(
-    State(pages): State<Pages>,
-    Extension(viewer): Extension<Viewer>,
-    headers: HeaderMap,
-    Path(fv): Path<(String, String)>,
-    Query(q): Query<ReportQuery>,
-) -> Response {
-    traps(pages, viewer, headers, q, Some(fv)).await
+    traps(pages, viewer, headers, q, value.map(|Path(v)| v)).await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -778,23 +768,13 @@ async fn engagement(
     web::html(StatusCode::OK, &page)
 }
 
-/// `/signals/engagement`.
-pub async fn engagement_overview(
+/// `/signals/engagement` and its drill-down `/signals/engagement/{facet}/{value}`.
+pub async fn engagement_page(
     State(pages): State<Pages>,
     Extension(viewer): Extension<Viewer>,
     headers: HeaderMap,
+    value: Option<Path<(String, String)>>,
     Query(q): Query<ReportQuery>,
 ) -> Response {
-    engagement(pages, viewer, headers, q, None).await
-}
-
-/// `/signals/engagement/{facet}/{value}`.
-pub async fn engagement_detail(
-    State(pages): State<Pages>,
-    Extension(viewer): Extension<Viewer>,
-    headers: HeaderMap,
-    Path(fv): Path<(String, String)>,
-    Query(q): Query<ReportQuery>,
-) -> Response {
-    engagement(pages, viewer, headers, q, Some(fv)).await
+    engagement(pages, viewer, headers, q, value.map(|Path(v)| v)).await
 }
