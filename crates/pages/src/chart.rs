@@ -164,7 +164,9 @@ fn y_axis(out: &mut String, f: &Frame, s: &Scale, fmt: fn(f64) -> String) {
 
 fn x_labels(out: &mut String, f: &Frame, labels: &[String], slots: bool) {
     let n = labels.len();
-    let most = ((f.plot_w() / 70.0).floor() as usize).max(2);
+    // About 6.5 units per character at the ticks' 11 px, plus a gap between labels.
+    let widest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(1) as f64;
+    let most = ((f.plot_w() / (widest * 6.5 + 14.0)).floor() as usize).max(2);
     let step = n.div_ceil(most).max(1);
     for (i, l) in labels.iter().enumerate() {
         // Counted back from the last label (the newest bucket is always named), every
@@ -278,8 +280,13 @@ impl LineChart {
                     d = d.trim_end()
                 );
             }
+            // Dense series (hourly over a week) get no dots: they would hide the line.
+            let dots = n <= 100 || line.values.iter().filter(|v| v.is_some()).count() <= 100;
             for (i, v) in line.values.iter().enumerate() {
                 let Some(v) = v else { continue };
+                if !dots && !(self.partial_last && i + 1 == n) {
+                    continue;
+                }
                 let partial = self.partial_last && i + 1 == n;
                 let _ = write!(
                     out,

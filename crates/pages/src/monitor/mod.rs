@@ -173,8 +173,8 @@ impl View {
             )
         } else {
             format!(
-                "Your address {} has {} access: you can look, not change. `http-access` in the \
-                 configuration grants operator or admin.",
+                "Your address {} has {} access: you can look, not change (an http-access line \
+                 granting operator or admin allows commands).",
                 self.peer.ip(),
                 self.level
             )

@@ -797,11 +797,7 @@ async fn load(view: &mut View, p: &Params) -> Result<Loaded, Failure> {
             let value = group_value(p.group, r);
             BreakdownRow {
                 href: format!("{PAGE}?{}", p.page_qs(&[(p.group.filter, value.as_str())])),
-                name: if value.is_empty() {
-                    "(none)".into()
-                } else {
-                    value
-                },
+                name: value,
                 cells: p.metrics.iter().map(|m| m.show(m.value(r))).collect(),
             }
         })
