@@ -171,7 +171,7 @@ fn x_labels(out: &mut String, f: &Frame, labels: &[String], slots: bool) {
     for (i, l) in labels.iter().enumerate() {
         // Counted back from the last label (the newest bucket is always named), every
         // `step`th one.
-        if (n - 1 - i) % step != 0 {
+        if !(n - 1 - i).is_multiple_of(step) {
             continue;
         }
         let x = f.x(i, n, slots);
@@ -284,7 +284,7 @@ impl LineChart {
             let dots = n <= 100 || line.values.iter().filter(|v| v.is_some()).count() <= 100;
             for (i, v) in line.values.iter().enumerate() {
                 let Some(v) = v else { continue };
-                if !dots && !(self.partial_last && i + 1 == n) {
+                if !(dots || self.partial_last && i + 1 == n) {
                     continue;
                 }
                 let partial = self.partial_last && i + 1 == n;

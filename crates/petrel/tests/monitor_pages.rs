@@ -73,6 +73,25 @@ fn wait_for_queue(p: &Petrel, domain: &str) -> Value {
     }
 }
 
+/// Waits for the page after a button's POST: a confirmation `#done` starting with `expect`.
+fn done(b: &Browser, expect: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if b.find("#done").is_some() {
+            let said = b.text("#done");
+            if said.starts_with(expect) {
+                return said;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no confirmation `{expect}` at {}",
+            b.current_url()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Posts a command the way the page's form does, from the page (same origin).
 fn post_command(b: &Browser, token: &str, action: &str, target: &str) -> (u64, String) {
     let v = b.execute_async(
@@ -147,7 +166,7 @@ fn monitor_pages_in_a_browser() {
     assert_eq!(b.text(&format!("{row} .state")), "paused");
     b.full_screenshot(&shots().join("monitor-queues.png"), 1360);
     b.click(&format!("{row} button[value='resume']"));
-    assert!(b.text("#done").starts_with("Resumed 1 queue(s)"));
+    done(&b, "Resumed 1 queue(s)");
     assert_eq!(queue(&p, "queued.example")["paused"], false);
 
     // A command without the page's token is refused, and changes nothing.
@@ -158,10 +177,12 @@ fn monitor_pages_in_a_browser() {
     // Jobs: pause and resume the job.
     b.goto(&format!("{base}/ui/jobs"));
     b.click("#jobs tr[data-job='spring'] button[value='pause-job']");
+    done(&b, "Paused job spring.");
     let jobs = api(&p, "/jobs");
     assert_eq!(jobs["data"]["jobs"][0]["paused"], true, "{jobs}");
     b.full_screenshot(&shots().join("monitor-jobs.png"), 1360);
     b.click("#jobs tr[data-job='spring'] button[value='resume-job']");
+    done(&b, "Resumed job spring.");
     assert_eq!(api(&p, "/jobs")["data"]["jobs"][0]["paused"], false);
 
     // Virtual MTAs and pools.

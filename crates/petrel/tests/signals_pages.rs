@@ -52,10 +52,29 @@ impl Site {
         assert_eq!(status, 200, "{path}: {body}");
         body
     }
-    /// Waits for a form's navigation to land on a URL ending with `tail`.
+    /// Waits for a click's navigation to land on a URL ending with `tail`.
     fn wait_for_url(&self, tail: &str) {
+        self.wait_for(|url| url.ends_with(tail), tail);
+    }
+    /// Waits for a click's navigation to land on a URL containing `part`.
+    fn wait_for_url_with(&self, part: &str) {
+        self.wait_for(|url| url.contains(part), part);
+    }
+    /// Waits for an element of the page a click leads to.
+    fn wait_for_element(&self, css: &str) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !self.browser.current_url().ends_with(tail) {
+        while self.browser.find(css).is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {css} at {}",
+                self.browser.current_url()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    fn wait_for(&self, ok: impl Fn(&str) -> bool, tail: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !ok(&self.browser.current_url()) {
             assert!(
                 std::time::Instant::now() < deadline,
                 "expected to land on {tail}, at {}",
@@ -142,6 +161,7 @@ fn refused_without_a_good_key(site: &Site, ingest_only: &str) {
         site.open("/login");
         site.browser.type_into("#key", key);
         site.browser.click("form[action='/login'] button");
+        site.wait_for_element("#login-error");
         let error = site.browser.text("#login-error");
         assert!(error.contains(says), "login with a bad key said: {error}");
         assert!(site.browser.current_url().ends_with("/login"));
@@ -183,7 +203,7 @@ fn signals_row(site: &Site, report: &str, facet: &str, value: &str) -> Value {
         .iter()
         .find(|r| match &r[facet] {
             Value::String(s) => s == value,
-            other => other.to_string() == value,
+            other => other.as_i64().is_some() && other.as_i64() == value.parse().ok(),
         })
         .cloned()
         .unwrap_or_else(|| panic!("no {facet} {value} in {path}: {api}"))
@@ -233,6 +253,7 @@ fn health_score(site: &Site, seed: &Seed) {
 
     // The campaign table: each row's injections are that campaign's on its latest day.
     site.browser.click("nav.tabs a[href*='facet=campaign_id']");
+    site.wait_for_url_with("facet=campaign_id");
     site.shot("health-score-by-campaign");
     let names = site.browser.texts("#table tbody th.name");
     let injections = site.browser.texts("#table tbody td:nth-child(4)");
@@ -252,10 +273,7 @@ fn health_score(site: &Site, seed: &Seed) {
     // Drill down from the campaign row.
     site.browser
         .click("#table tbody th.name a[href*='spring-sale']");
-    assert!(site
-        .browser
-        .current_url()
-        .contains("/signals/health-score/campaign_id/spring-sale"));
+    site.wait_for_url_with("/signals/health-score/campaign_id/spring-sale");
     assert_eq!(site.browser.text("h1"), "spring-sale");
     let row = signals_row(site, "health-score", "campaign_id", "spring-sale");
     let score: f64 = row["current_health_score"]
@@ -274,6 +292,7 @@ fn health_score(site: &Site, seed: &Seed) {
     site.shot("health-score-campaign");
     // A component's raw rate, by clicking it.
     site.browser.click("#components a[href*='component=Hard']");
+    site.wait_for_url_with("component=Hard");
     assert!(site
         .browser
         .text("#component h2")
@@ -326,11 +345,8 @@ fn engagement(site: &Site, seed: &Seed) {
         "the cohorts add up to the injections"
     );
     site.browser.click("#table tbody th.name a");
+    site.wait_for_url_with("/signals/engagement/sid/");
     site.shot("engagement-detail");
-    assert!(site
-        .browser
-        .current_url()
-        .contains("/signals/engagement/sid/"));
 }
 
 /// The value of a Summary report total.
@@ -386,7 +402,7 @@ fn summary_report(site: &Site, seed: &Seed) {
         json!([]),
     );
     site.browser.click("#apply");
-    assert!(site.browser.current_url().contains("group_by=sending-ip"));
+    site.wait_for_url_with("group_by=sending-ip");
     assert_eq!(site.browser.text("#breakdown-h"), "By Sending IP");
     let ips = site.browser.texts("#breakdown-table tbody th");
     let shown = site.browser.texts("#breakdown-table tbody td:nth-child(2)");
@@ -440,6 +456,7 @@ fn events_search(site: &Site, seed: &Seed) {
 
     // The first event's JSON is the API's.
     site.browser.click("#events tbody td a");
+    site.wait_for_url_with("/reports/message-events/");
     site.shot("event");
     let shown: Value = serde_json::from_str(&site.browser.text("#event-json")).unwrap();
     let id = shown["event_id"].as_str().unwrap();
@@ -457,6 +474,7 @@ fn events_search(site: &Site, seed: &Seed) {
     let first_page = site.browser.texts("#events tbody td:first-child");
     assert_eq!(first_page.len(), 25);
     site.browser.click("#next-page");
+    site.wait_for_url_with("cursor=");
     let second_page = site.browser.texts("#events tbody td:first-child");
     assert_eq!(second_page.len(), 25);
     assert!(

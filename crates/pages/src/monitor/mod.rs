@@ -280,7 +280,7 @@ struct QueueRow {
 
 fn queue_rows(resp: &Value, filter: &str) -> Vec<QueueRow> {
     let f = filter.to_lowercase();
-    list(&resp, "queues")
+    list(resp, "queues")
         .iter()
         .filter(|q| f.is_empty() || text(&q["queue"]).to_lowercase().contains(&f))
         .map(|q| QueueRow {
@@ -480,6 +480,9 @@ async fn queues(
     web::html(StatusCode::OK, &page)
 }
 
+/// A second table under the first: title, headings (text, numeric) and rows.
+type ExtraTable = (String, Vec<(&'static str, bool)>, Vec<Vec<String>>);
+
 #[derive(Template)]
 #[template(path = "monitor/table.html")]
 struct TablePage {
@@ -489,7 +492,7 @@ struct TablePage {
     headings: Vec<(&'static str, bool)>,
     rows: Vec<Vec<String>>,
     empty: &'static str,
-    extra: Option<(String, Vec<(&'static str, bool)>, Vec<Vec<String>>)>,
+    extra: Option<ExtraTable>,
 }
 
 async fn domains(

@@ -73,19 +73,20 @@ fn frame(
     }
 }
 
-fn facet_or_404(view: &View, id: &str, page: &str) -> Result<&'static Facet, Response> {
+/// The facet of a drill-down path, or the page saying there is none.
+fn facet_or_404(view: &View, id: &str, page: &str) -> Result<&'static Facet, Box<Response>> {
     let f = facet(Some(id));
     if f.id == id {
         Ok(f)
     } else {
-        Err(view.failure(
+        Err(Box::new(view.failure(
             Failure {
                 status: StatusCode::NOT_FOUND,
                 message: format!("`{id}` is not a Signals facet."),
                 param: None,
             },
             page,
-        ))
+        )))
     }
 }
 
@@ -438,38 +439,64 @@ pub async fn traps_page(
 // ---------------------------------------------------------------------------------------
 // Engagement recency
 
-/// The cohorts: API key, name, rule, colour class, and the share above which SparkPost's UI
-/// warns (warn, bad), if it does.
-const COHORTS: [(&str, &str, &str, &str, Option<(f64, f64)>); 5] = [
-    (
+/// An engagement cohort as the page shows it.
+struct CohortInfo {
+    /// The API's key (`c_14d`, `p_14d_eng`, …).
+    key: &'static str,
+    name: &'static str,
+    rule: &'static str,
+    /// Colour class.
+    class: &'static str,
+    /// The shares above which SparkPost's UI warns: (watch, high).
+    limits: Option<(f64, f64)>,
+}
+
+const fn cohort(
+    key: &'static str,
+    name: &'static str,
+    rule: &'static str,
+    class: &'static str,
+    limits: Option<(f64, f64)>,
+) -> CohortInfo {
+    CohortInfo {
+        key,
+        name,
+        rule,
+        class,
+        limits,
+    }
+}
+
+const COHORTS: [CohortInfo; 5] = [
+    cohort(
         "14d",
         "Recently engaged",
         "opened or clicked within 14 days",
         "s6",
         None,
     ),
-    (
+    cohort(
         "90d",
         "Semi-recently engaged",
         "last engaged 14–90 days ago",
         "s9",
         None,
     ),
-    (
+    cohort(
         "new",
         "New",
         "first mailed within 7 days, not engaged yet",
         "s10",
         Some((0.10, 0.20)),
     ),
-    (
+    cohort(
         "365d",
         "Not recently engaged",
         "last engaged 90–365 days ago",
         "s4",
         Some((0.10, 0.25)),
     ),
-    (
+    cohort(
         "uneng",
         "Never engaged",
         "mailed for over 7 days and never engaged, or not for a year",
@@ -520,7 +547,8 @@ fn engagement_panel(
     };
     let cohorts = COHORTS
         .iter()
-        .map(|(key, name, rule, class, limits)| {
+        .map(|c| {
+            let (key, name, rule, class, limits) = (c.key, c.name, c.rule, c.class, &c.limits);
             let n = num(&row[format!("current_c_{key}")]).unwrap_or(0.0);
             let share = if total > 0.0 { n / total } else { 0.0 };
             let (flag, flag_text) = match limits {
@@ -551,15 +579,15 @@ fn engagement_panel(
         x: day_labels(row),
         stacks: COHORTS
             .iter()
-            .map(|(key, name, _, class, _)| Stack {
-                name: name.to_string(),
-                class: class.to_string(),
+            .map(|c| Stack {
+                name: c.name.to_string(),
+                class: c.class.to_string(),
                 values: hist
                     .iter()
                     .map(|h| {
                         let t = num(&h["c_total"]).unwrap_or(0.0);
                         if t > 0.0 {
-                            num(&h[format!("c_{key}")]).unwrap_or(0.0) / t
+                            num(&h[format!("c_{}", c.key)]).unwrap_or(0.0) / t
                         } else {
                             0.0
                         }
@@ -570,7 +598,7 @@ fn engagement_panel(
                     .map(|h| {
                         format!(
                             " ({} messages)",
-                            format::int(common::int(&h[format!("c_{key}")]))
+                            format::int(common::int(&h[format!("c_{}", c.key)]))
                         )
                     })
                     .collect(),
@@ -588,12 +616,12 @@ fn engagement_panel(
             x: day_labels(e),
             lines: COHORTS
                 .iter()
-                .map(|(key, name, _, class, _)| Line {
-                    name: name.to_string(),
-                    class: class.to_string(),
+                .map(|c| Line {
+                    name: c.name.to_string(),
+                    class: c.class.to_string(),
                     values: history(e)
                         .iter()
-                        .map(|h| num(&h[format!("p_{key}_eng")]))
+                        .map(|h| num(&h[format!("p_{}_eng", c.key)]))
                         .collect(),
                 })
                 .collect(),
@@ -705,7 +733,7 @@ async fn engagement(
     let facet_value = match &value {
         Some((id, v)) => match facet_or_404(&view, id, ENGAGEMENT) {
             Ok(f) => Some((f, v.as_str())),
-            Err(resp) => return resp,
+            Err(resp) => return *resp,
         },
         None => None,
     };
