@@ -672,7 +672,7 @@ async fn command(
                 chrome(),
                 StatusCode::BAD_REQUEST,
                 "Unknown command",
-                format!("`{other}` is not a command of the monitor."),
+                format!("“{other}” is not a command of the monitor."),
                 None,
             )
         }

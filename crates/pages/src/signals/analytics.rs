@@ -152,7 +152,7 @@ impl Params {
         let timezone = param(pairs, "timezone").unwrap_or("UTC").to_string();
         let tz = TimeZone::get(&timezone).unwrap_or_else(|_| {
             error = Some(format!(
-                "`{timezone}` is not a time zone this service knows (use an IANA name such as \
+                "“{timezone}” is not a time zone this service knows (use an IANA name such as \
                  Europe/Paris)."
             ));
             TimeZone::UTC
@@ -578,7 +578,7 @@ pub async fn page(
             }
             Err(f) if f.status == StatusCode::BAD_REQUEST => {
                 error = Some(match &f.param {
-                    Some(param) => format!("{} (parameter `{param}`)", f.message),
+                    Some(param) => format!("{} (parameter “{param}”)", f.message),
                     None => f.message,
                 });
             }

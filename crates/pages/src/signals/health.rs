@@ -592,7 +592,7 @@ pub async fn detail(
         return view.failure(
             crate::api::Failure {
                 status: StatusCode::NOT_FOUND,
-                message: format!("`{facet_id}` is not a Signals facet."),
+                message: format!("“{facet_id}” is not a Signals facet."),
                 param: None,
             },
             PAGE,

@@ -143,7 +143,7 @@ impl View {
             StatusCode::UNAUTHORIZED => (
                 "The API key was not accepted".to_string(),
                 "The key is not (or no longer) known to this Signals service. Log in again \
-                 with a key created by `petrel signals create-key --permissions read`."
+                 with a key created by “petrel signals create-key --permissions read”."
                     .to_string(),
                 Some(("Log in".to_string(), "/login".to_string())),
             ),
@@ -151,7 +151,7 @@ impl View {
                 "This key may not read reports".to_string(),
                 format!(
                     "{} Create a key with the read permission: \
-                     `petrel signals create-key --label dashboard --permissions read`.",
+                     “petrel signals create-key --label dashboard --permissions read”.",
                     f.message
                 ),
                 None,
@@ -277,7 +277,7 @@ async fn login(
         Err(f) if f.status == StatusCode::FORBIDDEN => refuse(
             StatusCode::FORBIDDEN,
             "This key lacks the read permission (an MTA's upload key has only ingest). \
-             Create one with `petrel signals create-key --permissions read`."
+             Create one with “petrel signals create-key --permissions read”."
                 .into(),
         ),
         Err(f) => refuse(

@@ -82,7 +82,7 @@ fn facet_or_404(view: &View, id: &str, page: &str) -> Result<&'static Facet, Box
         Err(Box::new(view.failure(
             Failure {
                 status: StatusCode::NOT_FOUND,
-                message: format!("`{id}` is not a Signals facet."),
+                message: format!("“{id}” is not a Signals facet."),
                 param: None,
             },
             page,
@@ -351,7 +351,7 @@ async fn traps(
                 return view.failure(
                     Failure {
                         status: StatusCode::NOT_FOUND,
-                        message: format!("Spam traps have no `{id}` facet."),
+                        message: format!("Spam traps have no “{id}” facet."),
                         param: None,
                     },
                     TRAPS,
