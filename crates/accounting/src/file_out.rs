@@ -9,7 +9,9 @@ use petrel_config::AcctFile;
 
 use crate::error::AcctError;
 use crate::naming::NameScheme;
-use crate::timefmt::{unix_secs, Date};
+use time::Date;
+
+use crate::naming::{date_of, end_of_day, unix_secs};
 
 /// The open file of a target.
 #[derive(Debug)]
@@ -64,7 +66,7 @@ impl FileOut {
         let Some(cur) = &self.current else {
             return false;
         };
-        if Date::of(now) != cur.date || self.period(now) != cur.period {
+        if date_of(now) != cur.date || self.period(now) != cur.period {
             return true;
         }
         match row_len {
@@ -82,7 +84,7 @@ impl FileOut {
         pending: usize,
         pending_rows: usize,
     ) -> Result<(), AcctError> {
-        let date = Date::of(now);
+        let date = date_of(now);
         fs::create_dir_all(&self.scheme.dir)
             .map_err(|e| AcctError::io("creating directory", &self.scheme.dir, e))?;
         let mut dirs: Vec<&Path> = vec![&self.scheme.dir];
@@ -149,7 +151,7 @@ impl FileOut {
         let now = unix_secs(now);
         let current = self.current.as_ref().map(|c| c.path.as_path());
         for (path, date, _) in self.scheme.list(&self.scheme.dir) {
-            let day_end = (date.days() + 1).max(0) as u64 * 86_400;
+            let day_end = end_of_day(date);
             if Some(path.as_path()) != current && now >= day_end.saturating_add(age.as_secs()) {
                 fs::remove_file(&path).map_err(|e| AcctError::io("deleting", &path, e))?;
             }

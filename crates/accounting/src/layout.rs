@@ -7,8 +7,24 @@ use petrel_config::{FieldSelector, RecordType};
 use crate::csv::{encode_list, push_field};
 use crate::error::AcctError;
 use crate::field::{default_columns, Column, Field};
-use crate::record::{type_code, AcctRecord};
-use crate::timefmt::{format_time, unix_secs};
+use crate::record::AcctRecord;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+
+use crate::naming::{unix_secs, utc};
+
+/// PowerMTA's `iso-times` form: `YYYY-MM-DD HH:MM:SS+0000`, always UTC.
+const STAMP: &[BorrowedFormatItem<'_>] =
+    format_description!("[year]-[month]-[day] [hour]:[minute]:[second]+0000");
+
+/// A time as PowerMTA writes it: `iso-times` form, or the Unix `time_t`.
+fn format_time(t: std::time::SystemTime, iso: bool) -> String {
+    if iso {
+        utc(t).format(STAMP).unwrap_or_default()
+    } else {
+        unix_secs(t).to_string()
+    }
+}
 
 /// The column layout of one accounting file.
 ///
@@ -133,7 +149,7 @@ fn select(
         .collect();
     let unknown = |name: &str| AcctError::UnknownField {
         target: target.to_string(),
-        record_type: type_code(t),
+        record_type: t.code(),
         field: name.to_string(),
     };
     // A list that starts with an exclusion (`!orcpt`) trims the default set.
@@ -196,7 +212,7 @@ fn value(col: &Column, rec: &AcctRecord, opts: &RowOptions) -> String {
         }
     };
     match f {
-        Field::Type => type_code(rec.record_type).to_string(),
+        Field::Type => rec.record_type.code().to_string(),
         Field::TimeLogged => format_time(rec.time_logged, opts.iso_times),
         Field::TimeQueued => time(rec.time_queued, opts.iso_times),
         Field::Orig => rec.orig.clone(),
@@ -243,5 +259,33 @@ fn value(col: &Column, rec: &AcctRecord, opts: &RowOptions) -> String {
         Field::UserAgent => rec.user_agent.clone(),
         Field::ReportingMta => rec.reporting_mta.clone(),
         Field::ReportedDomain => rec.reported_domain.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_time;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn times_are_written_like_powermta() {
+        // 2019-02-08 21:54:05 UTC, the guide's d sample.
+        assert_eq!(
+            format_time(at(1_549_662_845), true),
+            "2019-02-08 21:54:05+0000"
+        );
+        assert_eq!(format_time(at(1_178_807_903), false), "1178807903");
+        assert_eq!(format_time(at(0), true), "1970-01-01 00:00:00+0000");
+        assert_eq!(
+            format_time(at(951_782_400), true),
+            "2000-02-29 00:00:00+0000"
+        );
+        let before_1970 = UNIX_EPOCH - Duration::from_secs(10);
+        assert_eq!(format_time(before_1970, true), "1970-01-01 00:00:00+0000");
+        assert_eq!(format_time(before_1970, false), "0");
     }
 }

@@ -4,7 +4,40 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::AcctError;
-use crate::timefmt::Date;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime};
+
+/// `YYYY-MM-DD`, the date in file names.
+const DAY: &[BorrowedFormatItem<'_>] = format_description!("[year]-[month]-[day]");
+
+/// Seconds since the Unix epoch; times before 1970 count as 0.
+pub(crate) fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+/// `t` in UTC (times before 1970 or beyond the calendar as 1970-01-01).
+pub(crate) fn utc(t: SystemTime) -> OffsetDateTime {
+    i64::try_from(unix_secs(t))
+        .ok()
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The UTC date of `t`: the day its accounting file is named after.
+pub(crate) fn date_of(t: SystemTime) -> Date {
+    utc(t).date()
+}
+
+/// When `date` ends, in unix seconds.
+pub(crate) fn end_of_day(date: Date) -> u64 {
+    date.next_day()
+        .map(|d| d.midnight().assume_utc().unix_timestamp())
+        .and_then(|s| u64::try_from(s).ok())
+        .unwrap_or(u64::MAX)
+}
 
 /// How the files of one `<acct-file PATH>` are named.
 #[derive(Debug, Clone)]
@@ -40,14 +73,15 @@ impl NameScheme {
 
     /// `STEM-YYYY-MM-DD-NNNN.EXT`.
     pub fn file_name(&self, date: Date, seq: u32) -> String {
-        format!("{}-{}-{seq:04}{}", self.stem, date.iso(), self.ext)
+        let day = date.format(DAY).unwrap_or_default();
+        format!("{}-{day}-{seq:04}{}", self.stem, self.ext)
     }
 
     /// The date and sequence number of a file name of this scheme.
     pub fn parse(&self, name: &str) -> Option<(Date, u32)> {
         let rest = name.strip_prefix(&self.stem)?.strip_prefix('-')?;
         let rest = rest.strip_suffix(&self.ext)?;
-        let date = Date::parse(rest.get(..10)?)?;
+        let date = Date::parse(rest.get(..10)?, DAY).ok()?;
         let seq = rest.get(10..)?.strip_prefix('-')?;
         if seq.len() < 4 || !seq.bytes().all(|b| b.is_ascii_digit()) {
             return None;
@@ -86,9 +120,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn days_end_at_utc_midnight() {
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(951_782_400 + 3_600);
+        let d = date_of(t);
+        assert_eq!(d.format(DAY).unwrap(), "2000-02-29");
+        assert_eq!(end_of_day(d), 951_782_400 + 86_400);
+        assert_eq!(
+            date_of(UNIX_EPOCH - std::time::Duration::from_secs(1)).year(),
+            1970
+        );
+    }
+
+    #[test]
     fn names_follow_powermta() {
         let s = NameScheme::new(Path::new("/var/log/pmta/acct.csv")).unwrap();
-        let d = Date::parse("2007-09-05").unwrap();
+        let d = Date::parse("2007-09-05", DAY).unwrap();
         assert_eq!(s.file_name(d, 0), "acct-2007-09-05-0000.csv");
         assert_eq!(s.file_name(d, 12), "acct-2007-09-05-0012.csv");
         assert_eq!(s.parse("acct-2007-09-05-0012.csv"), Some((d, 12)));

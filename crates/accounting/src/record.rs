@@ -244,19 +244,3 @@ impl DlvType {
         }
     }
 }
-
-/// The short PowerMTA name of a record type (`d`, `b`, `tq`, …), as written in column 1.
-///
-/// Exists because `petrel-config` parses these names but does not print them.
-pub fn type_code(t: RecordType) -> &'static str {
-    match t {
-        RecordType::Delivery => "d",
-        RecordType::Bounce => "b",
-        RecordType::Transient => "t",
-        RecordType::TransientQueue => "tq",
-        RecordType::Receipt => "r",
-        RecordType::FeedbackLoop => "f",
-        RecordType::RemoteBounce => "rb",
-        RecordType::RemoteStatus => "rs",
-    }
-}

@@ -52,12 +52,22 @@ pub(crate) fn bounce(mail: &Mail, rules: &crate::Rules) -> Option<Returned> {
         // the innermost reply when MTAs quote each other) wins over the reporting MTA's
         // summary: "Status: 5.0.0" with "550 5.1.1 user unknown" is 5.1.1.
         let typed = fields::get(g, "diagnostic-code").unwrap_or("");
+        // A local delivery program: a diagnostic of type X-Unix (its exit status), or
+        // Sendmail's X-Actual-Recipient naming a pipe ("|/usr/bin/procmail …").
         let local_mailer = typed
             .trim_start()
             .to_ascii_lowercase()
-            .starts_with("x-unix;");
+            .starts_with("x-unix;")
+            || fields::get(g, "x-actual-recipient")
+                .is_some_and(|a| fields::untyped(a).trim_start().starts_with('|'));
         let paragraph = text::diagnostic_for(report, &address);
-        let diagnostic = diagnostic.or_else(|| paragraph.clone());
+        // Without a Diagnostic-Code or a paragraph about the recipient, a comment in the
+        // Status field is the only reason given ("Status: 4.0.0 (example.net: host name
+        // lookup failure)", RFC 3464's own example).
+        let status_comment = fields::get(g, "status")
+            .and_then(|v| Some(v[v.find('(')? + 1..v.rfind(')')?].trim().to_string()))
+            .filter(|c| !c.is_empty());
+        let diagnostic = diagnostic.or_else(|| paragraph.clone()).or(status_comment);
         let diag_code = diagnostic
             .as_deref()
             .and_then(|d| scan::enhanced_codes(d, &[4, 5]).last());

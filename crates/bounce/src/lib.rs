@@ -17,8 +17,6 @@
 //! Everything needed to match a report to the message petrel sent is in [`OriginalRefs`]:
 //! the returned original's Message-ID, X-Job, Return-Path (the VERP address) and all its
 //! header fields. Pure: no I/O, no clock.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod arf;
 mod autoreply;
@@ -30,7 +28,7 @@ mod ses;
 mod text;
 pub mod verdict;
 
-use petrel_smtp_client::BounceCategory;
+use petrel_reply_class::BounceCategory;
 use serde::Serialize;
 
 pub use verdict::{
@@ -234,14 +232,20 @@ pub(crate) fn recipient(e: Evidence<'_>) -> BouncedRecipient {
     };
     let phase = verdict::smtp_phase(text).or(phase);
     let mut v = verdict::verdict_with(rules, status, reply_code, text, phase);
-    // A local delivery program failed (Sendmail's `X-Unix; 71` with 4.5.0): there was no
-    // SMTP dialogue for an x.5.x protocol error to be about; the recipient's system is
-    // misconfigured.
+    // A local delivery program failed (Sendmail's `X-Unix; 71` with 4.5.0, procmail's
+    // "Couldn't create …: No such user" under Postfix): there was no SMTP dialogue for an
+    // x.5.x protocol error to be about, and the recipient's own MTA had accepted the address
+    // before handing it to the program; the recipient's system is misconfigured. Only a
+    // full mailbox keeps its category.
     if local_mailer
         && rules.on("local-mailer")
         && matches!(
             v.category,
-            BounceCategory::Other | BounceCategory::ProtocolErrors
+            BounceCategory::Other
+                | BounceCategory::ProtocolErrors
+                | BounceCategory::BadMailbox
+                | BounceCategory::BadDomain
+                | BounceCategory::InactiveMailbox
         )
     {
         v.category = BounceCategory::BadConfiguration;

@@ -139,9 +139,13 @@ pub(crate) fn addresses(text: &str) -> Vec<String> {
     out
 }
 
-/// The address inside a header-ish value: `Name <a@b>`, `<a@b>`, `rfc822; a@b`.
+/// The address inside a header-ish value: `Name <a@b>`, `<a@b>`, `rfc822; a@b`. The
+/// value is read by petrel's one header address parser ([`petrel_message::header_address`]);
+/// what it finds must still look like a real address (a domain with a TLD), domain
+/// lower-cased.
 pub(crate) fn address_in(value: &str) -> Option<String> {
-    addresses(crate::fields::untyped(value)).into_iter().next()
+    let found = petrel_message::header_address(crate::fields::untyped(value))?;
+    addresses(&found).into_iter().next()
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The bridge to petrel's one SMTP classifier ([`petrel_smtp_client::classify`]): a returned
+//! The bridge to petrel's one SMTP classifier ([`petrel_reply_class::classify`]): a returned
 //! recipient's status, reply code and diagnostic become a [`Reply`] and are classified the
 //! same way as a reply petrel received itself, so `rb` rows and `b` rows agree.
 //!
@@ -12,7 +12,11 @@
 //! - the SMTP phase the report names ([`SmtpPhase`], [`PHASE_MARKERS`]): a "user unknown"
 //!   after DATA, or any refusal of MAIL FROM or EHLO, is not about the recipient address.
 
-use petrel_smtp_client::{classify, BounceCategory, Reply, CODE_RULES};
+use petrel_reply_class::{classify, BounceCategory, Reply, CODE_RULES};
+
+mod phase;
+
+pub use phase::{smtp_phase, SmtpPhase, PHASE_MARKERS};
 
 /// A classification of one returned recipient.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +66,8 @@ pub const RULE_GROUPS: &[&str] = &[
     "sending-host",
     "sending-limits",
     "receiver-filter",
+    "provider-blocklists",
+    "authentication",
     "remote-failure",
     "address-blocklist",
     "sender-setup",
@@ -217,15 +223,21 @@ pub const DNS_DEFINITE: &[&str] = &["null mx", "doesn't receive email", "does no
 /// ("mailbox disabled"), Microsoft uses 5.1.10 ("null MX") for "recipient not found" (Exchange
 /// Online's published "550 5.1.10 RESOLVER.ADR.RecipientNotFound") and 5.4.1 for "Recipient
 /// address rejected: Access denied" (directory-based edge blocking of unknown recipients).
-pub const TEXT_OVER_CODE: &[(u16, u16)] = &[(2, 1), (1, 10), (1, 6), (2, 0), (4, 1)];
+/// X.1.6 is not loose: RFC 3463 "Destination mailbox has moved, No forwarding address" says
+/// the address is no longer accepted, which is what "recipient no longer on server" says.
+pub const TEXT_OVER_CODE: &[(u16, u16)] = &[(2, 1), (1, 10), (2, 0), (4, 1)];
 
 /// One [`CODE_SUPPLEMENT`] rule: class (`None` = 4 or 5), subject, detail, category, and
 /// the SparkPost class for a permanent and for a transient failure.
 pub type CodeSupplement = (Option<u8>, u16, u16, BounceCategory, u16, u16);
 
 /// Registered enhanced codes the shared `CODE_RULES` does not know (see [`CodeSupplement`]).
-/// Candidates to move into `petrel_smtp_client::CODE_RULES`.
+/// Candidates to move into `petrel_reply_class::CODE_RULES`.
 pub const CODE_SUPPLEMENT: &[CodeSupplement] = &[
+    // RFC 3463: x.4.3 "Directory server failure" (the system could not reach the directory
+    // or routing server it needs, qmail-ldap's "Unable to contact LDAP server (#4.4.3)"): a
+    // routing problem of the receiving side, whatever the expiry prose around it says.
+    (None, 4, 3, BounceCategory::RoutingErrors, 21, 21),
     // RFC 3463 (IANA registry): x.7.13 "User Account Disabled".
     (None, 7, 13, BounceCategory::InactiveMailbox, 10, 20),
     // RFC 7372 authentication failures, all of the sending domain or host, never of the
@@ -246,7 +258,7 @@ pub const CODE_SUPPLEMENT: &[CodeSupplement] = &[
 /// Phrases of remote replies that the shared classifier's `TEXT_RULES` does not know yet,
 /// seen in returned mail. Checked before the shared text rules (so Postfix's "delivery
 /// temporarily suspended" is not read as a suspended account). Candidates to move into
-/// `petrel_smtp_client::TEXT_RULES`.
+/// `petrel_reply_class::TEXT_RULES`.
 pub const SUPPLEMENT_RULES: &[PhraseRule] = &[
     // Relaying refused in Postfix's and others' short forms ("Recipient address rejected:
     // No relaying"), before the policy group's "rejected".
@@ -287,6 +299,9 @@ pub const SUPPLEMENT_RULES: &[PhraseRule] = &[
             // Orange / La Poste: "421 … Service refusé. Veuillez essayer plus tard".
             "service refuse",
             "service refusé",
+            // Mimecast's published "554 Host network not allowed" (the sending IP is not
+            // permitted by the recipient's policy).
+            "host network not allowed",
         ],
         BounceCategory::PolicyRelated,
         50,
@@ -318,6 +333,38 @@ pub const SUPPLEMENT_RULES: &[PhraseRule] = &[
             "refused due to recipient preferences",
             "you have been blocked by the recipient",
             "recipient is only accepting mail from specific",
+        ],
+        BounceCategory::PolicyRelated,
+        50,
+    ),
+    // Mailbox providers' published codes for a sending IP blocked on reputation: Outlook.com
+    // "550 SC-001 … Unfortunately, messages from … weren't sent … part of their network is on
+    // our block list" (SC-001 to SC-004), Cox's "AUP#CXBL" / "AUP#CDRBL" (IP blocked for
+    // spam-like behaviour) and "AUP#IPBL…" (listed on a DNSBL), from postmaster.cox.net.
+    (
+        "provider-blocklists",
+        &[
+            " sc-001",
+            " sc-002",
+            " sc-003",
+            " sc-004",
+            "aup#cxbl",
+            "aup#cdrbl",
+            "aup#ipbl",
+        ],
+        BounceCategory::SpamRelated,
+        51,
+    ),
+    // The server requires the client to authenticate (RFC 4954: "530 5.7.0 Authentication
+    // required"; relays and submission servers: "550 Unauthenticated senders not
+    // allowed"): a refusal of the sending setup, never of the recipient.
+    (
+        "authentication",
+        &[
+            "authentication required",
+            "authentication is required",
+            "unauthenticated sender",
+            "must authenticate",
         ],
         BounceCategory::PolicyRelated,
         50,
@@ -440,102 +487,6 @@ pub const SUPPLEMENT_RULES: &[PhraseRule] = &[
 /// dd This user doesn't have a yahoo.com account").
 pub const AFTER_DATA_MAILBOX: &[&str] = &["doesn't have a", "does not have a"];
 
-/// The SMTP command a remote reply answered, when the report says (Postfix "(in reply to
-/// end of DATA command)", Exim "SMTP error from remote mail server after MAIL FROM:…",
-/// qmail "does not like recipient", a Sendmail transcript's `>>> DATA`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SmtpPhase {
-    /// The greeting, before any command.
-    Connect,
-    /// EHLO / HELO.
-    Helo,
-    /// MAIL FROM: the reply is about the sender.
-    MailFrom,
-    /// RCPT TO: the reply is about the recipient.
-    RcptTo,
-    /// DATA or end of data: the recipient was accepted, the message was refused.
-    Data,
-}
-
-/// Phrases (lower case, whitespace collapsed) that name the SMTP phase of a remote reply.
-pub const PHASE_MARKERS: &[(&[&str], SmtpPhase)] = &[
-    (
-        &[
-            "after initial connection",
-            "initial server greeting",
-            "while receiving the initial server greeting",
-            "smtp greeting",
-            "smtp:connect",
-        ],
-        SmtpPhase::Connect,
-    ),
-    (
-        &[
-            "after ehlo",
-            "after helo",
-            "in reply to ehlo command",
-            "in reply to helo command",
-            "performing the helo handshake",
-            "performing the ehlo handshake",
-            "smtp:ehlo",
-            "smtp:helo",
-        ],
-        SmtpPhase::Helo,
-    ),
-    (
-        &[
-            "after mail from",
-            "after pipelined mail from",
-            "in reply to mail from command",
-            "smtp:mail",
-            "[mail_from]",
-        ],
-        SmtpPhase::MailFrom,
-    ),
-    (
-        &[
-            "after rcpt to",
-            "after pipelined rcpt to",
-            "after rcpt command",
-            "in reply to rcpt to command",
-            "does not like recipient",
-            "most progress was rcpt to response",
-            "smtp:rcpt",
-            "[rcpt_to]",
-        ],
-        SmtpPhase::RcptTo,
-    ),
-    (
-        &[
-            "after end of data",
-            "after data:",
-            "after pipelined data",
-            "after sending data",
-            "in reply to end of data command",
-            "in reply to data command",
-            "for text command",
-            "failed after i sent the message",
-            "smtp:data",
-            "[data]",
-        ],
-        SmtpPhase::Data,
-    ),
-];
-
-/// The SMTP phase `text` names: the earliest marker of [`PHASE_MARKERS`] in it.
-pub fn smtp_phase(text: &str) -> Option<SmtpPhase> {
-    let lower = collapse(text);
-    PHASE_MARKERS
-        .iter()
-        .flat_map(|(phrases, phase)| {
-            phrases
-                .iter()
-                .filter_map(|p| lower.find(p).map(|at| (at, *phase)))
-        })
-        .min_by_key(|(at, _)| *at)
-        .map(|(_, phase)| phase)
-}
-
 /// Classifies one recipient: `status` is the RFC 3463 code, `reply_code` the SMTP code,
 /// `text` the diagnostic (or the prose around it). The SMTP phase is read from `text`.
 pub fn verdict(status: Option<(u8, u16, u16)>, reply_code: Option<u16>, text: &str) -> Verdict {
@@ -581,23 +532,26 @@ pub fn verdict_with(
         address_evidence: true,
     };
     let plain = Reply::plain(code, text.to_string());
+    // The text alone, under a neutral code: a bare-code rule (421 → bad-connection) must not
+    // pre-empt what the enhanced code's subject says (421 4.3.0 is a system problem).
+    let neutral = Reply::plain(if permanent { 550 } else { 450 }, text.to_string());
     let with_code = match status {
         Some(s) if s.0 == 4 || s.0 == 5 => Reply::new(code, s, text.to_string()),
         _ => plain.clone(),
     };
-    let as_verdict = |c: petrel_smtp_client::Classification| Verdict {
+    let as_verdict = |c: petrel_reply_class::Classification| Verdict {
         category: c.bounce_cat,
         class: c.bounce_class,
         permanent,
         address_evidence: true,
     };
-    let text_only = classify(Some(&plain), None);
+    let text_only = classify(Some(&neutral), None);
     let supplemented = supplement(rules, &lower);
     // Evidence that the address itself is bad: an addressing code, or words.
     let says_address =
         |c: BounceCategory| matches!(c, BounceCategory::BadMailbox | BounceCategory::BadDomain);
     let address_evidence = !rules.on("weak-evidence-soft")
-        || matches!(status, Some((_, 1, 1 | 2 | 3 | 10)))
+        || matches!(status, Some((_, 1, 1 | 2 | 3 | 6 | 10)))
         || says_address(text_only.bounce_cat)
         || supplemented.is_some_and(|(c, _)| says_address(c));
     let v = 'decided: {
@@ -607,26 +561,43 @@ pub fn verdict_with(
         //    prose).
         let ruled = status.is_some_and(|s| has_code_rule(rules, s));
         if !ruled || matches!(status, Some((_, 4, 7 | 4))) {
-            if let Some(v) = prose(rules, &lower, permanent, text, code) {
+            if let Some(v) = prose(rules, &lower, permanent, text, code, phase) {
                 break 'decided v;
             }
         }
-        // 2. A specific enhanced code with a rule of its own decides, unless it is a
+        // 2. The receiver names its own filter or the recipient's preferences (Facebook's
+        //    published "550 5.1.1 RCP-P2 … Refused due to recipient preferences"): the
+        //    address exists, so that outweighs an address code.
+        if let Some((_, _, category, class)) =
+            phrase_rule(rules, SUPPLEMENT_RULES, &lower).filter(|r| r.0 == "receiver-filter")
+        {
+            break 'decided make(*category, *class);
+        }
+        // 3. A specific enhanced code with a rule of its own decides, unless it is a
         //    loosely used one.
         if let Some(s) = status {
             if let Some(&(_, _, _, category, perm, temp)) = code_supplement(rules, s) {
                 break 'decided make(category, if permanent { perm } else { temp });
             }
             let loose = rules.on("text-over-loose-codes") && TEXT_OVER_CODE.contains(&(s.1, s.2));
+            // X.4.4 "unable to route" is what servers answer when the domain does not
+            // resolve; words that say so ("550 5.4.4 Invalid domain") name the cause.
+            if s.1 == 4
+                && s.2 == 4
+                && rules.on("text-over-loose-codes")
+                && text_only.bounce_cat == BounceCategory::BadDomain
+            {
+                break 'decided as_verdict(text_only);
+            }
             if shared_code_rule(s) && !loose {
                 break 'decided as_verdict(classify(Some(&with_code), None));
             }
         }
-        // 3. Reply phrases the shared table lacks.
+        // 4. Reply phrases the shared table lacks.
         if let Some((category, class)) = supplemented {
             break 'decided make(category, class);
         }
-        // 4. The shared text rules on the text alone, then the shared classifier with the
+        // 5. The shared text rules on the text alone, then the shared classifier with the
         //    code.
         if text_only.bounce_cat != BounceCategory::Other {
             break 'decided as_verdict(text_only);
@@ -683,7 +654,14 @@ fn shared_code_rule(s: (u8, u16, u16)) -> bool {
 }
 
 /// Step 1: [`PROSE_RULES`] on the collapsed text.
-fn prose(rules: &Rules, lower: &str, permanent: bool, text: &str, code: u16) -> Option<Verdict> {
+fn prose(
+    rules: &Rules,
+    lower: &str,
+    permanent: bool,
+    text: &str,
+    code: u16,
+    phase: Option<SmtpPhase>,
+) -> Option<Verdict> {
     let (_, _, category, class) = phrase_rule(rules, PROSE_RULES, lower)?;
     let mut v = Verdict {
         category: *category,
@@ -706,6 +684,12 @@ fn prose(rules: &Rules, lower: &str, permanent: bool, text: &str, code: u16) -> 
                 } else {
                     transient_class(reason.1)
                 };
+            } else if phase == Some(SmtpPhase::Helo) && rules.on("phase-helo") {
+                // The queue gave up on a server that refused our EHLO / HELO every time
+                // (qmail: "Connected to … but my name was rejected"): a refusal of the
+                // sending host, not a timeout.
+                v.category = BounceCategory::PolicyRelated;
+                v.class = 50;
             }
         }
         // A DNS lookup that failed temporarily (or that a report calls temporary) is a
@@ -724,7 +708,9 @@ fn prose(rules: &Rules, lower: &str, permanent: bool, text: &str, code: u16) -> 
 }
 
 /// The reason a queue-expiry text names besides the expiry, if it is one that outlasts
-/// retrying: a full mailbox, an unknown or disabled mailbox, a spam or virus block.
+/// retrying: a full mailbox, an unknown or disabled mailbox, a spam, virus or policy block
+/// (the last reply quoted: "421 4.7.0 [TSS04] … temporarily deferred … I'm not going to try
+/// again").
 fn named_reason(
     rules: &Rules,
     lower: &str,
@@ -742,6 +728,7 @@ fn named_reason(
             | BounceCategory::InactiveMailbox
             | BounceCategory::SpamRelated
             | BounceCategory::VirusRelated
+            | BounceCategory::PolicyRelated
     )
     .then_some(found)
 }
@@ -867,286 +854,4 @@ fn is_code_word(w: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use BounceCategory as C;
-
-    fn cat(status: Option<(u8, u16, u16)>, code: Option<u16>, text: &str) -> (C, u16, bool) {
-        let v = verdict(status, code, text);
-        (v.category, v.class, v.hard())
-    }
-
-    #[test]
-    fn uses_the_shared_classifier() {
-        let v = verdict(Some((5, 1, 1)), Some(550), "User unknown");
-        assert_eq!(v.category, BounceCategory::BadMailbox);
-        assert_eq!(v.class, 10);
-        assert!(v.hard());
-        let v = verdict(Some((5, 2, 2)), Some(552), "Mailbox full");
-        assert_eq!(v.category, BounceCategory::QuotaIssues);
-        assert!(!v.hard());
-        let v = verdict(None, None, "retry timeout exceeded");
-        assert_eq!(v.category, BounceCategory::MessageExpired);
-        let v = verdict(Some((4, 4, 7)), None, "delivery time expired");
-        assert!(!v.permanent);
-    }
-
-    #[test]
-    fn every_supplement_phrase() {
-        for (_, phrases, category, class) in SUPPLEMENT_RULES {
-            for p in *phrases {
-                let text = format!("550 Sorry: {} (see FAQ)", p.to_uppercase());
-                let (c, k, _) = cat(None, Some(550), &text);
-                assert_eq!((c, k), (*category, *class), "{p:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn every_code_supplement() {
-        for &(_, subject, detail, category, perm, temp) in CODE_SUPPLEMENT {
-            let v = verdict(Some((5, subject, detail)), Some(550), "no words we know");
-            assert_eq!(
-                (v.category, v.class),
-                (category, perm),
-                "5.{subject}.{detail}"
-            );
-            let v = verdict(Some((4, subject, detail)), Some(450), "no words we know");
-            assert_eq!(
-                (v.category, v.class),
-                (category, temp),
-                "4.{subject}.{detail}"
-            );
-        }
-        // An SPF failure mentioning spam is an authentication block, not spam content.
-        let (c, _, hard) = cat(
-            Some((5, 7, 26)),
-            Some(550),
-            "550-5.7.26 SPF hard fail. To best protect our users from spam, the message has been blocked.",
-        );
-        assert_eq!(c, C::PolicyRelated);
-        assert!(!hard);
-    }
-
-    #[test]
-    fn vendor_unknown_mailbox_wording() {
-        for text in [
-            "Your message wasn't delivered to a@b.example because the address couldn't be found.",
-            "a@b.example on 1 May 2010\n    The recipient name is not recognized",
-            "Invalid final delivery userid: a@b.example",
-            "User  not listed in public Name & Address Book",
-            "550 5.4.1 [a@b.example]: Recipient address rejected: Access denied [X.prod.protection.outlook.com]",
-            "550 <a@b.example>: Recipient address rejected.",
-        ] {
-            let status = crate::scan::enhanced_code(text, &[5]).or(Some((5, 0, 0)));
-            assert_eq!(cat(status, Some(550), text), (C::BadMailbox, 10, true), "{text}");
-        }
-        // A Postfix refusal with a reason is about that reason.
-        assert_eq!(
-            cat(
-                None,
-                Some(450),
-                "450 <a@b.example>: Recipient address rejected: Greylisted"
-            )
-            .0,
-            C::PolicyRelated
-        );
-    }
-
-    #[test]
-    fn prose_of_the_reporting_mta() {
-        // Expiry in DragonFly's and Sendmail's words.
-        for text in [
-            "Could not deliver for the last 432000 seconds. Giving up.",
-            "Deferred: 421 Warning: message still undelivered after 4 hours",
-        ] {
-            assert_eq!(cat(None, None, text).0, C::MessageExpired, "{text}");
-        }
-        // A code without a rule of its own (4.1.9) says less than the prose.
-        let text = "Resources temporarily unavailable [#4.1.9]. I'm not going to try again; this message has been in the queue too long.";
-        assert_eq!(cat(Some((4, 1, 9)), None, text).0, C::MessageExpired);
-        // A named reason outlasts the expiry.
-        assert_eq!(
-            cat(None, None, "mailbox is full: retry timeout exceeded").0,
-            C::QuotaIssues
-        );
-        // DNS: permanent answers are bad-domain, temporary failures routing errors.
-        assert_eq!(
-            cat(
-                None,
-                None,
-                "DNS lookup failure: host mx.example.org not found"
-            ),
-            (C::BadDomain, 10, true)
-        );
-        assert_eq!(
-            cat(
-                Some((4, 0, 0)),
-                None,
-                "DNS Error: DNS type 'mx' lookup of example.org responded with code NXDOMAIN"
-            )
-            .0,
-            C::RoutingErrors
-        );
-        assert_eq!(
-            cat(
-                Some((5, 0, 0)),
-                None,
-                "Name service error for domain example.com: Host not found, try again"
-            ),
-            (C::RoutingErrors, 21, false)
-        );
-        assert_eq!(
-            cat(
-                Some((4, 0, 0)),
-                None,
-                "DNS Error: The domain example.org doesn't receive email according to the administrator: returned Null MX"
-            )
-            .0,
-            C::BadDomain
-        );
-    }
-
-    #[test]
-    fn weak_evidence_is_soft() {
-        // Only a code's subject (X.1.0 "other address status") and no words: soft and
-        // undetermined for SparkPost, though the category is still bad-mailbox.
-        let v = verdict(Some((5, 1, 0)), Some(550), "550 #5.1.0 Address rejected.");
-        assert_eq!((v.category, v.class, v.hard()), (C::BadMailbox, 1, false));
-        // An addressing code, or words, make it hard.
-        let v = verdict(Some((5, 1, 1)), Some(550), "550 5.1.1 Address rejected.");
-        assert_eq!((v.class, v.hard()), (10, true));
-        let v = verdict(
-            Some((5, 1, 0)),
-            Some(550),
-            "550 5.1.0 <a@b.example>: User unknown",
-        );
-        assert_eq!((v.class, v.hard()), (10, true));
-        // Gmail's published texts.
-        let v = verdict(
-            Some((5, 2, 1)),
-            Some(550),
-            "550 5.2.1 The email account that you tried to reach is disabled.",
-        );
-        assert_eq!((v.category, v.hard()), (C::InactiveMailbox, false));
-        let v = verdict(
-            Some((4, 2, 1)),
-            Some(450),
-            "450 4.2.1 The user you are trying to contact is receiving mail too quickly.",
-        );
-        assert_eq!((v.category, v.class), (C::PolicyRelated, 70));
-    }
-
-    #[test]
-    fn rule_groups_switch_off() {
-        assert!(RULE_GROUPS.contains(&"phase-data") && RULE_GROUPS.contains(&"weak-evidence-soft"));
-        let data = "550 Unknown user a@b.example (in reply to end of DATA command)";
-        let all = verdict_with(&Rules::all(), None, Some(550), data, smtp_phase(data));
-        assert_eq!(all.category, C::PolicyRelated);
-        let off = Rules::all().without("phase-data");
-        assert!(!off.on("phase-data") && off.off() == ["phase-data"]);
-        let v = verdict_with(&off, None, Some(550), data, smtp_phase(data));
-        assert_eq!((v.category, v.hard()), (C::BadMailbox, true));
-        let weak = Rules::all().without("weak-evidence-soft");
-        let v = verdict_with(
-            &weak,
-            Some((5, 1, 0)),
-            Some(550),
-            "550 #5.1.0 Address rejected.",
-            None,
-        );
-        assert!(v.hard());
-    }
-
-    #[test]
-    fn collapse_drops_repeated_reply_codes() {
-        assert_eq!(
-            collapse(
-                "550-5.7.1 Messages with multiple\n550-5.7.1 addresses in From: 550 5.7.1 header"
-            ),
-            " 550-5.7.1 messages with multiple addresses in from: header "
-        );
-        // Only whole words that are codes: numbers in text stay.
-        assert_eq!(collapse("Over 5000 rcpts, 550x"), " over 5000 rcpts, 550x ");
-        assert!(is_code_word("421-") && is_code_word("4.4.7") && !is_code_word("2.11.3.4"));
-    }
-
-    #[test]
-    fn smtp_phase_markers() {
-        for (text, phase) in [
-            (
-                "<a@b.example>: host mx[192.0.2.1] said: 550 Unknown user (in reply to end of DATA command)",
-                SmtpPhase::Data,
-            ),
-            (
-                "SMTP error from remote mail server after RCPT TO:<a@b.example>: 550 no",
-                SmtpPhase::RcptTo,
-            ),
-            (
-                "SMTP error from remote mail server after MAIL FROM:<s@a.example> SIZE=1: 553 no",
-                SmtpPhase::MailFrom,
-            ),
-            (
-                "SMTP error from remote mail server after EHLO a.example: 550 Rejected",
-                SmtpPhase::Helo,
-            ),
-            (
-                "SMTP error from remote mail server after initial connection: 554 no",
-                SmtpPhase::Connect,
-            ),
-            (
-                "192.0.2.1 failed after I sent the message. Remote host said: 550 no",
-                SmtpPhase::Data,
-            ),
-        ] {
-            assert_eq!(smtp_phase(text), Some(phase), "{text}");
-        }
-        assert_eq!(smtp_phase("550 5.1.1 User unknown"), None);
-    }
-
-    #[test]
-    fn the_phase_says_whom_a_refusal_is_about() {
-        // "User unknown" after DATA: the recipient was accepted; a filter refused the message.
-        let data = "550 Unknown user a@b.example (in reply to end of DATA command)";
-        assert_eq!(cat(None, Some(550), data), (C::PolicyRelated, 50, false));
-        // … unless an address status code says it is the address,
-        assert_eq!(
-            cat(Some((5, 1, 1)), Some(550), data),
-            (C::BadMailbox, 10, true)
-        );
-        // … or the server is one that checks accounts only after DATA (Yahoo).
-        let yahoo = "554 delivery error: dd This user doesn't have a yahoo.com account [0] (in reply to end of DATA command)";
-        assert_eq!(cat(None, Some(554), yahoo).0, C::BadMailbox);
-        // The same words at RCPT TO are about the address.
-        let rcpt = "550 Unknown user a@b.example (in reply to RCPT TO command)";
-        assert_eq!(cat(None, Some(550), rcpt), (C::BadMailbox, 10, true));
-        // MAIL FROM: the sender's address.
-        let mail = "after MAIL FROM:<s@a.example>: 553 5.1.0 a.example does not exist";
-        assert_eq!(
-            cat(Some((5, 1, 0)), Some(553), mail),
-            (C::InvalidSender, 50, false)
-        );
-        // EHLO: the sending host.
-        assert_eq!(
-            cat(None, Some(550), "after EHLO a.example: 550 Rejected").0,
-            C::PolicyRelated
-        );
-        // A policy code (x.7.x) with "user unknown" is a block.
-        assert_eq!(
-            cat(
-                Some((5, 7, 1)),
-                Some(550),
-                "550 5.7.1 550 User Unknown: a@b.example"
-            ),
-            (C::PolicyRelated, 50, false)
-        );
-        // An explicit phase overrides what the text says about itself.
-        let v = verdict_in(
-            Some((5, 2, 0)),
-            Some(550),
-            "550 : User unknown",
-            Some(SmtpPhase::Data),
-        );
-        assert_eq!(v.category, C::PolicyRelated);
-    }
-}
+mod tests;

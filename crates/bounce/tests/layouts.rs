@@ -308,3 +308,76 @@ Action: failed\nStatus: {status}\nDiagnostic-Code: smtp; {diag}"
     assert_eq!(r[0].bounce_cat, "bad-domain");
     assert!(r[0].hard);
 }
+
+#[test]
+fn status_comment_and_local_program() {
+    let first = |text: &str, group: &str| {
+        let fields = format!("Reporting-MTA: dns; mx.example.net\n\n{group}");
+        bounce(&dsn(text, &fields)).remove(0)
+    };
+    // RFC 3464's own example: a delayed recipient whose only reason is a comment in the
+    // Status field.
+    let r = first(
+        "Delivery to the following recipients has been delayed.",
+        "Final-Recipient: rfc822;late@example.org\nAction: delayed\n\
+Status: 4.0.0 (example.org: host name lookup failure)",
+    );
+    assert_eq!(
+        r.diagnostic.as_deref(),
+        Some("example.org: host name lookup failure")
+    );
+    assert_eq!(
+        verdict(&r),
+        ("late@example.org", "routing-errors", 21, false)
+    );
+    // Sendmail names a pipe as the actual recipient: a local program failed after the
+    // address was accepted, so no x.5.x protocol error and never a hard bounce.
+    let r = first(
+        "554 \"|/usr/bin/procmail\"... Service unavailable",
+        "Final-Recipient: rfc822;pipe@example.org\n\
+X-Actual-Recipient: rfc822; |/usr/bin/procmail -f- #pipe@example.org\n\
+Action: failed\nStatus: 5.5.0",
+    );
+    assert_eq!(
+        verdict(&r),
+        ("pipe@example.org", "bad-configuration", 40, false)
+    );
+    // Postfix reporting procmail's "No such user" with 5.1.1 and an X-Unix diagnostic.
+    let r = first(
+        "<r@mx.example.net> (expanded from <gone@example.org>): user unknown.",
+        "Final-Recipient: rfc822;gone@example.org\nAction: failed\nStatus: 5.1.1\n\
+Diagnostic-Code: x-unix; procmail: id: gone: No such user",
+    );
+    assert_eq!(
+        verdict(&r),
+        ("gone@example.org", "bad-configuration", 40, false)
+    );
+}
+
+#[test]
+fn qmail_phases_and_expiry() {
+    // qmail-remote's fixed texts name the command that was refused; a queue that gave up
+    // on a refused EHLO is a refusal of the sending host, not an expiry.
+    let helo = plain(
+        "failure notice",
+        "Hi. This is the qmail-send program at mx.example.net.\n\
+I'm afraid I wasn't able to deliver your message to the following addresses.\n\
+This is a permanent error; I've given up. Sorry it didn't work out.\n\n\
+<gone@example.org>:\nConnected to 192.0.2.1 but my name was rejected.\n\
+Remote host said: 501 5.0.0 Invalid domain name\n\
+I'm not going to try again; this message has been in the queue too long.\n\n\
+--- Below this line is a copy of the message.\n\nSubject: hi\n",
+    );
+    assert_eq!(
+        verdict(&bounce(&helo)[0]),
+        ("gone@example.org", "policy-related", 50, false)
+    );
+    // The last reply names a block that lasted the whole queue lifetime.
+    let mail_from = helo
+        .replace("my name was rejected", "sender was rejected")
+        .replace(
+        "501 5.0.0 Invalid domain name",
+        "421 4.7.0 [TSS04] Messages from 192.0.2.25 temporarily deferred due to user complaints",
+    );
+    assert_eq!(bounce(&mail_from)[0].bounce_cat, "policy-related");
+}

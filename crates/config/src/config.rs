@@ -217,6 +217,8 @@ impl ConfigData {
 pub struct Config {
     pub(crate) data: Arc<ConfigData>,
     pub(crate) index: Arc<Index>,
+    /// Where the restart-only settings stand, to tell what a reload cannot apply.
+    pub(crate) restart: Arc<crate::restart::Fingerprint>,
 }
 
 impl Deref for Config {
@@ -227,11 +229,12 @@ impl Deref for Config {
 }
 
 impl Config {
-    pub(crate) fn new(data: ConfigData) -> Config {
+    pub(crate) fn new(data: ConfigData, restart: crate::restart::Fingerprint) -> Config {
         let index = Index::build(&data);
         Config {
             data: Arc::new(data),
             index: Arc::new(index),
+            restart: Arc::new(restart),
         }
     }
 

@@ -4,15 +4,7 @@
 //! keyword allowed here, what type is its value), "did you mean" suggestions for typos,
 //! and the "accepted but not acted on yet" warnings for directives that are still planned.
 
-use crate::model::{DeliveryType, DkimSign, NoMxPolicy, SmtpHost, SmtpHosts};
-use crate::tree::{resolve_path, Line};
-use crate::values::{
-    parse_bool, parse_data_rate, parse_duration, parse_duration_list, parse_duration_or_never,
-    parse_rate, parse_size, parse_size_limit, Cidr, DataRate, DomainPattern, Rate,
-};
-use std::net::IpAddr;
-use std::path::PathBuf;
-use std::time::Duration;
+pub(crate) use crate::directive_value::{parse_kind, split_list, FromValue, Value};
 
 /// Section bit flags (a directive lists the sections it is valid in).
 pub(crate) mod sec {
@@ -57,6 +49,17 @@ pub(crate) enum Status {
     Deprecated(&'static str),
 }
 
+/// When a change to a directive takes effect in a running daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Apply {
+    /// On `reload`: every part reads the new configuration for its next session,
+    /// connection or message.
+    Reload,
+    /// Only after a restart: it sets up something the daemon builds once (a bound socket,
+    /// an open file or database, a key loaded at start, the uploader).
+    Restart,
+}
+
 /// What a directive's value looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -99,6 +102,7 @@ pub(crate) struct Directive {
     pub sections: u32,
     pub kind: Kind,
     pub status: Status,
+    pub apply: Apply,
 }
 
 const fn d(name: &'static str, sections: u32, kind: Kind, status: Status) -> Directive {
@@ -107,6 +111,15 @@ const fn d(name: &'static str, sections: u32, kind: Kind, status: Status) -> Dir
         sections,
         kind,
         status,
+        apply: Apply::Reload,
+    }
+}
+
+/// A directive (or section) whose changes need a restart.
+const fn restart(d: Directive) -> Directive {
+    Directive {
+        apply: Apply::Restart,
+        ..d
     }
 }
 
@@ -123,12 +136,12 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("include", G | SRC | DOM | VMTA | SPAT, K::Custom, A),
     d("postmaster", G, K::Email, A),
     d("host-name", G, K::Word, A),
-    d("smtp-listener", G, K::Custom, A),
+    restart(d("smtp-listener", G, K::Custom, A)),
     d("smtp-source-host", G | VMTA, K::Custom, A),
     d("total-max-smtp-out", G, INT, P),
-    d("total-max-smtp-in", G, INT, A),
+    restart(d("total-max-smtp-in", G, INT, A)),
     d("smtp-await-slot", G, BOOL, P),
-    d("spool", G, K::Path, Status::Deprecated("<spool DIR>")),
+    restart(d("spool", G, K::Path, Status::Deprecated("<spool DIR>"))),
     d("spool-delete-corrupted", G, BOOL, P),
     d(
         "spool-min-free-space",
@@ -149,7 +162,7 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("custom-dsn-from-header", G, K::Text, P),
     d("host-id", G, INT, P),
     d("domain-suffix", G, K::Word, P),
-    d("name-server", G, K::Custom, A),
+    restart(d("name-server", G, K::Custom, A)),
     d("always-allow-relaying", G, BOOL, A),
     d("max-message-size", G, K::SizeLimit, A),
     d("relay-domain", G, K::Domain, A),
@@ -162,7 +175,7 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("alias", G | ALIAS, K::Custom, P),
     d("pickup", G, K::Custom, P),
     d("pickup-remove-dot", G, BOOL, P),
-    d("http-mgmt-port", G, K::Port, A),
+    restart(d("http-mgmt-port", G, K::Port, A)),
     // ---- <pattern-list> entries ----
     d("header", PAT, K::Custom, A),
     d("mail-from", PAT, K::Custom, A),
@@ -171,10 +184,10 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     // ---- <smtp-pattern-list> ----
     d("reply", SPAT, K::Custom, A),
     // petrel extensions: the suppression list
-    d("suppression-database", G, K::Path, A),
+    restart(d("suppression-database", G, K::Path, A)),
     d("suppress-hard-bounces", G, BOOL, A),
     d("suppress-complaints", G, BOOL, A),
-    d("http-access", G, K::Custom, A),
+    restart(d("http-access", G, K::Custom, A)),
     d("http-redirect-to-https", G, BOOL, P),
     d("http-csrf-protection", G, BOOL, P),
     d("http-api-key", G, K::Word, P),
@@ -197,7 +210,7 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
         K::Choice(&["rcpt", "name", "size"]),
         P,
     ),
-    d("log-file", G, K::Path, A),
+    restart(d("log-file", G, K::Path, A)),
     d("log-rotate", G, INT, P),
     d("log-auto-rotation", G, BOOL, P),
     d("log-file-world-readable", G, BOOL, P),
@@ -286,7 +299,8 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("check-spf-inbound", SRC, BOOL, P),
     d("check-iprev-inbound", SRC, BOOL, P),
     // ---- <smtp-listener> ----
-    d("source", LST | USR, K::Word, A),
+    restart(d("source", LST, K::Word, A)),
+    d("source", USR, K::Word, A),
     d("await-slot", LST, BOOL, P),
     d("immediate-tls", LST, BOOL, P),
     d("tls-certificate", LST | USR, K::Custom, P),
@@ -477,66 +491,67 @@ pub(crate) const DIRECTIVES: &[Directive] = &[
     d("sparkpost-sandbox", DOM, BOOL, P),
     d("sparkpost-ip-pool", DOM, K::Word, P),
     // ---- <acct-file> ----
-    d("records", ACCT, K::Custom, A),
-    d("record-fields", ACCT, K::Custom, A),
-    d("move-to", ACCT, K::Path, A),
-    d("move-interval", ACCT, K::Duration, A),
-    d("max-size", ACCT, K::Size, A),
-    d("delete-after", ACCT, K::DurationOrNever, A),
-    d("iso-times", ACCT, BOOL, A),
-    d("user-string", ACCT, K::Text, A),
+    restart(d("records", ACCT, K::Custom, A)),
+    restart(d("record-fields", ACCT, K::Custom, A)),
+    restart(d("move-to", ACCT, K::Path, A)),
+    restart(d("move-interval", ACCT, K::Duration, A)),
+    restart(d("max-size", ACCT, K::Size, A)),
+    restart(d("delete-after", ACCT, K::DurationOrNever, A)),
+    restart(d("iso-times", ACCT, BOOL, A)),
+    restart(d("user-string", ACCT, K::Text, A)),
     d("map-header-to-field", ACCT, K::Custom, P),
     d("queue-filter", ACCT, K::List, P),
     d("privacy-policy", ACCT, K::Custom, P),
     d("retry-interval", ACCT, K::Duration, P),
     d("write-timeout", ACCT, K::Duration, P),
-    d("world-readable", ACCT, BOOL, A),
+    restart(d("world-readable", ACCT, BOOL, A)),
     d("count-moved-records", ACCT, BOOL, P),
-    d("sync", ACCT, BOOL, A),
+    restart(d("sync", ACCT, BOOL, A)),
     // ---- <spool> ----
     d("priority", SPOOL, K::Int(1, 100), P),
-    d("min-free-space", SPOOL, K::Size, A),
+    restart(d("min-free-space", SPOOL, K::Size, A)),
     d("deliver-only", SPOOL, BOOL, P),
     d("delete-file-holders", SPOOL, BOOL, P),
     // ---- <signals> ----
-    d("api-key", SIG, K::Word, A),
-    d("upload-url", SIG, K::Word, A),
-    d("engagement-tracking", SIG, K::Custom, A),
+    restart(d("api-key", SIG, K::Word, A)),
+    restart(d("upload-url", SIG, K::Word, A)),
+    restart(d("engagement-tracking", SIG, K::Custom, A)),
     d("customer-id", SIG, K::Custom, A),
-    d("tracking-domain", SIG, K::Word, A),
+    restart(d("tracking-domain", SIG, K::Word, A)),
     d("custom-message-id-header", SIG, K::Word, A),
     d("process-x-sp-subaccount-id", SIG, BOOL, A),
     d("retain-x-sp-subaccount-id", SIG, BOOL, A),
-    d("log-verbose", SIG, BOOL, A),
-    d("min-free-space", SIG, K::Size, A),
-    d("privacy-policy", SIG, K::Choice(&["retain", "sha1"]), A),
+    restart(d("log-verbose", SIG, BOOL, A)),
+    restart(d("min-free-space", SIG, K::Size, A)),
+    restart(d("privacy-policy", SIG, K::Choice(&["retain", "sha1"]), A)),
     // petrel extensions
-    d("event-dir", SIG, K::Path, A),
-    d("upload-interval", SIG, K::Duration, A),
-    d("upload", SIG, BOOL, A),
-    d("tracking-listener", SIG, K::Custom, A),
-    d("tracking-tls-certificate", SIG, K::Custom, A),
-    d("tracking-key", SIG, K::Custom, A),
-    d("tracking-key-file", SIG, K::Path, A),
+    restart(d("event-dir", SIG, K::Path, A)),
+    restart(d("upload-interval", SIG, K::Duration, A)),
+    restart(d("upload", SIG, BOOL, A)),
+    restart(d("tracking-listener", SIG, K::Custom, A)),
+    restart(d("tracking-tls-certificate", SIG, K::Custom, A)),
+    restart(d("tracking-key", SIG, K::Custom, A)),
+    restart(d("tracking-key-file", SIG, K::Path, A)),
     d("open-tracking", SIG, BOOL, A),
     d("initial-open-tracking", SIG, BOOL, A),
     d("click-tracking", SIG, BOOL, A),
     d("tracking-link-expiry", SIG, K::Duration, A),
-    d("tracking-trusted-proxy", SIG, K::Custom, A),
+    restart(d("tracking-trusted-proxy", SIG, K::Custom, A)),
     d("sender-or-from", SIGF, K::Custom, A),
     // ---- <signals-service> (petrel extension) ----
-    d("listener", SIGSVC, K::Custom, A),
-    d("database", SIGSVC, K::Path, A),
-    d("event-retention", SIGSVC, K::Duration, A),
-    d("metrics-retention", SIGSVC, K::Duration, A),
-    d("spam-trap-file", SIGSVC, K::Path, A),
+    restart(d("listener", SIGSVC, K::Custom, A)),
+    restart(d("database", SIGSVC, K::Path, A)),
+    // Read when the service starts (its retention task and trap list are built once).
+    restart(d("event-retention", SIGSVC, K::Duration, A)),
+    restart(d("metrics-retention", SIGSVC, K::Duration, A)),
+    restart(d("spam-trap-file", SIGSVC, K::Path, A)),
     // ---- processors ----
     d("deliver-unmatched-email", BP | FBL, BOOL, A),
     d("deliver-matched-email", BP | FBL, BOOL, A),
     d("forward-unmatched-to", BP | FBL, K::Email, A),
     d("forward-errors-to", BP | FBL, K::Email, A),
-    d("return-path-key", BP, K::Custom, A),
-    d("return-path-key-file", BP, K::Path, A),
+    restart(d("return-path-key", BP, K::Custom, A)),
+    restart(d("return-path-key-file", BP, K::Path, A)),
     d(
         "deliver-email",
         BP | FBL,
@@ -573,6 +588,9 @@ pub(crate) struct SectionDef {
     pub parents: u32,
     pub arg: ArgRule,
     pub status: Status,
+    /// Adding, removing or renaming the section needs a restart (what it sets up is built
+    /// once); its directives say for themselves.
+    pub apply: Apply,
     /// Contents are not validated line by line (regex-based lists).
     pub opaque: bool,
     /// Not implemented at all; using it is an error.
@@ -586,8 +604,17 @@ const fn s(tag: &'static str, bit: u32, parents: u32, arg: ArgRule, status: Stat
         parents,
         arg,
         status,
+        apply: Apply::Reload,
         opaque: false,
         unsupported: false,
+    }
+}
+
+/// A section whose presence needs a restart.
+const fn restart_section(s: SectionDef) -> SectionDef {
+    SectionDef {
+        apply: Apply::Restart,
+        ..s
     }
 }
 
@@ -598,6 +625,7 @@ const fn opaque(tag: &'static str, bit: u32, parents: u32, arg: ArgRule) -> Sect
         parents,
         arg,
         status: P,
+        apply: Apply::Reload,
         opaque: true,
         unsupported: false,
     }
@@ -610,6 +638,7 @@ const fn unsupported(tag: &'static str) -> SectionDef {
         parents: G,
         arg: ArgRule::Optional,
         status: P,
+        apply: Apply::Reload,
         opaque: true,
         unsupported: true,
     }
@@ -620,26 +649,26 @@ use ArgRule::{None as NoArg, Optional as OptArg, Required as ReqArg};
 /// Every section tag petrel accepts.
 pub(crate) const SECTIONS: &[SectionDef] = &[
     s("source", SRC, G, ReqArg, A),
-    s("smtp-listener", LST, G, ReqArg, A),
+    restart_section(s("smtp-listener", LST, G, ReqArg, A)),
     s("smtp-user", USR, G, ReqArg, A),
     s("source-group", SGRP, G, ReqArg, P),
     s("virtual-mta", VMTA, G, ReqArg, A),
     s("virtual-mta-pool", POOL, G, ReqArg, A),
     s("domain", DOM, G | VMTA | POOL, ReqArg, P),
-    s("acct-file", ACCT, G, ReqArg, P),
-    s("spool", SPOOL, G, ReqArg, A),
-    s("signals", SIG, G, NoArg, A),
-    s(
+    restart_section(s("acct-file", ACCT, G, ReqArg, P)),
+    restart_section(s("spool", SPOOL, G, ReqArg, A)),
+    restart_section(s("signals", SIG, G, NoArg, A)),
+    restart_section(s(
         "sparkpost-analytics",
         SIG,
         G,
         NoArg,
         Status::Deprecated("<signals>"),
-    ),
+    )),
     s("signals-filter", SIGF, G, ReqArg, A),
-    s("signals-service", SIGSVC, G, NoArg, A),
-    s("bounce-processor", BP, G, NoArg, A),
-    s("feedback-loop-processor", FBL, G, NoArg, A),
+    restart_section(s("signals-service", SIGSVC, G, NoArg, A)),
+    restart_section(s("bounce-processor", BP, G, NoArg, A)),
+    restart_section(s("feedback-loop-processor", FBL, G, NoArg, A)),
     s("address-list", ADDR, G | BP | FBL, OptArg, A),
     s("email-patterns", EMAILP, BP | FBL, NoArg, P),
     s("pattern-list", PAT, G | PAT, OptArg, A),
@@ -761,336 +790,6 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// A directive value after type checking.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Value {
-    None,
-    Bool(bool),
-    Duration(Duration),
-    OptDuration(Option<Duration>),
-    Durations(Vec<Duration>),
-    Size(u64),
-    SizeLimit(Option<u64>),
-    Rate(Option<Rate>),
-    DataRate(Option<DataRate>),
-    Int(u32),
-    IntLimit(Option<u32>),
-    Port(u16),
-    Text(String),
-    OptText(Option<String>),
-    List(Vec<String>),
-    Path(PathBuf),
-    Domain(DomainPattern),
-    Choice(&'static str),
-    SmtpHosts(Option<SmtpHosts>),
-    DeliveryType(DeliveryType),
-    DkimSign(DkimSign),
-    NoMx(NoMxPolicy),
-}
-
-/// Converts a typed [`Value`] into a model field type.
-pub(crate) trait FromValue: Sized {
-    fn from_value(v: Value) -> Option<Self>;
-}
-
-macro_rules! from_value {
-    ($t:ty, $($pat:pat => $e:expr),+) => {
-        impl FromValue for $t {
-            fn from_value(v: Value) -> Option<Self> {
-                match v { $($pat => Some($e),)+ _ => None }
-            }
-        }
-    };
-}
-from_value!(bool, Value::Bool(b) => b);
-from_value!(Duration, Value::Duration(d) => d);
-from_value!(Option<Duration>, Value::OptDuration(d) => d);
-from_value!(Vec<Duration>, Value::Durations(d) => d);
-from_value!(u64, Value::Size(n) => n);
-from_value!(Option<u64>, Value::SizeLimit(n) => n);
-from_value!(Option<Rate>, Value::Rate(r) => r);
-from_value!(Option<DataRate>, Value::DataRate(r) => r);
-from_value!(u32, Value::Int(n) => n);
-from_value!(Option<u32>, Value::IntLimit(n) => n);
-from_value!(u16, Value::Port(n) => n);
-from_value!(String, Value::Text(s) => s);
-from_value!(Option<String>, Value::OptText(s) => s, Value::Text(s) => Some(s));
-from_value!(Vec<String>, Value::List(l) => l);
-from_value!(PathBuf, Value::Path(p) => p);
-from_value!(Option<SmtpHosts>, Value::SmtpHosts(h) => h);
-from_value!(DeliveryType, Value::DeliveryType(t) => t);
-from_value!(DkimSign, Value::DkimSign(t) => t);
-from_value!(NoMxPolicy, Value::NoMx(t) => t);
-
-/// Type-checks a directive's value according to its kind.
-pub(crate) fn parse_kind(kind: Kind, line: &Line) -> Result<Value, String> {
-    let kw = &line.keyword;
-    if line.words.is_empty() {
-        return Err(format!("`{kw}`: argument missing"));
-    }
-    let one = || -> Result<&str, String> {
-        if line.words.len() == 1 {
-            Ok(line.words[0].as_str())
-        } else {
-            Err(format!("`{kw}` takes a single value, got `{}`", line.value))
-        }
-    };
-    let nonempty = |s: &str| -> Result<(), String> {
-        if s.is_empty() {
-            Err(format!("`{kw}`: empty value not allowed"))
-        } else {
-            Ok(())
-        }
-    };
-    let e = |r: crate::error::ValueError| format!("`{kw}`: {r}");
-    Ok(match kind {
-        Kind::Custom => Value::None,
-        Kind::Bool => Value::Bool(parse_bool(one()?).map_err(e)?),
-        Kind::Duration => Value::Duration(parse_duration(one()?).map_err(e)?),
-        Kind::DurationOrNever => Value::OptDuration(parse_duration_or_never(one()?).map_err(e)?),
-        Kind::DurationList => Value::Durations(parse_duration_list(&line.value).map_err(e)?),
-        Kind::Size => Value::Size(parse_size(one()?).map_err(e)?),
-        Kind::SizeLimit => Value::SizeLimit(parse_size_limit(one()?).map_err(e)?),
-        Kind::Rate => Value::Rate(parse_rate(one()?).map_err(e)?),
-        Kind::DataRate => Value::DataRate(parse_data_rate(one()?).map_err(e)?),
-        Kind::Int(min, max) => {
-            let s = one()?;
-            let n: u32 = s
-                .parse()
-                .map_err(|_| format!("`{kw}`: `{s}` is not a whole number"))?;
-            if n < min || n > max {
-                return Err(format!("`{kw}`: {n} is out of range ({min}..={max})"));
-            }
-            Value::Int(n)
-        }
-        Kind::IntLimit => {
-            let s = one()?;
-            if s.eq_ignore_ascii_case("unlimited") {
-                Value::IntLimit(None)
-            } else {
-                let n: u32 = s
-                    .parse()
-                    .map_err(|_| format!("`{kw}`: `{s}` is not a whole number or `unlimited`"))?;
-                Value::IntLimit(if n == 0 { None } else { Some(n) })
-            }
-        }
-        Kind::Port => {
-            let s = one()?;
-            Value::Port(
-                s.parse()
-                    .map_err(|_| format!("`{kw}`: `{s}` is not a port number (0-65535)"))?,
-            )
-        }
-        Kind::Text => {
-            nonempty(&line.value)?;
-            Value::Text(line.value.clone())
-        }
-        Kind::TextOrEmpty => Value::OptText(if line.value.is_empty() {
-            None
-        } else {
-            Some(line.value.clone())
-        }),
-        Kind::Word => {
-            let s = one()?;
-            nonempty(s)?;
-            Value::Text(s.to_string())
-        }
-        Kind::WordOrEmpty => {
-            let s = one()?;
-            Value::OptText(if s.is_empty() {
-                None
-            } else {
-                Some(s.to_string())
-            })
-        }
-        Kind::List => Value::List(split_list(&line.value)),
-        Kind::Path => {
-            let s = one()?;
-            nonempty(s)?;
-            Value::Path(resolve_path(&line.loc.base_dir(), s))
-        }
-        Kind::Email => {
-            let s = one()?;
-            if !s.contains('@') || s.starts_with('@') || s.ends_with('@') {
-                return Err(format!("`{kw}`: `{s}` is not an email address"));
-            }
-            Value::Text(s.to_string())
-        }
-        Kind::Domain => Value::Domain(one()?.parse().map_err(e)?),
-        Kind::Choice(opts) => {
-            let s = one()?.to_ascii_lowercase();
-            match opts.iter().find(|o| **o == s) {
-                Some(o) => Value::Choice(o),
-                None => {
-                    return Err(format!(
-                        "`{kw}`: `{}` is not one of {}",
-                        line.words[0],
-                        opts.join(", ")
-                    ))
-                }
-            }
-        }
-        Kind::CidrInt | Kind::CidrRate | Kind::CidrDataRate => {
-            if line.words.len() != 2 {
-                return Err(format!(
-                    "`{kw}` takes a network and a limit, e.g. `{kw} 10/8 5`"
-                ));
-            }
-            line.words[0].parse::<Cidr>().map_err(e)?;
-            let v = &line.words[1];
-            match kind {
-                Kind::CidrInt => {
-                    if !v.eq_ignore_ascii_case("unlimited") {
-                        v.parse::<u32>()
-                            .map_err(|_| format!("`{kw}`: `{v}` is not a whole number"))?;
-                    }
-                }
-                Kind::CidrRate => {
-                    parse_rate(v).map_err(e)?;
-                }
-                _ => {
-                    parse_data_rate(v).map_err(e)?;
-                }
-            }
-            Value::None
-        }
-        Kind::DailyLimits => {
-            for item in split_list(&line.value) {
-                let ok = item.split_once('/').is_some_and(|(n, u)| {
-                    n.parse::<u32>().is_ok()
-                        && matches!(u.to_ascii_lowercase().as_str(), "d" | "day")
-                });
-                if !ok {
-                    return Err(format!(
-                        "`{kw}`: `{item}` is not a daily limit (e.g. 1/day,2/day)"
-                    ));
-                }
-            }
-            Value::None
-        }
-        Kind::SmtpHosts => Value::SmtpHosts(parse_smtp_hosts(&line.value).map_err(e)?),
-        Kind::DeliveryType => Value::DeliveryType(match one()?.to_ascii_lowercase().as_str() {
-            "smtp" => DeliveryType::Smtp,
-            "pipe" => DeliveryType::Pipe,
-            "file" => DeliveryType::File,
-            "discard" => DeliveryType::Discard,
-            "http-delivery" => DeliveryType::HttpDelivery,
-            other => {
-                return Err(format!(
-                    "`{kw}`: `{other}` is not one of smtp, pipe, file, discard, http-delivery"
-                ))
-            }
-        }),
-        Kind::DkimSign => {
-            let s = one()?;
-            Value::DkimSign(if s.eq_ignore_ascii_case("if-x-dkim-options-present") {
-                DkimSign::IfXDkimOptionsPresent
-            } else if parse_bool(s).map_err(|_| {
-                format!("`{kw}`: `{s}` is not one of yes, no, if-x-dkim-options-present")
-            })? {
-                DkimSign::Yes
-            } else {
-                DkimSign::No
-            })
-        }
-        Kind::NoMx => {
-            let s = one()?;
-            Value::NoMx(if let Ok(b) = parse_bool(s) {
-                if b {
-                    NoMxPolicy::Immediately
-                } else {
-                    NoMxPolicy::Never
-                }
-            } else {
-                match parse_duration_or_never(s) {
-                    Ok(None) => NoMxPolicy::Never,
-                    Ok(Some(d)) => NoMxPolicy::After(d),
-                    Err(_) => {
-                        return Err(format!(
-                            "`{kw}`: `{s}` is not true, false, never or a time interval"
-                        ))
-                    }
-                }
-            })
-        }
-    })
-}
-
-/// Splits a comma list, tolerating spaces after commas; `""` gives an empty list.
-pub(crate) fn split_list(v: &str) -> Vec<String> {
-    v.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Parses `smtp-hosts`: `h1, h2; [10.1.1.1]:2525; lookup-mx:other.domain`. Commas separate
-/// hosts of one level, semicolons separate levels. `""` gives `None` (use DNS MX).
-pub(crate) fn parse_smtp_hosts(v: &str) -> Result<Option<SmtpHosts>, crate::error::ValueError> {
-    use crate::error::ValueError;
-    if v.trim().is_empty() {
-        return Ok(None);
-    }
-    let mut levels = Vec::new();
-    for level in v.split(';') {
-        let mut hosts = Vec::new();
-        for h in level.split(',') {
-            let h = h.trim();
-            if h.is_empty() {
-                return Err(ValueError::new(format!("`{v}` has an empty host entry")));
-            }
-            hosts.push(parse_smtp_host(h)?);
-        }
-        levels.push(hosts);
-    }
-    Ok(Some(SmtpHosts { levels }))
-}
-
-fn parse_smtp_host(h: &str) -> Result<SmtpHost, crate::error::ValueError> {
-    use crate::error::ValueError;
-    let bad = || {
-        ValueError::new(format!(
-            "`{h}` is not a host (name[:port], [ip][:port], lookup-mx:domain)"
-        ))
-    };
-    let port_of = |p: &str| -> Result<u16, ValueError> {
-        p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)
-    };
-    if let Some(dom) = crate::values::strip_prefix_ci(h, "lookup-mx:") {
-        let dom = dom.trim();
-        if dom.is_empty() || dom.contains(char::is_whitespace) {
-            return Err(bad());
-        }
-        return Ok(SmtpHost::LookupMx(dom.to_ascii_lowercase()));
-    }
-    if let Some(rest) = h.strip_prefix('[') {
-        let (inner, after) = rest.split_once(']').ok_or_else(bad)?;
-        let inner = crate::values::strip_prefix_ci(inner, "ipv6:").unwrap_or(inner);
-        let ip: IpAddr = inner.parse().map_err(|_| bad())?;
-        let port = match after {
-            "" => None,
-            p => Some(port_of(p.strip_prefix(':').ok_or_else(bad)?)?),
-        };
-        return Ok(SmtpHost::Ip { ip, port });
-    }
-    let (name, port) = match h.rsplit_once(':') {
-        Some((n, p)) => (n, Some(port_of(p)?)),
-        None => (h, None),
-    };
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '-' || c == '.' || c == '_')
-    {
-        return Err(bad());
-    }
-    Ok(SmtpHost::Name {
-        name: name.to_ascii_lowercase(),
-        port,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1136,53 +835,5 @@ mod tests {
         ));
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "abc"), 3);
-    }
-
-    #[test]
-    fn smtp_hosts() {
-        let h = parse_smtp_hosts("h1, h2; [10.1.1.1]:2525; lookup-mx:other.example")
-            .unwrap()
-            .unwrap();
-        assert_eq!(h.levels.len(), 3);
-        assert_eq!(
-            h.levels[0],
-            vec![
-                SmtpHost::Name {
-                    name: "h1".into(),
-                    port: None
-                },
-                SmtpHost::Name {
-                    name: "h2".into(),
-                    port: None
-                },
-            ]
-        );
-        assert_eq!(
-            h.levels[1],
-            vec![SmtpHost::Ip {
-                ip: "10.1.1.1".parse().unwrap(),
-                port: Some(2525)
-            }]
-        );
-        assert_eq!(
-            h.levels[2],
-            vec![SmtpHost::LookupMx("other.example".into())]
-        );
-        let h = parse_smtp_hosts("[IPv6:2001:db8::1]:25, mx.example.com:587")
-            .unwrap()
-            .unwrap();
-        assert_eq!(h.levels[0].len(), 2);
-        assert_eq!(parse_smtp_hosts("").unwrap(), None);
-        for bad in [
-            "h1,,h2",
-            "[1.2.3]:25",
-            "h1:0",
-            "h1:x",
-            "[::1]x",
-            "a b",
-            "lookup-mx:",
-        ] {
-            assert!(parse_smtp_hosts(bad).is_err(), "{bad}");
-        }
     }
 }

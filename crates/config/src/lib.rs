@@ -9,16 +9,17 @@
 //! [`Config::source_after_auth`], [`Config::smtp_user`] and [`Config::is_relay_domain`].
 //! Whether a message produces SparkPost Signals events, and with which subaccount, is
 //! [`ConfigData::signals_scope`].
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod builder;
 mod config;
+mod directive_value;
 mod directives;
 mod error;
 mod lexer;
+mod live;
 mod model;
 mod resolve;
+mod restart;
 mod tree;
 mod values;
 
@@ -27,7 +28,9 @@ mod tests;
 
 pub use config::{Config, ConfigData};
 pub use error::{ConfigError, Diagnostic, ValueError};
+pub use live::LiveConfig;
 pub use model::*;
+pub use restart::restart_needed;
 pub use values::{
     canonical_ip, parse_bool, parse_data_rate, parse_duration, parse_duration_list,
     parse_duration_or_never, parse_rate, parse_size, parse_size_limit, Cidr, DataRate,
@@ -84,12 +87,13 @@ fn run(text: &str, origin: &Path, io: bool) -> Result<Loaded, ConfigError> {
     let mut warnings = Vec::new();
     let nodes = tree::Reader::new(io, &mut errors, &mut warnings).parse_root(origin, text);
     let data = builder::Builder::new(origin, io, &mut errors, &mut warnings).build(&nodes);
+    let restart = restart::fingerprint(&nodes);
     let key = |d: &Diagnostic| (d.file.clone(), d.line);
     errors.sort_by_key(key);
     warnings.sort_by_key(key);
     if errors.is_empty() {
         Ok(Loaded {
-            config: Config::new(data),
+            config: Config::new(data, restart),
             warnings,
         })
     } else {

@@ -476,13 +476,15 @@ fn certificate_checks() {
 fn domain_key_checks() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("petrel.conf");
-    std::fs::write(dir.path().join("k.pem"), KEY).unwrap();
-    let c = parse_str(
+    let real = std::fs::read(fixture("mypmta.pmta.signalsdemo.trymsys.net.pem")).unwrap();
+    std::fs::write(dir.path().join("k.pem"), real).unwrap();
+    let loaded = parse_str(
         "domain-key s1, example.com, k.pem\ndomain-key s2,*,k.pem\n",
         &conf,
     )
-    .unwrap()
-    .config;
+    .unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let c = loaded.config;
     assert_eq!(
         c.domain_keys[0].domain,
         KeyDomain::Name("example.com".into())
@@ -496,6 +498,55 @@ fn domain_key_checks() {
         .contains(&dir.path().join("nope.pem").display().to_string()));
     let e = parse_str("domain-key s1 example.com k.pem\n", &conf).unwrap_err();
     assert!(e.errors[0].message.contains("SELECTOR,DOMAIN,KEYFILE"));
+}
+
+/// The key file is parsed at load as the signer will parse it: what petrel cannot sign with
+/// is an error (never mail sent unsigned later); a 1024-bit RSA key signs, with a warning.
+#[test]
+fn domain_key_files_are_parsed_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("petrel.conf");
+    let dkim_fixture = |name: &str| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../dkim/tests/fixtures")
+            .join(name)
+    };
+    std::fs::write(dir.path().join("fake.pem"), KEY).unwrap();
+    let e = parse_str("\n\ndomain-key s1,example.com,fake.pem\n", &conf).unwrap_err();
+    assert_eq!(e.errors[0].line, 3);
+    assert!(e.errors[0].message.contains("fake.pem"), "{e}");
+    assert!(e.errors[0].message.contains("malformed key"), "{e}");
+
+    let text = format!(
+        "domain-key tiny,example.com,{}\n",
+        dkim_fixture("rsa512.pem").display()
+    );
+    let e = parse_str(&text, &conf).unwrap_err();
+    assert!(
+        e.errors[0].message.contains("shorter than 1024 bits"),
+        "{e}"
+    );
+
+    let text = format!(
+        "domain-key ec,example.com,{}\n",
+        dkim_fixture("ec-p256.pem").display()
+    );
+    let e = parse_str(&text, &conf).unwrap_err();
+    assert!(e.errors[0].message.contains("unsupported key type"), "{e}");
+
+    let text = format!(
+        "\ndomain-key old,example.com,{}\n",
+        dkim_fixture("rsa1024.pem").display()
+    );
+    let loaded = parse_str(&text, &conf).unwrap();
+    assert_eq!(loaded.config.domain_keys.len(), 1);
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    let w = &loaded.warnings[0];
+    assert_eq!(w.line, 2);
+    assert!(
+        w.message.contains("1024-bit RSA key") && w.message.contains("recommends 2048"),
+        "{w}"
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use std::time::SystemTime;
 
 use petrel_message::Headers;
+use petrel_smtp::Notify;
 use petrel_spool::{Envelope, Ret};
 
 /// One failed recipient to report.
@@ -22,11 +23,8 @@ pub struct FailedRecipient {
 }
 
 /// Whether the sender asked not to be told: `NOTIFY=NEVER`, or a NOTIFY list without FAILURE.
-pub fn wants_failure_dsn(notify: Option<&str>) -> bool {
-    match notify {
-        None => true,
-        Some(n) => n.split(',').any(|v| v.eq_ignore_ascii_case("FAILURE")),
-    }
+pub fn wants_failure_dsn(notify: Option<&[Notify]>) -> bool {
+    notify.is_none_or(|n| n.contains(&Notify::Failure))
 }
 
 /// Builds the DSN message (headers and body, CRLF line ends) for `failed` recipients of the
@@ -142,9 +140,9 @@ mod tests {
     #[test]
     fn notify_rules() {
         assert!(wants_failure_dsn(None));
-        assert!(wants_failure_dsn(Some("SUCCESS,FAILURE")));
-        assert!(!wants_failure_dsn(Some("NEVER")));
-        assert!(!wants_failure_dsn(Some("DELAY")));
+        assert!(wants_failure_dsn(Some(&[Notify::Success, Notify::Failure])));
+        assert!(!wants_failure_dsn(Some(&[Notify::Never])));
+        assert!(!wants_failure_dsn(Some(&[Notify::Delay])));
     }
 
     #[test]
@@ -159,7 +157,7 @@ mod tests {
             smtputf8: false,
             body_8bit: false,
             auth_user: None,
-            client_addr: None,
+            client_ip: None,
             client_helo: None,
             received_at_unix_ms: 0,
             facts: Default::default(),

@@ -5,20 +5,23 @@
 //! dispatcher opens connections up to each queue's `max-smtp-out`; each connection task
 //! drains its queue over one reused SMTP connection. Time comes from a [`Clock`], so retry
 //! and expiry are testable without waiting.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod clock;
+mod connection;
+mod dispatch;
+mod dkim;
 mod dsn;
 mod engine;
+mod outcome;
 mod queue;
+mod record;
 mod route;
-mod signals;
+mod settle;
 mod tracking;
+mod transaction;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dsn::{build_failure_dsn, wants_failure_dsn, FailedRecipient};
-pub use engine::{Engine, EngineError, EngineStats, JobView, Recorders, VmtaView};
+pub use engine::{Engine, EngineError, EngineStats, JobView, Parts, VmtaView};
 pub use queue::{queue_matcher, QueueKey, QueueView, Queues, Work};
 pub use route::{Destination, RouteError, Router};
-pub use signals::{parse_signals_message_id, signals_message_id};

@@ -46,7 +46,7 @@ pub struct Queue {
     pub active: u32,
     /// Recipients taken by a connection and not yet settled: still in the queue for
     /// `show queues`, as in PowerMTA, until delivered or bounced.
-    in_flight: u64,
+    in_flight: Vec<(MessageId, u64)>,
     retry_until: Option<SystemTime>,
     retry_step: usize,
     /// In backoff mode since then (`None`: normal mode).
@@ -72,8 +72,12 @@ pub struct Queue {
 pub struct QueueView {
     /// The queue.
     pub key: QueueKey,
-    /// Recipients waiting (ready, deferred and parked by a paused job).
+    /// Recipients waiting (ready, deferred, being sent and parked by a paused job).
     pub recipients: u64,
+    /// Messages those recipients belong to.
+    pub messages: u64,
+    /// The messages' size in bytes.
+    pub bytes: u64,
     /// Connections open.
     pub connections: u32,
     /// Paused by an operator.
@@ -297,14 +301,16 @@ impl Queues {
             return None;
         }
         let w = q.ready.pop_front()?;
-        q.in_flight += w.rcpts.len() as u64;
+        q.in_flight.push((w.id, w.rcpts.len() as u64));
         Some(w)
     }
 
     /// A taken work item was settled (delivered, bounced, or deferred again).
-    pub fn finished(&mut self, key: &QueueKey, recipients: usize) {
+    pub fn finished(&mut self, key: &QueueKey, id: MessageId) {
         if let Some(q) = self.queues.get_mut(key) {
-            q.in_flight = q.in_flight.saturating_sub(recipients as u64);
+            if let Some(i) = q.in_flight.iter().position(|(m, _)| *m == id) {
+                q.in_flight.swap_remove(i);
+            }
         }
     }
 
@@ -559,27 +565,43 @@ impl Queues {
         out
     }
 
-    /// A view of every queue, for the management API.
-    pub fn views(&self) -> Vec<QueueView> {
-        let mut parked: HashMap<&QueueKey, u64> = HashMap::new();
+    /// A view of every queue, for the management API. Its messages are counted here, by
+    /// the queue they wait in (a pool member's, a `queue-to` target's), and `size` gives
+    /// each one's bytes.
+    pub fn views(&self, size: impl Fn(MessageId) -> u64) -> Vec<QueueView> {
+        let mut parked: HashMap<&QueueKey, Vec<(MessageId, u64)>> = HashMap::new();
         for list in self.parked.values() {
             for (k, w) in list {
-                *parked.entry(k).or_default() += w.rcpts.len() as u64;
+                parked
+                    .entry(k)
+                    .or_default()
+                    .push((w.id, w.rcpts.len() as u64));
             }
         }
         let mut out: Vec<QueueView> = self
             .queues
             .iter()
-            .map(|(key, q)| QueueView {
-                key: key.clone(),
-                recipients: q
+            .map(|(key, q)| {
+                let waiting = q
                     .ready
                     .iter()
                     .chain(q.deferred.iter().map(|(_, w)| w))
-                    .map(|w| w.rcpts.len() as u64)
-                    .sum::<u64>()
-                    + q.in_flight
-                    + parked.get(key).copied().unwrap_or(0),
+                    .map(|w| (w.id, w.rcpts.len() as u64))
+                    .chain(q.in_flight.iter().copied())
+                    .chain(parked.get(key).into_iter().flatten().copied());
+                let mut recipients = 0;
+                let mut messages = HashSet::new();
+                for (id, n) in waiting {
+                    recipients += n;
+                    messages.insert(id);
+                }
+                (key, q, recipients, messages)
+            })
+            .map(|(key, q, recipients, messages)| QueueView {
+                key: key.clone(),
+                recipients,
+                messages: messages.len() as u64,
+                bytes: messages.iter().map(|id| size(*id)).sum(),
                 connections: q.active,
                 paused: q.paused,
                 retry_until: q.retry_until,
@@ -652,6 +674,35 @@ mod tests {
             rate: None,
             rampup: Duration::ZERO,
         }
+    }
+
+    #[test]
+    fn views_count_the_messages_waiting_in_each_queue() {
+        let mut q = Queues::default();
+        let (a, b) = (key("a"), key("b"));
+        // Message 1 has two recipients in `a` and one in `b` (a queue-to target, say).
+        q.push(
+            a.clone(),
+            Work {
+                rcpts: vec![0, 1],
+                ..work(1, None)
+            },
+        );
+        q.push(b.clone(), work(1, None));
+        q.push(a.clone(), work(2, Some("j")));
+        q.pause_job("j");
+        let size = |id: MessageId| id.0 * 1000;
+        let view = |q: &Queues, k: &QueueKey| {
+            let v = q.views(size).into_iter().find(|v| &v.key == k).unwrap();
+            (v.recipients, v.messages, v.bytes)
+        };
+        assert_eq!(view(&q, &a), (3, 2, 3000), "a parked job still counts");
+        assert_eq!(view(&q, &b), (1, 1, 1000));
+        // Taken by a connection: still in the queue until settled.
+        let w = q.take(&b).unwrap();
+        assert_eq!(view(&q, &b), (1, 1, 1000));
+        q.finished(&b, w.id);
+        assert_eq!(view(&q, &b), (0, 0, 0));
     }
 
     #[test]
@@ -773,7 +824,7 @@ mod tests {
             .is_empty());
         assert_eq!(q.set_backoff_matching(|k| k.domain == "a", false, t0), 1);
         assert!(!q.in_backoff(&key("a")));
-        assert_eq!(q.views()[0].backoff_since, None);
+        assert_eq!(q.views(|_| 0)[0].backoff_since, None);
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use petrel_accounting::Accounting;
-use petrel_delivery::{Engine, ManualClock, Recorders};
+use petrel_config::LiveConfig;
+use petrel_delivery::{Engine, ManualClock, Parts};
+use petrel_record::{AccountingSink, Recorder};
 use petrel_spool::{Envelope, Recipient, Spool, SpoolOptions};
 
 fn acct_text(dir: &std::path::Path) -> String {
@@ -57,16 +59,12 @@ fn undeliverable_mail_bounces_when_bounce_after_has_passed() {
     .unwrap();
     let accounting = Arc::new(Accounting::from_config(&config.acct_files).unwrap());
     let engine = rt.block_on(async {
-        Engine::start(
-            spool.clone(),
-            config.clone(),
-            Recorders {
-                accounting: Some(accounting.clone()),
-                events: None,
-            },
-            Arc::new(clock.clone()),
-            Duration::from_millis(20),
-        )
+        Engine::start(Parts {
+            recorder: Recorder::new(vec![Arc::new(AccountingSink::new(accounting.clone()))]),
+            clock: Arc::new(clock.clone()),
+            tick: Duration::from_millis(20),
+            ..Parts::new(spool.clone(), LiveConfig::new(config.clone()))
+        })
         .unwrap()
     });
     let envelope = Envelope {
@@ -79,7 +77,7 @@ fn undeliverable_mail_bounces_when_bounce_after_has_passed() {
         smtputf8: false,
         body_8bit: false,
         auth_user: None,
-        client_addr: None,
+        client_ip: None,
         client_helo: None,
         received_at_unix_ms: start
             .duration_since(SystemTime::UNIX_EPOCH)

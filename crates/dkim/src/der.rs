@@ -78,6 +78,58 @@ pub(crate) fn rsa_modulus_bits(pkcs1: &[u8]) -> Option<usize> {
     Some((n.len() - first) * 8 - lead)
 }
 
+/// The integers of a two-prime PKCS#1 `RSAPrivateKey`, big-endian without leading zero
+/// bytes: `n`, `e`, `d`, `p`, `q` (the CRT values are recomputed by the signer).
+pub(crate) struct RsaComponents<'a> {
+    pub(crate) n: &'a [u8],
+    pub(crate) e: &'a [u8],
+    pub(crate) d: &'a [u8],
+    pub(crate) p: &'a [u8],
+    pub(crate) q: &'a [u8],
+}
+
+/// Parses `RSAPrivateKey ::= SEQUENCE { version 0, n, e, d, p, q, … }`. `None` for anything
+/// else, including multi-prime keys (version 1), which DKIM signers never produce.
+pub(crate) fn rsa_components(pkcs1: &[u8]) -> Option<RsaComponents<'_>> {
+    let (key, _) = expect(pkcs1, SEQUENCE)?;
+    let (version, rest) = expect(key, INTEGER)?;
+    if version != [0] {
+        return None;
+    }
+    let mut rest = rest;
+    let mut int = || {
+        let (value, after) = expect(rest, INTEGER)?;
+        rest = after;
+        let first = value.iter().position(|&b| b != 0)?;
+        Some(&value[first..])
+    };
+    Some(RsaComponents {
+        n: int()?,
+        e: int()?,
+        d: int()?,
+        p: int()?,
+        q: int()?,
+    })
+}
+
+/// DER of `RSAPublicKey ::= SEQUENCE { n, e }` from big-endian magnitudes, the input of
+/// [`rsa_spki`].
+pub(crate) fn rsa_public_key(n: &[u8], e: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(n.len() + e.len() + 8);
+    for magnitude in [n, e] {
+        // A DER INTEGER is signed: a set top bit needs a leading zero byte.
+        let mut content = Vec::with_capacity(magnitude.len() + 1);
+        if magnitude.first().is_none_or(|&b| b & 0x80 != 0) {
+            content.push(0);
+        }
+        content.extend_from_slice(magnitude);
+        push_tlv(&mut body, INTEGER, &content);
+    }
+    let mut out = Vec::with_capacity(body.len() + 4);
+    push_tlv(&mut out, SEQUENCE, &body);
+    out
+}
+
 /// Dotted form of an OID, for error messages.
 pub(crate) fn oid_to_string(oid: &[u8]) -> String {
     let mut parts: Vec<u64> = Vec::new();

@@ -84,10 +84,12 @@ pub enum KeyProblem {
     /// RFC 8301 §3.2: signers MUST use RSA keys of at least 1024 bits.
     #[error("RSA key is {0} bits; RFC 8301 forbids DKIM keys shorter than 1024 bits")]
     RsaTooShort(usize),
-    /// 1024..2047 or above 4096 bits: legal DKIM, but outside what `ring` signs with.
-    #[error("RSA key is {0} bits; petrel signs with RSA keys of 2048 to 4096 bits (RFC 8301 recommends at least 2048)")]
+    /// Above 4096 bits: RFC 8301 verifiers need only handle keys up to 4096 bits, so such a
+    /// signature may be ignored by receivers.
+    #[error("RSA key is {0} bits; petrel signs with RSA keys of 1024 to 4096 bits (RFC 8301 verifiers need not check larger ones; 2048 is recommended)")]
     RsaSizeUnsupported(usize),
-    /// `ring` rejected the key (inconsistent components, public exponent below 65537…).
+    /// The crypto library rejected the key (inconsistent components, public exponent below
+    /// 65537 for `ring`…).
     #[error("key rejected by the crypto library: {0}")]
     Rejected(String),
     /// The selector given in `domain-key` is not a valid selector.

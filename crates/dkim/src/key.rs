@@ -12,6 +12,10 @@ use rustls_pki_types::PrivateKeyDer;
 
 use crate::der;
 use crate::error::{DkimError, KeyProblem};
+use crate::short_rsa::ShortRsaKey;
+
+/// RFC 8301 §3.2: signers SHOULD use RSA keys of at least this many bits.
+pub const RECOMMENDED_RSA_BITS: usize = 2048;
 
 /// The DKIM signing algorithm, fixed by the key type.
 ///
@@ -50,7 +54,10 @@ impl fmt::Display for Algorithm {
 }
 
 pub(crate) enum Secret {
+    /// RSA of 2048 to 4096 bits, signed by `ring`.
     Rsa(RsaKeyPair),
+    /// RSA of 1024 to 2047 bits, which `ring` refuses (see [`crate::short_rsa`]).
+    ShortRsa(ShortRsaKey),
     Ed25519(Ed25519KeyPair),
 }
 
@@ -85,7 +92,7 @@ impl DkimKey {
     /// any domain).
     ///
     /// RSA keys may be PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE KEY`),
-    /// 2048 to 4096 bits; Ed25519 keys are PKCS#8 (as `openssl genpkey -algorithm ed25519`
+    /// 1024 to 4096 bits (see [`DkimKey::below_recommended_size`]); Ed25519 keys are PKCS#8 (as `openssl genpkey -algorithm ed25519`
     /// writes them). Every error names the file and says what is wrong with it.
     pub fn load(selector: &str, domain: &str, path: impl AsRef<Path>) -> Result<Self, DkimError> {
         let path = path.as_ref();
@@ -143,9 +150,15 @@ impl DkimKey {
     /// The algorithm this key signs with.
     pub fn algorithm(&self) -> Algorithm {
         match self.secret {
-            Secret::Rsa(_) => Algorithm::RsaSha256,
+            Secret::Rsa(_) | Secret::ShortRsa(_) => Algorithm::RsaSha256,
             Secret::Ed25519(_) => Algorithm::Ed25519Sha256,
         }
+    }
+
+    /// Whether this is an RSA key shorter than [`RECOMMENDED_RSA_BITS`]: legal DKIM that
+    /// petrel signs with, but RFC 8301 recommends 2048 bits, so `check-config` warns.
+    pub fn below_recommended_size(&self) -> bool {
+        self.algorithm() == Algorithm::RsaSha256 && self.bits < RECOMMENDED_RSA_BITS
     }
 
     /// Key size in bits (the RSA modulus length; 256 for Ed25519), for logging.
@@ -161,6 +174,7 @@ impl DkimKey {
     pub fn dns_record(&self) -> String {
         let p = match &self.secret {
             Secret::Rsa(k) => STANDARD.encode(der::rsa_spki(k.public().as_ref())),
+            Secret::ShortRsa(k) => STANDARD.encode(der::rsa_spki(k.public_key_der())),
             Secret::Ed25519(k) => STANDARD.encode(k.public_key().as_ref()),
         };
         format!("v=DKIM1; k={}; p={p}", self.algorithm().key_type())
@@ -265,6 +279,12 @@ fn parse_private_key(pem: &[u8]) -> Result<(Secret, usize), KeyProblem> {
                 .ok_or_else(|| KeyProblem::Malformed("not a PKCS#8 PrivateKeyInfo".into()))?;
             if info.algorithm == der::OID_RSA {
                 let bits = rsa_bits(info.private_key)?;
+                if bits < RECOMMENDED_RSA_BITS {
+                    return Ok((
+                        Secret::ShortRsa(ShortRsaKey::from_pkcs1(info.private_key)?),
+                        bits,
+                    ));
+                }
                 let key = RsaKeyPair::from_pkcs8(der_bytes)
                     .map_err(|e| KeyProblem::Rejected(e.to_string()))?;
                 Ok((Secret::Rsa(key), bits))
@@ -289,7 +309,7 @@ fn rsa_bits(pkcs1: &[u8]) -> Result<usize, KeyProblem> {
         .ok_or_else(|| KeyProblem::Malformed("not an RSAPrivateKey".into()))?;
     if bits < 1024 {
         Err(KeyProblem::RsaTooShort(bits))
-    } else if !(2048..=4096).contains(&bits) {
+    } else if bits > 4096 {
         Err(KeyProblem::RsaSizeUnsupported(bits))
     } else {
         Ok(bits)
@@ -298,6 +318,9 @@ fn rsa_bits(pkcs1: &[u8]) -> Result<usize, KeyProblem> {
 
 fn rsa_from_pkcs1(pkcs1: &[u8]) -> Result<(Secret, usize), KeyProblem> {
     let bits = rsa_bits(pkcs1)?;
+    if bits < RECOMMENDED_RSA_BITS {
+        return Ok((Secret::ShortRsa(ShortRsaKey::from_pkcs1(pkcs1)?), bits));
+    }
     let key = RsaKeyPair::from_der(pkcs1).map_err(|e| KeyProblem::Rejected(e.to_string()))?;
     Ok((Secret::Rsa(key), bits))
 }
@@ -443,6 +466,45 @@ mod tests {
     }
 
     #[test]
+    fn short_rsa_keys_load_in_both_forms_and_are_flagged() {
+        let record = std::fs::read_to_string(fixture("rsa1024.dkim-record.txt")).unwrap();
+        for file in ["rsa1024.pem", "rsa1024.pkcs1.pem"] {
+            let key = DkimKey::load("old", DOM, fixture(file)).unwrap();
+            assert_eq!(key.algorithm(), Algorithm::RsaSha256, "{file}");
+            assert_eq!(key.bits(), 1024, "{file}");
+            assert!(key.below_recommended_size(), "{file}");
+            // The public key petrel derives is the one openssl wrote for the same key.
+            assert_eq!(key.dns_record(), record.trim(), "{file}");
+        }
+        let odd = DkimKey::load("odd", DOM, fixture("rsa1100.pem")).unwrap();
+        assert_eq!(odd.bits(), 1100);
+        let record = std::fs::read_to_string(fixture("rsa1100.dkim-record.txt")).unwrap();
+        assert_eq!(odd.dns_record(), record.trim());
+
+        let full = DkimKey::load(SEL, DOM, fixture(RSA_PEM)).unwrap();
+        assert!(!full.below_recommended_size());
+        let ed = DkimKey::load("ed", DOM, fixture("ed25519-openssl.pem")).unwrap();
+        assert!(!ed.below_recommended_size());
+    }
+
+    #[test]
+    fn inconsistent_short_rsa_key_is_rejected() {
+        // Swap one byte of the private exponent: the components no longer fit together.
+        let pem = std::fs::read_to_string(fixture("rsa1024.pkcs1.pem")).unwrap();
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let mut der = STANDARD.decode(b64).unwrap();
+        let c = der::rsa_components(&der).unwrap();
+        let d_at = c.d.as_ptr() as usize - der.as_ptr() as usize;
+        der[d_at + 10] ^= 0x55;
+        let broken = format!(
+            "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----\n",
+            STANDARD.encode(&der)
+        );
+        let (_, p, _) = problem(DkimKey::from_pem(SEL, DOM, broken.as_bytes(), "broken"));
+        assert!(matches!(p, KeyProblem::Rejected(_)), "{p:?}");
+    }
+
+    #[test]
     fn openssl_ed25519_key_loads() {
         let key = DkimKey::load("ed", "Example.COM.", fixture("ed25519-openssl.pem")).unwrap();
         assert_eq!(key.algorithm(), Algorithm::Ed25519Sha256);
@@ -484,10 +546,6 @@ mod tests {
         let (_, p, msg) = problem(DkimKey::load(SEL, DOM, fixture("rsa512.pem")));
         assert_eq!(p, KeyProblem::RsaTooShort(512));
         assert!(msg.contains("shorter than 1024 bits"), "{msg}");
-
-        let (_, p, msg) = problem(DkimKey::load(SEL, DOM, fixture("rsa1024.pem")));
-        assert_eq!(p, KeyProblem::RsaSizeUnsupported(1024));
-        assert!(msg.contains("2048 to 4096"), "{msg}");
 
         let (_, p, _) = problem(DkimKey::load("bad selector", DOM, fixture(RSA_PEM)));
         assert!(matches!(p, KeyProblem::BadSelector(_)));

@@ -436,6 +436,7 @@ pub fn sign(
                 .map_err(|_| DkimError::Signing)?;
             sig
         }
+        Secret::ShortRsa(k) => k.sign(&data)?,
         // RFC 8463 §3: Ed25519 (PureEdDSA) over the SHA-256 hash of the data.
         Secret::Ed25519(k) => k
             .sign(digest::digest(&digest::SHA256, &data).as_ref())

@@ -29,17 +29,24 @@ pub enum EventsError {
     },
 }
 
-/// Why one HTTP exchange with the ingest service failed, so the uploader can pick between
-/// "retry soon" (network) and "the answer was unusable" (protocol).
+/// Why one HTTP exchange with the ingest service failed; either way the uploader keeps the
+/// files and retries with backoff.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    /// Connecting, writing or reading failed.
-    #[error("network: {0}")]
-    Io(#[from] io::Error),
     /// The exchange did not finish in time.
     #[error("timed out")]
     Timeout,
-    /// The server's answer was not valid HTTP/1.x.
-    #[error("bad response: {0}")]
-    Protocol(&'static str),
+    /// Connecting, the TLS handshake, writing or reading failed, or the answer was not HTTP.
+    #[error("network: {0}")]
+    Network(#[source] reqwest::Error),
+}
+
+impl HttpError {
+    pub(crate) fn from_request(e: reqwest::Error) -> HttpError {
+        if e.is_timeout() {
+            HttpError::Timeout
+        } else {
+            HttpError::Network(e)
+        }
+    }
 }

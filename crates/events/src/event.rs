@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use petrel_event_types::{self as types, EventType};
+
 use crate::redact::redact_reason;
 
 /// What happened to a message. One variant per SparkPost ingest type petrel produces, so a
@@ -37,50 +39,40 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// This kind's row in the shared type-name table, which petrel's Signals service reads
+    /// too.
+    pub fn names(self) -> &'static EventType {
+        match self {
+            EventKind::Reception => &types::RECEPTION,
+            EventKind::Delivery => &types::DELIVERY,
+            EventKind::Bounce => &types::INBAND,
+            EventKind::Delay => &types::TEMPFAIL,
+            EventKind::PolicyRejection => &types::REJECTION,
+            EventKind::OutOfBand => &types::OUTOFBAND,
+            EventKind::SpamComplaint => &types::FEEDBACK,
+            EventKind::InitialOpen => &types::INITIAL_OPEN,
+            EventKind::Open => &types::OPEN,
+            EventKind::Click => &types::CLICK,
+            EventKind::LinkUnsubscribe => &types::LINK_UNSUBSCRIBE,
+        }
+    }
+
     /// The `type` value SparkPost's ingest API expects (spec §2.1); ingest uses the MTA's
     /// internal names, not the public ones.
     pub fn ingest_type(self) -> &'static str {
-        match self {
-            EventKind::Reception => "reception",
-            EventKind::Delivery => "delivery",
-            EventKind::Bounce => "inband",
-            EventKind::Delay => "tempfail",
-            EventKind::PolicyRejection => "rejection",
-            EventKind::OutOfBand => "outofband",
-            EventKind::SpamComplaint => "feedback",
-            EventKind::InitialOpen => "initial_open",
-            EventKind::Open => "open",
-            EventKind::Click => "click",
-            EventKind::LinkUnsubscribe => "link",
-        }
+        self.names().ingest
     }
 
     /// The name the Events API, webhooks and reports show, for petrel's own views.
     pub fn public_type(self) -> &'static str {
-        match self {
-            EventKind::Reception => "injection",
-            EventKind::Delivery => "delivery",
-            EventKind::Bounce => "bounce",
-            EventKind::Delay => "delay",
-            EventKind::PolicyRejection => "policy_rejection",
-            EventKind::OutOfBand => "out_of_band",
-            EventKind::SpamComplaint => "spam_complaint",
-            EventKind::InitialOpen => "initial_open",
-            EventKind::Open => "open",
-            EventKind::Click => "click",
-            EventKind::LinkUnsubscribe => "link_unsubscribe",
-        }
+        self.names().public
     }
 
     /// The envelope grouping key: engagement events are `track_event`, unsubscribes
     /// `unsubscribe_event`, the rest `message_event`; SparkPost drops lines with the wrong
     /// grouping.
     pub fn grouping(self) -> &'static str {
-        match self {
-            EventKind::InitialOpen | EventKind::Open | EventKind::Click => "track_event",
-            EventKind::LinkUnsubscribe => "unsubscribe_event",
-            _ => "message_event",
-        }
+        self.names().grouping
     }
 }
 

@@ -12,7 +12,7 @@ use flate2::Compression;
 use tokio::sync::watch;
 
 use crate::error::{EventsError, HttpError};
-use crate::http::{self, Url};
+use crate::http::IngestClient;
 use crate::verbose_log::VerboseLog;
 
 /// Uploader settings, mirroring the `<signals>` directives plus the timing knobs tests need.
@@ -125,7 +125,7 @@ fn add(counter: &AtomicU64, n: u64) {
 /// duplicates by `event_id`, so a re-send after a lost 200 is harmless).
 pub struct Uploader {
     config: UploaderConfig,
-    url: Url,
+    http: IngestClient,
     counters: Arc<UploadCounters>,
     verbose: Mutex<VerboseLog>,
 }
@@ -133,11 +133,11 @@ pub struct Uploader {
 impl Uploader {
     /// Validates the URL up front so a bad `upload-url` is a startup error, not a log loop.
     pub fn new(config: UploaderConfig) -> Result<Self, EventsError> {
-        let url = Url::parse(&config.upload_url)?;
+        let http = IngestClient::new(&config.upload_url)?;
         let verbose = Mutex::new(VerboseLog::new(config.idle_log_interval));
         Ok(Uploader {
             config,
-            url,
+            http,
             counters: Arc::default(),
             verbose,
         })
@@ -244,7 +244,11 @@ impl Uploader {
             ("User-Agent", concat!("petrel/", env!("CARGO_PKG_VERSION"))),
         ];
         let events: u64 = per_file_events.iter().sum();
-        match http::post(&self.url, &headers, &body, self.config.request_timeout).await {
+        match self
+            .http
+            .post(&headers, &body, self.config.request_timeout)
+            .await
+        {
             Ok(resp) if resp.status == 200 => {
                 add(&c.batches, 1);
                 add(&c.events, events);

@@ -1,7 +1,5 @@
 //! The SMTP injection service: accepts connections on every `smtp-listener`, applies the
 //! `<source>` policy, and answers `250` only once the spool has the message on disk.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod auth_limit;
 mod io;
@@ -11,9 +9,9 @@ mod tls;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
 
-use petrel_config::Config;
+use petrel_config::{Config, LiveConfig};
 use petrel_spool::Spool;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -61,13 +59,24 @@ pub struct ReturnedMail<'a> {
 /// block for long.
 pub type ReturnedMailHook = Arc<dyn Fn(&ReturnedMail<'_>) -> Vec<String> + Send + Sync>;
 
-/// Everything sessions share. The configuration sits behind a lock that is only read at
-/// connection start, so `reload` can swap it without touching sessions in flight.
+/// What the listener hands on: every durable commit, and mail for the returned-mail
+/// processor. Given when the [`Context`] is built, so no session runs without them.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Called after every durable commit.
+    pub on_commit: Option<CommitHook>,
+    /// The returned-mail processor. Without one, mail for processor domains is queued like
+    /// any other.
+    pub on_returned: Option<ReturnedMailHook>,
+}
+
+/// Everything sessions share. Each session reads the daemon's [`LiveConfig`] once, when it
+/// starts, so a reload applies to new sessions without touching those in flight.
 pub struct Context {
-    config: RwLock<Arc<Config>>,
-    on_commit: RwLock<Option<CommitHook>>,
-    on_returned: RwLock<Option<ReturnedMailHook>>,
-    tls: RwLock<Option<TlsAcceptor>>,
+    config: LiveConfig,
+    hooks: Hooks,
+    /// The TLS acceptor and the configuration generation it was built for.
+    tls: Mutex<(u64, Option<TlsAcceptor>)>,
     /// The durable spool messages go to.
     pub spool: Spool,
     /// Traffic counters.
@@ -78,14 +87,16 @@ pub struct Context {
 
 impl Context {
     /// Builds the shared state; fails when the TLS certificate cannot be loaded.
-    pub fn new(config: Arc<Config>, spool: Spool) -> Result<Arc<Self>, TlsError> {
-        let tls = build_tls(&config)?;
-        let slots = Arc::new(Semaphore::new(config.total_max_smtp_in as usize));
+    pub fn new(config: LiveConfig, spool: Spool, hooks: Hooks) -> Result<Arc<Self>, TlsError> {
+        let generation = config.generation();
+        let current = config.get();
+        let tls = build_tls(&current)?;
+        // `total-max-smtp-in` is read once: the number of sessions is fixed at start.
+        let slots = Arc::new(Semaphore::new(current.total_max_smtp_in as usize));
         Ok(Arc::new(Context {
-            config: RwLock::new(config),
-            on_commit: RwLock::new(None),
-            on_returned: RwLock::new(None),
-            tls: RwLock::new(tls),
+            config,
+            hooks,
+            tls: Mutex::new((generation, tls)),
             spool,
             stats: Stats::default(),
             auth_failures: Default::default(),
@@ -95,52 +106,40 @@ impl Context {
 
     /// The configuration new sessions use.
     pub fn config(&self) -> Arc<Config> {
-        self.config
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.config.get()
     }
 
-    /// Replaces the configuration (and TLS settings) for sessions that start from now on.
-    pub fn reload(&self, config: Arc<Config>) -> Result<(), TlsError> {
-        let tls = build_tls(&config)?;
-        *self.tls.write().unwrap_or_else(|e| e.into_inner()) = tls;
-        *self.config.write().unwrap_or_else(|e| e.into_inner()) = config;
-        Ok(())
-    }
-
-    /// Installs the hook called after every durable commit.
-    pub fn set_commit_hook(&self, hook: CommitHook) {
-        *self.on_commit.write().unwrap_or_else(|e| e.into_inner()) = Some(hook);
-    }
-
-    /// Installs the returned-mail processor. Without one, mail for processor domains is
-    /// queued like any other.
-    pub fn set_returned_mail_hook(&self, hook: ReturnedMailHook) {
-        *self.on_returned.write().unwrap_or_else(|e| e.into_inner()) = Some(hook);
-    }
-
-    pub(crate) fn returned_mail_hook(&self) -> Option<ReturnedMailHook> {
-        self.on_returned
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    pub(crate) fn returned_mail_hook(&self) -> Option<&ReturnedMailHook> {
+        self.hooks.on_returned.as_ref()
     }
 
     pub(crate) fn committed(&self, id: petrel_spool::MessageId) {
-        let hook = self
-            .on_commit
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if let Some(hook) = hook {
+        if let Some(hook) = &self.hooks.on_commit {
             hook(id);
         }
     }
 
+    /// The TLS acceptor of the current configuration, rebuilt once after a reload. If the
+    /// certificate cannot be loaded then (it changed after the reload checked it), the
+    /// previous acceptor stays and the error is logged.
     fn tls_acceptor(&self) -> Option<TlsAcceptor> {
-        self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
+        let generation = self.config.generation();
+        let mut tls = self.tls.lock().unwrap_or_else(|e| e.into_inner());
+        if tls.0 != generation {
+            tls.0 = generation;
+            match build_tls(&self.config.get()) {
+                Ok(acceptor) => tls.1 = acceptor,
+                Err(e) => error!(target: "petrel::smtp", "TLS settings not reloaded: {e}"),
+            }
+        }
+        tls.1.clone()
     }
+}
+
+/// Checks that `config`'s TLS settings load, so a reload can refuse a configuration whose
+/// certificate is missing or broken before any session uses it.
+pub fn check_tls(config: &Config) -> Result<(), TlsError> {
+    build_tls(config).map(|_| ())
 }
 
 fn build_tls(config: &Config) -> Result<Option<TlsAcceptor>, TlsError> {

@@ -9,7 +9,7 @@ use std::time::Instant;
 use petrel_config::{Config, SourcePolicy};
 use petrel_smtp::{
     decode_base64_line, parse_command, parse_plain_response, AuthError, Command, CommandError,
-    DataReader, MailParams, Notify, RcptParams, Reply, MAX_COMMAND_LINE,
+    DataReader, MailParams, RcptParams, Reply, MAX_COMMAND_LINE,
 };
 use petrel_spool::{Envelope, Recipient, SpoolError};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -773,7 +773,7 @@ impl Session {
                 .into_iter()
                 .map(|(address, p)| Recipient {
                     address,
-                    notify: p.notify.map(|n| notify_string(&n)),
+                    notify: p.notify,
                     orcpt: p.orcpt,
                     done: false,
                 })
@@ -789,7 +789,7 @@ impl Session {
             body_8bit: data.saw_8bit()
                 || matches!(txn.params.body, Some(petrel_smtp::BodyType::EightBitMime)),
             auth_user: self.auth_user.clone(),
-            client_addr: Some(self.peer.ip().to_string()),
+            client_ip: Some(self.peer.ip()),
             client_helo: self.helo.clone(),
             received_at_unix_ms: unix_ms(),
             facts,
@@ -835,7 +835,7 @@ impl Session {
     /// (`postmaster`, `forward-*-to`) or dropped; the rest stay. `None` when nothing is left
     /// to queue: the 250 has been sent.
     fn process_returned_mail(&mut self, mut txn: Transaction, body: &[u8]) -> Option<Transaction> {
-        let Some(hook) = self.ctx.returned_mail_hook() else {
+        let Some(hook) = self.ctx.returned_mail_hook().cloned() else {
             return Some(txn);
         };
         if !txn
@@ -874,18 +874,6 @@ impl Session {
         txn.rcpts = kept;
         Some(txn)
     }
-}
-
-fn notify_string(n: &[Notify]) -> String {
-    n.iter()
-        .map(|n| match n {
-            Notify::Never => "NEVER",
-            Notify::Success => "SUCCESS",
-            Notify::Failure => "FAILURE",
-            Notify::Delay => "DELAY",
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// The article's (PowerMTA's) refusal of a recipient petrel may not relay for:

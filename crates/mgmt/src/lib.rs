@@ -1,7 +1,5 @@
 //! The management HTTP API on `http-mgmt-port`: JSON views of the running daemon that the
 //! `petrel` CLI (and any monitoring) reads, guarded by `http-access`.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod access;
 mod control;
@@ -9,6 +7,7 @@ mod metrics;
 mod suppression;
 mod views;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -19,23 +18,43 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use petrel_listener::Context;
+use petrel_config::LiveConfig;
+use petrel_mgmt_api::{paths, Access, Data, ErrorBody, ReloadResult};
+use petrel_spool::Spool;
 use petrel_suppression::SuppressionList;
-use serde_json::json;
 
 pub use access::{AccessLevel, AccessRule};
 pub use metrics::{Metric, MetricKind, MetricSource};
 
 use metrics::Section;
 
-/// A function the API calls for `reload`: re-reads the configuration file and applies it,
-/// or explains why not. Supplied by the binary, which knows where the file is.
-pub type Reloader = Arc<dyn Fn() -> Result<String, String> + Send + Sync>;
+/// What the API calls for `reload` (`true`: apply) and `checkConfig` (`false`: only say what
+/// applying would do): re-reads the configuration file, or explains why it cannot be used.
+/// Supplied by the binary, which knows where the file is.
+pub type Reloader = Arc<dyn Fn(bool) -> Result<ReloadResult, String> + Send + Sync>;
+
+/// The SMTP listener's traffic since start, for `/status` and the `smtp_in` section.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Inbound {
+    /// Connections accepted.
+    pub connections: u64,
+    /// Messages accepted with 250 (durable in the spool).
+    pub messages: u64,
+    /// Recipients of those messages.
+    pub recipients: u64,
+    /// Commands or messages refused with 4xx/5xx.
+    pub rejections: u64,
+}
+
+/// Reads the listener's counters now (supplied by the daemon, which runs the listener).
+pub type InboundSource = Arc<dyn Fn() -> Inbound + Send + Sync>;
 
 /// Shared state of the API handlers.
 #[derive(Clone)]
 pub struct Mgmt {
-    ctx: Arc<Context>,
+    config: LiveConfig,
+    spool: Spool,
+    inbound: Option<InboundSource>,
     engine: Option<petrel_delivery::Engine>,
     access: Arc<Vec<AccessRule>>,
     started: SystemTime,
@@ -65,20 +84,30 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        (
+            self.status,
+            Json(ErrorBody {
+                error: self.message,
+            }),
+        )
+            .into_response()
     }
 }
 
 impl Mgmt {
-    /// Builds the API state. `access` is the `http-access` list; empty means loopback only.
+    /// Builds the API state over the daemon's configuration and spool. `access` is the
+    /// `http-access` list; empty means loopback only.
     pub fn new(
-        ctx: Arc<Context>,
+        config: LiveConfig,
+        spool: Spool,
         engine: Option<petrel_delivery::Engine>,
         access: Vec<AccessRule>,
         reloader: Option<Reloader>,
     ) -> Self {
         Mgmt {
-            ctx,
+            config,
+            spool,
+            inbound: None,
             engine,
             access: Arc::new(access),
             started: SystemTime::now(),
@@ -86,6 +115,17 @@ impl Mgmt {
             suppression: None,
             sources: Arc::new(Vec::new()),
         }
+    }
+
+    /// Shows the SMTP listener's traffic (`/status`, the `smtp_in` section) read by `source`.
+    pub fn with_inbound(mut self, source: InboundSource) -> Self {
+        self.inbound = Some(source);
+        self
+    }
+
+    /// The listener's traffic now (zero without a listener).
+    pub(crate) fn inbound(&self) -> Inbound {
+        self.inbound.as_ref().map(|f| f()).unwrap_or_default()
     }
 
     /// Serves `/suppressions` from `list`. Without it those endpoints answer 404
@@ -105,30 +145,25 @@ impl Mgmt {
     /// Every section's values now: the listener, delivery, spool and suppression list this
     /// crate knows, then the registered sources.
     fn sections(&self) -> Vec<Section> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let l = &self.ctx.stats;
+        let l = self.inbound();
         let mut out = vec![Section {
             name: "smtp_in",
             metrics: vec![
-                Metric::counter(
-                    "connections",
-                    "SMTP connections accepted.",
-                    l.connections.load(Relaxed),
-                ),
+                Metric::counter("connections", "SMTP connections accepted.", l.connections),
                 Metric::counter(
                     "messages",
                     "Messages accepted with 250 (durable in the spool).",
-                    l.messages.load(Relaxed),
+                    l.messages,
                 ),
                 Metric::counter(
                     "recipients",
                     "Recipients of the accepted messages.",
-                    l.recipients.load(Relaxed),
+                    l.recipients,
                 ),
                 Metric::counter(
                     "rejections",
                     "Commands or messages refused with 4xx/5xx.",
-                    l.rejections.load(Relaxed),
+                    l.rejections,
                 ),
             ],
         }];
@@ -157,7 +192,7 @@ impl Mgmt {
                 ],
             });
         }
-        let sp = self.ctx.spool.stats();
+        let sp = self.spool.stats();
         out.push(Section {
             name: "spool",
             metrics: vec![
@@ -209,43 +244,46 @@ impl Mgmt {
     }
 
     /// `/status`'s `counters`: `{"section": {"name": value, …}, …}`.
-    pub(crate) fn counters_json(&self) -> serde_json::Value {
+    pub(crate) fn counters(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
         self.sections()
             .iter()
-            .map(|s| (s.name.to_string(), metrics::section_json(&s.metrics)))
-            .collect::<serde_json::Map<_, _>>()
-            .into()
+            .map(|s| {
+                let values = s.metrics.iter().map(|m| (m.name.to_string(), m.value));
+                (s.name.to_string(), values.collect())
+            })
+            .collect()
     }
 
     /// The router with every endpoint, and the MTA monitor's pages (`/`, `/ui/…`), which
     /// read these endpoints in-process.
     pub fn router(self) -> Router {
         let signals = self
-            .ctx
-            .config()
+            .config
+            .get()
             .signals_service
             .as_ref()
             .map(|s| s.listener);
         let api = Router::new()
-            .route("/status", get(views::status))
-            .route("/access", get(access))
-            .route("/metrics", get(prometheus))
-            .route("/queues", get(views::queues))
-            .route("/domains", get(views::domains))
-            .route("/messages", get(views::messages))
-            .route("/messageBody", get(views::message_body))
-            .route("/reload", post(reload))
-            .route("/jobs", get(control::jobs))
-            .route("/vmtas", get(control::vmtas))
-            .route("/pauseQueue", post(control::pause_queue))
-            .route("/resumeQueue", post(control::resume_queue))
-            .route("/pauseJob", post(control::pause_job))
-            .route("/resumeJob", post(control::resume_job))
-            .route("/schedule", post(control::schedule))
-            .route("/setQueueMode", post(control::set_queue_mode))
-            .route("/delete", post(control::delete))
+            .route(paths::STATUS, get(views::status))
+            .route(paths::ACCESS, get(access))
+            .route(paths::METRICS, get(prometheus))
+            .route(paths::QUEUES, get(views::queues))
+            .route(paths::DOMAINS, get(views::domains))
+            .route(paths::MESSAGES, get(views::messages))
+            .route(paths::MESSAGE_BODY, get(views::message_body))
+            .route(paths::RELOAD, post(reload))
+            .route(paths::CHECK_CONFIG, get(check_config))
+            .route(paths::JOBS, get(control::jobs))
+            .route(paths::VMTAS, get(control::vmtas))
+            .route(paths::PAUSE_QUEUE, post(control::pause_queue))
+            .route(paths::RESUME_QUEUE, post(control::resume_queue))
+            .route(paths::PAUSE_JOB, post(control::pause_job))
+            .route(paths::RESUME_JOB, post(control::resume_job))
+            .route(paths::SCHEDULE, post(control::schedule))
+            .route(paths::SET_QUEUE_MODE, post(control::set_queue_mode))
+            .route(paths::DELETE, post(control::delete))
             .route(
-                "/suppressions",
+                paths::SUPPRESSIONS,
                 get(suppression::list)
                     .post(suppression::add)
                     .delete(suppression::remove),
@@ -310,24 +348,38 @@ async fn guard(
 async fn access(
     State(m): State<Mgmt>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-) -> Json<serde_json::Value> {
+) -> Json<Data<Access>> {
     let level = access::level_for(&m.access, peer.ip());
-    Json(json!({ "data": {
-        "client": peer.ip().to_string(),
-        "level": format!("{level:?}").to_lowercase(),
-        "control": level >= AccessLevel::Operator,
-    }}))
+    Json(Data {
+        data: Access {
+            client: peer.ip().to_string(),
+            level: format!("{level:?}").to_lowercase(),
+            control: level >= AccessLevel::Operator,
+        },
+    })
 }
 
-async fn reload(State(m): State<Mgmt>) -> Result<Json<serde_json::Value>, ApiError> {
+/// `reload`: re-read the configuration file and apply it; the answer names the changes
+/// that take effect only after a restart.
+async fn reload(State(m): State<Mgmt>) -> Result<Json<Data<ReloadResult>>, ApiError> {
+    run_reloader(&m, true)
+}
+
+/// `checkConfig`: what `reload` would do with the daemon's configuration file now, without
+/// applying it.
+async fn check_config(State(m): State<Mgmt>) -> Result<Json<Data<ReloadResult>>, ApiError> {
+    run_reloader(&m, false)
+}
+
+fn run_reloader(m: &Mgmt, apply: bool) -> Result<Json<Data<ReloadResult>>, ApiError> {
     let Some(reloader) = &m.reloader else {
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
-            "reload is not available",
+            "reload is not available: the daemon runs without a configuration file",
         ));
     };
-    match reloader() {
-        Ok(msg) => Ok(Json(json!({ "data": { "result": msg } }))),
+    match reloader(apply) {
+        Ok(data) => Ok(Json(Data { data })),
         Err(e) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e)),
     }
 }

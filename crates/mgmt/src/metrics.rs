@@ -62,15 +62,6 @@ pub(crate) struct Section {
     pub(crate) metrics: Vec<Metric>,
 }
 
-/// The `/status` JSON object of one section: `{"name": value, …}`.
-pub(crate) fn section_json(metrics: &[Metric]) -> serde_json::Value {
-    metrics
-        .iter()
-        .map(|m| (m.name.to_string(), serde_json::Value::from(m.value)))
-        .collect::<serde_json::Map<_, _>>()
-        .into()
-}
-
 /// Prometheus text exposition format 0.0.4: `# HELP`, `# TYPE`, then the sample, for every
 /// metric as `petrel_<section>_<name>` (counters end in `_total`).
 pub(crate) fn prometheus_text(sections: &[Section]) -> String {
@@ -112,11 +103,5 @@ mod tests {
              # TYPE petrel_tracking_keys gauge\n\
              petrel_tracking_keys 2\n"
         );
-    }
-
-    #[test]
-    fn status_sections_are_plain_objects() {
-        let v = section_json(&[Metric::counter("bounces", "x", 4)]);
-        assert_eq!(v, serde_json::json!({ "bounces": 4 }));
     }
 }

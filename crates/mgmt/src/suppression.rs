@@ -8,15 +8,15 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
+use petrel_mgmt_api::{
+    Added, NewSuppression, RemoveSuppression, Removed, SuppressionQuery, SuppressionRow,
+    Suppressions,
+};
 use petrel_suppression::{
     ListQuery, NewEntry, Reason, SuppressionError, SuppressionList, MAX_LIST_LIMIT,
 };
-use serde::Deserialize;
-use serde_json::{json, Value};
 
 use crate::{ApiError, Mgmt};
-
-type ApiResult = Result<Json<Value>, ApiError>;
 
 fn list_of(m: &Mgmt) -> Result<Arc<SuppressionList>, ApiError> {
     m.suppression
@@ -66,35 +66,12 @@ fn subaccount(v: Option<String>) -> Result<Option<u64>, ApiError> {
         .transpose()
 }
 
-#[derive(Deserialize)]
-pub(crate) struct ListArgs {
-    subaccount: Option<String>,
-    address: Option<String>,
-    reason: Option<String>,
-    limit: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct RemoveArgs {
-    address: Option<String>,
-    subaccount: Option<String>,
-}
-
-/// The body of `POST /suppressions`. Unknown fields are refused so a misspelt
-/// `subaccount` does not silently suppress for the main account.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddBody {
-    address: String,
-    #[serde(default)]
-    subaccount: u64,
-    #[serde(default)]
-    description: String,
-}
-
 /// `GET /suppressions?subaccount=N&address=A&reason=R&limit=L`: newest first; `total` counts
 /// every match, so a caller can tell when `limit` cut the list.
-pub(crate) async fn list(State(m): State<Mgmt>, Query(a): Query<ListArgs>) -> ApiResult {
+pub(crate) async fn list(
+    State(m): State<Mgmt>,
+    Query(a): Query<SuppressionQuery>,
+) -> Result<Json<Suppressions>, ApiError> {
     let list = list_of(&m)?;
     let reason = present(a.reason)
         .map(|r| {
@@ -122,26 +99,27 @@ pub(crate) async fn list(State(m): State<Mgmt>, Query(a): Query<ListArgs>) -> Ap
         limit,
     };
     let (entries, total) = blocking(move || Ok((list.list(&q)?, list.count(&q)?))).await?;
-    let results: Vec<Value> = entries
+    let results = entries
         .iter()
-        .map(|e| {
-            json!({
-                "address": e.address,
-                "subaccount": e.subaccount,
-                "reason": e.reason,
-                "description": e.description,
-                "created": e.created_rfc3339(),
-            })
+        .map(|e| SuppressionRow {
+            address: e.address.clone(),
+            subaccount: e.subaccount,
+            reason: e.reason.as_str().to_string(),
+            description: e.description.clone(),
+            created: e.created_rfc3339(),
         })
         .collect();
-    Ok(Json(json!({ "results": results, "total": total })))
+    Ok(Json(Suppressions {
+        results,
+        total: total as u64,
+    }))
 }
 
 /// `POST /suppressions` with `{"address", "subaccount", "description"}`: a manual entry.
 /// `added` is false when the address was already suppressed (the entry is refreshed).
-pub(crate) async fn add(State(m): State<Mgmt>, body: Bytes) -> ApiResult {
+pub(crate) async fn add(State(m): State<Mgmt>, body: Bytes) -> Result<Json<Added>, ApiError> {
     let list = list_of(&m)?;
-    let b: AddBody =
+    let b: NewSuppression =
         serde_json::from_slice(&body).map_err(|e| bad(format!("invalid JSON body: {e}")))?;
     let entry = NewEntry {
         address: b.address.trim().to_string(),
@@ -150,12 +128,15 @@ pub(crate) async fn add(State(m): State<Mgmt>, body: Bytes) -> ApiResult {
         description: b.description,
     };
     let added = blocking(move || list.add(entry)).await?;
-    Ok(Json(json!({ "added": added })))
+    Ok(Json(Added { added }))
 }
 
 /// `DELETE /suppressions?address=A&subaccount=N` (subaccount 0 when absent); 404 when there
 /// was no such entry, so a typo does not look like success.
-pub(crate) async fn remove(State(m): State<Mgmt>, Query(a): Query<RemoveArgs>) -> ApiResult {
+pub(crate) async fn remove(
+    State(m): State<Mgmt>,
+    Query(a): Query<RemoveSuppression>,
+) -> Result<Json<Removed>, ApiError> {
     let list = list_of(&m)?;
     let address = present(a.address).ok_or_else(|| bad("parameter `address` is required"))?;
     let sub = subaccount(a.subaccount)?.unwrap_or(0);
@@ -167,5 +148,5 @@ pub(crate) async fn remove(State(m): State<Mgmt>, Query(a): Query<RemoveArgs>) -
             format!("{shown} is not suppressed for subaccount {sub}"),
         ));
     }
-    Ok(Json(json!({ "removed": true })))
+    Ok(Json(Removed { removed: true }))
 }

@@ -1,128 +1,139 @@
 //! Read-only views: status, queues, domains, messages. Shapes follow PowerMTA's JSON
-//! (`{"data": {...}}`) so existing monitoring can be pointed at petrel with few changes.
+//! (`{"data": {...}}`) so existing monitoring can be pointed at petrel with few changes; the
+//! types are `petrel-mgmt-api`'s, shared with the CLI.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use petrel_mgmt_api::{
+    BodyQuery, Conn, ConnTotal, Data, DeliveryCounts, DomainRow, Domains, MessageRow, Messages,
+    MessagesQuery, Mode, MsgRcp, Product, QueueRow, Queues, SpoolCounts, Status, Traffic,
+    TrafficTotal,
+};
 
+use crate::control::engine;
 use crate::{ApiError, Mgmt};
 
-pub(crate) async fn status(State(m): State<Mgmt>) -> Json<Value> {
-    let s = &m.ctx.stats;
-    let spool = m.ctx.spool.stats();
-    let started = m
-        .started
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    Json(json!({ "data": {
-        "status": "running",
-        "product": { "name": "petrel", "version": env!("CARGO_PKG_VERSION") },
-        "hostName": m.ctx.config().primary_host_name(),
-        "startupTime": started,
-        "uptimeSeconds": m.started.elapsed().map(|d| d.as_secs()).unwrap_or(0),
-        "traffic": { "total": { "in": {
-            "msg": s.messages.load(Ordering::Relaxed),
-            "rcp": s.recipients.load(Ordering::Relaxed),
-        }}},
-        "conn": { "smtpIn": { "total": s.connections.load(Ordering::Relaxed) } },
-        "rejections": s.rejections.load(Ordering::Relaxed),
-        "spool": serde_json::to_value(&spool).unwrap_or(Value::Null),
-        "delivery": m.engine.as_ref().map(|e| serde_json::to_value(e.stats()).unwrap_or(Value::Null)),
-        "counters": m.counters_json(),
-    }}))
+fn unix_secs(t: SystemTime) -> Option<u64> {
+    t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
 
-pub(crate) async fn queues(State(m): State<Mgmt>) -> Json<Value> {
-    if let Some(engine) = &m.engine {
-        // With delivery running, the engine's view adds state: paused, connections, retry.
-        let summary = m.ctx.spool.queue_summary();
-        let queues: Vec<Value> = engine
-            .queues()
-            .into_iter()
-            .map(|q| {
-                let (msgs, bytes) = summary
-                    .iter()
-                    .find(|s| s.domain == q.key.domain && s.vmta == q.key.vmta)
-                    .map_or((0, 0), |s| (s.messages, s.bytes));
-                let retry = q
-                    .retry_until
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_secs());
-                json!({
-                    "queue": q.key.to_string(),
-                    "domain": q.key.domain,
-                    "vmta": q.key.vmta,
-                    "rcp": q.recipients,
-                    "msg": msgs,
-                    "kb": bytes.div_ceil(1024),
-                    "conn": q.connections,
-                    "paused": q.paused,
-                    "mode": if q.backoff_since.is_some() { "backoff" } else { "normal" },
-                    "backoffSince": q.backoff_since.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs()),
-                    "retry": retry.is_some(),
-                    "retryUntil": retry,
-                    "lastError": q.last_error,
-                })
-            })
-            .filter(|q| q["rcp"].as_u64() != Some(0) || q["paused"] == true || q["mode"] == "backoff")
-            .collect();
-        return Json(json!({ "data": { "queues": queues } }));
-    }
-    let queues: Vec<Value> = m
-        .ctx
-        .spool
-        .queue_summary()
+pub(crate) async fn status(State(m): State<Mgmt>) -> Json<Data<Status>> {
+    let s = m.inbound();
+    let spool = m.spool.stats();
+    Json(Data {
+        data: Status {
+            status: "running".into(),
+            product: Product {
+                name: "petrel".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            host_name: m.config.get().primary_host_name().to_string(),
+            startup_time: unix_secs(m.started).unwrap_or(0),
+            uptime_seconds: m.started.elapsed().map(|d| d.as_secs()).unwrap_or(0),
+            traffic: Traffic {
+                total: TrafficTotal {
+                    inbound: MsgRcp {
+                        msg: s.messages,
+                        rcp: s.recipients,
+                    },
+                },
+            },
+            conn: Conn {
+                smtp_in: ConnTotal {
+                    total: s.connections,
+                },
+            },
+            rejections: s.rejections,
+            spool: SpoolCounts {
+                messages: spool.messages,
+                recipients: spool.recipients,
+                bytes: spool.bytes,
+                segments: spool.segments,
+                disk_bytes: spool.disk_bytes,
+                preallocated_bytes: spool.preallocated_bytes,
+                fsyncs: spool.fsyncs,
+                records_written: spool.records_written,
+            },
+            delivery: m.engine.as_ref().map(|e| {
+                let d = e.stats();
+                DeliveryCounts {
+                    delivered: d.delivered,
+                    bounced: d.bounced,
+                    deferred: d.deferred,
+                    connections: d.connections,
+                    dsns: d.dsns,
+                }
+            }),
+            counters: m.counters(),
+        },
+    })
+}
+
+/// `show queues`: the engine's queues, each with the messages waiting in it (a pool member's
+/// queue, a `queue-to` target's), paused, backoff or retry state, and the last error.
+pub(crate) async fn queues(State(m): State<Mgmt>) -> Result<Json<Data<Queues>>, ApiError> {
+    let queues = engine(&m)?
+        .queues()
         .into_iter()
+        .filter(|q| q.recipients != 0 || q.paused || q.backoff_since.is_some())
         .map(|q| {
-            json!({
-                "queue": format!("{}/{}", q.domain, q.vmta),
-                "domain": q.domain,
-                "vmta": q.vmta,
-                "rcp": q.recipients,
-                "msg": q.messages,
-                "kb": q.bytes.div_ceil(1024),
-                "paused": false,
-                "mode": "normal",
-            })
+            let retry_until = q.retry_until.and_then(unix_secs);
+            QueueRow {
+                queue: q.key.to_string(),
+                domain: q.key.domain,
+                vmta: q.key.vmta,
+                rcp: q.recipients,
+                msg: q.messages,
+                kb: q.bytes.div_ceil(1024),
+                conn: q.connections,
+                paused: q.paused,
+                mode: if q.backoff_since.is_some() {
+                    Mode::Backoff
+                } else {
+                    Mode::Normal
+                },
+                backoff_since: q.backoff_since.and_then(unix_secs),
+                retry: retry_until.is_some(),
+                retry_until,
+                last_error: q.last_error,
+            }
         })
         .collect();
-    Json(json!({ "data": { "queues": queues } }))
+    Ok(Json(Data {
+        data: Queues {
+            queues,
+            total: None,
+        },
+    }))
 }
 
-pub(crate) async fn domains(State(m): State<Mgmt>) -> Json<Value> {
-    let mut by_domain: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
-    for q in m.ctx.spool.queue_summary() {
-        let e = by_domain.entry(q.domain).or_default();
-        e.0 += q.recipients;
-        e.1 += q.messages;
-        e.2 += q.bytes;
-    }
-    let mut rows: Vec<Value> = by_domain
+pub(crate) async fn domains(State(m): State<Mgmt>) -> Json<Data<Domains>> {
+    let domains = m
+        .spool
+        .domain_summary()
         .into_iter()
-        .map(|(d, (r, msgs, b))| json!({ "domain": d, "rcp": r, "msg": msgs, "kb": b.div_ceil(1024) }))
+        .map(|d| DomainRow {
+            domain: d.domain,
+            rcp: d.recipients,
+            msg: d.messages,
+            kb: d.bytes.div_ceil(1024),
+        })
         .collect();
-    rows.sort_by(|a, b| b["rcp"].as_u64().cmp(&a["rcp"].as_u64()));
-    Json(json!({ "data": { "domains": rows } }))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct MessagesQuery {
-    #[serde(default)]
-    limit: Option<usize>,
-    #[serde(default, rename = "jobId")]
-    job_id: Option<String>,
+    Json(Data {
+        data: Domains {
+            domains,
+            total: None,
+        },
+    })
 }
 
 pub(crate) async fn messages(
     State(m): State<Mgmt>,
     Query(q): Query<MessagesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Data<Messages>>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if limit > 100_000 {
         return Err(ApiError::new(
@@ -131,11 +142,11 @@ pub(crate) async fn messages(
         ));
     }
     let mut rows = Vec::new();
-    for id in m.ctx.spool.ids() {
+    for id in m.spool.ids() {
         if rows.len() >= limit {
             break;
         }
-        let Some(env) = m.ctx.spool.envelope(id) else {
+        let Some(env) = m.spool.envelope(id) else {
             continue;
         };
         if q.job_id
@@ -144,23 +155,25 @@ pub(crate) async fn messages(
         {
             continue;
         }
-        rows.push(json!({
-            "id": id.to_string(),
-            "orig": env.mail_from,
-            "rcpts": env.recipients.iter().filter(|r| !r.done).map(|r| r.address.clone()).collect::<Vec<_>>(),
-            "vmta": env.vmta,
-            "jobId": env.job_id,
-            "envId": env.env_id,
-            "authUser": env.auth_user,
-            "receivedAtUnixMs": env.received_at_unix_ms,
-        }));
+        rows.push(MessageRow {
+            id: id.to_string(),
+            orig: env.mail_from.clone(),
+            rcpts: env
+                .recipients
+                .iter()
+                .filter(|r| !r.done)
+                .map(|r| r.address.clone())
+                .collect(),
+            vmta: env.vmta.clone(),
+            job_id: env.job_id.clone(),
+            env_id: env.env_id.clone(),
+            auth_user: env.auth_user.clone(),
+            received_at_unix_ms: env.received_at_unix_ms,
+        });
     }
-    Ok(Json(json!({ "data": { "messages": rows } })))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct BodyQuery {
-    id: String,
+    Ok(Json(Data {
+        data: Messages { messages: rows },
+    }))
 }
 
 /// The spooled message exactly as it will be delivered (after petrel's header edits), so an
@@ -176,7 +189,7 @@ pub(crate) async fn message_body(
             format!("`{}` is not a message id", q.id),
         )
     })?;
-    let spool = m.ctx.spool.clone();
+    let spool = m.spool.clone();
     let body = tokio::task::spawn_blocking(move || spool.read_body(id))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?

@@ -35,8 +35,8 @@ async fn start(with_list: bool, rules: Vec<AccessRule>) -> Api {
         },
     )
     .unwrap();
-    let ctx = petrel_listener::Context::new(Arc::new(config), spool).unwrap();
-    let mut mgmt = Mgmt::new(ctx, None, rules, None);
+    let live = petrel_config::LiveConfig::new(Arc::new(config));
+    let mut mgmt = Mgmt::new(live, spool, None, rules, None);
     let list = with_list
         .then(|| Arc::new(SuppressionList::open(&dir.path().join("suppression.db")).unwrap()));
     if let Some(l) = &list {

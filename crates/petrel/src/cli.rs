@@ -3,12 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 use petrel_config::Config;
-use serde_json::Value;
+use petrel_mgmt_api::{NewSuppression, SuppressionQuery};
 
-use crate::{daemon, mgmt_client};
+use crate::{admin, daemon};
 
 /// The default configuration, used when neither `--config` nor `./petrel.conf` is there.
 const DEFAULT_CONFIG: &str = include_str!("../../../petrel.conf");
@@ -148,6 +148,10 @@ enum Cmd {
         #[command(subcommand)]
         command: SuppressionCmd,
     },
+    /// A bouncy test destination: answers like real mailbox providers (per-recipient tags
+    /// or a seeded --mix), sends bounces and complaints back, fetches opens and clicks, and
+    /// counts it all (docs/sink.md).
+    Sink(petrel_sink::SinkArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -300,6 +304,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         },
         Cmd::Suppression { command } => suppression(command),
+        Cmd::Sink(args) => Ok(petrel_sink::run(args)),
         Cmd::CheckConfig { file } => match petrel_config::load(&file) {
             Ok(loaded) => {
                 for w in &loaded.warnings {
@@ -310,6 +315,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     file.display(),
                     loaded.warnings.len()
                 );
+                admin::compare_with_running(&file);
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
@@ -321,134 +327,33 @@ pub fn run(args: Args) -> Result<ExitCode> {
             println!("{}", petrel_message::job_id_safe(&name));
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Show { what, json, config } => {
-            let port = mgmt_port(config.as_deref())?;
-            let body = mgmt_client::get(port, &format!("/{what}"))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
-            } else {
-                print!("{}", render(&what, &body));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Cmd::Show { what, json, config } => admin::show(&what, json, config.as_deref()),
         Cmd::List {
             job_id,
             maxitems,
             json,
             config,
-        } => {
-            let port = mgmt_port(config.as_deref())?;
-            let mut path = format!("/messages?limit={maxitems}");
-            if let Some(j) = job_id {
-                path.push_str(&format!("&jobId={}", mgmt_client::encode(&j)));
-            }
-            let body = mgmt_client::get(port, &path)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
-            } else {
-                print!("{}", render("messages", &body));
-            }
-            Ok(ExitCode::SUCCESS)
+        } => admin::list(job_id, maxitems, json, config.as_deref()),
+        Cmd::Pause { what, name, config } => {
+            admin::pause_or_resume(true, &what, &name, config.as_deref())
         }
-        Cmd::Pause { what, name, config } => pause_or_resume(true, &what, &name, config.as_deref()),
         Cmd::Resume { what, name, config } => {
-            pause_or_resume(false, &what, &name, config.as_deref())
+            admin::pause_or_resume(false, &what, &name, config.as_deref())
         }
         Cmd::Set {
             what: _,
             mode,
             queue,
             config,
-        } => {
-            let port = mgmt_port(config.as_deref())?;
-            let body = mgmt_client::post(
-                port,
-                &format!(
-                    "/setQueueMode?queue={}&mode={mode}",
-                    mgmt_client::encode(&queue)
-                ),
-            )?;
-            println!("{}", body["data"]["result"].as_str().unwrap_or("done."));
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Schedule { queue, config } => {
-            let port = mgmt_port(config.as_deref())?;
-            let body = mgmt_client::post(
-                port,
-                &format!("/schedule?queue={}", mgmt_client::encode(&queue)),
-            )?;
-            println!("{}", body["data"]["result"].as_str().unwrap_or("done."));
-            Ok(ExitCode::SUCCESS)
-        }
+        } => admin::set_queue_mode(mode, queue, config.as_deref()),
+        Cmd::Schedule { queue, config } => admin::schedule(queue, config.as_deref()),
         Cmd::Delete {
             queue,
             job_id,
             config,
-        } => {
-            if queue.is_none() && job_id.is_none() {
-                bail!("delete needs --queue=PATTERN or --jobId=ID");
-            }
-            let mut q = Vec::new();
-            if let Some(v) = queue {
-                q.push(format!("queue={}", mgmt_client::encode(&v)));
-            }
-            if let Some(v) = job_id {
-                q.push(format!("jobId={}", mgmt_client::encode(&v)));
-            }
-            let port = mgmt_port(config.as_deref())?;
-            let body = mgmt_client::post(port, &format!("/delete?{}", q.join("&")))?;
-            println!("{}", body["data"]["result"].as_str().unwrap_or("done."));
-            Ok(ExitCode::SUCCESS)
-        }
-        Cmd::Reload { config } => {
-            let port = mgmt_port(config.as_deref())?;
-            let body = mgmt_client::post(port, "/reload")?;
-            println!(
-                "{}",
-                body["data"]["result"]
-                    .as_str()
-                    .unwrap_or("Configuration reloaded.")
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        } => admin::delete(queue, job_id, config.as_deref()),
+        Cmd::Reload { config } => admin::reload(config.as_deref()),
     }
-}
-
-fn mgmt_port(config: Option<&Path>) -> Result<u16> {
-    let port = match load_config(config) {
-        Ok((config, _, _)) => config.http_mgmt_port,
-        // A file being edited may not parse (that is what `reload` is for): find the port
-        // the daemon was started with by reading the one line that matters.
-        Err(e) => match config.and_then(|p| std::fs::read_to_string(p).ok()) {
-            Some(text) => text
-                .lines()
-                .filter_map(|l| l.split('#').next())
-                .find_map(|l| {
-                    let mut words = l.split_whitespace();
-                    (words.next() == Some("http-mgmt-port"))
-                        .then(|| words.next().and_then(|w| w.parse().ok()))
-                        .flatten()
-                })
-                .unwrap_or(8080),
-            None => return Err(e).context("reading the configuration to find http-mgmt-port"),
-        },
-    };
-    if port == 0 {
-        bail!("http-mgmt-port is 0: the management API is off");
-    }
-    Ok(port)
-}
-
-/// `pause queue|job NAME` and `resume queue|job NAME`.
-fn pause_or_resume(pause: bool, what: &str, name: &str, config: Option<&Path>) -> Result<ExitCode> {
-    let action = if pause { "pause" } else { "resume" };
-    let path = match what {
-        "queue" => format!("/{action}Queue?queue={}", mgmt_client::encode(name)),
-        _ => format!("/{action}Job?jobId={}", mgmt_client::encode(name)),
-    };
-    let body = mgmt_client::post(mgmt_port(config)?, &path)?;
-    println!("{}", body["data"]["result"].as_str().unwrap_or("done."));
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `suppression list|add|remove` through the management API's `/suppressions`; an API
@@ -463,30 +368,13 @@ fn suppression(command: SuppressionCmd) -> Result<ExitCode> {
             json,
             config,
         } => {
-            let mut q = Vec::new();
-            if let Some(v) = subaccount {
-                q.push(format!("subaccount={v}"));
-            }
-            if let Some(v) = address {
-                q.push(format!("address={}", mgmt_client::encode(&v)));
-            }
-            if let Some(v) = reason {
-                q.push(format!("reason={}", mgmt_client::encode(&v)));
-            }
-            if let Some(v) = limit {
-                q.push(format!("limit={v}"));
-            }
-            let path = if q.is_empty() {
-                "/suppressions".to_string()
-            } else {
-                format!("/suppressions?{}", q.join("&"))
+            let query = SuppressionQuery {
+                subaccount: subaccount.map(|v| v.to_string()),
+                address,
+                reason,
+                limit: limit.map(|v| v.to_string()),
             };
-            let body = mgmt_client::get(mgmt_port(config.as_deref())?, &path)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
-            } else {
-                print!("{}", render_suppressions(&body));
-            }
+            admin::suppression_list(query, json, config.as_deref())
         }
         SuppressionCmd::Add {
             address,
@@ -494,227 +382,17 @@ fn suppression(command: SuppressionCmd) -> Result<ExitCode> {
             description,
             config,
         } => {
-            let body = mgmt_client::post_json(
-                mgmt_port(config.as_deref())?,
-                "/suppressions",
-                &serde_json::json!({
-                    "address": address,
-                    "subaccount": subaccount,
-                    "description": description,
-                }),
-            )?;
-            if body["added"].as_bool() == Some(false) {
-                println!("{address} was already suppressed for subaccount {subaccount}; entry refreshed.");
-            } else {
-                println!("{address} suppressed for subaccount {subaccount}.");
-            }
+            let entry = NewSuppression {
+                address,
+                subaccount,
+                description,
+            };
+            admin::suppression_add(entry, config.as_deref())
         }
         SuppressionCmd::Remove {
             address,
             subaccount,
             config,
-        } => {
-            mgmt_client::delete(
-                mgmt_port(config.as_deref())?,
-                &format!(
-                    "/suppressions?address={}&subaccount={subaccount}",
-                    mgmt_client::encode(&address)
-                ),
-            )?;
-            println!("{address} is no longer suppressed for subaccount {subaccount}.");
-        }
+        } => admin::suppression_remove(address, subaccount, config.as_deref()),
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The `suppression list` table: columns sized to their content, descriptions on one line.
-fn render_suppressions(body: &Value) -> String {
-    let rows: Vec<[String; 5]> = body["results"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|r| {
-            let text = |k: &str| r[k].as_str().unwrap_or("").to_string();
-            [
-                text("address"),
-                r["subaccount"].to_string(),
-                text("reason"),
-                text("created"),
-                text("description")
-                    .chars()
-                    .map(|c| if c.is_control() { ' ' } else { c })
-                    .collect(),
-            ]
-        })
-        .collect();
-    let header = ["address", "subaccount", "reason", "created", "description"];
-    let width = |i: usize| {
-        rows.iter()
-            .map(|r| r[i].chars().count())
-            .chain([header[i].len()])
-            .max()
-            .unwrap_or(0)
-    };
-    let (wa, ws, wr, wc) = (width(0), width(1), width(2), width(3));
-    let mut out = String::new();
-    for r in std::iter::once(header.map(String::from)).chain(rows.iter().cloned()) {
-        let line = format!(
-            "{:<wa$} {:>ws$} {:<wr$} {:<wc$} {}",
-            r[0], r[1], r[2], r[3], r[4]
-        );
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out.push_str(&format!(
-        "{} of {} suppressed address(es).\n",
-        rows.len(),
-        body["total"].as_u64().unwrap_or(rows.len() as u64)
-    ));
-    out
-}
-
-/// Text tables in the spirit of `pmta show …`.
-/// A count from the API, as a number (a JSON value's `Display` ignores column widths).
-fn num(v: &Value) -> u64 {
-    v.as_u64().unwrap_or(0)
-}
-
-/// `show queues`' `st` column: `P` paused, `B` backoff mode, `R` retry mode (combined).
-fn queue_state(q: &Value) -> String {
-    let mut st = String::new();
-    if q["paused"].as_bool() == Some(true) {
-        st.push('P');
-    }
-    if q["mode"] == "backoff" {
-        st.push('B');
-    }
-    if q["retry"].as_bool() == Some(true) {
-        st.push('R');
-    }
-    st
-}
-
-fn render(what: &str, body: &Value) -> String {
-    let mut out = String::new();
-    let data = &body["data"];
-    match what {
-        "status" => {
-            out.push_str(&format!(
-                "{} {} on {}: {}, up {}s\n",
-                data["product"]["name"].as_str().unwrap_or("petrel"),
-                data["product"]["version"].as_str().unwrap_or(""),
-                data["hostName"].as_str().unwrap_or("?"),
-                data["status"].as_str().unwrap_or("?"),
-                data["uptimeSeconds"]
-            ));
-            if let Some(sections) = data["counters"].as_object() {
-                for (name, values) in sections {
-                    let pairs: Vec<String> = values
-                        .as_object()
-                        .map(|o| o.iter().map(|(k, v)| format!("{k}={v}")).collect())
-                        .unwrap_or_default();
-                    out.push_str(&format!("{name:<12} {}\n", pairs.join(" ")));
-                }
-            }
-        }
-        "queues" => {
-            let rows = data["queues"].as_array().cloned().unwrap_or_default();
-            out.push_str(&format!(
-                "{:<48} {:>8} {:>8} {:>10} {:>5}\n",
-                "queue", "#rcpt", "#msg", "kbytes", "st"
-            ));
-            for q in &rows {
-                out.push_str(&format!(
-                    "{:<48} {:>8} {:>8} {:>10} {:>5}\n",
-                    q["queue"].as_str().unwrap_or(""),
-                    num(&q["rcp"]),
-                    num(&q["msg"]),
-                    num(&q["kb"]),
-                    queue_state(q)
-                ));
-            }
-            out.push_str(&format!("{} of {} queues.\n", rows.len(), rows.len()));
-        }
-        "domains" => {
-            let rows = data["domains"].as_array().cloned().unwrap_or_default();
-            out.push_str(&format!(
-                "{:<40} {:>8} {:>8} {:>10}\n",
-                "domain", "#rcpt", "#msg", "kbytes"
-            ));
-            for d in &rows {
-                out.push_str(&format!(
-                    "{:<40} {:>8} {:>8} {:>10}\n",
-                    d["domain"].as_str().unwrap_or(""),
-                    num(&d["rcp"]),
-                    num(&d["msg"]),
-                    num(&d["kb"])
-                ));
-            }
-            out.push_str(&format!("{} domains shown.\n", rows.len()));
-        }
-        "jobs" => {
-            let rows = data["jobs"].as_array().cloned().unwrap_or_default();
-            out.push_str(&format!(
-                "{:<40} {:>8} {:>7}\n",
-                "job-id", "#rcpt", "paused"
-            ));
-            for j in &rows {
-                out.push_str(&format!(
-                    "{:<40} {:>8} {:>7}\n",
-                    j["job"].as_str().unwrap_or(""),
-                    num(&j["recipients"]),
-                    if j["paused"].as_bool() == Some(true) {
-                        "yes"
-                    } else {
-                        "no"
-                    }
-                ));
-            }
-            out.push_str(&format!("Total of {} job(s).\n", rows.len()));
-        }
-        "vmtas" => {
-            let rows = data["vmtas"].as_array().cloned().unwrap_or_default();
-            out.push_str(&format!(
-                "{:<24} {:>8} {:>8} {:>6}\n",
-                "name", "domains", "#rcpt", "conn"
-            ));
-            for v in &rows {
-                out.push_str(&format!(
-                    "{:<24} {:>8} {:>8} {:>6}\n",
-                    v["name"].as_str().unwrap_or(""),
-                    num(&v["domains"]),
-                    num(&v["recipients"]),
-                    num(&v["connections"])
-                ));
-            }
-            out.push_str(&format!("{} of {} virtual MTAs.\n", rows.len(), rows.len()));
-        }
-        "messages" => {
-            let rows = data["messages"].as_array().cloned().unwrap_or_default();
-            for m in &rows {
-                out.push_str(&format!(
-                    "{} from=<{}> vmta={} job={} rcpts={}\n",
-                    m["id"].as_str().unwrap_or(""),
-                    m["orig"].as_str().unwrap_or(""),
-                    m["vmta"].as_str().unwrap_or(""),
-                    m["jobId"].as_str().unwrap_or("-"),
-                    m["rcpts"]
-                        .as_array()
-                        .map(|a| a
-                            .iter()
-                            .filter_map(|v| v.as_str())
-                            .collect::<Vec<_>>()
-                            .join(","))
-                        .unwrap_or_default()
-                ));
-            }
-            out.push_str(&format!("{} message(s).\n", rows.len()));
-        }
-        _ => {
-            out.push_str(&serde_json::to_string_pretty(data).unwrap_or_default());
-            out.push('\n');
-        }
-    }
-    out
 }

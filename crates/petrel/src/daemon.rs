@@ -8,9 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
 use petrel_accounting::Accounting;
-use petrel_delivery::{Engine, Recorders, SystemClock};
-use petrel_listener::Context;
-use petrel_mgmt::{AccessLevel, AccessRule, Mgmt, Reloader};
+use petrel_config::{Config, LiveConfig};
+use petrel_delivery::{Engine, Parts};
+use petrel_listener::{Context, Hooks};
+use petrel_mgmt::{AccessLevel, AccessRule, Inbound, InboundSource, Mgmt, Reloader};
+use petrel_mgmt_api::ReloadResult;
+use petrel_record::{AccountingSink, Recorder, SignalsSink, Sink};
 use petrel_spool::{Spool, SpoolOptions};
 use tracing::{info, warn};
 
@@ -50,7 +53,9 @@ async fn run(
     spool: Spool,
     file: Option<PathBuf>,
 ) -> Result<()> {
-    let ctx = Context::new(config.clone(), spool.clone()).context("loading the TLS certificate")?;
+    petrel_listener::check_tls(&config).context("loading the TLS certificate")?;
+    // The one configuration handle every part reads; `reload` replaces it.
+    let live = LiveConfig::new(config.clone());
     let accounting = if config.acct_files.is_empty() {
         None
     } else {
@@ -72,37 +77,36 @@ async fn run(
         );
         Some(Arc::new(list))
     };
-    let engine = Engine::start(
-        spool.clone(),
-        config.clone(),
-        Recorders {
-            accounting: accounting.clone(),
-            events: events.clone(),
-        },
-        Arc::new(SystemClock),
-        std::time::Duration::from_secs(1),
-    )
-    .context("starting the delivery engine")?;
-    {
-        // Every durable commit is recorded (r rows, reception events) and queued.
-        let engine = engine.clone();
-        ctx.set_commit_hook(Arc::new(move |id| engine.received(id)));
-    }
-    engine.set_suppression(suppression.clone());
+    let recorder = recorder(accounting.as_ref(), events.as_ref());
     let return_path_keys = returns::load_keys(&config)?;
-    engine.set_return_path_keys(return_path_keys.clone());
-    let returns = returns::install(
-        &ctx,
-        &config,
-        return_path_keys,
-        petrel_returns::Recorders {
-            accounting: accounting.clone(),
-            events: events.clone(),
-            suppression: suppression.clone(),
-        },
-    );
     let tracking_keys = tracking::load_keys(&config)?;
-    engine.set_tracking_keys(tracking_keys.clone());
+    // Built with every part before it queues the mail recovered from the spool, so that mail
+    // is suppressed, VERP-signed and tracked like any other.
+    let engine = Engine::start(Parts {
+        recorder: recorder.clone(),
+        suppression: suppression.clone(),
+        return_path_keys: return_path_keys.clone(),
+        tracking_keys: tracking_keys.clone(),
+        ..Parts::new(spool.clone(), live.clone())
+    })
+    .context("starting the delivery engine")?;
+    let returns = returns::processor(&config, return_path_keys, recorder, suppression.clone());
+    let ctx = Context::new(
+        live.clone(),
+        spool.clone(),
+        Hooks {
+            // Every durable commit is recorded (r rows, reception events) and queued.
+            on_commit: Some({
+                let engine = engine.clone();
+                Arc::new(move |id| engine.received(id))
+            }),
+            on_returned: returns
+                .as_ref()
+                .map(|p| returns::hook(p.clone(), live.clone())),
+        },
+    )
+    .context("loading the TLS certificate")?;
+    // A person following an unsubscribe link joins the list the engine checks.
     let tracking_host = tracking::start_host(
         &config,
         tracking_keys.as_ref(),
@@ -121,9 +125,8 @@ async fn run(
         .collect();
 
     let reloader: Option<Reloader> = file.clone().map(|path| {
-        let ctx = ctx.clone();
-        let engine = engine.clone();
-        let f: Reloader = Arc::new(move || reload(&ctx, &engine, &path));
+        let (live, started) = (live.clone(), config.clone());
+        let f: Reloader = Arc::new(move |apply| reload(&live, &started, &path, apply));
         f
     });
     let mut mgmt_addr = None;
@@ -142,7 +145,27 @@ async fn run(
             format!("cannot bind the management API on {addr} (http-mgmt-port)")
         })?;
         mgmt_addr = Some(addr);
-        let mut mgmt = Mgmt::new(ctx.clone(), Some(engine.clone()), rules, reloader.clone());
+        let inbound: InboundSource = {
+            let ctx = ctx.clone();
+            Arc::new(move || {
+                use std::sync::atomic::Ordering::Relaxed;
+                let s = &ctx.stats;
+                Inbound {
+                    connections: s.connections.load(Relaxed),
+                    messages: s.messages.load(Relaxed),
+                    recipients: s.recipients.load(Relaxed),
+                    rejections: s.rejections.load(Relaxed),
+                }
+            })
+        };
+        let mut mgmt = Mgmt::new(
+            live.clone(),
+            spool.clone(),
+            Some(engine.clone()),
+            rules,
+            reloader.clone(),
+        )
+        .with_inbound(inbound);
         if let Some(list) = &suppression {
             mgmt = mgmt.with_suppression(list.clone());
         }
@@ -179,7 +202,7 @@ async fn run(
     eprintln!("{line}");
 
     let serve = tokio::spawn(petrel_listener::serve(ctx.clone(), listeners));
-    wait_for_shutdown(&ctx, &engine, file.as_deref()).await;
+    wait_for_shutdown(&live, &config, file.as_deref()).await;
     serve.abort();
     info!("petrel stopping");
     // Close the spool before the recorders: an outcome that arrives later can no longer be
@@ -211,21 +234,69 @@ async fn run(
     Ok(())
 }
 
-fn reload(ctx: &Context, engine: &Engine, path: &Path) -> Result<String, String> {
-    let loaded = petrel_config::load(path)
-        .map_err(|e| format!("reload failed, old configuration kept:\n{e}"))?;
+/// The one recorder every outcome goes through: accounting rows when `<acct-file>`s are
+/// configured, Signals events when `<signals>` is, counters always.
+fn recorder(
+    accounting: Option<&Arc<Accounting>>,
+    events: Option<&Arc<petrel_events::EventSpool>>,
+) -> Recorder {
+    let mut sinks: Vec<Arc<dyn Sink>> = Vec::new();
+    if let Some(a) = accounting {
+        sinks.push(Arc::new(AccountingSink::new(a.clone())));
+    }
+    if let Some(e) = events {
+        sinks.push(Arc::new(SignalsSink::new(e.clone())));
+    }
+    Recorder::new(sinks)
+}
+
+/// Re-reads the configuration file and (with `apply`) gives it to every part; on any error
+/// the old configuration stays. Settings that differ from those the daemon `started` with
+/// and that only a restart can apply are named (again at every reload until a restart).
+fn reload(
+    live: &LiveConfig,
+    started: &Config,
+    path: &Path,
+    apply: bool,
+) -> Result<ReloadResult, String> {
+    let failed = |e: String| {
+        if apply {
+            format!("reload failed, old configuration kept:\n{e}")
+        } else {
+            format!("the configuration cannot be reloaded:\n{e}")
+        }
+    };
+    let loaded = petrel_config::load(path).map_err(|e| failed(e.to_string()))?;
+    let config = Arc::new(loaded.config);
+    petrel_listener::check_tls(&config).map_err(|e| failed(e.to_string()))?;
+    let restart_needed = petrel_config::restart_needed(started, &config);
+    let file = Some(path.display().to_string());
+    if !apply {
+        return Ok(ReloadResult {
+            result: "The configuration can be reloaded.".into(),
+            file,
+            restart_needed,
+        });
+    }
     for w in &loaded.warnings {
         warn!("config: {w}");
     }
-    let config = Arc::new(loaded.config);
-    ctx.reload(config.clone())
-        .map_err(|e| format!("reload failed, old configuration kept: {e}"))?;
-    engine.reload(config);
+    live.replace(config);
     info!("configuration reloaded from {}", path.display());
-    Ok("Configuration reloaded.".into())
+    if !restart_needed.is_empty() {
+        warn!(
+            "config: these changes take effect only after a restart: {}",
+            restart_needed.join(", ")
+        );
+    }
+    Ok(ReloadResult {
+        result: "Configuration reloaded.".into(),
+        file,
+        restart_needed,
+    })
 }
 
-async fn wait_for_shutdown(ctx: &Arc<Context>, engine: &Engine, file: Option<&Path>) {
+async fn wait_for_shutdown(live: &LiveConfig, started: &Config, file: Option<&Path>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -241,8 +312,8 @@ async fn wait_for_shutdown(ctx: &Arc<Context>, engine: &Engine, file: Option<&Pa
             _ = int.recv() => return,
             _ = hup.recv() => {
                 if let Some(path) = file {
-                    match reload(ctx, engine, path) {
-                        Ok(m) => info!("{m}"),
+                    match reload(live, started, path, true) {
+                        Ok(r) => info!("{}", r.result),
                         Err(e) => warn!("{e}"),
                     }
                 }

@@ -1,105 +1,88 @@
-//! A minimal HTTP/1.1 client for the CLI: one request to the local management API.
-//! Enough for JSON GET/POST on loopback without pulling an HTTP client stack into the build.
+//! The CLI's client for the running daemon's management API: the typed requests and
+//! answers of `petrel-mgmt-api`, over the workspace's one HTTP client.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
-use serde_json::Value;
+use anyhow::{bail, Context, Result};
+use petrel_mgmt_api::ErrorBody;
+use reqwest::blocking::{Client as Http, RequestBuilder};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-fn request(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).with_context(|| {
-        format!("cannot reach the petrel daemon on 127.0.0.1:{port} (is it running?)")
-    })?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let content_type = if body.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/json\r\n"
-    };
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/json\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| anyhow!("malformed HTTP answer from the daemon"))?;
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| anyhow!("malformed HTTP status line"))?;
-    let chunked = head.lines().any(|l| {
-        l.to_ascii_lowercase().starts_with("transfer-encoding:")
-            && l.to_ascii_lowercase().contains("chunked")
-    });
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    let value: Value = serde_json::from_str(&body)
-        .with_context(|| format!("daemon answered {status} with non-JSON body"))?;
-    if status >= 400 {
-        bail!(
-            "daemon answered {status}: {}",
-            value["error"].as_str().unwrap_or(&body)
-        );
-    }
-    Ok(value)
+/// The management API of the daemon listening on `127.0.0.1:port`.
+pub struct Client {
+    port: u16,
+    http: Http,
 }
 
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || after.len() < n {
-            break;
+impl Client {
+    /// A client for the daemon on `port`, giving up on an answer after `timeout`.
+    pub fn new(port: u16, timeout: Duration) -> Result<Client> {
+        let http = Http::builder()
+            .timeout(timeout)
+            .build()
+            .context("setting up the HTTP client")?;
+        Ok(Client { port, http })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// `GET path` with `query` parameters.
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &(impl Serialize + ?Sized),
+    ) -> Result<T> {
+        self.send(self.http.get(self.url(path)).query(query))
+    }
+
+    /// `POST path` with `query` parameters and no body.
+    pub fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &(impl Serialize + ?Sized),
+    ) -> Result<T> {
+        self.send(self.http.post(self.url(path)).query(query))
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &(impl Serialize + ?Sized),
+    ) -> Result<T> {
+        self.send(self.http.post(self.url(path)).json(body))
+    }
+
+    /// `DELETE path` with `query` parameters.
+    pub fn delete<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &(impl Serialize + ?Sized),
+    ) -> Result<T> {
+        self.send(self.http.delete(self.url(path)).query(query))
+    }
+
+    /// Sends the request; an error answer becomes an error naming its status and message.
+    fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T> {
+        let port = self.port;
+        let response = request.send().with_context(|| {
+            format!("cannot reach the petrel daemon on 127.0.0.1:{port} (is it running?)")
+        })?;
+        let status = response.status().as_u16();
+        let body = response
+            .text()
+            .with_context(|| format!("reading the daemon's answer ({status})"))?;
+        if status >= 400 {
+            let error = serde_json::from_str::<ErrorBody>(&body).map_or(body, |e| e.error);
+            bail!("daemon answered {status}: {error}");
         }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
+        serde_json::from_str(&body)
+            .with_context(|| format!("daemon answered {status} with an unexpected body: {body}"))
     }
-    out
 }
 
-/// `GET path`, parsed as JSON.
-pub fn get(port: u16, path: &str) -> Result<Value> {
-    request(port, "GET", path, None)
-}
-
-/// `POST path` with an empty body, parsed as JSON.
-pub fn post(port: u16, path: &str) -> Result<Value> {
-    request(port, "POST", path, None)
-}
-
-/// `POST path` with a JSON body, parsed as JSON.
-pub fn post_json(port: u16, path: &str, body: &Value) -> Result<Value> {
-    request(port, "POST", path, Some(body))
-}
-
-/// `DELETE path`, parsed as JSON.
-pub fn delete(port: u16, path: &str) -> Result<Value> {
-    request(port, "DELETE", path, None)
-}
-
-/// Percent-encodes a query value.
-pub fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
+/// No query parameters.
+pub const NO_QUERY: &[(&str, &str)] = &[];

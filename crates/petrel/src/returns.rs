@@ -2,12 +2,15 @@
 //! feedback-loop processor the SMTP listener hands in-scope mail to.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use anyhow::Result;
-use petrel_config::Config;
-use petrel_listener::{Context, ReturnedMail};
-use petrel_returns::{Recorders, ReturnPathKeys, ReturnsProcessor};
+use petrel_config::{Config, LiveConfig};
+use petrel_listener::{ReturnedMail, ReturnedMailHook};
+use petrel_record::Recorder;
+use petrel_returns::ReturnsProcessor;
+use petrel_suppression::SuppressionList;
+use petrel_verp::ReturnPathKeys;
 
 use crate::keys;
 
@@ -34,37 +37,39 @@ fn default_key_file(config: &Config) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("return-path.key"))
 }
 
-/// Installs the processor in the listener when the configuration has a bounce or
-/// feedback-loop processor. It reads the listener's current configuration for every message,
-/// so `reload` applies to it.
-pub fn install(
-    ctx: &Arc<Context>,
+/// The processor, when the configuration has a bounce or feedback-loop processor.
+pub fn processor(
     config: &Config,
     keys: Option<Arc<ReturnPathKeys>>,
-    recorders: Recorders,
+    recorder: Recorder,
+    suppression: Option<Arc<SuppressionList>>,
 ) -> Option<Arc<ReturnsProcessor>> {
     if config.bounce_processor.is_none() && config.feedback_loop_processor.is_none() {
         return None;
     }
-    let processor = Arc::new(ReturnsProcessor::new(keys.map(|k| (*k).clone()), recorders));
-    let weak: Weak<Context> = Arc::downgrade(ctx);
-    let p = processor.clone();
-    ctx.set_returned_mail_hook(Arc::new(move |m: &ReturnedMail<'_>| {
-        let Some(ctx) = weak.upgrade() else {
-            return Vec::new();
-        };
-        let config = ctx.config();
-        p.process(
-            &config,
-            &petrel_returns::ReturnedMail {
-                rcpt: m.rcpt,
-                mail_from: m.mail_from,
-                client_ip: Some(m.client_ip),
-                helo: m.helo,
-                message: m.message,
-            },
-        )
-        .deliver_to
-    }));
-    Some(processor)
+    Some(Arc::new(ReturnsProcessor::new(
+        keys.map(|k| (*k).clone()),
+        recorder,
+        suppression,
+    )))
+}
+
+/// The listener's hook for in-scope mail: it reads the current configuration for every
+/// message, so `reload` applies to it.
+pub fn hook(processor: Arc<ReturnsProcessor>, live: LiveConfig) -> ReturnedMailHook {
+    Arc::new(move |m: &ReturnedMail<'_>| {
+        let config = live.get();
+        processor
+            .process(
+                &config,
+                &petrel_returns::ReturnedMail {
+                    rcpt: m.rcpt,
+                    mail_from: m.mail_from,
+                    client_ip: Some(m.client_ip),
+                    helo: m.helo,
+                    message: m.message,
+                },
+            )
+            .deliver_to
+    })
 }

@@ -5,7 +5,7 @@
 //! `rb` / `rs` / `f` accounting rows; with Signals, SparkPost sees `out_of_band` and
 //! `spam_complaint` events. petrel does the same and more:
 //!
-//! * [`ReturnPathKeys`] signs the return path of each recipient's copy when the MAIL FROM is
+//! * `petrel_verp::ReturnPathKeys` signs the return path of each recipient's copy when the MAIL FROM is
 //!   one of the bounce processor's domains (VERP), so a bounce names exactly the copy it is
 //!   about, subaccount included — PowerMTA relies on the report's content only.
 //! * [`ReturnsProcessor::process`] parses one received message with `petrel-bounce`,
@@ -15,13 +15,7 @@
 //!
 //! The SMTP listener calls it; the events it writes are thin, and the Signals service
 //! completes them with the campaign, pool and sending IP of the delivery (enrichment).
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod process;
-mod verp;
 
-pub use process::{
-    recipient_message_id, Decision, Kind, Recorders, ReturnedMail, ReturnsProcessor, Stats,
-};
-pub use verp::{ReturnPathKeys, Verified};
+pub use process::{Decision, Kind, ReturnedMail, ReturnsProcessor, Stats};

@@ -8,14 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use petrel_accounting::{Accounting, AcctRecord, DsnAction, SrcType};
-use petrel_bounce::{Bounce, BouncedRecipient, Complaint, OriginalRefs, Returned};
-use petrel_config::{Config, RecordType};
-use petrel_events::{next_event_id, Event, EventKind, EventSpool};
+use petrel_bounce::{Bounce, Complaint, OriginalRefs, Returned};
+use petrel_config::Config;
+use petrel_record::{Attribution, Outcome, Recorder, RemoteReport};
 use petrel_suppression::{NewEntry, Reason, SuppressionList};
 use tracing::{debug, info, warn};
 
-use crate::verp::ReturnPathKeys;
+use petrel_verp::{recipient_message_id, ReturnPathKeys};
 
 /// A message received for an address in a processor's `<address-list>`.
 pub struct ReturnedMail<'a> {
@@ -67,45 +66,46 @@ pub struct Stats {
     pub unattributed: AtomicU64,
 }
 
-/// Where the processor records what it finds; each is optional like in the rest of petrel.
-#[derive(Default, Clone)]
-pub struct Recorders {
-    /// `rb`, `rs` and `f` rows.
-    pub accounting: Option<Arc<Accounting>>,
-    /// `out_of_band` and `spam_complaint` events (only with `<signals>`).
-    pub events: Option<Arc<EventSpool>>,
-    /// Hard-bounced and complaining recipients.
-    pub suppression: Option<Arc<SuppressionList>>,
-}
-
 /// The bounce and feedback-loop processor. One per daemon, shared by every SMTP session.
 pub struct ReturnsProcessor {
     keys: Option<ReturnPathKeys>,
-    rec: Recorders,
+    /// Where `rb` / `rs` / `f` rows and `out_of_band` / `spam_complaint` events go.
+    recorder: Recorder,
+    /// Hard-bounced and complaining recipients go on it.
+    suppression: Option<Arc<SuppressionList>>,
     /// What it has done since start.
     pub stats: Stats,
 }
 
-/// The Signals `message_id` of recipient `rcpt_index` of spooled message `spool_id`: the
-/// same form as the delivery engine's (16 hex digits of the spool id, then at least 4 of the
-/// index), so returned-mail events join the delivery events of the same recipient.
-pub fn recipient_message_id(spool_id: u64, rcpt_index: u32) -> String {
-    format!("{spool_id:016x}{rcpt_index:04x}")
-}
-
 /// The copy a report is about, as far as petrel could tell.
-struct Attribution {
+struct Attributed {
     message_id: Option<String>,
     subaccount: u64,
     verified: bool,
 }
 
+impl Attributed {
+    /// What the records say about the copy: nothing without a message id.
+    fn copy(&self) -> Option<Attribution<'_>> {
+        self.message_id.as_deref().map(|message_id| Attribution {
+            message_id,
+            subaccount: self.subaccount,
+        })
+    }
+}
+
 impl ReturnsProcessor {
-    /// A processor that verifies return paths with `keys` and records into `rec`.
-    pub fn new(keys: Option<ReturnPathKeys>, rec: Recorders) -> ReturnsProcessor {
+    /// A processor that verifies return paths with `keys`, records what it finds with
+    /// `recorder` and suppresses on `suppression`.
+    pub fn new(
+        keys: Option<ReturnPathKeys>,
+        recorder: Recorder,
+        suppression: Option<Arc<SuppressionList>>,
+    ) -> ReturnsProcessor {
         ReturnsProcessor {
             keys,
-            rec,
+            recorder,
+            suppression,
             stats: Stats::default(),
         }
     }
@@ -170,7 +170,7 @@ impl ReturnsProcessor {
         to: &str,
         original: &OriginalRefs,
         recipients: impl Iterator<Item = &'r str> + Clone,
-    ) -> Attribution {
+    ) -> Attributed {
         let verified = self.keys.as_ref().and_then(|k| {
             k.verify(to, recipients.clone()).or_else(|| {
                 original
@@ -180,14 +180,14 @@ impl ReturnsProcessor {
             })
         });
         match verified {
-            Some(v) => Attribution {
+            Some(v) => Attributed {
                 message_id: Some(recipient_message_id(v.spool_id, v.rcpt_index)),
                 subaccount: v.subaccount,
                 verified: true,
             },
             None => {
                 self.stats.unattributed.fetch_add(1, Ordering::Relaxed);
-                Attribution {
+                Attributed {
                     message_id: original
                         .message_id
                         .as_deref()
@@ -208,20 +208,27 @@ impl ReturnsProcessor {
                 .action
                 .as_deref()
                 .is_some_and(|a| a.eq_ignore_ascii_case("delayed"));
-            self.account_bounce(mail, b, r, failed, now);
+            let report = RemoteReport {
+                at: now,
+                failed,
+                to: mail.rcpt,
+                client: (mail.helo, mail.client_ip),
+                recipient: &r.address,
+                status: r.status.as_deref(),
+                diagnostic: r.diagnostic.as_deref(),
+                reply_code: r.reply_code,
+                remote_mta: r.remote_mta.as_deref(),
+                reporting_mta: b.reporting_mta.as_deref(),
+                category: &r.bounce_cat,
+                class: r.bounce_class,
+                original_headers: &b.original.headers,
+                campaign: b.original.x_job.as_deref(),
+                copy: at.copy(),
+            };
+            self.recorder.record(config, &Outcome::Reported(report));
             if !failed {
                 continue;
             }
-            self.emit(config, || {
-                let mut e = self.base_event(EventKind::OutOfBand, &at, &r.address, now)?;
-                e.msg_from = Some(mail.rcpt.to_string());
-                e.campaign_id = b.original.x_job.clone();
-                e.bounce_class = Some(r.bounce_class);
-                e.error_code = r.reply_code;
-                e.raw_reason = r.diagnostic.clone().or_else(|| r.status.clone());
-                e.recv_method = Some("esmtp".into());
-                Some(e)
-            });
             if r.hard && at.verified && config.suppress_hard_bounces {
                 self.suppress(
                     &r.address,
@@ -245,32 +252,20 @@ impl ReturnsProcessor {
     fn complaint(&self, config: &Config, mail: &ReturnedMail<'_>, c: &Complaint, now: SystemTime) {
         for rcpt in &c.recipients {
             let at = self.attribute(mail.rcpt, &c.original, std::iter::once(rcpt.as_str()));
-            if let Some(acct) = &self.rec.accounting {
-                let mut rec = AcctRecord::new(RecordType::FeedbackLoop, now);
-                rec.rep_source_ip = c.source_ip.as_deref().and_then(|s| s.parse().ok());
-                rec.feedback_type = c.feedback_type.clone();
-                rec.format = "arf".into();
-                rec.user_agent = c.user_agent.clone().unwrap_or_default();
-                rec.orig = mail.rcpt.to_string();
-                rec.rcpt = rcpt.clone();
-                rec.reporting_mta = c.reported_by.clone().unwrap_or_default();
-                rec.reported_domain = c.reported_by.clone().unwrap_or_default();
-                rec.dlv_source_ip = rec.rep_source_ip;
-                rec.headers = c.original.headers.clone();
-                if let Err(e) = acct.record(rec) {
-                    warn!("accounting: {e}");
-                }
-            }
-            self.emit(config, || {
-                let mut e = self.base_event(EventKind::SpamComplaint, &at, rcpt, now)?;
-                e.fbtype = Some(c.feedback_type.clone());
-                e.report_by = c.reported_by.clone();
-                e.report_to = Some(mail.rcpt.to_string());
-                e.user_agent = c.user_agent.clone();
-                e.campaign_id = c.original.x_job.clone();
-                e.sending_ip = c.source_ip.as_deref().and_then(|s| s.parse().ok());
-                Some(e)
-            });
+            let complaint = petrel_record::Complaint {
+                at: now,
+                to: mail.rcpt,
+                recipient: rcpt,
+                feedback_type: &c.feedback_type,
+                user_agent: c.user_agent.as_deref(),
+                reported_by: c.reported_by.as_deref(),
+                source_ip: c.source_ip.as_deref(),
+                original_headers: &c.original.headers,
+                campaign: c.original.x_job.as_deref(),
+                copy: at.copy(),
+            };
+            self.recorder
+                .record(config, &Outcome::Complained(complaint));
             // A "not-spam" report takes a complaint back; it never suppresses.
             if !c.feedback_type.eq_ignore_ascii_case("not-spam") && config.suppress_complaints {
                 self.suppress(
@@ -287,102 +282,8 @@ impl ReturnsProcessor {
         }
     }
 
-    fn account_bounce(
-        &self,
-        mail: &ReturnedMail<'_>,
-        b: &Bounce,
-        r: &BouncedRecipient,
-        failed: bool,
-        now: SystemTime,
-    ) {
-        let Some(acct) = &self.rec.accounting else {
-            return;
-        };
-        let kind = if failed {
-            RecordType::RemoteBounce
-        } else {
-            RecordType::RemoteStatus
-        };
-        let mut rec = AcctRecord::new(kind, now);
-        rec.orig = mail.rcpt.to_string();
-        rec.rcpt = r.address.clone();
-        rec.dsn_action = (!failed).then_some(DsnAction::Delayed);
-        rec.dsn_status = r.status.as_deref().and_then(|s| s.parse().ok());
-        rec.dsn_diag = r
-            .diagnostic
-            .as_deref()
-            .map(|d| {
-                if d.contains(';') {
-                    d.to_string()
-                } else {
-                    format!("smtp;{d}")
-                }
-            })
-            .unwrap_or_default();
-        rec.dsn_mta = r.remote_mta.clone().unwrap_or_default();
-        rec.dsn_reporting_mta = b.reporting_mta.clone().unwrap_or_default();
-        rec.bounce_cat = r.bounce_cat.clone();
-        rec.src_type = Some(SrcType::Smtp);
-        rec.src_mta = match mail.client_ip {
-            Some(ip) => format!("{} ({ip})", mail.helo),
-            None => mail.helo.to_string(),
-        };
-        rec.env_id = b
-            .original
-            .headers
-            .iter()
-            .find(|(n, _)| n == "original-envelope-id")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        rec.format = "dsn".into();
-        rec.headers = b.original.headers.clone();
-        if let Err(e) = acct.record(rec) {
-            warn!("accounting: {e}");
-        }
-    }
-
-    /// The fields every returned-mail event shares; `None` without a message id (SparkPost
-    /// refuses events without one).
-    fn base_event(
-        &self,
-        kind: EventKind,
-        at: &Attribution,
-        rcpt: &str,
-        now: SystemTime,
-    ) -> Option<Event> {
-        let Some(message_id) = at.message_id.clone() else {
-            info!(
-                rcpt,
-                "returned mail names no message: no {} event",
-                kind.public_type()
-            );
-            return None;
-        };
-        let mut e = Event::new(kind, next_event_id(), message_id, now);
-        e.rcpt_to = Some(rcpt.to_ascii_lowercase());
-        e.raw_rcpt_to = Some(rcpt.to_string());
-        let domain = rcpt.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
-        e.routing_domain = domain.clone();
-        e.recipient_domain = domain;
-        e.subaccount_id = at.subaccount;
-        e.delv_method = Some("esmtp".into());
-        Some(e)
-    }
-
-    fn emit(&self, config: &Config, make: impl FnOnce() -> Option<Event>) {
-        let (Some(events), Some(sig)) = (&self.rec.events, &config.signals) else {
-            return;
-        };
-        if let Some(mut e) = make() {
-            e.customer_id = sig.customer_id;
-            if let Err(err) = events.emit(&e) {
-                warn!("signals: {err}");
-            }
-        }
-    }
-
     fn suppress(&self, address: &str, subaccount: u64, reason: Reason, description: String) {
-        let Some(list) = &self.rec.suppression else {
+        let Some(list) = &self.suppression else {
             return;
         };
         let entry = NewEntry {
@@ -478,11 +379,8 @@ mod tests {
 
     fn processor(dir: &std::path::Path) -> (ReturnsProcessor, Arc<SuppressionList>) {
         let list = Arc::new(SuppressionList::open(&dir.join("s.db")).unwrap());
-        let rec = Recorders {
-            suppression: Some(list.clone()),
-            ..Recorders::default()
-        };
-        (ReturnsProcessor::new(Some(keys()), rec), list)
+        let p = ReturnsProcessor::new(Some(keys()), Recorder::default(), Some(list.clone()));
+        (p, list)
     }
 
     fn mail<'a>(rcpt: &'a str, message: &'a [u8]) -> ReturnedMail<'a> {
@@ -580,14 +478,5 @@ mod tests {
         );
         assert_eq!(d.deliver_to, vec!["errors@example.com".to_string()]);
         assert!(list.is_empty());
-    }
-
-    #[test]
-    fn message_ids_match_the_delivery_engines() {
-        assert_eq!(
-            recipient_message_id(0x0123_4567_89ab_cdef, 7),
-            "0123456789abcdef0007"
-        );
-        assert_eq!(recipient_message_id(1, 0x12345), "000000000000000112345");
     }
 }

@@ -1,6 +1,12 @@
-//! Event type names: SparkPost's ingest API takes the MTA's internal names (`reception`,
-//! `inband`, …), its reports show public ones (`injection`, `bounce`, …). This is the one
-//! table that maps them (spec §2.1); everything that needs a type name goes through it.
+//! What each event type counts as. The names themselves (SparkPost's ingest names such as
+//! `reception` or `inband`, and the public ones its reports show, `injection`, `bounce`, …)
+//! live in `petrel-event-types`, the one table the emitter and the ingest validation read
+//! too; this module only says which metric a type feeds.
+
+use petrel_event_types as names;
+
+/// The public name of an ingest or public type name, if known (from the shared table).
+pub use petrel_event_types::public_name;
 
 /// A public event type that the analytics count. Types that exist but feed no metric
 /// (relay and A/B events) are [`EventType::Other`].
@@ -38,70 +44,38 @@ pub enum EventType {
     Other,
 }
 
-/// Ingest name → public name (spec §2.1).
-const INGEST_TO_PUBLIC: &[(&str, &str)] = &[
-    ("reception", "injection"),
-    ("delivery", "delivery"),
-    ("inband", "bounce"),
-    ("tempfail", "delay"),
-    ("outofband", "out_of_band"),
-    ("feedback", "spam_complaint"),
-    ("rejection", "policy_rejection"),
-    ("gen_rejection", "generation_rejection"),
-    ("gen_fail", "generation_failure"),
-    ("initial_open", "initial_open"),
-    ("open", "open"),
-    ("click", "click"),
-    ("amp_initial_open", "amp_initial_open"),
-    ("amp_open", "amp_open"),
-    ("amp_click", "amp_click"),
-    ("list", "list_unsubscribe"),
-    ("link", "link_unsubscribe"),
+/// The shared table's types and what each counts as; a known type not listed here (relay
+/// and A/B test events) counts as [`EventType::Other`].
+const COUNTED_AS: &[(&names::EventType, EventType)] = &[
+    (&names::RECEPTION, EventType::Injection),
+    (&names::DELIVERY, EventType::Delivery),
+    (&names::INBAND, EventType::Bounce),
+    (&names::TEMPFAIL, EventType::Delay),
+    (&names::OUTOFBAND, EventType::OutOfBand),
+    (&names::FEEDBACK, EventType::SpamComplaint),
+    (&names::REJECTION, EventType::PolicyRejection),
+    (&names::GEN_REJECTION, EventType::GenerationRejection),
+    (&names::GEN_FAIL, EventType::GenerationFailure),
+    (&names::INITIAL_OPEN, EventType::InitialOpen),
+    (&names::AMP_INITIAL_OPEN, EventType::InitialOpen),
+    (&names::OPEN, EventType::Open),
+    (&names::AMP_OPEN, EventType::Open),
+    (&names::CLICK, EventType::Click),
+    (&names::AMP_CLICK, EventType::Click),
+    (&names::LIST_UNSUBSCRIBE, EventType::ListUnsubscribe),
+    (&names::LINK_UNSUBSCRIBE, EventType::LinkUnsubscribe),
 ];
-
-/// Public names that are also accepted on ingest (SparkPost's behaviour is unconfirmed;
-/// accepting them helps hand-written data), with the type each counts as.
-const PUBLIC: &[(&str, EventType)] = &[
-    ("injection", EventType::Injection),
-    ("delivery", EventType::Delivery),
-    ("bounce", EventType::Bounce),
-    ("delay", EventType::Delay),
-    ("out_of_band", EventType::OutOfBand),
-    ("spam_complaint", EventType::SpamComplaint),
-    ("policy_rejection", EventType::PolicyRejection),
-    ("generation_rejection", EventType::GenerationRejection),
-    ("generation_failure", EventType::GenerationFailure),
-    ("initial_open", EventType::InitialOpen),
-    ("amp_initial_open", EventType::InitialOpen),
-    ("open", EventType::Open),
-    ("amp_open", EventType::Open),
-    ("click", EventType::Click),
-    ("amp_click", EventType::Click),
-    ("list_unsubscribe", EventType::ListUnsubscribe),
-    ("link_unsubscribe", EventType::LinkUnsubscribe),
-    ("relay_injection", EventType::Other),
-    ("relay_rejection", EventType::Other),
-    ("relay_delivery", EventType::Other),
-    ("relay_tempfail", EventType::Other),
-    ("relay_permfail", EventType::Other),
-    ("ab_test_completed", EventType::Other),
-    ("ab_test_cancelled", EventType::Other),
-];
-
-/// The public name of an ingest or public type name, if known.
-pub fn public_name(name: &str) -> Option<&'static str> {
-    INGEST_TO_PUBLIC
-        .iter()
-        .find(|(i, _)| *i == name)
-        .map(|(_, p)| *p)
-        .or_else(|| PUBLIC.iter().find(|(p, _)| *p == name).map(|(p, _)| *p))
-}
 
 impl EventType {
     /// The type of an ingest or public name, if known.
     pub fn parse(name: &str) -> Option<EventType> {
         let public = public_name(name)?;
-        PUBLIC.iter().find(|(p, _)| *p == public).map(|(_, t)| *t)
+        Some(
+            COUNTED_AS
+                .iter()
+                .find(|(t, _)| t.public == public)
+                .map_or(EventType::Other, |(_, counted)| *counted),
+        )
     }
 
     /// Opens and clicks: the events that make a recipient "engaged".
@@ -133,9 +107,22 @@ mod tests {
         assert_eq!(EventType::parse("amp_click"), Some(EventType::Click));
         assert_eq!(EventType::parse("inband"), Some(EventType::Bounce));
         assert_eq!(EventType::parse("bounce"), Some(EventType::Bounce));
+        assert_eq!(EventType::parse("relay_delivery"), Some(EventType::Other));
         assert_eq!(EventType::parse("banana"), None);
-        for (ingest, public) in INGEST_TO_PUBLIC {
-            assert!(EventType::parse(ingest).is_some(), "{ingest}");
+    }
+
+    #[test]
+    fn every_type_of_the_shared_table_is_counted() {
+        for t in names::EVENT_TYPES {
+            let ingest = EventType::parse(t.ingest);
+            assert!(
+                ingest.is_some_and(|k| k != EventType::Other),
+                "{}",
+                t.ingest
+            );
+            assert_eq!(EventType::parse(t.public), ingest, "{}", t.public);
+        }
+        for public in names::PUBLIC_ONLY {
             assert!(EventType::parse(public).is_some(), "{public}");
         }
     }

@@ -19,19 +19,11 @@ use petrel_signals_model::types::{self, EventType};
 
 use crate::timefmt;
 
-/// The wrapper keys SparkPost accepts (spec §1.3).
-const GROUPINGS: &[&str] = &[
-    "message_event",
-    "track_event",
-    "gen_event",
-    "adaptive_event",
-    "unsubscribe_event",
-    "relay_event",
-    "ab_test_event",
-];
+// The wrapper keys and the type names come from the table the emitter uses too
+// (`petrel-event-types`, re-exported by the analytics model).
+use petrel_event_types::GROUPINGS;
 
-/// Maps an ingest or public type name to the public name, if known (the one table lives in
-/// `petrel_signals_model::types`).
+/// Maps an ingest or public type name to the public name, if known.
 pub(crate) fn public_type(name: &str) -> Option<&'static str> {
     types::public_name(name)
 }

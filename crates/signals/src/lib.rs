@@ -6,8 +6,6 @@
 //! module per backend: schema, rollup maintenance, retention), [`api`] (parameters,
 //! validation, SparkPost's envelopes), and the pure definitions of what the numbers mean in
 //! the `petrel-signals-model` crate. See `docs/signals-service.md`.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 pub mod api;
 mod enrich;

@@ -15,10 +15,10 @@ use tokio_rustls::TlsConnector;
 
 use crate::dot::DotStuffer;
 use crate::envelope::{is_positive, prepare, Plan, Prepared, Transaction, TransactionOutcome};
-use crate::error::{ClientError, Phase};
 use crate::extensions::Extensions;
 use crate::options::{ClientOptions, Timeouts, TlsMode};
 use crate::tls::{client_config, server_name, TlsInfo};
+use petrel_reply_class::{one_line, ClientError, Phase};
 
 /// Message bytes encoded per write. Large enough that a typical message goes out in a few
 /// writes, small enough that the encode buffer stays small.
@@ -198,10 +198,7 @@ impl Connection {
                     reply,
                 });
             }
-            conn.tls_fallback = Some(format!(
-                "STARTTLS refused: {}",
-                crate::error::one_line(&reply)
-            ));
+            conn.tls_fallback = Some(format!("STARTTLS refused: {}", one_line(&reply)));
             return Ok(conn);
         }
         if conn.rpos < conn.rbuf.len() {

@@ -292,7 +292,7 @@ async fn required_tls_without_starttls_is_an_error() {
         .unwrap();
     assert!(matches!(err, ClientError::TlsUnavailable), "{err}");
     assert_eq!(err.phase(), Phase::StartTls);
-    let c = petrel_smtp_client::classify(None, Some(&err));
+    let c = petrel_reply_class::classify(None, Some(&err));
     assert!(!c.permanent);
 
     // Opportunistic carries on in plaintext.

@@ -7,9 +7,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{listen, opts, Peer};
-use petrel_smtp_client::{
-    classify, BounceCategory, ClientError, Connection, Phase, RecipientSpec, TlsMode, Transaction,
-};
+use petrel_reply_class::{classify, BounceCategory};
+use petrel_smtp_client::{ClientError, Connection, Phase, RecipientSpec, TlsMode, Transaction};
 
 fn tx<'a>(rcpts: &'a [RecipientSpec<'a>]) -> Transaction<'a> {
     Transaction {

@@ -4,8 +4,6 @@
 //! unit-tested and fuzzed on its own. Parsing follows RFC 5321 (commands, replies), RFC 1870
 //! (SIZE), RFC 6152 (8BITMIME), RFC 6531 (SMTPUTF8), RFC 3461 (DSN parameters), RFC 4954
 //! (AUTH) and RFC 3030 (BDAT).
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod auth;
 mod command;

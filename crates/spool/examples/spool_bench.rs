@@ -34,7 +34,7 @@ fn envelope(i: u64) -> Envelope {
         smtputf8: false,
         body_8bit: false,
         auth_user: None,
-        client_addr: Some("127.0.0.1:1".into()),
+        client_ip: Some([127, 0, 0, 1].into()),
         client_helo: None,
         received_at_unix_ms: 0,
         facts: Default::default(),

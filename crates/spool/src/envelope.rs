@@ -1,9 +1,11 @@
 //! The envelope stored with every message, and the message id.
 
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use petrel_smtp::Notify;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Identifies a spooled message for its whole life: the listener logs it, the delivery
 /// engine removes it by it, the management API shows it.
@@ -75,9 +77,15 @@ pub enum Ret {
 pub struct Recipient {
     /// The address as received (without angle brackets).
     pub address: String,
-    /// DSN `NOTIFY=` value as received, e.g. `"SUCCESS,FAILURE"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notify: Option<String>,
+    /// DSN `NOTIFY=` flags as received (`None`: no NOTIFY parameter). Stored as the
+    /// parameter's text (`"SUCCESS,FAILURE"`), parsed once here.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "notify_text::serialize",
+        deserialize_with = "notify_text::deserialize"
+    )]
+    pub notify: Option<Vec<Notify>>,
     /// DSN `ORCPT=` value as received, e.g. `"rfc822;user@example.com"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub orcpt: Option<String>,
@@ -138,9 +146,16 @@ pub struct Envelope {
     /// The authenticated submitter, if the session used AUTH.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_user: Option<String>,
-    /// The injecting client's address (`ip:port`), for accounting and abuse handling.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_addr: Option<String>,
+    /// The injecting client's IP address, for accounting (`rcvSourceIp`, `srcMta`), events
+    /// (`remote_addr`) and abuse handling. Stored as `client_addr`; spools that stored
+    /// `ip:port` there read back as the IP.
+    #[serde(
+        rename = "client_addr",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_ip"
+    )]
+    pub client_ip: Option<IpAddr>,
     /// The name the client gave in HELO/EHLO, for accounting (`srcMta`: `HELO-name (ip)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_helo: Option<String>,
@@ -186,6 +201,58 @@ impl MessageFacts {
     }
 }
 
+/// `NOTIFY=` flags as the parameter's text: what the spool stores, so records written before
+/// the flags were typed read back unchanged. Unknown words are skipped, not an error: a
+/// spooled message must always load.
+mod notify_text {
+    use super::*;
+
+    fn name(n: Notify) -> &'static str {
+        match n {
+            Notify::Never => "NEVER",
+            Notify::Success => "SUCCESS",
+            Notify::Failure => "FAILURE",
+            Notify::Delay => "DELAY",
+        }
+    }
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<Notify>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(list) => {
+                let text: Vec<&str> = list.iter().map(|n| name(*n)).collect();
+                s.serialize_str(&text.join(","))
+            }
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Notify>>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        Ok(text.map(|t| {
+            t.split(',')
+                .filter_map(|v| match v.trim().to_ascii_uppercase().as_str() {
+                    "NEVER" => Some(Notify::Never),
+                    "SUCCESS" => Some(Notify::Success),
+                    "FAILURE" => Some(Notify::Failure),
+                    "DELAY" => Some(Notify::Delay),
+                    _ => None,
+                })
+                .collect()
+        }))
+    }
+}
+
+/// The client address as stored: an IP, or (older spools) `ip:port`; anything else reads
+/// as unknown rather than failing the record.
+fn lenient_ip<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IpAddr>, D::Error> {
+    let text: Option<String> = Option::deserialize(d)?;
+    Ok(text.and_then(|t| {
+        t.parse::<IpAddr>()
+            .ok()
+            .or_else(|| t.parse::<SocketAddr>().ok().map(|a| a.ip()))
+    }))
+}
+
 impl Envelope {
     /// The virtual MTA name PowerMTA uses when no `<virtual-mta>` was selected.
     pub const DEFAULT_VMTA: &'static str = "{default}";
@@ -223,7 +290,7 @@ mod tests {
             smtputf8: false,
             body_8bit: true,
             auth_user: None,
-            client_addr: None,
+            client_ip: None,
             client_helo: None,
             received_at_unix_ms: 1,
             facts: Default::default(),
@@ -235,5 +302,29 @@ mod tests {
         assert_eq!(back, env);
         assert_eq!(env.recipients[0].domain(), "example.com");
         assert_eq!(Recipient::new("postmaster").domain(), "");
+    }
+
+    #[test]
+    fn notify_flags_and_client_ip_keep_their_stored_text() {
+        let mut env: Envelope = serde_json::from_str(
+            r#"{"mail_from":"a@b","recipients":[{"address":"c@d","notify":"success,FAILURE,bogus"}],
+                "vmta":"{default}","client_addr":"127.0.0.1:40000","received_at_unix_ms":1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            env.recipients[0].notify,
+            Some(vec![Notify::Success, Notify::Failure])
+        );
+        assert_eq!(env.client_ip, Some("127.0.0.1".parse().unwrap()));
+        env.client_ip = Some("::1".parse().unwrap());
+        let json = serde_json::to_string(&env).unwrap();
+        assert!(json.contains(r#""notify":"SUCCESS,FAILURE""#), "{json}");
+        assert!(json.contains(r#""client_addr":"::1""#), "{json}");
+        assert_eq!(serde_json::from_str::<Envelope>(&json).unwrap(), env);
+        let garbled: Envelope = serde_json::from_str(
+            r#"{"mail_from":"","recipients":[],"vmta":"v","client_addr":"nowhere","received_at_unix_ms":1}"#,
+        )
+        .unwrap();
+        assert_eq!(garbled.client_ip, None);
     }
 }

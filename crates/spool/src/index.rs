@@ -43,19 +43,18 @@ impl Entry {
     }
 }
 
-/// One line of the queue view: pending work for one recipient domain on one virtual MTA.
-/// This is what `pmta show queues` lists, so the management API can serve it directly.
+/// Pending work for one recipient domain, whichever queue it waits in: what `show domains`
+/// lists. (Queues, keyed by domain *and* virtual MTA, are the delivery engine's: a pool
+/// member or a `queue-to` target is only decided there.)
 #[derive(Serialize, Clone, Debug, PartialEq, Eq)]
-pub struct QueueSummary {
+pub struct DomainSummary {
     /// Recipient domain, lowercased.
     pub domain: String,
-    /// Virtual MTA name from the envelope.
-    pub vmta: String,
-    /// Recipients still pending for this domain and VMTA.
+    /// Recipients still pending for this domain.
     pub recipients: u64,
     /// Messages with at least one such recipient.
     pub messages: u64,
-    /// Body bytes of those messages (each message counted once per queue it is in).
+    /// Body bytes of those messages.
     pub bytes: u64,
 }
 
@@ -80,7 +79,7 @@ pub(crate) enum DoneOutcome {
 #[derive(Default)]
 pub(crate) struct Index {
     messages: BTreeMap<MessageId, Entry>,
-    queues: HashMap<(String, String), Agg>,
+    domains: HashMap<String, Agg>,
     recipients: u64,
     bytes: u64,
 }
@@ -100,19 +99,18 @@ fn contribution(entry: &Entry) -> Vec<(String, u64)> {
 
 impl Index {
     fn account(&mut self, entry: &Entry, add: bool) {
-        for (domain, n) in contribution(entry) {
-            let key = (domain, entry.envelope.vmta.clone());
+        for (key, n) in contribution(entry) {
             if add {
-                let agg = self.queues.entry(key).or_default();
+                let agg = self.domains.entry(key).or_default();
                 agg.recipients += n;
                 agg.messages += 1;
                 agg.bytes += entry.body_len;
-            } else if let Some(agg) = self.queues.get_mut(&key) {
+            } else if let Some(agg) = self.domains.get_mut(&key) {
                 agg.recipients -= n;
                 agg.messages -= 1;
                 agg.bytes -= entry.body_len;
                 if agg.messages == 0 {
-                    self.queues.remove(&key);
+                    self.domains.remove(&key);
                 }
             }
         }
@@ -188,14 +186,13 @@ impl Index {
         self.bytes
     }
 
-    /// Sorted by pending recipients (descending), then domain, then VMTA.
-    pub fn queue_summary(&self) -> Vec<QueueSummary> {
-        let mut out: Vec<QueueSummary> = self
-            .queues
+    /// Sorted by pending recipients (descending), then domain.
+    pub fn domain_summary(&self) -> Vec<DomainSummary> {
+        let mut out: Vec<DomainSummary> = self
+            .domains
             .iter()
-            .map(|((domain, vmta), agg)| QueueSummary {
+            .map(|(domain, agg)| DomainSummary {
                 domain: domain.clone(),
-                vmta: vmta.clone(),
                 recipients: agg.recipients,
                 messages: agg.messages,
                 bytes: agg.bytes,
@@ -205,7 +202,6 @@ impl Index {
             b.recipients
                 .cmp(&a.recipients)
                 .then_with(|| a.domain.cmp(&b.domain))
-                .then_with(|| a.vmta.cmp(&b.vmta))
         });
         out
     }
@@ -227,7 +223,7 @@ mod tests {
             smtputf8: false,
             body_8bit: false,
             auth_user: None,
-            client_addr: None,
+            client_ip: None,
             client_helo: None,
             received_at_unix_ms: 0,
             facts: Default::default(),
@@ -251,27 +247,12 @@ mod tests {
         );
         ix.insert(MessageId(2), Entry::new(env("v1", &["e@z.org"]), loc(), 10));
         ix.insert(MessageId(3), Entry::new(env("v2", &["f@b.com"]), loc(), 1));
-        let s = ix.queue_summary();
+        let s = ix.domain_summary();
         let view: Vec<_> = s
             .iter()
-            .map(|q| {
-                (
-                    q.domain.as_str(),
-                    q.vmta.as_str(),
-                    q.recipients,
-                    q.messages,
-                    q.bytes,
-                )
-            })
+            .map(|q| (q.domain.as_str(), q.recipients, q.messages, q.bytes))
             .collect();
-        assert_eq!(
-            view,
-            vec![
-                ("b.com", "v1", 2, 1, 100),
-                ("z.org", "v1", 2, 2, 110),
-                ("b.com", "v2", 1, 1, 1),
-            ]
-        );
+        assert_eq!(view, vec![("b.com", 3, 2, 101), ("z.org", 2, 2, 110)]);
         assert_eq!((ix.len(), ix.recipients(), ix.bytes()), (3, 5, 111));
 
         assert!(matches!(ix.mark_done(MessageId(1), 2), DoneOutcome::Marked));
@@ -288,7 +269,7 @@ mod tests {
             DoneOutcome::NotFound
         ));
         let z = ix
-            .queue_summary()
+            .domain_summary()
             .into_iter()
             .find(|q| q.domain == "z.org")
             .unwrap();
@@ -302,10 +283,10 @@ mod tests {
         assert!(ix.get(MessageId(3)).is_none());
         assert!(ix.remove(MessageId(2)).is_some());
         assert!(ix.remove(MessageId(2)).is_none());
-        assert_eq!(ix.queue_summary().len(), 1);
+        assert_eq!(ix.domain_summary().len(), 1);
         assert_eq!((ix.len(), ix.recipients(), ix.bytes()), (1, 2, 100));
         assert!(ix.remove(MessageId(1)).is_some());
-        assert!(ix.queue_summary().is_empty());
+        assert!(ix.domain_summary().is_empty());
         assert_eq!((ix.len(), ix.recipients(), ix.bytes()), (0, 0, 0));
     }
 }

@@ -15,9 +15,6 @@
 //! The on-disk format, recovery rules and reclamation policy are described in
 //! `docs/spool-format.md`.
 
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
-
 mod envelope;
 mod error;
 mod index;
@@ -42,7 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use envelope::{Envelope, MessageFacts, MessageId, ParseMessageIdError, Recipient, Ret};
 pub use error::{FullCause, SpoolError};
-pub use index::QueueSummary;
+pub use index::DomainSummary;
 pub use recovery::{CorruptRecord, RecoveryReport};
 
 use record::Record;
@@ -336,10 +333,10 @@ impl Spool {
         index.get(id).map(|e| e.body_len)
     }
 
-    /// Pending work grouped by (recipient domain, virtual MTA), largest queue first: the
-    /// data behind `show queues`. Maintained incrementally, so cheap to call often.
-    pub fn queue_summary(&self) -> Vec<QueueSummary> {
-        self.inner.shared.read_index().queue_summary()
+    /// Pending work grouped by recipient domain, largest first: the data behind `show
+    /// domains`. Maintained incrementally, so cheap to call often.
+    pub fn domain_summary(&self) -> Vec<DomainSummary> {
+        self.inner.shared.read_index().domain_summary()
     }
 
     /// Ids of live messages, oldest first: what the queue manager loads at start-up.

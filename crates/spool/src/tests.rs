@@ -21,7 +21,7 @@ fn env(rcpts: &[&str]) -> Envelope {
         smtputf8: false,
         body_8bit: false,
         auth_user: Some("alice".into()),
-        client_addr: Some("127.0.0.1:40000".into()),
+        client_ip: Some("127.0.0.1".parse().unwrap()),
         client_helo: None,
         received_at_unix_ms: 1_700_000_000_000,
         facts: Default::default(),
@@ -390,10 +390,9 @@ async fn removal_and_recipient_done_survive_reopen() {
         let s = spool.stats();
         assert_eq!((s.messages, s.recipients, s.bytes), (1, 1, 3));
         assert_eq!(
-            spool.queue_summary(),
-            vec![QueueSummary {
+            spool.domain_summary(),
+            vec![DomainSummary {
                 domain: "y.org".into(),
-                vmta: "{default}".into(),
                 recipients: 1,
                 messages: 1,
                 bytes: 3
@@ -408,7 +407,7 @@ async fn removal_and_recipient_done_survive_reopen() {
 }
 
 #[tokio::test]
-async fn queue_summary_groups_by_domain_and_vmta() {
+async fn domain_summary_groups_by_recipient_domain() {
     let dir = tempfile::tempdir().unwrap();
     let (spool, _) = open(dir.path(), opts());
     let mut e = env(&["a@Big.com", "b@big.com", "c@small.org"]);
@@ -417,17 +416,13 @@ async fn queue_summary_groups_by_domain_and_vmta() {
     e.recipients.truncate(1);
     spool.commit(e, vec![0; 5]).await.unwrap();
     let view: Vec<_> = spool
-        .queue_summary()
+        .domain_summary()
         .into_iter()
-        .map(|q| (q.domain, q.vmta, q.recipients, q.messages, q.bytes))
+        .map(|q| (q.domain, q.recipients, q.messages, q.bytes))
         .collect();
     assert_eq!(
         view,
-        vec![
-            ("big.com".into(), "{default}".into(), 2, 1, 10),
-            ("big.com".into(), "pool-b".into(), 1, 1, 5),
-            ("small.org".into(), "{default}".into(), 1, 1, 10),
-        ]
+        vec![("big.com".into(), 3, 2, 15), ("small.org".into(), 1, 1, 10)]
     );
 }
 

@@ -50,7 +50,7 @@ fn envelope_for(round: u32, task: u32, n: u32) -> Envelope {
         smtputf8: false,
         body_8bit: false,
         auth_user: None,
-        client_addr: Some("127.0.0.1:9".into()),
+        client_ip: Some([127, 0, 0, 1].into()),
         client_helo: None,
         received_at_unix_ms: u64::from(round) * 1_000_000 + u64::from(n),
         facts: Default::default(),

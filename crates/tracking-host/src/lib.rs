@@ -21,8 +21,6 @@
 //! Build a [`TrackingHost`], then either mount [`router`] yourself (serving it with
 //! `into_make_service_with_connect_info::<SocketAddr>()`) or call [`serve`], which does that
 //! and optionally terminates TLS. See `docs/tracking-host.md`.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 mod accept;
 mod client_ip;

@@ -21,7 +21,8 @@ use petrel_bounce::Returned;
 /// Sisimai reason → the PowerMTA `bounceCat` values that count as the same verdict.
 /// `None` means the row is not a bounce (handled by the caller). Reasons added in
 /// Sisimai 5.2 are mapped as the older reason they split from (`emailtoolarge` was
-/// `mesgtoobig`, `badreputation` and `speeding` were `blocked` / `toomanyconn`).
+/// `mesgtoobig`, `badreputation` and `speeding` were `blocked` / `toomanyconn`; later
+/// tables call some rate limits `ratelimited`).
 pub fn accepted(reason: &str) -> Option<&'static [&'static str]> {
     Some(match reason {
         "userunknown" | "hasmoved" => &["bad-mailbox"],
@@ -42,7 +43,7 @@ pub fn accepted(reason: &str) -> Option<&'static [&'static str]> {
         "systemerror" => &["bad-configuration", "other", "routing-errors"],
         "systemfull" => &["quota-issues", "bad-configuration"],
         "mailererror" => &["other", "bad-configuration"],
-        "toomanyconn" | "speeding" => &["policy-related", "bad-connection"],
+        "toomanyconn" | "speeding" | "ratelimited" => &["policy-related", "bad-connection"],
         "norelaying" => &["relaying-issues"],
         "mesgtoobig" | "emailtoolarge" => &["content-related"],
         "contenterror" => &["content-related"],
@@ -240,6 +241,29 @@ pub fn score_file(file: &File, got: &Returned, misses: Option<&mut Vec<String>>)
         m.extend(lines);
     }
     s
+}
+
+/// Splits labelled files into two halves of whole reporting systems ([`family`]), largest
+/// family first, each to the half with fewer rows (ties to the second): `(tuning, final)`.
+/// Label-blind and deterministic, so the final half of the hold-out can be kept out of
+/// any rule work and scored once (docs/BOUNCES.md, "Measured agreement").
+pub fn split_by_family(files: &[File]) -> (Vec<&File>, Vec<&File>) {
+    let mut families: BTreeMap<&str, Vec<&File>> = BTreeMap::new();
+    for f in files {
+        families.entry(family(&f.name)).or_default().push(f);
+    }
+    let rows = |v: &[&File]| v.iter().map(|f| f.rows.len()).sum::<usize>();
+    let mut ordered: Vec<(&str, Vec<&File>)> = families.into_iter().collect();
+    ordered.sort_by(|a, b| rows(&b.1).cmp(&rows(&a.1)).then(a.0.cmp(b.0)));
+    let (mut tuning, mut last): (Vec<&File>, Vec<&File>) = (Vec::new(), Vec::new());
+    for (_, members) in ordered {
+        if rows(&tuning) < rows(&last) {
+            tuning.extend(members);
+        } else {
+            last.extend(members);
+        }
+    }
+    (tuning, last)
 }
 
 /// Parses and scores every file with petrel's rules as shipped.

@@ -86,30 +86,25 @@ impl Builder<'_> {
             }
         };
         let key_file = resolve_path(&l.loc.base_dir(), parts[2]);
+        // Parse the key now, exactly as the signer will: a key petrel cannot sign with is an
+        // error here (check-config, start, reload), never mail sent unsigned later.
         if self.io {
-            match std::fs::read(&key_file) {
+            match petrel_dkim::DkimKey::load(parts[0], parts[1], &key_file) {
                 Err(e) => {
-                    self.err(
-                        &l.loc,
-                        format!(
-                            "`domain-key`: cannot read key file `{}`: {e}",
-                            key_file.display()
-                        ),
-                    );
+                    self.err(&l.loc, format!("`domain-key`: {e}"));
                     return None;
                 }
-                Ok(b) => {
-                    if !has_private_key(&String::from_utf8_lossy(&b)) {
-                        self.err(
-                            &l.loc,
-                            format!(
-                                "`domain-key`: `{}` contains no PEM private key block",
-                                key_file.display()
-                            ),
-                        );
-                        return None;
-                    }
-                }
+                Ok(key) if key.below_recommended_size() => self.warn(
+                    &l.loc,
+                    format!(
+                        "`domain-key`: `{}` is a {}-bit RSA key; petrel signs with it, but RFC 8301 recommends {} bits: publish a {}-bit key under a new selector and switch to it",
+                        key_file.display(),
+                        key.bits(),
+                        petrel_dkim::RECOMMENDED_RSA_BITS,
+                        petrel_dkim::RECOMMENDED_RSA_BITS,
+                    ),
+                ),
+                Ok(_) => {}
             }
         }
         Some(DomainKey {

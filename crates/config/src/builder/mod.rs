@@ -8,6 +8,7 @@ mod delivery;
 mod extras;
 mod files;
 mod inbound;
+mod signals;
 
 use crate::config::ConfigData;
 use crate::directives::{

@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod pages;
 pub mod signals_seed;
+pub mod sink;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -179,6 +180,30 @@ impl Petrel {
         http(self.mgmt_port, "GET", path)
     }
 
+    /// `petrel show queues --json`: (queue, #rcpt, #msg, kbytes) per row, sorted, and the
+    /// JSON itself for messages.
+    pub fn queue_rows(&self) -> (Vec<(String, u64, u64, u64)>, serde_json::Value) {
+        let out = self.cli(&["show", "queues", "--json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut rows: Vec<(String, u64, u64, u64)> = v["data"]["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| {
+                let n = |k: &str| q[k].as_u64().unwrap();
+                (
+                    q["queue"].as_str().unwrap().to_string(),
+                    n("rcp"),
+                    n("msg"),
+                    n("kb"),
+                )
+            })
+            .collect();
+        rows.sort();
+        (rows, v)
+    }
+
     /// JSON of `petrel list --json`.
     pub fn list(&self) -> serde_json::Value {
         let out = self.cli(&["list", "--json", "--maxitems", "100000"]);
@@ -292,6 +317,35 @@ pub fn python(script: &str, args: &[&str]) -> Output {
         .unwrap()
         .write_all(script.as_bytes())
         .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Checks a delivered message with dkimpy (an independent DKIM verifier): the signature must
+/// verify with the TXT record `txt` published at `dns_name` (the only name dkimpy may look
+/// up), and must fail once the body is changed ("Hello from the test" → "…elsewhere").
+/// Returns the script's output; success means both held.
+pub fn dkimpy_verifies(message: &[u8], dns_name: &str, txt: &str) -> Output {
+    const SCRIPT: &str = r#"
+import dkim, sys
+msg = sys.stdin.buffer.read()
+name, txt = sys.argv[1].encode(), sys.argv[2].encode()
+def dns(asked, timeout=5):
+    assert asked == name, asked
+    return txt
+ok = dkim.verify(msg, dnsfunc=dns)
+tampered = dkim.verify(msg.replace(b"Hello from the test", b"Hello from elsewhere"), dnsfunc=dns)
+print("verify", ok, "tampered", tampered)
+sys.exit(0 if ok and not tampered else 1)
+"#;
+    require("python3");
+    let mut child = Command::new("python3")
+        .args(["-c", SCRIPT, &format!("{dns_name}."), txt])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(message).unwrap();
     child.wait_with_output().unwrap()
 }
 

@@ -16,6 +16,7 @@ Anything else is accepted. Prints "ready" once listening.
 """
 import asyncio
 import json
+import time
 import re
 import sys
 
@@ -63,6 +64,9 @@ class Handler:
                 "mail_from": envelope.mail_from,
                 "rcpts": envelope.rcpt_tos,
                 "data": data,
+                # When the message was accepted (seconds since the epoch), for tests
+                # that check spacing between deliveries without timing themselves.
+                "at": time.time(),
             }) + "\n")
         return "250 2.0.0 OK queued"
 
