@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{header, Method, Request, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
 use axum::Router;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tower::ServiceExt as _;
 
@@ -50,18 +51,34 @@ pub struct Recorded {
 pub struct Client {
     router: Router,
     credential: Credential,
+    /// The page request's `Host`, sent on each API request as a curl user's would be, so
+    /// the API's own Host checks judge the page's requests as they judge curl's.
+    host: Option<HeaderValue>,
     /// The requests made, in order.
     pub calls: Vec<Recorded>,
 }
 
 impl Client {
-    /// A client for one page view.
-    pub fn new(router: Router, credential: Credential) -> Client {
+    /// A client for one page view, asking as the page's request (`page`: its headers).
+    pub fn new(router: Router, credential: Credential, page: &HeaderMap) -> Client {
         Client {
             router,
             credential,
+            host: page.get(header::HOST).cloned(),
             calls: Vec::new(),
         }
+    }
+
+    /// `GET path_and_query`, read as the API's answer type `T`.
+    pub async fn get_as<T: DeserializeOwned>(&mut self, path: &str) -> Result<T, Failure> {
+        let value = self.get(path).await?;
+        typed(path, value)
+    }
+
+    /// `POST path_and_query`, read as the API's answer type `T`.
+    pub async fn post_as<T: DeserializeOwned>(&mut self, path: &str) -> Result<T, Failure> {
+        let value = self.post(path).await?;
+        typed(path, value)
     }
 
     /// `GET path_and_query`, parsed as JSON.
@@ -78,6 +95,9 @@ impl Client {
     async fn send(&mut self, method: Method, path: &str) -> Result<Value, Failure> {
         let started = Instant::now();
         let mut req = Request::builder().method(method.clone()).uri(path);
+        if let Some(host) = &self.host {
+            req = req.header(header::HOST, host.clone());
+        }
         match &self.credential {
             Credential::Key(key) => req = req.header(header::AUTHORIZATION, key.as_str()),
             Credential::Peer(addr) => req = req.extension(ConnectInfo(*addr)),
@@ -150,6 +170,15 @@ impl Client {
             })
             .collect()
     }
+}
+
+/// An answer as its type, or a failure naming the path whose answer did not fit.
+fn typed<T: DeserializeOwned>(path: &str, value: Value) -> Result<T, Failure> {
+    serde_json::from_value(value).map_err(|e| Failure {
+        status: StatusCode::BAD_GATEWAY,
+        message: format!("{path} answered in an unexpected shape: {e}"),
+        param: None,
+    })
 }
 
 /// `http://host` for curl commands, from the request's `Host` header.

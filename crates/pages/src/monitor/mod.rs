@@ -19,13 +19,13 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use petrel_mgmt_api::{self as mgmt, paths, Data};
 use ring::rand::SecureRandom as _;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::api::{base_url, Client, Credential, Failure};
 use crate::format;
-use crate::json::text;
 use crate::web::{self, qs, Chrome, NavItem};
 
 /// What the monitor needs to know beyond the API.
@@ -85,17 +85,18 @@ struct View {
     control: bool,
     level: String,
     token: String,
+    /// The Signals service's pages, `http://host:port` (none: not configured).
     signals: Option<String>,
 }
 
 impl Monitor {
     /// Asks the API what this client may do; a client without access gets the API's 403.
     async fn view(&self, peer: SocketAddr, headers: &HeaderMap) -> Result<View, Response> {
-        let mut api = Client::new(self.api.clone(), Credential::Peer(peer));
+        let mut api = Client::new(self.api.clone(), Credential::Peer(peer), headers);
         let base = base_url(headers);
         let host = base.trim_start_matches("http://").to_string();
-        let access = match api.get("/access").await {
-            Ok(a) => a,
+        let access = match api.get_as::<Data<mgmt::Access>>(paths::ACCESS).await {
+            Ok(a) => a.data,
             Err(f) => {
                 let mut c = Chrome::bare("No access", "MTA monitor", "/");
                 c.calls = api.call_views(&base);
@@ -106,14 +107,14 @@ impl Monitor {
             if a.ip().is_unspecified() {
                 // Listening everywhere: the same host name the monitor was reached by.
                 let name = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
-                format!("http://{name}:{}/signals/health-score", a.port())
+                format!("http://{name}:{}", a.port())
             } else {
-                format!("http://{a}/signals/health-score")
+                format!("http://{a}")
             }
         });
         Ok(View {
-            control: access["data"]["control"].as_bool() == Some(true),
-            level: text(&access["data"]["level"]),
+            control: access.control,
+            level: access.level,
             token: token(&self.key, peer),
             api,
             peer,
@@ -125,24 +126,19 @@ impl Monitor {
 
 impl Monitor {
     /// The view of a page and the API's answer at `path`, or the page explaining why not.
-    async fn read(
+    async fn read<T: DeserializeOwned>(
         &self,
         peer: SocketAddr,
         headers: &HeaderMap,
         path: &str,
         (title, current): (&str, &str),
-    ) -> Result<(View, Value), Response> {
+    ) -> Result<(View, T), Response> {
         let mut v = self.view(peer, headers).await?;
-        match v.api.get(path).await {
-            Ok(resp) => Ok((v, resp)),
+        match v.api.get_as::<Data<T>>(path).await {
+            Ok(resp) => Ok((v, resp.data)),
             Err(f) => Err(failure_page(v.chrome(title, current), f)),
         }
     }
-}
-
-/// The array at `data.{key}` of a management API answer.
-fn list<'a>(resp: &'a Value, key: &str) -> &'a [Value] {
-    resp["data"][key].as_array().map_or(&[], Vec::as_slice)
 }
 
 impl View {
@@ -157,10 +153,20 @@ impl View {
             })
             .collect();
         if let Some(s) = &self.signals {
-            c.aside.push(("Signals →".into(), s.clone()));
+            c.aside
+                .push(("Signals →".into(), format!("{s}/signals/health-score")));
         }
         c.calls = self.api.call_views(&self.base);
         c
+    }
+
+    /// A campaign's Health Score page on the Signals service (a job is a campaign there).
+    fn campaign_link(&self, job: &str) -> Option<String> {
+        let s = self.signals.as_ref()?;
+        Some(format!(
+            "{s}/signals/health-score/campaign_id/{}",
+            web::path_segment(job)
+        ))
     }
 
     /// What the access note under each heading says.
@@ -225,8 +231,8 @@ fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-/// `in 4 min (14:05:09 UTC)` / `3 min ago`.
-fn when(t: i64) -> String {
+/// `in 4 min` / `3 min ago`, and the time itself (`14:05:09 UTC`).
+fn when(t: i64) -> (String, String) {
     let d = t - now();
     let abs = jiff::Timestamp::from_second(t)
         .map(|ts| ts.strftime("%H:%M:%S UTC").to_string())
@@ -240,11 +246,12 @@ fn when(t: i64) -> String {
             format!("{:.1} h", s as f64 / 3600.0)
         }
     };
-    if d >= 0 {
-        format!("in {} ({abs})", span(d))
+    let relative = if d >= 0 {
+        format!("in {}", span(d))
     } else {
-        format!("{} ago ({abs})", span(-d))
-    }
+        format!("{} ago", span(-d))
+    };
+    (relative, abs)
 }
 
 /// `3 d 4 h`, `5 h 2 min`, `4 min`.
@@ -259,8 +266,14 @@ fn uptime(secs: i64) -> String {
     }
 }
 
-fn n(v: &Value) -> String {
-    format::int(v.as_i64().unwrap_or(0))
+/// A count with thousands separators.
+fn n(v: impl Into<u64>) -> String {
+    format::int(i64::try_from(v.into()).unwrap_or(i64::MAX))
+}
+
+/// KiB as the API counts them, as a size for people.
+fn kib(kb: u64) -> String {
+    format::bytes(kb as f64 * 1024.0)
 }
 
 /// A queue row.
@@ -272,29 +285,32 @@ struct QueueRow {
     pub messages: String,
     pub size: String,
     pub connections: String,
-    pub mode: String,
+    pub backoff: bool,
     pub paused: bool,
     pub error: String,
-    pub retry: String,
+    /// When retry mode ends: relative, and the time itself.
+    pub retry: Option<(String, String)>,
 }
 
-fn queue_rows(resp: &Value, filter: &str) -> Vec<QueueRow> {
+fn queue_rows(queues: Vec<mgmt::QueueRow>, filter: &str) -> Vec<QueueRow> {
     let f = filter.to_lowercase();
-    list(resp, "queues")
-        .iter()
-        .filter(|q| f.is_empty() || text(&q["queue"]).to_lowercase().contains(&f))
+    queues
+        .into_iter()
+        .filter(|q| f.is_empty() || q.queue.to_lowercase().contains(&f))
         .map(|q| QueueRow {
-            name: text(&q["queue"]),
-            domain: text(&q["domain"]),
-            vmta: text(&q["vmta"]),
-            recipients: n(&q["rcp"]),
-            messages: n(&q["msg"]),
-            size: format::bytes(q["kb"].as_f64().unwrap_or(0.0) * 1024.0),
-            connections: n(&q["conn"]),
-            mode: text(&q["mode"]),
-            paused: q["paused"].as_bool() == Some(true),
-            error: text(&q["lastError"]),
-            retry: q["retryUntil"].as_i64().map_or(String::new(), when),
+            recipients: n(q.rcp),
+            messages: n(q.msg),
+            size: kib(q.kb),
+            connections: n(q.conn),
+            backoff: q.mode == mgmt::Mode::Backoff,
+            paused: q.paused,
+            error: q.last_error.unwrap_or_default(),
+            retry: q
+                .retry_until
+                .map(|t| when(i64::try_from(t).unwrap_or(i64::MAX))),
+            name: q.queue,
+            domain: q.domain,
+            vmta: q.vmta,
         })
         .collect()
 }
@@ -360,82 +376,47 @@ async fn overview(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let status = match v.api.get("/status").await {
-        Ok(s) => s,
+    let status = match v.api.get_as::<Data<mgmt::Status>>(paths::STATUS).await {
+        Ok(s) => s.data,
         Err(f) => return failure_page(v.chrome("Status", "/"), f),
     };
-    let queues = match v.api.get("/queues").await {
-        Ok(s) => s,
+    let queues = match v.api.get_as::<Data<mgmt::Queues>>(paths::QUEUES).await {
+        Ok(q) => q.data.queues,
         Err(f) => return failure_page(v.chrome("Status", "/"), f),
     };
-    let d = &status["data"];
-    let c = &d["counters"];
+    let delivery = status.delivery.unwrap_or_default();
+    let spool = status.spool;
+    let stat = |label, value| Stat { label, value };
     let stats = vec![
-        Stat {
-            label: "Messages in",
-            value: n(&d["traffic"]["total"]["in"]["msg"]),
-        },
-        Stat {
-            label: "Recipients in",
-            value: n(&d["traffic"]["total"]["in"]["rcp"]),
-        },
-        Stat {
-            label: "Delivered",
-            value: n(&c["delivery"]["delivered"]),
-        },
-        Stat {
-            label: "Bounced",
-            value: n(&c["delivery"]["bounced"]),
-        },
-        Stat {
-            label: "Deferrals",
-            value: n(&c["delivery"]["deferred"]),
-        },
-        Stat {
-            label: "Recipients queued",
-            value: n(&c["spool"]["recipients"]),
-        },
-        Stat {
-            label: "Messages in spool",
-            value: n(&c["spool"]["messages"]),
-        },
-        Stat {
-            label: "Spool size",
-            value: format::bytes(c["spool"]["bytes"].as_f64().unwrap_or(0.0)),
-        },
-        Stat {
-            label: "Connections in",
-            value: n(&d["conn"]["smtpIn"]["total"]),
-        },
-        Stat {
-            label: "Commands refused",
-            value: n(&d["rejections"]),
-        },
+        stat("Messages in", n(status.traffic.total.inbound.msg)),
+        stat("Recipients in", n(status.traffic.total.inbound.rcp)),
+        stat("Delivered", n(delivery.delivered)),
+        stat("Bounced", n(delivery.bounced)),
+        stat("Deferrals", n(delivery.deferred)),
+        stat("Recipients queued", n(spool.recipients)),
+        stat("Messages in spool", n(spool.messages)),
+        stat("Spool size", format::bytes(spool.bytes as f64)),
+        stat("Connections in", n(status.conn.smtp_in.total)),
+        stat("Commands refused", n(status.rejections)),
     ];
-    let sections = c
-        .as_object()
-        .map(|o| {
-            o.iter()
-                .map(|(name, vals)| Section {
-                    name: name.clone(),
-                    rows: vals
-                        .as_object()
-                        .map(|v| v.iter().map(|(k, x)| (k.clone(), n(x))).collect())
-                        .unwrap_or_default(),
-                })
-                .collect()
+    let sections = status
+        .counters
+        .into_iter()
+        .map(|(name, values)| Section {
+            name,
+            rows: values.into_iter().map(|(k, x)| (k, n(x))).collect(),
         })
-        .unwrap_or_default();
-    let all = queue_rows(&queues, "");
-    let started = d["startupTime"].as_i64().unwrap_or(0);
+        .collect();
+    let all = queue_rows(queues, "");
+    let started = i64::try_from(status.startup_time).unwrap_or(0);
     let page = OverviewPage {
         chrome: v.chrome("Status", "/"),
-        host_name: text(&d["hostName"]),
-        version: text(&d["product"]["version"]),
+        host_name: status.host_name,
+        version: status.product.version,
         started: jiff::Timestamp::from_second(started)
             .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
             .unwrap_or_default(),
-        up: uptime(d["uptimeSeconds"].as_i64().unwrap_or(0)),
+        up: uptime(i64::try_from(status.uptime_seconds).unwrap_or(0)),
         stats,
         sections,
         queue_count: all.len(),
@@ -463,7 +444,7 @@ async fn queues(
     Query(q): Query<PageQuery>,
 ) -> Response {
     let (v, resp) = match m
-        .read(peer, &headers, "/queues", ("Queues", "/ui/queues"))
+        .read::<mgmt::Queues>(peer, &headers, paths::QUEUES, ("Queues", "/ui/queues"))
         .await
     {
         Ok(x) => x,
@@ -472,7 +453,7 @@ async fn queues(
     let filter = q.q.clone().unwrap_or_default();
     let page = QueuesPage {
         chrome: v.chrome("Queues", "/ui/queues"),
-        queues: queue_rows(&resp, &filter),
+        queues: queue_rows(resp.queues, &filter),
         filter,
         done: done_note(&q),
         v,
@@ -501,22 +482,16 @@ async fn domains(
     headers: HeaderMap,
 ) -> Response {
     let (v, resp) = match m
-        .read(peer, &headers, "/domains", ("Domains", "/ui/domains"))
+        .read::<mgmt::Domains>(peer, &headers, paths::DOMAINS, ("Domains", "/ui/domains"))
         .await
     {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let rows = list(&resp, "domains")
-        .iter()
-        .map(|d| {
-            vec![
-                text(&d["domain"]),
-                n(&d["rcp"]),
-                n(&d["msg"]),
-                format::bytes(d["kb"].as_f64().unwrap_or(0.0) * 1024.0),
-            ]
-        })
+    let rows = resp
+        .domains
+        .into_iter()
+        .map(|d| vec![d.domain, n(d.rcp), n(d.msg), kib(d.kb)])
         .collect();
     let page = TablePage {
         chrome: v.chrome("Domains", "/ui/domains"),
@@ -541,34 +516,21 @@ async fn vmtas(
     headers: HeaderMap,
 ) -> Response {
     let (v, resp) = match m
-        .read(peer, &headers, "/vmtas", ("Virtual MTAs", "/ui/vmtas"))
+        .read::<mgmt::Vmtas>(peer, &headers, paths::VMTAS, ("Virtual MTAs", "/ui/vmtas"))
         .await
     {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let rows = list(&resp, "vmtas")
-        .iter()
-        .map(|x| {
-            vec![
-                text(&x["name"]),
-                n(&x["domains"]),
-                n(&x["recipients"]),
-                n(&x["connections"]),
-            ]
-        })
+    let rows = resp
+        .vmtas
+        .into_iter()
+        .map(|x| vec![x.name, n(x.domains), n(x.recipients), n(x.connections)])
         .collect();
-    let pools: Vec<Vec<String>> = list(&resp, "pools")
-        .iter()
-        .map(|p| {
-            vec![
-                text(&p["name"]),
-                p["members"]
-                    .as_array()
-                    .map(|m| m.iter().map(text).collect::<Vec<_>>().join(", "))
-                    .unwrap_or_default(),
-            ]
-        })
+    let pools: Vec<Vec<String>> = resp
+        .pools
+        .into_iter()
+        .map(|p| vec![p.name, p.members.join(", ")])
         .collect();
     let page = TablePage {
         chrome: v.chrome("Virtual MTAs", "/ui/vmtas"),
@@ -596,6 +558,8 @@ struct JobRow {
     pub job: String,
     pub recipients: String,
     pub paused: bool,
+    /// Its campaign's Health Score page.
+    pub signals: Option<String>,
 }
 
 #[derive(Template)]
@@ -613,16 +577,21 @@ async fn jobs(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let (v, resp) = match m.read(peer, &headers, "/jobs", ("Jobs", "/ui/jobs")).await {
+    let (v, resp) = match m
+        .read::<mgmt::Jobs>(peer, &headers, paths::JOBS, ("Jobs", "/ui/jobs"))
+        .await
+    {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let jobs = list(&resp, "jobs")
-        .iter()
+    let jobs = resp
+        .jobs
+        .into_iter()
         .map(|j| JobRow {
-            job: text(&j["job"]),
-            recipients: n(&j["recipients"]),
-            paused: j["paused"].as_bool() == Some(true),
+            signals: v.campaign_link(&j.job),
+            job: j.job,
+            recipients: n(j.recipients),
+            paused: j.paused,
         })
         .collect();
     let page = JobsPage {
@@ -662,11 +631,11 @@ async fn command(
         );
     }
     let (path, param) = match f.action.as_str() {
-        "pause" => ("/pauseQueue", "queue"),
-        "resume" => ("/resumeQueue", "queue"),
-        "schedule" => ("/schedule", "queue"),
-        "pause-job" => ("/pauseJob", "jobId"),
-        "resume-job" => ("/resumeJob", "jobId"),
+        "pause" => (paths::PAUSE_QUEUE, "queue"),
+        "resume" => (paths::RESUME_QUEUE, "queue"),
+        "schedule" => (paths::SCHEDULE, "queue"),
+        "pause-job" => (paths::PAUSE_JOB, "jobId"),
+        "resume-job" => (paths::RESUME_JOB, "jobId"),
         other => {
             return web::error_page(
                 chrome(),
@@ -677,9 +646,10 @@ async fn command(
             )
         }
     };
-    let mut api = Client::new(m.api.clone(), Credential::Peer(peer));
+    let mut api = Client::new(m.api.clone(), Credential::Peer(peer), &headers);
     let target = f.target.trim();
-    match api.post(&format!("{path}?{}", qs([(param, target)]))).await {
+    let asked = format!("{path}?{}", qs([(param, target)]));
+    match api.post_as::<Data<mgmt::CommandResult>>(&asked).await {
         Ok(resp) => {
             let back = f
                 .back
@@ -687,20 +657,13 @@ async fn command(
                 .filter(|b| b.starts_with('/') && !b.starts_with("//"))
                 .unwrap_or("/ui/queues");
             let back = back.split('?').next().unwrap_or("/ui/queues");
-            let matched = resp["data"]["matched"].to_string();
+            let matched = resp.data.matched.map(|m| m.to_string()).unwrap_or_default();
             let to = format!(
                 "{back}?{}",
                 qs([
                     ("done", f.action.as_str()),
                     ("target", target),
-                    (
-                        "matched",
-                        if matched == "null" {
-                            ""
-                        } else {
-                            matched.as_str()
-                        }
-                    ),
+                    ("matched", matched.as_str()),
                 ])
             );
             (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()

@@ -122,7 +122,11 @@ pub(crate) struct View {
 impl View {
     pub fn new(pages: &Pages, viewer: Viewer, headers: &HeaderMap) -> View {
         View {
-            api: Client::new(pages.api.clone(), Credential::Key(viewer.key.clone())),
+            api: Client::new(
+                pages.api.clone(),
+                Credential::Key(viewer.key.clone()),
+                headers,
+            ),
             viewer,
             base: base_url(headers),
         }
@@ -257,7 +261,7 @@ async fn login(
     if key.is_empty() {
         return refuse(StatusCode::BAD_REQUEST, "Enter an API key.".into());
     }
-    let mut api = Client::new(pages.api.clone(), Credential::Key(key.clone()));
+    let mut api = Client::new(pages.api.clone(), Credential::Key(key.clone()), &headers);
     match api.get("/api/v1/events/ingest?per_page=1").await {
         Ok(_) => {
             let token = pages.sessions.create(key);

@@ -1,16 +1,19 @@
-//! The MTA monitor in a real browser (headless Chromium) on a running daemon's management
-//! port: status and queues show what the management API says; an admin pauses and resumes
-//! a queue and a job with the page's buttons; a read-only client sees no buttons and a
-//! forged command from it is refused by the API's `http-access` check; a command without
-//! the page's token is refused. Screenshots go under the target directory.
+//! The MTA monitor on a running daemon's management port, in a real browser (headless
+//! Chromium) and over plain HTTP: status and queues show what the management API says; an
+//! admin pauses, resumes and schedules a queue and pauses a job with the page's buttons; a
+//! read-only client sees no buttons and a forged command from it is refused by the API's
+//! `http-access` check; a command without the page's token, or from another origin, is
+//! refused. Screenshots go under the target directory.
 
 use crate::common;
 
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::browser::Browser;
-use common::{free_port, send_mail, Petrel};
+use common::{free_port, http, send_mail, Petrel};
 use serde_json::{json, Value};
 
 fn config(level: &str, signals_port: u16) -> String {
@@ -77,11 +80,13 @@ fn wait_for_queue(p: &Petrel, domain: &str) -> Value {
 fn done(b: &Browser, expect: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if b.find("#done").is_some() {
-            let said = b.text("#done");
-            if said.starts_with(expect) {
-                return said;
-            }
+        // Read in one script, so a page replaced meanwhile is never a stale element.
+        let said = b.execute(
+            "const d = document.getElementById('done'); return d ? d.textContent.trim() : ''",
+            json!([]),
+        );
+        if let Some(said) = said.as_str().filter(|s| s.starts_with(expect)) {
+            return said.to_string();
         }
         assert!(
             Instant::now() < deadline,
@@ -157,17 +162,28 @@ fn monitor_pages_in_a_browser() {
         "next retry shown"
     );
     b.click(&format!("{row} button[value='pause']"));
-    assert!(
-        b.text("#done").starts_with("Paused 1 queue(s)"),
-        "{}",
-        b.text("#done")
-    );
+    done(&b, "Paused 1 queue(s)");
     assert_eq!(queue(&p, "queued.example")["paused"], true);
     assert_eq!(b.text(&format!("{row} .state")), "paused");
     b.full_screenshot(&shots().join("monitor-queues.png"), 1360);
     b.click(&format!("{row} button[value='resume']"));
     done(&b, "Resumed 1 queue(s)");
     assert_eq!(queue(&p, "queued.example")["paused"], false);
+
+    // Retry now (schedule): the queue leaves retry mode, is tried at once, fails again and
+    // re-enters retry mode at the schedule's next, later step.
+    let until = q["retryUntil"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    b.click(&format!("{row} button[value='schedule']"));
+    done(&b, "Scheduled 1 queue(s)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while queue(&p, "queued.example")["retryUntil"]
+        .as_u64()
+        .is_none_or(|t| t <= until)
+    {
+        assert!(Instant::now() < deadline, "no new attempt after schedule");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // A command without the page's token is refused, and changes nothing.
     let (status, body) = post_command(&b, "00", "pause", &name);
@@ -180,10 +196,41 @@ fn monitor_pages_in_a_browser() {
     done(&b, "Paused job spring.");
     let jobs = api(&p, "/jobs");
     assert_eq!(jobs["data"]["jobs"][0]["paused"], true, "{jobs}");
+    let campaign = b.execute(
+        "return document.querySelector(\"#jobs tr[data-job='spring'] a.signals-link\").href",
+        json!([]),
+    );
+    assert_eq!(
+        campaign,
+        json!(format!(
+            "http://127.0.0.1:{signals_port}/signals/health-score/campaign_id/spring"
+        ))
+    );
     b.full_screenshot(&shots().join("monitor-jobs.png"), 1360);
     b.click("#jobs tr[data-job='spring'] button[value='resume-job']");
     done(&b, "Resumed job spring.");
     assert_eq!(api(&p, "/jobs")["data"]["jobs"][0]["paused"], false);
+
+    // On a phone the page does not overflow sideways (a wide table scrolls in its card).
+    b.set_size(390, 844);
+    b.goto(&format!("{base}/ui/queues"));
+    let overflow = b.execute(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+        json!([]),
+    );
+    b.full_screenshot(&shots().join("monitor-queues-phone.png"), 390);
+    let wide = b.execute(
+        "const w = document.documentElement.clientWidth; \
+         return [...document.querySelectorAll('body *')] \
+           .filter(e => e.getBoundingClientRect().right > w + 1) \
+           .filter(e => { for (let a = e.parentElement; a; a = a.parentElement) { \
+               if (getComputedStyle(a).overflowX !== 'visible') return a === document.body || a === document.documentElement; } \
+             return true; }) \
+           .slice(0, 6).map(e => e.tagName + '.' + e.className + '#' + e.id);",
+        json!([]),
+    );
+    assert_eq!(overflow, json!(0), "wider than a phone: {wide}");
+    b.set_size(1360, 900);
 
     // Virtual MTAs and pools.
     b.goto(&format!("{base}/ui/vmtas"));
@@ -194,9 +241,19 @@ fn monitor_pages_in_a_browser() {
 
     // A read-only client: no buttons, and a forged command is refused by the API.
     let ro = Petrel::start(&config("monitor", free_port()));
+    let ro_base = format!("http://127.0.0.1:{}", ro.mgmt_port);
+    // Before any mail: the empty states say so.
+    b.goto(&format!("{ro_base}/"));
+    b.full_screenshot(&shots().join("monitor-status-empty.png"), 1360);
+    b.goto(&format!("{ro_base}/ui/queues"));
+    assert_eq!(
+        b.text("#empty"),
+        "No mail is waiting: every queue is empty."
+    );
+    b.goto(&format!("{ro_base}/ui/jobs"));
+    assert_eq!(b.text("#empty"), "No job has mail waiting.");
     send_mail(ro.smtp_port, "a@b.example", &["someone@queued.example"], "");
     let q = wait_for_queue(&ro, "queued.example");
-    let ro_base = format!("http://127.0.0.1:{}", ro.mgmt_port);
     b.goto(&format!("{ro_base}/ui/queues"));
     assert!(b.text("#access-note").contains("monitor access"));
     assert!(
@@ -216,4 +273,137 @@ fn monitor_pages_in_a_browser() {
     assert!(body.contains("http-access"), "{body}");
     assert_eq!(queue(&ro, "queued.example")["paused"], false);
     b.full_screenshot(&shots().join("monitor-queues-read-only.png"), 1360);
+}
+
+/// The monitor's command form POSTed as a browser sends it, from `origin` (none: the
+/// monitor's own): `(status, Location, body)`.
+fn ui_command(
+    port: u16,
+    (token, action, target): (&str, &str, &str),
+    origin: Option<&str>,
+) -> (u16, String, String) {
+    let own = format!("http://127.0.0.1:{port}");
+    let origin = origin.unwrap_or(&own);
+    let body = format!(
+        "back=%2Fui%2Fqueues&token={token}&action={action}&target={}",
+        enc(target)
+    );
+    let path = "/ui/command";
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: {origin}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let location = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("location")
+                .then(|| value.trim().to_string())
+        })
+        .unwrap_or_default();
+    (status, location, body.to_string())
+}
+
+/// The page's command token (`data-token` of the access note) and the whole page.
+fn page_token(port: u16, path: &str) -> (String, String) {
+    let (status, page) = http(port, "GET", path);
+    assert_eq!(status, 200, "{page}");
+    let token = page
+        .split_once("data-token=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(t, _)| t.to_string())
+        .expect("the access note carries the token");
+    (token, page)
+}
+
+/// A queue name in a query string or form (`{default}` has braces).
+fn enc(v: &str) -> String {
+    v.replace('/', "%2F")
+        .replace('{', "%7B")
+        .replace('}', "%7D")
+}
+
+/// A daemon whose `http-access` gives 127.0.0.1 `level`, with one deferred recipient of job
+/// `spring`, and its queue's name; `/access` tells the level and whether it may command.
+fn with_a_queue(level: &str, control: bool) -> (Petrel, String) {
+    let p = Petrel::start(&config(level, free_port()));
+    send_mail(
+        p.smtp_port,
+        "a@b.example",
+        &["x@queued.example"],
+        "X-Job: spring\r\n",
+    );
+    let name = wait_for_queue(&p, "queued.example")["queue"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let access = api(&p, "/access");
+    assert_eq!(access["data"]["level"], level, "{access}");
+    assert_eq!(access["data"]["control"], control);
+    (p, name)
+}
+
+#[test]
+fn monitor_commands_follow_http_access_over_http() {
+    // Admin: the access endpoint says so, the page has the buttons, its form pauses.
+    let (p, name) = with_a_queue("admin", true);
+    let (token, page) = page_token(p.mgmt_port, "/ui/queues");
+    assert!(page.contains("action=\"/ui/command\""), "{page}");
+    assert!(page.contains("value=\"pause\""));
+    assert!(page.contains("value=\"schedule\""));
+    let (status, location, body) = ui_command(p.mgmt_port, (&token, "pause", &name), None);
+    assert_eq!(status, 303, "{body}");
+    assert!(location.starts_with("/ui/queues?done=pause"), "{location}");
+    assert_eq!(queue(&p, "queued.example")["paused"], true);
+
+    // The same form from another site, or with another client's token, changes nothing.
+    let (status, _, body) = ui_command(
+        p.mgmt_port,
+        (&token, "resume", &name),
+        Some("http://evil.example"),
+    );
+    assert_eq!(status, 403, "{body}");
+    let forged = "0".repeat(64);
+    let (status, _, _) = ui_command(p.mgmt_port, (&forged, "resume", &name), None);
+    assert_eq!(status, 403);
+    assert_eq!(queue(&p, "queued.example")["paused"], true);
+    let (status, body) = http(
+        p.mgmt_port,
+        "POST",
+        &format!("/resumeQueue?queue={}", enc(&name)),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(queue(&p, "queued.example")["paused"], false);
+
+    // Monitor level: no buttons on any page; the page's form and the API both refuse.
+    let (ro, name) = with_a_queue("monitor", false);
+    for path in ["/", "/ui/queues", "/ui/jobs"] {
+        let (_, page) = page_token(ro.mgmt_port, path);
+        assert!(!page.contains("/ui/command"), "{path} offers a command");
+        assert!(!page.contains("<button type=\"submit\" name=\"action\""));
+    }
+    let (token, _) = page_token(ro.mgmt_port, "/ui/queues");
+    let (status, _, body) = ui_command(ro.mgmt_port, (&token, "pause", &name), None);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("http-access"), "{body}");
+    for cmd in [
+        format!("/pauseQueue?queue={}", enc(&name)),
+        format!("/schedule?queue={}", enc(&name)),
+        "/pauseJob?jobId=spring".to_string(),
+    ] {
+        let (status, body) = http(ro.mgmt_port, "POST", &cmd);
+        assert_eq!(status, 403, "{cmd}: {body}");
+    }
+    assert_eq!(queue(&ro, "queued.example")["paused"], false);
+    assert_eq!(api(&ro, "/jobs")["data"]["jobs"][0]["paused"], false);
 }
