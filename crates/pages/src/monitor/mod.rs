@@ -4,10 +4,14 @@
 //! run commands, and the command itself goes through the management API, which checks that
 //! level again; a read-only client that forges the form is refused there.
 //!
-//! The pages read only the management API's JSON endpoints, in-process with the client's
-//! own address (so `http-access` judges the person, not the page). Commands are POST forms
-//! carrying a token tied to the client's address and checked with the request's `Origin`:
-//! another site cannot make a trusted browser pause a queue.
+//! The pages read only the management API's JSON endpoints, as the answer types of
+//! `petrel-mgmt-api` (a field renamed there breaks this build, not a column), in-process
+//! with the client's own address and `Host` (so `http-access` judges the person, not the
+//! page). The bar links to the Signals pages, and each job to its campaign there.
+//!
+//! Commands are same-origin POST forms carrying a token tied to the client's address and
+//! checked with the request's `Origin`: another site cannot make a trusted browser pause a
+//! queue.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
