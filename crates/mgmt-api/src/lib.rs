@@ -29,6 +29,8 @@ pub mod paths {
     pub const JOBS: &str = "/jobs";
     /// `GET`: [`crate::Vmtas`].
     pub const VMTAS: &str = "/vmtas";
+    /// `GET`: [`crate::Access`], what `http-access` lets the asking client do.
+    pub const ACCESS: &str = "/access";
     /// `POST`: [`crate::ReloadResult`].
     pub const RELOAD: &str = "/reload";
     /// `GET`: [`crate::ReloadResult`] of the daemon's configuration file, not applied.
@@ -334,9 +336,33 @@ pub struct JobRow {
 pub struct Vmtas {
     /// Every virtual MTA, configured or with queues.
     pub vmtas: Vec<VmtaRow>,
+    /// The configured `<virtual-mta-pool>`s (the monitor lists them under the MTAs).
+    #[serde(default)]
+    pub pools: Vec<PoolRow>,
     /// How many matched when a client cut the list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
+}
+
+/// One virtual MTA pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolRow {
+    /// Its name.
+    pub name: String,
+    /// Its member virtual MTAs, in configured order.
+    pub members: Vec<String>,
+}
+
+/// `/access`: the asking client's `http-access` level, so a page shows command buttons
+/// only to those who may use them (the commands themselves are checked on every call).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    /// The client's address as the server saw it.
+    pub client: String,
+    /// `monitor`, `operator` or `admin`.
+    pub level: String,
+    /// Whether the client may run commands (pause, resume, schedule, …).
+    pub control: bool,
 }
 
 /// One virtual MTA.

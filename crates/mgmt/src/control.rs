@@ -5,7 +5,8 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use petrel_mgmt_api::{
-    CommandResult, Data, DeleteArgs, JobArg, JobRow, Jobs, ModeArgs, QueueArg, VmtaRow, Vmtas,
+    CommandResult, Data, DeleteArgs, JobArg, JobRow, Jobs, ModeArgs, PoolRow, QueueArg, VmtaRow,
+    Vmtas,
 };
 
 use crate::{ApiError, Mgmt};
@@ -136,7 +137,21 @@ pub(crate) async fn vmtas(State(m): State<Mgmt>) -> Result<Json<Data<Vmtas>>, Ap
             connections: v.connections,
         })
         .collect();
+    let pools = m
+        .config
+        .get()
+        .pools
+        .iter()
+        .map(|p| PoolRow {
+            name: p.name.clone(),
+            members: p.members.clone(),
+        })
+        .collect();
     Ok(Json(Data {
-        data: Vmtas { vmtas, total: None },
+        data: Vmtas {
+            vmtas,
+            pools,
+            total: None,
+        },
     }))
 }

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use petrel_config::LiveConfig;
-use petrel_mgmt_api::{paths, Data, ErrorBody, ReloadResult};
+use petrel_mgmt_api::{paths, Access, Data, ErrorBody, ReloadResult};
 use petrel_spool::Spool;
 use petrel_suppression::SuppressionList;
 
@@ -255,10 +255,18 @@ impl Mgmt {
             .collect()
     }
 
-    /// The router with every endpoint.
+    /// The router with every endpoint, and the MTA monitor's pages (`/`, `/ui/…`), which
+    /// read these endpoints in-process.
     pub fn router(self) -> Router {
-        Router::new()
+        let signals = self
+            .config
+            .get()
+            .signals_service
+            .as_ref()
+            .map(|s| s.listener);
+        let api = Router::new()
             .route(paths::STATUS, get(views::status))
+            .route(paths::ACCESS, get(access))
             .route(paths::METRICS, get(prometheus))
             .route(paths::QUEUES, get(views::queues))
             .route(paths::DOMAINS, get(views::domains))
@@ -283,7 +291,8 @@ impl Mgmt {
             )
             .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
             .layer(middleware::from_fn_with_state(self.clone(), guard))
-            .with_state(self)
+            .with_state(self);
+        petrel_pages::with_monitor(api, petrel_pages::MonitorOptions { signals })
     }
 
     /// Serves the API on `listener` until the task is dropped.
@@ -343,6 +352,22 @@ async fn guard(
         .into_response();
     }
     next.run(req).await
+}
+
+/// `/access`: what `http-access` lets the asking client do (the monitor shows its command
+/// buttons only when `control` is true; the commands themselves are checked by `guard`).
+async fn access(
+    State(m): State<Mgmt>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Json<Data<Access>> {
+    let level = access::level_for(&m.access, peer.ip());
+    Json(Data {
+        data: Access {
+            client: peer.ip().to_string(),
+            level: format!("{level:?}").to_lowercase(),
+            control: level >= AccessLevel::Operator,
+        },
+    })
 }
 
 /// `reload`: re-read the configuration file and apply it; the answer names the changes

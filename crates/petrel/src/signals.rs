@@ -205,7 +205,8 @@ pub async fn start_service(
         },
         Duration::from_secs(3600),
     );
-    let app = petrel_signals::router(store, ServiceOptions { traps });
+    // The pages (`/signals/…`) call the API router in-process; its own paths answer as before.
+    let app = petrel_pages::with_pages(petrel_signals::router(store, ServiceOptions { traps }));
     let gate = petrel_http_serve::Gate::new(
         petrel_http_serve::Limits {
             max_connections: svc.limits.max_connections as usize,

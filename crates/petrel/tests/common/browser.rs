@@ -87,6 +87,108 @@ impl Browser {
         self.command("POST", &format!("element/{id}/click"), json!({}));
     }
 
+    /// Resizes the window (CSS pixels), e.g. to a phone's 390 × 844.
+    pub fn set_size(&self, width: u32, height: u32) {
+        self.command(
+            "POST",
+            "window/rect",
+            json!({"width": width, "height": height}),
+        );
+    }
+
+    /// The WebDriver id of the first element matching `css`, or `None`.
+    pub fn find(&self, css: &str) -> Option<String> {
+        let path = format!("/session/{}/element", self.session);
+        let v = self
+            .request(
+                "POST",
+                &path,
+                Some(&json!({"using": "css selector", "value": css})),
+            )
+            .ok()?;
+        if v["value"].get("error").is_some() {
+            return None;
+        }
+        v["value"]
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
+    /// The rendered text of the first element matching `css` (panics when there is none).
+    pub fn text(&self, css: &str) -> String {
+        let id = self
+            .find(css)
+            .unwrap_or_else(|| panic!("no element {css} on {}", self.current_url()));
+        let v = self.command("GET", &format!("element/{id}/text"), Value::Null);
+        v["value"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// The rendered text of every element matching `css`, in document order.
+    pub fn texts(&self, css: &str) -> Vec<String> {
+        let v = self.execute(
+            "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText.trim())",
+            json!([css]),
+        );
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|t| t.as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Types `text` into the first element matching `css`, as a user would.
+    pub fn type_into(&self, css: &str, text: &str) {
+        let id = self
+            .find(css)
+            .unwrap_or_else(|| panic!("no element {css} on {}", self.current_url()));
+        self.command(
+            "POST",
+            &format!("element/{id}/value"),
+            json!({ "text": text }),
+        );
+    }
+
+    /// Runs a script in the page and returns its value (`arguments` are `args`).
+    pub fn execute(&self, script: &str, args: Value) -> Value {
+        let v = self.command(
+            "POST",
+            "execute/sync",
+            json!({"script": script, "args": args}),
+        );
+        v["value"].clone()
+    }
+
+    /// Runs an asynchronous script; it ends by calling its last argument with the result.
+    pub fn execute_async(&self, script: &str, args: Value) -> Value {
+        let v = self.command(
+            "POST",
+            "execute/async",
+            json!({"script": script, "args": args}),
+        );
+        v["value"].clone()
+    }
+
+    /// A screenshot of the whole page at `width`: the window is made as tall as the page
+    /// first (headless Chromium captures only the window).
+    pub fn full_screenshot(&self, path: &std::path::Path, width: u32) {
+        self.set_size(width, 900);
+        let h = self
+            .execute(
+                "return Math.ceil(document.documentElement.scrollHeight)",
+                json!([]),
+            )
+            .as_u64()
+            .unwrap_or(900)
+            .clamp(400, 12_000) as u32;
+        self.set_size(width, h + 140);
+        self.screenshot(path);
+        self.set_size(width, 900);
+    }
+
     /// The address of the page the browser shows now.
     pub fn current_url(&self) -> String {
         let v = self.command("GET", "url", Value::Null);

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod pages;
+pub mod signals_seed;
 pub mod sink;
 
 use std::io::{BufRead, BufReader, Read, Write};
