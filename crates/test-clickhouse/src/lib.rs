@@ -11,7 +11,6 @@
 //! (current releases' single binary, run as `clickhouse server`).
 #![forbid(unsafe_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -32,12 +31,7 @@ pub struct ClickHouseServer {
     binary: (PathBuf, Vec<String>),
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
+use petrel_test_ports::free_port;
 
 /// The server program and the arguments before `--config-file`.
 fn find_binary() -> (PathBuf, Vec<String>) {

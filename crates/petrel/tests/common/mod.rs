@@ -8,7 +8,7 @@ pub mod signals_seed;
 pub mod sink;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -75,14 +75,7 @@ impl Drop for Tmpfs {
     }
 }
 
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use petrel_test_ports::free_port;
 
 /// Fails loudly when a peer tool is missing: `./test.sh` installs them, and a test that
 /// silently skipped would prove nothing.

@@ -224,11 +224,7 @@ impl SmtpSink {
         // smtp-sink drops privileges to `nobody` when run as root; it must write the dump.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         let dump = dir.path().join("dump");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = petrel_test_ports::free_port();
         let root = Command::new("id")
             .arg("-u")
             .output()
