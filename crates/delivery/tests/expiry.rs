@@ -92,13 +92,17 @@ fn undeliverable_mail_bounces_when_bounce_after_has_passed() {
     engine.enqueue(id);
 
     // First attempt fails: a queue-level transient record, and the queue waits 10 minutes.
-    wait_until("the first failed attempt", 20, || {
+    // (The record is written just before the queue takes its wait: wait for both.)
+    wait_until("the first failed attempt and the queue's wait", 20, || {
         accounting.flush().unwrap();
         acct_text(dir.path()).contains("\r\ntq,")
+            && engine
+                .queues()
+                .first()
+                .is_some_and(|q| q.retry_until.is_some())
     });
     let q = engine.queues();
     assert_eq!(q[0].recipients, 1);
-    assert!(q[0].retry_until.is_some());
     // Four days later: retried (the clock moved past every 10-minute wait), not yet expired.
     clock.advance(Duration::from_secs(4 * 86_400));
     std::thread::sleep(Duration::from_millis(300));
