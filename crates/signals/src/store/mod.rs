@@ -41,6 +41,19 @@ pub enum StoreError {
     /// The store's server refused a statement (a bug or an incompatible server).
     #[error("store error: {0}")]
     Backend(String),
+    /// The database file was made by a petrel with another storage layout.
+    #[error(
+        "{path}: database layout {found}, this petrel needs layout {need}; \
+         re-ingest into a new file or delete this one"
+    )]
+    Layout {
+        /// The database file.
+        path: String,
+        /// Its layout (`PRAGMA user_version`).
+        found: i64,
+        /// The layout this build reads and writes.
+        need: i64,
+    },
 }
 
 /// A facet the Metrics API groups or filters by.

@@ -313,21 +313,3 @@ pub(super) fn ddl() -> String {
     ));
     sql
 }
-
-/// Tables of the first analytics layout (before the dictionaries), dropped on open.
-pub(super) const OLD_TABLES: &[&str] = &[
-    "dims",
-    "reasons",
-    "signals_day",
-    "roll_full_minute",
-    "roll_full_hour",
-    "roll_full_day",
-    "roll_sender_minute",
-    "roll_sender_hour",
-    "roll_sender_day",
-    "roll_recipient_hour",
-    "roll_recipient_day",
-    "roll_reason_minute",
-    "roll_reason_hour",
-    "roll_reason_day",
-];

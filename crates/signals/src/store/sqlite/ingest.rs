@@ -14,7 +14,7 @@ use super::dict::Dict;
 use super::rollup::{Keys, Pending};
 use super::{lock, uuid_v4, BatchOutcome, SqliteStore, StoreError, Writer};
 use crate::event::StoredEvent;
-use crate::store::{Dims, Facet, PreparedBatch, ReasonKind};
+use crate::store::{Facet, PreparedBatch, ReasonKind};
 use crate::timefmt;
 
 /// An earlier event of the same message.
@@ -40,6 +40,7 @@ fn history(tx: &Transaction<'_>, message_id: &str) -> Result<Vec<Prior>, StoreEr
     )?;
     let rows = stmt.query_map([message_id], |r| {
         let kind: String = r.get(0)?;
+        let json = r.get::<_, Option<Vec<u8>>>(2)?;
         Ok(Prior {
             facts: EventFacts {
                 kind: EventType::parse(&kind),
@@ -48,7 +49,7 @@ fn history(tx: &Transaction<'_>, message_id: &str) -> Result<Vec<Prior>, StoreEr
                 machine: r.get::<_, Option<i64>>(4)?.unwrap_or(0) != 0,
                 ..EventFacts::default()
             },
-            json: r.get(2)?,
+            json: json.as_deref().and_then(super::packed::unpack),
             cohort: r.get::<_, Option<i64>>(5)?.and_then(Cohort::from_code),
         })
     })?;
@@ -143,29 +144,6 @@ fn keys_of(tx: &Transaction<'_>, dict: &mut Dict, ev: &StoredEvent) -> Result<Ke
             domain,
             s(&ev.mailbox_provider),
             region,
-        ],
-    )
-}
-
-/// [`keys_of`] for facet values read back from an earlier layout.
-pub(super) fn keys_of_dims(
-    tx: &Transaction<'_>,
-    dict: &mut Dict,
-    d: &Dims,
-) -> Result<Keys, StoreError> {
-    keys_from(
-        tx,
-        dict,
-        d.subaccount,
-        [
-            &d.campaign,
-            &d.template,
-            &d.ip_pool,
-            &d.sending_ip,
-            &d.sending_domain,
-            &d.domain,
-            &d.mailbox_provider,
-            &d.region,
         ],
     )
 }
@@ -282,8 +260,8 @@ fn store_batch(
         let n = tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO events (event_id, ts, type, rcpt_to, message_id, \
-                 bounce_class, batch_id, json, sdim, rdim, link_name, machine, cohort) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 bounce_class, json, sdim, rdim, link_name, machine, cohort) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?
             .execute(params![
                 ev.event_id,
@@ -292,8 +270,7 @@ fn store_batch(
                 ev.rcpt_to,
                 ev.message_id,
                 ev.bounce_class,
-                outcome.id,
-                ev.json,
+                super::packed::pack(&ev.json),
                 keys.sdim,
                 keys.rdim,
                 ev.facts

@@ -15,6 +15,7 @@
 mod catalog;
 mod dict;
 mod ingest;
+mod packed;
 mod read;
 mod retention;
 mod rollup;
@@ -79,14 +80,18 @@ pub struct SqliteStore {
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
-    event_id TEXT PRIMARY KEY,
     ts INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
     type TEXT NOT NULL,
     rcpt_to TEXT,
     message_id TEXT,
     bounce_class TEXT,
-    batch_id TEXT NOT NULL,
-    json TEXT NOT NULL
+    link_name TEXT,
+    machine INTEGER NOT NULL,
+    cohort INTEGER,
+    sdim INTEGER NOT NULL,
+    rdim INTEGER NOT NULL,
+    json BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS batches (
     seq INTEGER PRIMARY KEY,
@@ -116,54 +121,29 @@ CREATE TABLE IF NOT EXISTS recipients (
 ) WITHOUT ROWID;
 ";
 
-/// `PRAGMA user_version` of the current layout: 2 = dictionaries and per-shape rollups.
-const LAYOUT_VERSION: i64 = 2;
+/// `PRAGMA user_version` of the current layout: 3 = events without an `event_id` key, their
+/// JSON packed (`packed`). A database of an earlier layout is refused at open.
+const LAYOUT_VERSION: i64 = 3;
 
-/// Columns added to `events` after the first release: (name, type). Added on open when
-/// missing, so an existing database keeps working. `sdim` and `rdim` are the event's sender
-/// and recipient dims (see `dict`): every facet filter of the search is a test on them.
-const EVENT_COLUMNS: &[(&str, &str)] = &[
-    ("link_name", "TEXT"),
-    ("machine", "INTEGER"),
-    ("cohort", "INTEGER"),
-    ("sdim", "INTEGER"),
-    ("rdim", "INTEGER"),
-];
-
-/// The indexes of `events`. The time index serves ranges and paging; the others serve the
-/// message history (enrichment, uniques), recipient searches and facet searches (one
-/// integer index on the sender dim instead of one text index per facet).
+/// The indexes of `events`, five B-trees with the table (each is written per event).
 ///
-/// The recipient index is keyed by the hour first (`ts / 3600`, then the recipient): an
-/// index on the recipient alone takes each new event at a random place, so a batch of 5,000
-/// events dirtied 5,000 of its pages (20 MiB written to the WAL, and again at checkpoint);
-/// by hour, a batch's entries land together in the current hour's few pages. A recipient
-/// search seeks once per hour of its range (see `search`).
+/// `events_ts` serves ranges and paging and is also the de-duplication key: an event is a
+/// duplicate when one with the same timestamp and `event_id` is stored (a re-sent event
+/// carries both unchanged). Keyed by time first, a batch's entries land together at the
+/// end of the index; a unique index on `event_id` alone took each at a random place.
+///
+/// The recipient index is keyed by the hour first (`ts / 3600`, then the recipient) for the
+/// same reason: by recipient alone, a batch of 5,000 events dirtied 5,000 of its pages
+/// (20 MiB written to the WAL, and again at checkpoint). A recipient search seeks once per
+/// hour of its range (see `search`). The others serve the message history (enrichment,
+/// uniques) and facet searches (one integer index on the sender dim instead of one text
+/// index per facet).
 const EVENT_INDEXES: &str = "
-CREATE INDEX IF NOT EXISTS events_ts ON events(ts, event_id);
-DROP INDEX IF EXISTS events_rcpt;
+CREATE UNIQUE INDEX IF NOT EXISTS events_ts ON events(ts, event_id);
 CREATE INDEX IF NOT EXISTS events_rcpt_hour ON events(ts / 3600, rcpt_to) WHERE rcpt_to IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_message ON events(message_id) WHERE message_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_sdim ON events(sdim, ts);
-DROP INDEX IF EXISTS events_bounce;
-DROP INDEX IF EXISTS events_campaign;
-DROP INDEX IF EXISTS events_pool;
-DROP INDEX IF EXISTS events_ip;
-DROP INDEX IF EXISTS events_sdomain;
 ";
-
-/// The facet columns of `events` before the dims: (column, facet). Old rows are given their
-/// dims from them on open.
-const OLD_FACET_COLUMNS: &[&str] = &[
-    "subaccount_id",
-    "campaign_id",
-    "template_id",
-    "ip_pool",
-    "sending_ip",
-    "sending_domain",
-    "recipient_domain",
-    "mailbox_provider",
-];
 
 /// Ids as an SQL list (`1,2,3`): ids come from the dictionaries, never from users.
 fn id_list(ids: &[i64]) -> String {
@@ -233,39 +213,31 @@ fn open_conn(path: &Path, writer: bool) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn columns(conn: &Connection, table: &str) -> Result<Vec<String>, StoreError> {
-    Ok(conn
-        .prepare(&format!("PRAGMA table_info({table})"))?
-        .query_map([], |r| r.get::<_, String>(1))?
-        .collect::<Result<_, _>>()?)
-}
-
-fn add_missing_event_columns(conn: &Connection) -> Result<(), StoreError> {
-    let have = columns(conn, "events")?;
-    for (name, ty) in EVENT_COLUMNS {
-        if !have.iter().any(|h| h == name) {
-            conn.execute_batch(&format!("ALTER TABLE events ADD COLUMN {name} {ty}"))?;
-        }
+/// Refuses a database of another layout (its tables would not match the statements), and
+/// stamps a new one with the current layout. Nobody ran an earlier layout in production, so
+/// there is no migration: re-ingest into a new file, or delete the old one.
+fn check_layout(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let has_tables: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table')",
+        [],
+        |r| r.get(0),
+    )?;
+    if has_tables && version != LAYOUT_VERSION {
+        return Err(StoreError::Layout {
+            path: path.display().to_string(),
+            found: version,
+            need: LAYOUT_VERSION,
+        });
     }
-    if !columns(conn, "recipients")?
-        .iter()
-        .any(|c| c == "last_mailed")
-    {
-        conn.execute_batch("ALTER TABLE recipients ADD COLUMN last_mailed INTEGER")?;
-    }
+    conn.pragma_update(None, "user_version", LAYOUT_VERSION)?;
     Ok(())
 }
 
-/// Brings a database of an earlier layout to the current one. The first analytics layout
-/// (one `dims` table, `roll_*` tables) had no released users: its rollups are dropped; raw
-/// events, batch records, keys and recipients' state are kept.
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version < LAYOUT_VERSION {
-        for t in catalog::OLD_TABLES {
-            conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}"))?;
-        }
-    }
+/// Creates the rollup tables and dictionaries that are missing. A week table missing from a
+/// database that has its day table (one made before week tables existed) is filled from
+/// the day rows, so reads that take whole weeks from it see the days stored before.
+fn create_rollup_tables(conn: &Connection) -> Result<(), StoreError> {
     let missing_weeks: Vec<catalog::MetricTable> = catalog::metric_tables()
         .into_iter()
         .filter(|t| t.weekly)
@@ -275,7 +247,6 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     for t in missing_weeks {
         conn.execute_batch(&catalog::week_backfill(t))?;
     }
-    conn.pragma_update(None, "user_version", LAYOUT_VERSION)?;
     Ok(())
 }
 
@@ -291,70 +262,19 @@ fn table_exists(conn: &Connection, name: &str) -> Result<bool, StoreError> {
         .is_some())
 }
 
-/// Gives events stored before the dims (an earlier layout) their `sdim` and `rdim`, from
-/// their facet columns, so facet searches find them.
-fn backfill_dims(w: &mut Writer) -> Result<(), StoreError> {
-    let have = columns(&w.conn, "events")?;
-    if !OLD_FACET_COLUMNS
-        .iter()
-        .all(|c| have.iter().any(|h| h == c))
-    {
-        return Ok(());
-    }
-    w.dict.refresh(&w.conn)?;
-    let tx = w.conn.transaction()?;
-    let rows: Vec<(i64, crate::store::Dims)> = {
-        let mut stmt = tx.prepare(&format!(
-            "SELECT rowid, {} FROM events WHERE sdim IS NULL",
-            OLD_FACET_COLUMNS.join(", ")
-        ))?;
-        let rows = stmt.query_map([], |r| {
-            let s = |i: usize| -> rusqlite::Result<String> {
-                Ok(r.get::<_, Option<String>>(i)?.unwrap_or_default())
-            };
-            let domain = s(7)?;
-            Ok((
-                r.get(0)?,
-                crate::store::Dims {
-                    subaccount: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
-                    campaign: s(2)?,
-                    template: s(3)?,
-                    ip_pool: s(4)?,
-                    sending_ip: s(5)?,
-                    sending_domain: s(6)?,
-                    region: if domain.is_empty() { "" } else { "Global" }.into(),
-                    domain,
-                    mailbox_provider: s(8)?,
-                },
-            ))
-        })?;
-        rows.collect::<Result<_, _>>()?
-    };
-    for (rowid, d) in rows {
-        let keys = ingest::keys_of_dims(&tx, &mut w.dict, &d)?;
-        tx.execute(
-            "UPDATE events SET sdim = ?1, rdim = ?2 WHERE rowid = ?3",
-            params![keys.sdim, keys.rdim, rowid],
-        )?;
-    }
-    tx.commit()?;
-    Ok(())
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = open_conn(path, true)?;
+        check_layout(&conn, path)?;
         conn.execute_batch(SCHEMA)?;
-        add_missing_event_columns(&conn)?;
-        migrate(&conn)?;
+        create_rollup_tables(&conn)?;
         conn.execute_batch(EVENT_INDEXES)?;
-        let mut writer = Writer {
+        let writer = Writer {
             conn,
             dict: dict::Dict::default(),
             dict_valid: false,
         };
-        backfill_dims(&mut writer)?;
         let reader = open_conn(path, false)?;
         search::register_functions(&reader)?;
         Ok(SqliteStore {
@@ -440,6 +360,37 @@ impl AnalyticsStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A database of another layout is refused with a message that says what to do, and
+    /// left as it was; one of this layout opens again.
+    #[test]
+    fn other_layouts_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&old).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE events (event_id TEXT PRIMARY KEY, json TEXT);
+                 PRAGMA user_version = 2;",
+            )
+            .unwrap();
+        }
+        let err = SqliteStore::open(&old).err().expect("refused").to_string();
+        assert!(
+            err.contains("database layout 2, this petrel needs layout 3")
+                && err.contains("re-ingest"),
+            "{err}"
+        );
+        let conn = Connection::open(&old).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 2);
+
+        let new = dir.path().join("new.db");
+        drop(SqliteStore::open(&new).unwrap());
+        assert!(SqliteStore::open(&new).is_ok());
+    }
 
     /// The facet filters must use their indexes (a `col IN (…)` term implies
     /// `col IS NOT NULL` for the partial ones), or search would scan the whole time range.

@@ -145,7 +145,8 @@ fn search_events(reader: &mut super::Reader, q: &EventQuery) -> Result<EventPage
     ))?;
     let mut rows: Vec<(i64, String, String)> = stmt
         .query_map(params_from_iter(args.iter()), |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            let json = super::packed::unpack(&r.get::<_, Vec<u8>>(2)?).unwrap_or_default();
+            Ok((r.get(0)?, r.get(1)?, json))
         })?
         .collect::<Result<_, _>>()?;
     let next = if rows.len() > q.per_page as usize {
@@ -249,24 +250,27 @@ fn event_filter(
     }
     let joined = |v: &[String]| SqlValue::Text(v.join(TERM_SEPARATOR));
     if !q.subjects.is_empty() {
-        clauses.push("petrel_keyword(?, json_extract(json, '$.subject')) = 1".into());
+        clauses.push("petrel_keyword(?, json_extract(petrel_json(json), '$.subject')) = 1".into());
         args.push(joined(&q.subjects));
     }
     if !q.reasons.is_empty() {
         clauses.push(
-            "(petrel_keyword(?, json_extract(json, '$.reason')) = 1 \
-             OR petrel_keyword(?, json_extract(json, '$.raw_reason')) = 1)"
+            "(petrel_keyword(?, json_extract(petrel_json(json), '$.reason')) = 1 \
+             OR petrel_keyword(?, json_extract(petrel_json(json), '$.raw_reason')) = 1)"
                 .into(),
         );
         args.push(joined(&q.reasons));
         args.push(joined(&q.reasons));
     }
     if !q.ab_tests.is_empty() {
-        clauses.push("petrel_keyword(?, json_extract(json, '$.ab_test_id')) = 1".into());
+        clauses
+            .push("petrel_keyword(?, json_extract(petrel_json(json), '$.ab_test_id')) = 1".into());
         args.push(joined(&q.ab_tests));
     }
     if !q.from_addresses.is_empty() {
-        clauses.push("petrel_address(?, json_extract(json, '$.friendly_from')) = 1".into());
+        clauses.push(
+            "petrel_address(?, json_extract(petrel_json(json), '$.friendly_from')) = 1".into(),
+        );
         args.push(joined(&q.from_addresses));
     }
     for (path, values) in [
@@ -275,7 +279,7 @@ fn event_filter(
     ] {
         if !values.is_empty() {
             clauses.push(format!(
-                "CAST(json_extract(json, '{path}') AS TEXT) IN ({})",
+                "CAST(json_extract(petrel_json(json), '{path}') AS TEXT) IN ({})",
                 placeholders(values.len())
             ));
             args.extend(values.iter().map(|v| SqlValue::Text(v.clone())));
@@ -289,11 +293,16 @@ const TERM_SEPARATOR: &str = "\u{1f}";
 
 /// Registers the SQL functions the events search uses on `conn`:
 /// `petrel_keyword(terms, value)` (1 when one of the terms is a keyword of the value,
-/// SparkPost's token rule) and `petrel_address(addresses, value)` (1 when the address of
-/// a `From`-style value is one of the addresses).
+/// SparkPost's token rule), `petrel_address(addresses, value)` (1 when the address of
+/// a `From`-style value is one of the addresses) and `petrel_json(stored)` (an event's
+/// JSON text from its packed form, for `json_extract`).
 pub(super) fn register_functions(conn: &rusqlite::Connection) -> Result<(), StoreError> {
     use rusqlite::functions::FunctionFlags;
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function("petrel_json", 1, flags, |ctx| {
+        let stored = ctx.get_raw(0).as_blob_or_null()?.unwrap_or_default();
+        Ok(super::packed::unpack(stored))
+    })?;
     conn.create_scalar_function("petrel_keyword", 2, flags, |ctx| {
         let terms: String = ctx.get(0)?;
         let Some(value) = ctx.get::<Option<String>>(1)? else {
