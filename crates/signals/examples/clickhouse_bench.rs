@@ -255,6 +255,12 @@ async fn run(s: &Store, batches: Arc<Vec<Vec<u8>>>, events: u64, a: &Args) {
 
 #[tokio::main]
 async fn main() {
+    // RUST_LOG=petrel_signals=debug shows each ClickHouse group commit and where its time
+    // went (lease, reads, counting, insert).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let a = args();
     let plan = generator::Plan {
         events: a.events,

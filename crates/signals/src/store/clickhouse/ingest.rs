@@ -15,7 +15,7 @@ use petrel_signals_model::types::EventType;
 use super::http::quoted_list;
 use super::lease::Lease;
 use super::rowbinary::{RowReader, RowWriter};
-use super::schema::row;
+use super::schema::{row, tbl};
 use super::{dim_id, reason_id, ClickHouseStore};
 use crate::event::StoredEvent;
 use crate::store::counting::{
@@ -64,6 +64,8 @@ struct IngestRow<'a> {
     keys: &'a [u8],
     vals: &'a [i64],
     strs: &'a [&'a str],
+    /// The enrichment source of a delivery or injection kept in the message's history.
+    source: &'a str,
 }
 
 impl IngestRow<'_> {
@@ -111,6 +113,7 @@ impl IngestRow<'_> {
         w.u8s(self.keys);
         w.i64s(self.vals);
         w.strs(self.strs);
+        w.str(self.source);
     }
 }
 
@@ -121,8 +124,7 @@ struct Known {
     stored_hashes: HashSet<String>,
     event_ids: HashSet<String>,
     /// Earlier events per message (only messages a thin event of the batch belongs to), in
-    /// storage order; the JSON is filled for the one delivery or injection that
-    /// [`original`] would pick among them.
+    /// storage order; deliveries and injections carry their enrichment source as JSON.
     history: HashMap<String, Vec<Prior>>,
     recipients: HashMap<String, RecipientState>,
 }
@@ -139,14 +141,6 @@ fn read_strings(body: &[u8]) -> Result<Vec<String>, StoreError> {
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T, StoreError>>) -> Result<T, StoreError> {
     h.join()
         .unwrap_or_else(|_| Err(StoreError::Backend("lookup thread panicked".into())))
-}
-
-/// A stored history row before its JSON is known.
-struct HistoryRow {
-    message_id: String,
-    order: (i64, u32),
-    event_id: String,
-    prior: Prior,
 }
 
 impl ClickHouseStore {
@@ -187,7 +181,7 @@ impl ClickHouseStore {
             return Ok(out);
         }
         let body = self.client.select(&format!(
-            "SELECT message_id, seq, pos, ts, type, event_id, link, machine, cohort FROM {} \
+            "SELECT message_id, seq, pos, ts, type, link, machine, cohort, source FROM {} \
              WHERE message_id IN {}",
             self.t("message_history"),
             quoted_list(messages.iter().copied())
@@ -200,15 +194,15 @@ impl ClickHouseStore {
             let pos = r.u32()?;
             let ts = r.i64()?;
             let kind = EventType::parse(&r.string()?);
-            let event_id = r.string()?;
             let link = Some(r.string()?).filter(|l| !l.is_empty());
             let machine = r.u8()? != 0;
             let cohort = Cohort::from_code(i64::from(r.i8()?));
-            rows.push(HistoryRow {
+            let source = r.string()?;
+            let source_kind = matches!(kind, Some(EventType::Delivery | EventType::Injection));
+            rows.push((
                 message_id,
-                order: (seq, pos),
-                event_id,
-                prior: Prior {
+                (seq, pos),
+                Prior {
                     facts: petrel_signals_model::counters::EventFacts {
                         kind,
                         ts,
@@ -216,61 +210,15 @@ impl ClickHouseStore {
                         machine,
                         ..Default::default()
                     },
-                    json: None,
+                    // Enrichment sources: `original` picks among them as in SQLite.
+                    json: source_kind.then_some(source),
                     cohort,
                 },
-            });
+            ));
         }
-        rows.sort_by(|a, b| (&a.message_id, a.order).cmp(&(&b.message_id, b.order)));
-        // The enrichment source of each message: what `original` picks among the stored
-        // rows (later ties win, as storage order does there).
-        let mut wanted: HashMap<String, (i64, String)> = HashMap::new();
-        let mut pick: HashMap<&str, (bool, i64, usize)> = HashMap::new();
-        for (i, h) in rows.iter().enumerate() {
-            let delivery = h.prior.facts.kind == Some(EventType::Delivery);
-            if !delivery && h.prior.facts.kind != Some(EventType::Injection) {
-                continue;
-            }
-            let cand = (delivery, h.prior.facts.ts, i);
-            let slot = pick.entry(&h.message_id).or_insert(cand);
-            if (cand.0, cand.1) >= (slot.0, slot.1) {
-                *slot = cand;
-            }
-        }
-        for (_, _, i) in pick.values() {
-            let h = &rows[*i];
-            wanted.insert(h.event_id.clone(), (h.prior.facts.ts, h.message_id.clone()));
-        }
-        let json = self.event_json(&wanted)?;
-        for mut h in rows {
-            if wanted.contains_key(&h.event_id) {
-                h.prior.json = json.get(&h.event_id).cloned();
-            }
-            out.entry(h.message_id).or_default().push(h.prior);
-        }
-        Ok(out)
-    }
-
-    /// The stored JSON of these events (event id → (timestamp, anything)).
-    fn event_json<T>(
-        &self,
-        wanted: &HashMap<String, (i64, T)>,
-    ) -> Result<HashMap<String, String>, StoreError> {
-        if wanted.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let ts: HashSet<i64> = wanted.values().map(|(t, _)| *t).collect();
-        let body = self.client.select(&format!(
-            "SELECT event_id, json FROM {} WHERE ts IN {} AND event_id IN {}",
-            self.t("events"),
-            super::http::number_list(ts),
-            quoted_list(wanted.keys().map(String::as_str))
-        ))?;
-        let mut r = RowReader::new(&body);
-        let mut out = HashMap::new();
-        while !r.done() {
-            let id = r.string()?;
-            out.insert(id, r.string()?);
+        rows.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        for (message_id, _, prior) in rows {
+            out.entry(message_id).or_default().push(prior);
         }
         Ok(out)
     }
@@ -385,12 +333,13 @@ impl ClickHouseStore {
         let (batches, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|j| (j.batch, j.reply)).unzip();
         let started = std::time::Instant::now();
-        let result = lease
-            .acquire(&self.client, &self.db)
-            .and_then(|()| self.store_group(lease, batches));
+        let result = lease.acquire(&self.client, &self.db);
+        let lease_ms = started.elapsed().as_millis() as u64;
+        let result = result.and_then(|()| self.store_group(lease, batches));
         lease.release(&self.client, &self.db);
         tracing::debug!(
             batches = replies.len(),
+            lease_ms,
             ms = started.elapsed().as_millis() as u64,
             "signals: ClickHouse group commit"
         );
@@ -414,7 +363,9 @@ impl ClickHouseStore {
         lease: &mut Lease,
         batches: Vec<PreparedBatch>,
     ) -> Result<Vec<BatchOutcome>, StoreError> {
+        let started = std::time::Instant::now();
         let mut known = self.known(&batches)?;
+        let read = started.elapsed();
         let mut w = RowWriter::default();
         let mut pending = Pending::default();
         let mut accepted_ids: HashSet<String> = HashSet::new();
@@ -424,10 +375,21 @@ impl ClickHouseStore {
                 self.store_batch(&mut known, &mut accepted_ids, &mut pending, &mut w, batch)?;
             outcomes.push(outcome);
         }
-        pending.write(&mut w);
+        let fresh = pending.write(&mut w, &*super::lock(&self.written)?);
         lease.keep(&self.client, &self.db)?;
         let query_id = lease.query_id();
+        let counted = started.elapsed();
         self.client.insert(&self.t("ingest"), &w.buf, &query_id)?;
+        super::lock(&self.written)?.add(fresh);
+        // Where a group's time goes (docs/BENCHMARKS.md, issue 16, reads these).
+        tracing::debug!(
+            events = accepted_ids.len(),
+            bytes = w.buf.len(),
+            read_ms = read.as_millis() as u64,
+            count_ms = (counted - read).as_millis() as u64,
+            insert_ms = (started.elapsed() - counted).as_millis() as u64,
+            "signals: ClickHouse group stored"
+        );
         Ok(outcomes)
     }
 
@@ -495,6 +457,12 @@ impl ClickHouseStore {
                 known.recipients.insert(r, next);
             }
             let history = ev.message_id.is_some() && kept_in_history(kind);
+            let source =
+                if history && matches!(kind, Some(EventType::Delivery | EventType::Injection)) {
+                    crate::enrich::source_fields(&ev.json)
+                } else {
+                    String::new()
+                };
             if let Some(list) = ev
                 .message_id
                 .as_ref()
@@ -513,6 +481,7 @@ impl ClickHouseStore {
                 pos: pos as u32,
                 mailed_at,
                 engaged_at,
+                source: &source,
                 ..IngestRow::default()
             }
             .write(w);
@@ -559,6 +528,29 @@ fn sparse(values: &[i64]) -> (Vec<u8>, Vec<i64>) {
         .filter(|(_, v)| **v != 0)
         .map(|(i, v)| (i as u8, *v))
         .unzip()
+}
+
+/// Facet tuples and reason texts this instance has stored. Both tables only grow and every
+/// instance names a tuple or text alike (a hash), so what is here is on the server: an
+/// insert leaves those rows out (each would otherwise be one more part of `dims` and
+/// `reasons` per insert, and parts are what inserts cost most).
+#[derive(Default)]
+pub(super) struct Written {
+    dims: HashSet<(u8, u64)>,
+    reasons: HashSet<u64>,
+}
+
+impl Written {
+    /// Past this many entries the memory is dropped (and rows are written again).
+    const MAX: usize = 1_000_000;
+
+    fn add(&mut self, fresh: Written) {
+        if self.dims.len() + self.reasons.len() > Self::MAX {
+            *self = Written::default();
+        }
+        self.dims.extend(fresh.dims);
+        self.reasons.extend(fresh.reasons);
+    }
 }
 
 /// A batch's counts, added up per rollup key before they are written.
@@ -632,45 +624,38 @@ impl Pending {
         }
     }
 
-    fn write(self, w: &mut RowWriter) {
-        for ((t, dim, bucket), c) in self.metrics {
-            let (keys, vals) = sparse(&c.to_vec());
+    /// Writes the counters, and the facet tuples and reason texts not in `written`;
+    /// returns those, to be remembered once the insert has succeeded.
+    fn write(self, w: &mut RowWriter, written: &Written) -> Written {
+        let mut fresh = Written::default();
+        let mut counters = |tbl: u8, dim: u64, bucket: i64, reason: u64, values: &[i64]| {
+            let (keys, vals) = sparse(values);
             IngestRow {
-                row: row::METRICS,
-                tbl: t as u8,
-                dim,
-                bucket,
-                keys: &keys,
-                vals: &vals,
-                ..IngestRow::default()
-            }
-            .write(w);
-        }
-        for ((i, dim, bucket, reason), counts) in self.reasons {
-            IngestRow {
-                row: row::REASON,
-                tbl: i as u8,
+                row: row::COUNTERS,
+                tbl,
                 dim,
                 bucket,
                 reason,
-                vals: &counts,
-                ..IngestRow::default()
-            }
-            .write(w);
-        }
-        for ((dim, day), d) in self.daily {
-            let (keys, vals) = sparse(&d.to_vec());
-            IngestRow {
-                row: row::DAILY,
-                dim,
-                bucket: day,
                 keys: &keys,
                 vals: &vals,
                 ..IngestRow::default()
             }
             .write(w);
+        };
+        for ((t, dim, bucket), c) in self.metrics {
+            counters(t as u8, dim, bucket, 0, &c.to_vec());
+        }
+        for ((i, dim, bucket, reason), counts) in self.reasons {
+            counters(tbl::REASONS + i as u8, dim, bucket, reason, &counts);
+        }
+        for ((dim, day), d) in self.daily {
+            counters(tbl::DAILY, dim, day, 0, &d.to_vec());
         }
         for ((cube, dim), d) in &self.dims {
+            if written.dims.contains(&(cube.code(), *dim)) {
+                continue;
+            }
+            fresh.dims.insert((cube.code(), *dim));
             let strs = [
                 d.campaign.as_str(),
                 &d.template,
@@ -692,6 +677,10 @@ impl Pending {
             .write(w);
         }
         for (id, (kind, class, text)) in &self.reason_texts {
+            if written.reasons.contains(id) {
+                continue;
+            }
+            fresh.reasons.insert(*id);
             IngestRow {
                 row: row::REASON_TEXT,
                 reason: *id,
@@ -701,5 +690,6 @@ impl Pending {
             }
             .write(w);
         }
+        fresh
     }
 }
