@@ -188,6 +188,29 @@ fn open(name: &str, a: &Args) -> Store {
     }
 }
 
+/// CPU seconds (user + system) a process has used so far, from `/proc` (0 elsewhere).
+fn cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU used so far by this process (uploaders and service) and the ClickHouse server the
+/// benchmark started: on a shared machine the CPU per event says more than the wall time.
+fn cpu_now(s: &Store) -> (f64, f64) {
+    let server = s
+        ._server
+        .as_ref()
+        .and_then(|c| c.pid())
+        .map_or(0.0, cpu_secs);
+    (cpu_secs(std::process::id()), server)
+}
+
 async fn run(s: &Store, batches: Arc<Vec<Vec<u8>>>, events: u64, a: &Args) {
     s.store
         .ensure_api_key(KEY, "bench", &[Permission::Ingest, Permission::Read])
@@ -200,6 +223,7 @@ async fn run(s: &Store, batches: Arc<Vec<Vec<u8>>>, events: u64, a: &Args) {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = cpu_now(s);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..a.uploaders {
@@ -217,6 +241,7 @@ async fn run(s: &Store, batches: Arc<Vec<Vec<u8>>>, events: u64, a: &Args) {
         t.await.expect("uploader");
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_now(s);
     let bytes = (s.size)();
     println!(
         "{}: ingest {events} events in {secs:.1} s = {:.0} events/s ({} uploaders, {} per batch); \
@@ -227,6 +252,15 @@ async fn run(s: &Store, batches: Arc<Vec<Vec<u8>>>, events: u64, a: &Args) {
         a.per_batch,
         bytes as f64 / 1e6,
         bytes as f64 / 1e6 / (events as f64 / 1e6)
+    );
+    let (service, server) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
+    let per_event = |cpu: f64| cpu * 1e6 / events as f64;
+    println!(
+        "{}: CPU during ingest: service and uploaders {service:.1} s ({:.1} µs/event), \
+         ClickHouse server {server:.1} s ({:.1} µs/event)",
+        s.name,
+        per_event(service),
+        per_event(server)
     );
     let mut times = Vec::new();
     for round in 0..a.rounds {

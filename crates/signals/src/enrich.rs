@@ -109,33 +109,6 @@ pub(crate) fn enrich(ev: &mut StoredEvent, original: Option<&str>) {
     }
 }
 
-/// The part of a stored delivery's or injection's JSON that [`enrich`] reads as the
-/// original: the copied fields and the subaccount, as a JSON object of their texts.
-/// `enrich(ev, Some(&source_fields(j)))` does exactly what `enrich(ev, Some(j))` does; the
-/// ClickHouse store keeps this beside each message's history instead of looking the whole
-/// event up again.
-pub(crate) fn source_fields(json: &str) -> String {
-    let Ok(orig) = serde_json::from_str::<Fields>(json) else {
-        // Unparseable originals enrich nothing; keep the text so that stays so.
-        return json.to_string();
-    };
-    let mut out = String::with_capacity(json.len());
-    out.push('{');
-    for (k, v) in orig
-        .iter()
-        .filter(|(k, _)| COPIED.contains(&k.as_str()) || k.as_str() == "subaccount_id")
-    {
-        if out.len() > 1 {
-            out.push(',');
-        }
-        out.push_str(&serde_json::to_string(k).unwrap_or_default());
-        out.push(':');
-        out.push_str(v.get());
-    }
-    out.push('}');
-    out
-}
-
 /// Re-reads the indexed columns from the enriched object, with the same derivations as at
 /// ingest (e.g. `sending_domain` from `friendly_from` when absent).
 fn refresh_facets(ev: &mut StoredEvent, obj: &Fields) {
@@ -152,56 +125,5 @@ fn refresh_facets(ev: &mut StoredEvent, obj: &Fields) {
     line.push_str("}}}");
     if let Ok(fresh) = crate::event::parse_line(line.as_bytes()) {
         *ev = fresh;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::parse_line;
-
-    fn event(wrapper: &str, fields: &str) -> StoredEvent {
-        let line = format!(r#"{{"msys":{{"{wrapper}":{{{fields}}}}}}}"#);
-        parse_line(line.as_bytes()).expect("valid event")
-    }
-
-    #[test]
-    fn the_source_fields_enrich_as_the_whole_original() {
-        let original = event(
-            "message_event",
-            r#""type":"delivery","event_id":"1","message_id":"m1","timestamp":"1785715200",
-            "rcpt_to":"a@gmail.com","campaign_id":"spring","subaccount_id":7,
-            "ip_pool":"pool-1","sending_ip":"10.0.0.1","friendly_from":"news@brand.example",
-            "num_retries":"0","queue_time":"5000","raw_reason":"250 ok","subject":"Hi \"you\"""#,
-        );
-        let source = source_fields(&original.json);
-        assert!(source.len() < original.json.len(), "{source}");
-        assert!(!source.contains("queue_time"), "{source}");
-        let thin_events = [
-            (
-                "track_event",
-                r#""type":"open","event_id":"2","message_id":"m1","timestamp":"1785716200","rcpt_to":"a@gmail.com","subaccount_id":0"#,
-            ),
-            (
-                "track_event",
-                r#""type":"click","event_id":"3","message_id":"m1","timestamp":"1785716300","rcpt_to":"a@gmail.com","campaign_id":"own""#,
-            ),
-            (
-                "message_event",
-                r#""type":"outofband","event_id":"4","message_id":"m1","timestamp":"1785716400","rcpt_to":"a@gmail.com","bounce_class":"10""#,
-            ),
-        ];
-        for (wrapper, thin) in thin_events {
-            let (mut a, mut b) = (event(wrapper, thin), event(wrapper, thin));
-            assert!(is_enriched(&a), "{thin}");
-            enrich(&mut a, Some(&original.json));
-            enrich(&mut b, Some(&source));
-            assert_eq!(a.json, b.json);
-            assert_ne!(a.json, event(wrapper, thin).json, "{thin} was enriched");
-            assert_eq!(a.campaign_id, b.campaign_id);
-            assert_eq!(a.subaccount_id, b.subaccount_id);
-            assert_eq!(a.ip_pool, b.ip_pool);
-        }
-        assert_eq!(source_fields("not json"), "not json");
     }
 }

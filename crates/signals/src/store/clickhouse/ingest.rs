@@ -64,8 +64,6 @@ struct IngestRow<'a> {
     keys: &'a [u8],
     vals: &'a [i64],
     strs: &'a [&'a str],
-    /// The enrichment source of a delivery or injection kept in the message's history.
-    source: &'a str,
 }
 
 impl IngestRow<'_> {
@@ -113,7 +111,6 @@ impl IngestRow<'_> {
         w.u8s(self.keys);
         w.i64s(self.vals);
         w.strs(self.strs);
-        w.str(self.source);
     }
 }
 
@@ -124,7 +121,8 @@ struct Known {
     stored_hashes: HashSet<String>,
     event_ids: HashSet<String>,
     /// Earlier events per message (only messages a thin event of the batch belongs to), in
-    /// storage order; deliveries and injections carry their enrichment source as JSON.
+    /// storage order; the JSON is filled for the one delivery or injection that
+    /// [`original`] would pick among them.
     history: HashMap<String, Vec<Prior>>,
     recipients: HashMap<String, RecipientState>,
 }
@@ -141,6 +139,14 @@ fn read_strings(body: &[u8]) -> Result<Vec<String>, StoreError> {
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T, StoreError>>) -> Result<T, StoreError> {
     h.join()
         .unwrap_or_else(|_| Err(StoreError::Backend("lookup thread panicked".into())))
+}
+
+/// A stored history row before its JSON is known.
+struct HistoryRow {
+    message_id: String,
+    order: (i64, u32),
+    event_id: String,
+    prior: Prior,
 }
 
 impl ClickHouseStore {
@@ -181,7 +187,7 @@ impl ClickHouseStore {
             return Ok(out);
         }
         let body = self.client.select(&format!(
-            "SELECT message_id, seq, pos, ts, type, link, machine, cohort, source FROM {} \
+            "SELECT message_id, seq, pos, ts, type, event_id, link, machine, cohort FROM {} \
              WHERE message_id IN {}",
             self.t("message_history"),
             quoted_list(messages.iter().copied())
@@ -194,15 +200,15 @@ impl ClickHouseStore {
             let pos = r.u32()?;
             let ts = r.i64()?;
             let kind = EventType::parse(&r.string()?);
+            let event_id = r.string()?;
             let link = Some(r.string()?).filter(|l| !l.is_empty());
             let machine = r.u8()? != 0;
             let cohort = Cohort::from_code(i64::from(r.i8()?));
-            let source = r.string()?;
-            let source_kind = matches!(kind, Some(EventType::Delivery | EventType::Injection));
-            rows.push((
+            rows.push(HistoryRow {
                 message_id,
-                (seq, pos),
-                Prior {
+                order: (seq, pos),
+                event_id,
+                prior: Prior {
                     facts: petrel_signals_model::counters::EventFacts {
                         kind,
                         ts,
@@ -210,15 +216,61 @@ impl ClickHouseStore {
                         machine,
                         ..Default::default()
                     },
-                    // Enrichment sources: `original` picks among them as in SQLite.
-                    json: source_kind.then_some(source),
+                    json: None,
                     cohort,
                 },
-            ));
+            });
         }
-        rows.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-        for (message_id, _, prior) in rows {
-            out.entry(message_id).or_default().push(prior);
+        rows.sort_by(|a, b| (&a.message_id, a.order).cmp(&(&b.message_id, b.order)));
+        // The enrichment source of each message: what `original` picks among the stored
+        // rows (later ties win, as storage order does there).
+        let mut wanted: HashMap<String, (i64, String)> = HashMap::new();
+        let mut pick: HashMap<&str, (bool, i64, usize)> = HashMap::new();
+        for (i, h) in rows.iter().enumerate() {
+            let delivery = h.prior.facts.kind == Some(EventType::Delivery);
+            if !delivery && h.prior.facts.kind != Some(EventType::Injection) {
+                continue;
+            }
+            let cand = (delivery, h.prior.facts.ts, i);
+            let slot = pick.entry(&h.message_id).or_insert(cand);
+            if (cand.0, cand.1) >= (slot.0, slot.1) {
+                *slot = cand;
+            }
+        }
+        for (_, _, i) in pick.values() {
+            let h = &rows[*i];
+            wanted.insert(h.event_id.clone(), (h.prior.facts.ts, h.message_id.clone()));
+        }
+        let json = self.event_json(&wanted)?;
+        for mut h in rows {
+            if wanted.contains_key(&h.event_id) {
+                h.prior.json = json.get(&h.event_id).cloned();
+            }
+            out.entry(h.message_id).or_default().push(h.prior);
+        }
+        Ok(out)
+    }
+
+    /// The stored JSON of these events (event id → (timestamp, anything)).
+    fn event_json<T>(
+        &self,
+        wanted: &HashMap<String, (i64, T)>,
+    ) -> Result<HashMap<String, String>, StoreError> {
+        if wanted.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ts: HashSet<i64> = wanted.values().map(|(t, _)| *t).collect();
+        let body = self.client.select(&format!(
+            "SELECT event_id, json FROM {} WHERE ts IN {} AND event_id IN {}",
+            self.t("events"),
+            super::http::number_list(ts),
+            quoted_list(wanted.keys().map(String::as_str))
+        ))?;
+        let mut r = RowReader::new(&body);
+        let mut out = HashMap::new();
+        while !r.done() {
+            let id = r.string()?;
+            out.insert(id, r.string()?);
         }
         Ok(out)
     }
@@ -457,12 +509,6 @@ impl ClickHouseStore {
                 known.recipients.insert(r, next);
             }
             let history = ev.message_id.is_some() && kept_in_history(kind);
-            let source =
-                if history && matches!(kind, Some(EventType::Delivery | EventType::Injection)) {
-                    crate::enrich::source_fields(&ev.json)
-                } else {
-                    String::new()
-                };
             if let Some(list) = ev
                 .message_id
                 .as_ref()
@@ -481,7 +527,6 @@ impl ClickHouseStore {
                 pos: pos as u32,
                 mailed_at,
                 engaged_at,
-                source: &source,
                 ..IngestRow::default()
             }
             .write(w);

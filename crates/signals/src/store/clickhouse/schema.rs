@@ -85,7 +85,6 @@ pub(super) const INGEST_COLUMNS: &[(&str, &str)] = &[
     ("keys", "Array(UInt8)"),
     ("vals", "Array(Int64)"),
     ("strs", "Array(String)"),
-    ("source", "String"),
 ];
 
 /// The columns the events table keeps for search (types as in `ingest`).
@@ -159,13 +158,10 @@ pub(super) fn statements(db: &str) -> Vec<String> {
             t("event_ids"),
             by_day("ts")
         ),
-        // What later events of a message look back at, sorted by message; `source` is the
-        // enrichment source of deliveries and injections (`enrich::source_fields`), so a
-        // thin event's original never has to be looked up in `events`.
+        // What later events of a message look back at, sorted by message.
         format!(
             "CREATE TABLE IF NOT EXISTS {} (message_id String, seq Int64, pos UInt32, ts Int64, \
-             type String, event_id String, link String, machine UInt8, cohort Int8, \
-             source String) \
+             type String, event_id String, link String, machine UInt8, cohort Int8) \
              ENGINE = MergeTree {} ORDER BY (message_id, seq, pos) \
              SETTINGS index_granularity = 1024",
             t("message_history"),
@@ -250,7 +246,7 @@ pub(super) fn statements(db: &str) -> Vec<String> {
         "mv_message_history",
         "message_history",
         format!(
-            "SELECT message_id, seq, pos, ts, type, event_id, link, machine, cohort, source \
+            "SELECT message_id, seq, pos, ts, type, event_id, link, machine, cohort \
              FROM {ingest} WHERE row = {} AND history = 1",
             row::EVENT
         ),
