@@ -188,6 +188,30 @@ fn open(name: &str, a: &Args) -> Store {
     }
 }
 
+/// CPU seconds (user, system) a process has used so far, from `/proc` (0 elsewhere).
+fn cpu_secs(pid: u32) -> (f64, f64) {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return (0.0, 0.0);
+    };
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) / 100.0, ticks(12) / 100.0)
+}
+
+/// CPU used so far by this process (uploaders and service) and the ClickHouse server the
+/// benchmark started: on a shared machine the CPU per event says more than the wall time
+/// (and user time more than system time, which other processes' file churn inflates).
+fn cpu_now(s: &Store) -> [(f64, f64); 2] {
+    let server = s
+        ._server
+        .as_ref()
+        .and_then(|c| c.pid())
+        .map_or((0.0, 0.0), cpu_secs);
+    [cpu_secs(std::process::id()), server]
+}
+
 async fn run(s: &Store, batches: Arc<Vec<Vec<u8>>>, events: u64, a: &Args) {
     s.store
         .ensure_api_key(KEY, "bench", &[Permission::Ingest, Permission::Read])
@@ -200,6 +224,7 @@ async fn run(s: &Store, batches: Arc<Vec<Vec<u8>>>, events: u64, a: &Args) {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = cpu_now(s);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..a.uploaders {
@@ -217,6 +242,7 @@ async fn run(s: &Store, batches: Arc<Vec<Vec<u8>>>, events: u64, a: &Args) {
         t.await.expect("uploader");
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_now(s);
     let bytes = (s.size)();
     println!(
         "{}: ingest {events} events in {secs:.1} s = {:.0} events/s ({} uploaders, {} per batch); \
@@ -227,6 +253,23 @@ async fn run(s: &Store, batches: Arc<Vec<Vec<u8>>>, events: u64, a: &Args) {
         a.per_batch,
         bytes as f64 / 1e6,
         bytes as f64 / 1e6 / (events as f64 / 1e6)
+    );
+    let per_event = |i: usize| {
+        let user = cpu_after[i].0 - cpu_before[i].0;
+        let sys = cpu_after[i].1 - cpu_before[i].1;
+        let us = |cpu: f64| cpu * 1e6 / events as f64;
+        format!(
+            "{:.1} µs/event (user {:.1} + system {:.1})",
+            us(user + sys),
+            us(user),
+            us(sys)
+        )
+    };
+    println!(
+        "{}: CPU during ingest: service and uploaders {}, ClickHouse server {}",
+        s.name,
+        per_event(0),
+        per_event(1)
     );
     let mut times = Vec::new();
     for round in 0..a.rounds {
@@ -255,6 +298,12 @@ async fn run(s: &Store, batches: Arc<Vec<Vec<u8>>>, events: u64, a: &Args) {
 
 #[tokio::main]
 async fn main() {
+    // RUST_LOG=petrel_signals=debug shows each ClickHouse group commit and where its time
+    // went (lease, reads, counting, insert).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let a = args();
     let plan = generator::Plan {
         events: a.events,

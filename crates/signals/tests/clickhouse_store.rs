@@ -151,6 +151,20 @@ fn connection_errors_say_what_is_wrong() {
         store.server_version()
     );
     connect(server, "versions");
+    // A database made by an earlier layout (separate reason and daily counter tables) is
+    // refused with what to do, not written wrongly.
+    server.query("CREATE DATABASE earlier").expect("database");
+    server
+        .query("CREATE TABLE earlier.reason_rollups (inc UInt8) ENGINE = Memory")
+        .expect("table");
+    match ClickHouseStore::connect(&settings(server, "earlier")) {
+        Err(StoreError::Backend(m)) => assert!(
+            m.contains("`earlier` has the table layout of an earlier petrel")
+                && m.contains("new database"),
+            "{m}"
+        ),
+        other => panic!("{:?}", other.err()),
+    }
 }
 
 #[test]

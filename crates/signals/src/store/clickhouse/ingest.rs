@@ -15,7 +15,7 @@ use petrel_signals_model::types::EventType;
 use super::http::quoted_list;
 use super::lease::Lease;
 use super::rowbinary::{RowReader, RowWriter};
-use super::schema::row;
+use super::schema::{row, tbl};
 use super::{dim_id, reason_id, ClickHouseStore};
 use crate::event::StoredEvent;
 use crate::store::counting::{
@@ -385,12 +385,13 @@ impl ClickHouseStore {
         let (batches, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|j| (j.batch, j.reply)).unzip();
         let started = std::time::Instant::now();
-        let result = lease
-            .acquire(&self.client, &self.db)
-            .and_then(|()| self.store_group(lease, batches));
+        let result = lease.acquire(&self.client, &self.db);
+        let lease_ms = started.elapsed().as_millis() as u64;
+        let result = result.and_then(|()| self.store_group(lease, batches));
         lease.release(&self.client, &self.db);
         tracing::debug!(
             batches = replies.len(),
+            lease_ms,
             ms = started.elapsed().as_millis() as u64,
             "signals: ClickHouse group commit"
         );
@@ -414,7 +415,9 @@ impl ClickHouseStore {
         lease: &mut Lease,
         batches: Vec<PreparedBatch>,
     ) -> Result<Vec<BatchOutcome>, StoreError> {
+        let started = std::time::Instant::now();
         let mut known = self.known(&batches)?;
+        let read = started.elapsed();
         let mut w = RowWriter::default();
         let mut pending = Pending::default();
         let mut accepted_ids: HashSet<String> = HashSet::new();
@@ -424,10 +427,21 @@ impl ClickHouseStore {
                 self.store_batch(&mut known, &mut accepted_ids, &mut pending, &mut w, batch)?;
             outcomes.push(outcome);
         }
-        pending.write(&mut w);
+        let fresh = pending.write(&mut w, &*super::lock(&self.written)?);
         lease.keep(&self.client, &self.db)?;
         let query_id = lease.query_id();
+        let counted = started.elapsed();
         self.client.insert(&self.t("ingest"), &w.buf, &query_id)?;
+        super::lock(&self.written)?.add(fresh);
+        // Where a group's time goes (docs/BENCHMARKS.md, issue 16, reads these).
+        tracing::debug!(
+            events = accepted_ids.len(),
+            bytes = w.buf.len(),
+            read_ms = read.as_millis() as u64,
+            count_ms = (counted - read).as_millis() as u64,
+            insert_ms = (started.elapsed() - counted).as_millis() as u64,
+            "signals: ClickHouse group stored"
+        );
         Ok(outcomes)
     }
 
@@ -561,6 +575,29 @@ fn sparse(values: &[i64]) -> (Vec<u8>, Vec<i64>) {
         .unzip()
 }
 
+/// Facet tuples and reason texts this instance has stored. Both tables only grow and every
+/// instance names a tuple or text alike (a hash), so what is here is on the server: an
+/// insert leaves those rows out (each would otherwise be one more part of `dims` and
+/// `reasons` per insert, and parts are what inserts cost most).
+#[derive(Default)]
+pub(super) struct Written {
+    dims: HashSet<(u8, u64)>,
+    reasons: HashSet<u64>,
+}
+
+impl Written {
+    /// Past this many entries the memory is dropped (and rows are written again).
+    const MAX: usize = 1_000_000;
+
+    fn add(&mut self, fresh: Written) {
+        if self.dims.len() + self.reasons.len() > Self::MAX {
+            *self = Written::default();
+        }
+        self.dims.extend(fresh.dims);
+        self.reasons.extend(fresh.reasons);
+    }
+}
+
 /// A batch's counts, added up per rollup key before they are written.
 #[derive(Default)]
 struct Pending {
@@ -632,45 +669,38 @@ impl Pending {
         }
     }
 
-    fn write(self, w: &mut RowWriter) {
-        for ((t, dim, bucket), c) in self.metrics {
-            let (keys, vals) = sparse(&c.to_vec());
+    /// Writes the counters, and the facet tuples and reason texts not in `written`;
+    /// returns those, to be remembered once the insert has succeeded.
+    fn write(self, w: &mut RowWriter, written: &Written) -> Written {
+        let mut fresh = Written::default();
+        let mut counters = |tbl: u8, dim: u64, bucket: i64, reason: u64, values: &[i64]| {
+            let (keys, vals) = sparse(values);
             IngestRow {
-                row: row::METRICS,
-                tbl: t as u8,
-                dim,
-                bucket,
-                keys: &keys,
-                vals: &vals,
-                ..IngestRow::default()
-            }
-            .write(w);
-        }
-        for ((i, dim, bucket, reason), counts) in self.reasons {
-            IngestRow {
-                row: row::REASON,
-                tbl: i as u8,
+                row: row::COUNTERS,
+                tbl,
                 dim,
                 bucket,
                 reason,
-                vals: &counts,
-                ..IngestRow::default()
-            }
-            .write(w);
-        }
-        for ((dim, day), d) in self.daily {
-            let (keys, vals) = sparse(&d.to_vec());
-            IngestRow {
-                row: row::DAILY,
-                dim,
-                bucket: day,
                 keys: &keys,
                 vals: &vals,
                 ..IngestRow::default()
             }
             .write(w);
+        };
+        for ((t, dim, bucket), c) in self.metrics {
+            counters(t as u8, dim, bucket, 0, &c.to_vec());
+        }
+        for ((i, dim, bucket, reason), counts) in self.reasons {
+            counters(tbl::REASONS + i as u8, dim, bucket, reason, &counts);
+        }
+        for ((dim, day), d) in self.daily {
+            counters(tbl::DAILY, dim, day, 0, &d.to_vec());
         }
         for ((cube, dim), d) in &self.dims {
+            if written.dims.contains(&(cube.code(), *dim)) {
+                continue;
+            }
+            fresh.dims.insert((cube.code(), *dim));
             let strs = [
                 d.campaign.as_str(),
                 &d.template,
@@ -692,6 +722,10 @@ impl Pending {
             .write(w);
         }
         for (id, (kind, class, text)) in &self.reason_texts {
+            if written.reasons.contains(id) {
+                continue;
+            }
+            fresh.reasons.insert(*id);
             IngestRow {
                 row: row::REASON_TEXT,
                 reason: *id,
@@ -701,5 +735,6 @@ impl Pending {
             }
             .write(w);
         }
+        fresh
     }
 }

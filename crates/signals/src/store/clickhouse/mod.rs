@@ -79,6 +79,8 @@ pub struct ClickHouseStore {
     queue: Mutex<VecDeque<ingest::Job>>,
     /// Serialises this instance's ingests; holds its side of the ingest lease.
     writer: Mutex<lease::Lease>,
+    /// Facet tuples and reason texts already stored (not sent again).
+    written: Mutex<ingest::Written>,
     keys: Mutex<HashMap<String, (Instant, Vec<Permission>)>>,
 }
 
@@ -189,6 +191,7 @@ impl ClickHouseStore {
             version,
             queue: Mutex::new(VecDeque::new()),
             writer: Mutex::new(lease::Lease::new(hex(&random_bytes::<8>()?))),
+            written: Mutex::new(ingest::Written::default()),
             keys: Mutex::new(HashMap::new()),
         })
     }

@@ -10,6 +10,7 @@ use petrel_signals_model::daily::Daily;
 
 use super::http::number_list;
 use super::rowbinary::RowReader;
+use super::schema::tbl;
 use super::ClickHouseStore;
 use crate::store::counting::{cube_for, Cube, METRIC_TABLES};
 use crate::store::{
@@ -221,11 +222,12 @@ impl ClickHouseStore {
             .position(|i| *i == q.increment)
             .unwrap_or(0);
         let body = self.client.select(&format!(
-            "SELECT {} AS g, reason, sum(a), sum(b), sum(c), sum(d) FROM {} \
-             WHERE inc = {inc} AND bucket >= {} AND bucket < {} AND reason IN {}{} \
+            "SELECT {} AS g, reason, sumMap(countersMap.key, countersMap.value) FROM {} \
+             WHERE tbl = {} AND bucket >= {} AND bucket < {} AND reason IN {}{} \
              GROUP BY g, reason",
             sel.group_expr(),
-            self.t("reason_rollups"),
+            self.t("rollups"),
+            tbl::REASONS + inc as u8,
             q.from,
             q.to,
             number_list(&ids),
@@ -236,7 +238,8 @@ impl ClickHouseStore {
         while !r.done() {
             let g = r.u32()?;
             let reason = r.u64()?;
-            let counts = [r.i64()?, r.i64()?, r.i64()?, r.i64()?];
+            let v = r.sparse(4)?;
+            let counts = [v[0], v[1], v[2], v[3]];
             let (Some((class, text)), Some(key)) = (texts.get(&reason), sel.key(g)) else {
                 continue;
             };
@@ -270,10 +273,11 @@ impl ClickHouseStore {
         }
         let n = Daily::names().len();
         let body = self.client.select(&format!(
-            "SELECT {} AS g, day, sumMap(dailyMap.key, dailyMap.value) FROM {} \
-             WHERE day >= {} AND day <= {}{} GROUP BY g, day",
+            "SELECT {} AS g, bucket AS day, sumMap(countersMap.key, countersMap.value) FROM {} \
+             WHERE tbl = {} AND bucket >= {} AND bucket <= {}{} GROUP BY g, day",
             sel.group_expr(),
-            self.t("signals_day"),
+            self.t("rollups"),
+            tbl::DAILY,
             q.from_day,
             q.to_day,
             sel.dim_clause()

@@ -10,9 +10,7 @@
 //! | `row` | what | goes to |
 //! |---|---|---|
 //! | 1 | a new event | `events`, `event_ids`, `message_history` (types later events look back at), `recipients` (injections, opens, clicks) |
-//! | 2 | Metrics counters of one (cube and increment, dim, bucket) | `rollups` (SummingMergeTree) |
-//! | 3 | reason counts of one (increment, dim, bucket, reason) | `reason_rollups` |
-//! | 4 | daily Signals counters of one (dim, day) | `signals_day` |
+//! | 2 | counters of one (`tbl`, dim, bucket, reason): Metrics counters of a cube and increment, reason counts of an increment, or daily Signals counters | `rollups` (SummingMergeTree) |
 //! | 5 | a facet tuple of a cube | `dims` |
 //! | 6 | a reason text | `reasons` |
 //! | 7 | the batch record | `batches` |
@@ -22,9 +20,11 @@
 //! SummingMergeTree tables; the views only route. Metrics and daily Signals counters are
 //! kept sparse, as a `…Map` nested column of (counter number, value) pairs that
 //! SummingMergeTree adds up key by key: a rollup row holds the few counters an event type
-//! touches, not all 35. All cubes and increments share one `rollups` table (the cube and
-//! increment lead its sort key), so a batch writes one part per day it touches there, not
-//! one per rollup table: on 18.16 every part is a directory with two files per column.
+//! touches, not all 35. All cubes and increments, the reason counts and the daily Signals
+//! counters share one `rollups` table (`tbl` leads its sort key, see [`tbl`]), so an
+//! insert writes one part per day it touches there, not one per rollup table: on 18.16
+//! every part is a directory with two files per column, and creating those files is the
+//! largest single cost of an insert (measured: docs/BENCHMARKS.md, issue 16).
 
 use super::super::StoreError;
 use super::http::Client;
@@ -32,12 +32,19 @@ use super::http::Client;
 /// Row kinds of the `ingest` table.
 pub(super) mod row {
     pub const EVENT: u8 = 1;
-    pub const METRICS: u8 = 2;
-    pub const REASON: u8 = 3;
-    pub const DAILY: u8 = 4;
+    pub const COUNTERS: u8 = 2;
     pub const DIM: u8 = 5;
     pub const REASON_TEXT: u8 = 6;
     pub const BATCH: u8 = 7;
+}
+
+/// What a `rollups` row counts (its `tbl`).
+pub(super) mod tbl {
+    /// Reason counts of the increment at this index of `Increment::ALL` are
+    /// `REASONS + index`; Metrics counters use the index in `METRIC_TABLES` (below this).
+    pub const REASONS: u8 = 100;
+    /// Daily Signals counters (`bucket` is the day).
+    pub const DAILY: u8 = 200;
 }
 
 /// The oldest server petrel runs on (the Debian package it is tested against).
@@ -111,7 +118,7 @@ fn event_columns() -> Vec<(&'static str, &'static str)> {
 /// (`true`: `event-retention`, `false`: `metrics-retention`).
 pub(super) fn day_partitioned_tables() -> Vec<(String, bool)> {
     let events = ["events", "event_ids", "message_history", "batches"];
-    let metrics = ["rollups", "reason_rollups", "signals_day"];
+    let metrics = ["rollups"];
     events
         .iter()
         .map(|t| (t.to_string(), true))
@@ -201,27 +208,13 @@ pub(super) fn statements(db: &str) -> Vec<String> {
             t("ingest_lease")
         ),
     ];
-    // Metrics counters of every cube and increment (`tbl`: index in METRIC_TABLES).
+    // Every counter: Metrics of every cube and increment, reasons, daily Signals (`tbl`).
     s.push(format!(
-        "CREATE TABLE IF NOT EXISTS {} (tbl UInt8, dim UInt64, bucket Int64, \
+        "CREATE TABLE IF NOT EXISTS {} (tbl UInt8, dim UInt64, bucket Int64, reason UInt64, \
          countersMap Nested(key UInt8, value Int64)) ENGINE = SummingMergeTree {} \
-         ORDER BY (tbl, dim, bucket)",
+         ORDER BY (tbl, dim, bucket, reason)",
         t("rollups"),
         by_day("bucket")
-    ));
-    s.push(format!(
-        "CREATE TABLE IF NOT EXISTS {} (inc UInt8, dim UInt64, bucket Int64, reason UInt64, \
-         a Int64, b Int64, c Int64, d Int64) ENGINE = SummingMergeTree {} \
-         ORDER BY (inc, dim, bucket, reason)",
-        t("reason_rollups"),
-        by_day("bucket")
-    ));
-    s.push(format!(
-        "CREATE TABLE IF NOT EXISTS {} (dim UInt64, day Int64, \
-         dailyMap Nested(key UInt8, value Int64)) ENGINE = SummingMergeTree {} \
-         ORDER BY (dim, day)",
-        t("signals_day"),
-        by_day("day")
     ));
     // The views that route `ingest` rows.
     let view = |name: &str, target: &str, select: String| {
@@ -303,27 +296,9 @@ pub(super) fn statements(db: &str) -> Vec<String> {
         "mv_rollups",
         "rollups",
         format!(
-            "SELECT tbl, dim, bucket, keys AS `countersMap.key`, vals AS `countersMap.value` \
-             FROM {ingest} WHERE row = {}",
-            row::METRICS
-        ),
-    ));
-    s.push(view(
-        "mv_reason_rollups",
-        "reason_rollups",
-        format!(
-            "SELECT tbl AS inc, dim, bucket, reason, vals[1] AS a, vals[2] AS b, vals[3] AS c, \
-             vals[4] AS d FROM {ingest} WHERE row = {}",
-            row::REASON
-        ),
-    ));
-    s.push(view(
-        "mv_signals_day",
-        "signals_day",
-        format!(
-            "SELECT dim, bucket AS day, keys AS `dailyMap.key`, vals AS `dailyMap.value` \
-             FROM {ingest} WHERE row = {}",
-            row::DAILY
+            "SELECT tbl, dim, bucket, reason, keys AS `countersMap.key`, \
+             vals AS `countersMap.value` FROM {ingest} WHERE row = {}",
+            row::COUNTERS
         ),
     ));
     s
@@ -355,6 +330,19 @@ pub(super) fn prepare(client: &mut Client, db: &str) -> Result<String, StoreErro
     )?;
     if super::rowbinary::RowReader::new(&body).u64()? > 0 {
         client.add_insert_setting("max_partitions_per_insert_block", "0");
+    }
+    // Databases made before the counters shared one `rollups` table cannot be written by
+    // this layout (their `rollups` has no `reason`); say so rather than count wrong.
+    let body = client.select(&format!(
+        "SELECT count() FROM system.tables WHERE database = {} AND name = 'reason_rollups'",
+        super::http::quote(db)
+    ))?;
+    if super::rowbinary::RowReader::new(&body).u64()? > 0 {
+        return Err(StoreError::Backend(format!(
+            "ClickHouse database `{db}` has the table layout of an earlier petrel \
+             (reason_rollups, signals_day); point clickhouse-database at a new database \
+             and re-send the events, or drop this one"
+        )));
     }
     for stmt in statements(db) {
         client.execute(&stmt)?;
