@@ -65,7 +65,12 @@ pub(crate) fn bounce(mail: &Mail, rules: &crate::Rules) -> Option<Returned> {
         // Status field is the only reason given ("Status: 4.0.0 (example.net: host name
         // lookup failure)", RFC 3464's own example).
         let status_comment = fields::get(g, "status")
-            .and_then(|v| Some(v[v.find('(')? + 1..v.rfind(')')?].trim().to_string()))
+            .and_then(|v| {
+                // (A ")" before the first "(" is no comment: found by the fuzzer.)
+                let open = v.find('(')? + 1;
+                let close = v.rfind(')').filter(|c| *c >= open)?;
+                Some(v[open..close].trim().to_string())
+            })
             .filter(|c| !c.is_empty());
         let diagnostic = diagnostic.or_else(|| paragraph.clone()).or(status_comment);
         let diag_code = diagnostic

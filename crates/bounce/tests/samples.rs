@@ -341,3 +341,11 @@ fn a_message_that_makes_the_mime_parser_panic_is_an_error_not_a_crash() {
         Err(petrel_bounce::ParseError::Malformed)
     ));
 }
+
+#[test]
+fn a_status_field_with_a_parenthesis_closed_before_it_opens_is_no_crash() {
+    // Found by the bounce_parse fuzz target in CI: "Status: 5.7.26…)…(" made the comment
+    // reader slice backwards and panic.
+    let raw = include_bytes!("status-comment-panic.eml");
+    let _ = petrel_bounce::try_parse(raw);
+}
