@@ -10,14 +10,13 @@
 //! Refusing at once whoever finds the budget spent is not enough on its own: several large
 //! messages arriving side by side grow in step, and each can find the budget spent by the
 //! others at the same moment, so all of them are refused and all retry together. So the
-//! oldest transaction (the first to take its charge) may instead wait a while for the
-//! memory the others give back as they are refused or finish. Only one transaction waits
-//! at a time, so waiters never hold memory the others wait for, and one message always
-//! gets through.
+//! first transaction to find the budget spent may instead wait a while for the memory the
+//! others give back as they are refused or finish. Only one transaction waits at a time
+//! (a flag, not a queue: no lock on the way of every message), so a waiter never holds
+//! memory another waiter waits for, and one message always gets through.
 
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -31,9 +30,8 @@ const GRAIN: u64 = 4 << 10;
 pub(crate) struct MemoryBudget {
     grains: Arc<Semaphore>,
     total: u64,
-    /// The tickets of the charges alive, oldest first: the first may wait for memory.
-    tickets: Arc<Mutex<BTreeSet<u64>>>,
-    next_ticket: Arc<AtomicU64>,
+    /// Set while a transaction waits for memory: only one may.
+    waiting: Arc<AtomicBool>,
 }
 
 impl MemoryBudget {
@@ -42,8 +40,7 @@ impl MemoryBudget {
         MemoryBudget {
             grains: Arc::new(Semaphore::new(grains as usize)),
             total: grains * GRAIN,
-            tickets: Arc::default(),
-            next_ticket: Arc::default(),
+            waiting: Arc::default(),
         }
     }
 
@@ -54,21 +51,23 @@ impl MemoryBudget {
 
     /// An empty claim on the budget, for one transaction.
     pub(crate) fn charge(&self) -> Charge {
-        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
-        lock(&self.tickets).insert(ticket);
         Charge {
             grains: self.grains.clone(),
             held: 0,
             whole: self.total / GRAIN,
-            ticket,
-            tickets: self.tickets.clone(),
+            waiting: self.waiting.clone(),
         }
     }
 }
 
-/// The ticket set; a panic elsewhere while it was held leaves it usable.
-fn lock(tickets: &Mutex<BTreeSet<u64>>) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
-    tickets.lock().unwrap_or_else(|e| e.into_inner())
+/// The waiter's claim on [`MemoryBudget`]'s flag, lowered when dropped (also when the
+/// session is dropped while it waits).
+struct Waiting<'a>(&'a AtomicBool);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// What one transaction holds of the budget; given back when dropped.
@@ -78,9 +77,7 @@ pub(crate) struct Charge {
     held: u64,
     /// Grains in the whole budget.
     whole: u64,
-    /// When the charge was taken, in the order of [`MemoryBudget::charge`] calls.
-    ticket: u64,
-    tickets: Arc<Mutex<BTreeSet<u64>>>,
+    waiting: Arc<AtomicBool>,
 }
 
 impl Charge {
@@ -104,15 +101,13 @@ impl Charge {
         }
     }
 
-    /// [`Charge::hold`], except that the oldest charge alive waits up to `limit` for the
-    /// memory instead of giving up (see the module doc). False when this charge is not the
-    /// oldest, when `bytes` is over the whole budget, or when the time runs out.
+    /// [`Charge::hold`], except that when no other transaction is waiting, this one waits
+    /// up to `limit` for the memory instead of giving up (see the module doc). False when
+    /// another waits already, when `bytes` is over the whole budget, or when the time runs
+    /// out.
     pub(crate) async fn hold_or_wait(&mut self, bytes: u64, limit: Duration) -> bool {
         if self.hold(bytes) {
             return true;
-        }
-        if lock(&self.tickets).first() != Some(&self.ticket) {
-            return false;
         }
         let want = bytes.div_ceil(GRAIN);
         if want > self.whole {
@@ -121,6 +116,14 @@ impl Charge {
         let Ok(more) = u32::try_from(want - self.held) else {
             return false;
         };
+        if self
+            .waiting
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return false;
+        }
+        let _waiting = Waiting(&self.waiting);
         match tokio::time::timeout(limit, self.grains.acquire_many(more)).await {
             Ok(Ok(permit)) => {
                 permit.forget();
@@ -147,7 +150,6 @@ impl Charge {
 impl Drop for Charge {
     fn drop(&mut self) {
         self.release();
-        lock(&self.tickets).remove(&self.ticket);
     }
 }
 
@@ -177,33 +179,41 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn only_the_oldest_charge_waits_and_it_gets_what_the_others_give_back() {
+    async fn one_charge_waits_and_gets_what_the_others_give_back() {
         let budget = MemoryBudget::new(1 << 20);
-        let mut old = budget.charge();
-        let mut young = budget.charge();
-        assert!(old.hold(512 << 10));
-        assert!(young.hold(512 << 10));
+        let mut first = budget.charge();
+        let mut second = budget.charge();
+        assert!(first.hold(512 << 10));
+        assert!(second.hold(512 << 10));
         let wait = Duration::from_secs(5);
-        assert!(
-            !young.hold_or_wait(600 << 10, wait).await,
-            "a younger charge is refused at once"
-        );
-        // The oldest waits; the younger one is refused on its next step and gives back.
+        // The first to find the budget spent waits; the second is refused at once and
+        // gives back what it holds, which the first then gets.
         let waiter = tokio::spawn(async move {
-            let ok = old.hold_or_wait(1 << 20, wait).await;
-            (ok, old)
+            let ok = first.hold_or_wait(1 << 20, wait).await;
+            (ok, first)
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
-        drop(young);
-        let (ok, old) = waiter.await.unwrap();
-        assert!(ok, "the oldest got the memory the younger gave back");
-        drop(old);
-        // Time runs out when nobody gives anything back; over the whole budget never waits.
+        assert!(
+            !second.hold_or_wait(600 << 10, wait).await,
+            "only one transaction waits at a time"
+        );
+        drop(second);
+        let (ok, first) = waiter.await.unwrap();
+        assert!(ok, "the waiter got the memory the other gave back");
+        drop(first);
+        // Time runs out when nobody gives anything back; the flag is lowered afterwards.
         let mut a = budget.charge();
         let mut b = budget.charge();
+        assert!(a.hold(1 << 10));
         assert!(b.hold(1 << 10));
         assert!(!a.hold_or_wait(1 << 20, Duration::from_millis(50)).await);
+        assert!(!b.hold_or_wait(1 << 20, Duration::from_millis(50)).await);
         drop(b);
+        assert!(
+            a.hold_or_wait(1 << 20, wait).await,
+            "free again, and free to wait"
+        );
+        // Over the whole budget never waits.
         assert!(!a.hold_or_wait((1 << 20) + 1, wait).await);
     }
 }

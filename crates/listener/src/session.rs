@@ -29,7 +29,7 @@ const MAX_ERRORS: u32 = 20;
 const RCPT_MEMORY: u64 = 128;
 /// What the envelope costs before its recipients.
 const ENVELOPE_MEMORY: u64 = 1024;
-/// How long the oldest transaction waits for memory before it too is refused with 452.
+/// How long the one waiting transaction waits for memory before it too is refused with 452.
 const MEMORY_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// What the dialogue loop asks its caller to do next.
@@ -933,8 +933,9 @@ impl Session {
     /// transaction's memory first. False when `max-smtp-in-memory` has no room for it.
     /// (Growing a buffer of a megabyte or more moves it with `mremap`, not a copy: see
     /// the binary's `allocator.rs`; smaller ones cost little either way.)
-    /// [`Self::grow_to`] for the oldest transaction, which may wait for memory that other
-    /// sessions give back (`crate::memory`): under a crowd of large messages one gets in.
+    /// [`Self::grow_to`], waiting for memory that other sessions give back when no other
+    /// transaction waits already (`crate::memory`): under a crowd of large messages one
+    /// gets in.
     async fn grow_waiting(txn: &mut Transaction, body: &mut Vec<u8>, capacity: usize) -> bool {
         let bytes = txn.envelope_bytes + capacity as u64;
         if !txn.memory.hold_or_wait(bytes, MEMORY_WAIT).await {

@@ -5,8 +5,8 @@
 //! sessions hold together: over it a message gets `452 4.3.1` and the client tries later.
 //! The peak resident memory (VmHWM) of the daemon is the measure. Large messages arriving
 //! side by side used to find the budget spent at the same moment and all get 452 (seen in
-//! CI): the oldest transaction now waits for the memory the others give back, so at least
-//! one always gets in.
+//! CI): the first to find the budget spent now waits for the memory the others give back,
+//! so at least one always gets in.
 
 use crate::common;
 
