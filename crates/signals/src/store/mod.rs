@@ -9,6 +9,7 @@
 
 pub mod clickhouse;
 pub(crate) mod counting;
+pub(crate) mod group_commit;
 pub mod sqlite;
 
 use petrel_signals_model::counters::{CounterSet, Counters, Increment};

@@ -5,7 +5,6 @@
 //! facet tuples, the batch record — as one `INSERT` into the `ingest` table.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc;
 
 use petrel_signals_model::cohort::{self, Cohort, RecipientState};
 use petrel_signals_model::counters::{counts_as_engagement, Counters, Increment};
@@ -21,25 +20,12 @@ use crate::event::StoredEvent;
 use crate::store::counting::{
     self, count, kept_in_history, needs_history, original, Cube, Prior, METRIC_TABLES,
 };
+use crate::store::group_commit::GroupResult;
 use crate::store::{BatchOutcome, Dims, PreparedBatch, StoreError};
 use crate::timefmt;
 
 /// A group commit takes waiting batches up to this many events.
-const GROUP_EVENTS: usize = 40_000;
-
-/// A batch waiting for the writer, and where its outcome goes.
-pub(super) struct Job {
-    batch: PreparedBatch,
-    reply: mpsc::Sender<Result<BatchOutcome, StoreError>>,
-}
-
-/// The same error again, for every batch of a failed group.
-fn same_error(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        other => StoreError::Backend(other.to_string()),
-    }
-}
+pub(super) const GROUP_EVENTS: usize = 40_000;
 
 /// "No value" in the recipients table's min / max states.
 const NEVER_MAILED: i64 = i64::MAX;
@@ -348,65 +334,31 @@ impl ClickHouseStore {
         })
     }
 
-    /// Stores a batch with whatever other batches are waiting (group commit): the first
-    /// caller to get the writer stores the queue in one pass and one insert; the others
-    /// find their outcome ready.
+    /// Stores a batch with whatever other batches are waiting (group commit, see
+    /// `store::group_commit`): the caller that gets the writer takes the lease and stores
+    /// the queue in one pass and one insert; the others find their outcome ready.
     pub(super) fn ingest_impl(&self, batch: PreparedBatch) -> Result<BatchOutcome, StoreError> {
-        let (reply, outcome) = mpsc::channel();
-        super::lock(&self.queue)?.push_back(Job { batch, reply });
-        loop {
-            let mut lease = super::lock(&self.writer)?;
-            if let Ok(r) = outcome.try_recv() {
-                return r;
-            }
-            let jobs = self.next_group()?;
-            if !jobs.is_empty() {
-                self.commit_group(&mut lease, jobs);
-            }
-        }
+        let events = batch.events.len();
+        self.queue
+            .submit(batch, events, &self.writer, |lease, batches| {
+                self.commit_group(lease, batches)
+            })
     }
 
-    /// The oldest waiting batches, up to [`GROUP_EVENTS`] events (at least one batch).
-    fn next_group(&self) -> Result<Vec<Job>, StoreError> {
-        let mut queue = super::lock(&self.queue)?;
-        let mut jobs = Vec::new();
-        let mut events = 0;
-        while let Some(job) = queue.front() {
-            if !jobs.is_empty() && events + job.batch.events.len() > GROUP_EVENTS {
-                break;
-            }
-            events += job.batch.events.len();
-            jobs.extend(queue.pop_front());
-        }
-        Ok(jobs)
-    }
-
-    fn commit_group(&self, lease: &mut Lease, jobs: Vec<Job>) {
-        let (batches, replies): (Vec<_>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.batch, j.reply)).unzip();
+    fn commit_group(&self, lease: &mut Lease, batches: Vec<PreparedBatch>) -> GroupResult {
+        let n = batches.len();
         let started = std::time::Instant::now();
         let result = lease.acquire(&self.client, &self.db);
         let lease_ms = started.elapsed().as_millis() as u64;
         let result = result.and_then(|()| self.store_group(lease, batches));
         lease.release(&self.client, &self.db);
         tracing::debug!(
-            batches = replies.len(),
+            batches = n,
             lease_ms,
             ms = started.elapsed().as_millis() as u64,
             "signals: ClickHouse group commit"
         );
-        match result {
-            Ok(outcomes) => {
-                for (reply, o) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(o));
-                }
-            }
-            Err(e) => {
-                for reply in replies {
-                    let _ = reply.send(Err(same_error(&e)));
-                }
-            }
-        }
+        result
     }
 
     /// Counts and stores a group of batches in arrival order with one insert.

@@ -21,7 +21,7 @@ mod rowbinary;
 mod schema;
 mod search;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -76,7 +76,7 @@ pub struct ClickHouseStore {
     db: String,
     version: String,
     /// Batches waiting to be stored (group commit).
-    queue: Mutex<VecDeque<ingest::Job>>,
+    queue: crate::store::group_commit::GroupQueue<PreparedBatch>,
     /// Serialises this instance's ingests; holds its side of the ingest lease.
     writer: Mutex<lease::Lease>,
     /// Facet tuples and reason texts already stored (not sent again).
@@ -189,7 +189,7 @@ impl ClickHouseStore {
             client,
             db: db.clone(),
             version,
-            queue: Mutex::new(VecDeque::new()),
+            queue: crate::store::group_commit::GroupQueue::new(ingest::GROUP_EVENTS),
             writer: Mutex::new(lease::Lease::new(hex(&random_bytes::<8>()?))),
             written: Mutex::new(ingest::Written::default()),
             keys: Mutex::new(HashMap::new()),

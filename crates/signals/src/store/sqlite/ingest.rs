@@ -12,8 +12,9 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use super::catalog::{RECIPIENT, SENDER};
 use super::dict::Dict;
 use super::rollup::{Keys, Pending};
-use super::{lock, uuid_v4, BatchOutcome, SqliteStore, StoreError, Writer};
+use super::{uuid_v4, BatchOutcome, SqliteStore, StoreError, Writer};
 use crate::event::StoredEvent;
+use crate::store::group_commit::GroupResult;
 use crate::store::{Facet, PreparedBatch, ReasonKind};
 use crate::timefmt;
 
@@ -181,34 +182,55 @@ fn reason_of(
     }
 }
 
+/// A batch waiting for the writer: its events, their packed JSON where enrichment cannot
+/// change it, and its outcome so far.
+pub(super) struct Queued {
+    batch: PreparedBatch,
+    packed: Vec<Option<Vec<u8>>>,
+    outcome: BatchOutcome,
+}
+
 impl SqliteStore {
+    /// Stores a batch with whatever batches are waiting for the writer (group commit, see
+    /// `store::group_commit`): one transaction, one fsync and one rollup flush per group.
     pub(super) fn ingest_impl(&self, batch: PreparedBatch) -> Result<BatchOutcome, StoreError> {
-        let mut outcome = BatchOutcome {
+        let outcome = BatchOutcome {
             id: uuid_v4()?,
             error_type: batch.batch_error,
             accepted: 0,
             failed: batch.failed,
             duplicates: 0,
         };
-        let mut w = lock(&self.writer)?;
-        let result = store_batch(&mut w, batch, &mut outcome);
-        if result.is_err() {
-            w.dict_valid = false;
-        }
-        result?;
-        Ok(outcome)
+        // Events that enrichment will not change are compressed here, before the writer,
+        // so two uploads compress on two cores (it was ~7 % of the writer's time).
+        let packed: Vec<Option<Vec<u8>>> = batch
+            .events
+            .iter()
+            .map(|ev| (!crate::enrich::is_enriched(ev)).then(|| super::packed::pack(&ev.json)))
+            .collect();
+        let events = batch.events.len();
+        let queued = Queued {
+            batch,
+            packed,
+            outcome,
+        };
+        self.queue.submit(queued, events, &self.writer, |w, group| {
+            let result = store_group(w, group);
+            if result.is_err() {
+                w.dict_valid = false;
+            }
+            result
+        })
     }
 }
 
-fn store_batch(
-    w: &mut Writer,
-    batch: PreparedBatch,
-    outcome: &mut BatchOutcome,
-) -> Result<(), StoreError> {
+/// Stores a group of batches in arrival order in one transaction.
+fn store_group(w: &mut Writer, group: Vec<Queued>) -> GroupResult {
     let Writer {
         conn,
         dict,
         dict_valid,
+        upsert_sql,
     } = w;
     if !*dict_valid {
         *dict = Dict::default();
@@ -216,6 +238,30 @@ fn store_batch(
         *dict_valid = true;
     }
     let tx = conn.transaction()?;
+    let mut pending = Pending::default();
+    let mut outcomes = Vec::with_capacity(group.len());
+    for queued in group {
+        outcomes.push(store_batch(&tx, dict, &mut pending, queued)?);
+    }
+    pending.flush(&tx, dict, upsert_sql)?;
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+/// One batch of a group: its events, recipients' state and batch record, its counts into
+/// `pending`.
+fn store_batch(
+    tx: &Transaction<'_>,
+    dict: &mut Dict,
+    pending: &mut Pending,
+    queued: Queued,
+) -> Result<BatchOutcome, StoreError> {
+    let Queued {
+        batch,
+        packed,
+        mut outcome,
+    } = queued;
+    let outcome = &mut outcome;
     let mut first_error = batch.first_error;
     let mut events = batch.events;
     if outcome.error_type.is_none() {
@@ -234,11 +280,10 @@ fn store_batch(
             events.clear();
         }
     }
-    let mut pending = Pending::default();
-    for mut ev in events {
+    for (mut ev, packed) in events.into_iter().zip(packed) {
         let kind = ev.facts.kind;
         let prior = match (&ev.message_id, needs_history(kind)) {
-            (Some(m), true) => history(&tx, m)?,
+            (Some(m), true) => history(tx, m)?,
             _ => Vec::new(),
         };
         crate::enrich::enrich(&mut ev, original(&prior));
@@ -250,13 +295,13 @@ fn store_batch(
             .as_deref()
             .filter(|_| kind == Some(EventType::Injection) || engagement)
         {
-            let s = recipient_state(&tx, r)?;
+            let s = recipient_state(tx, r)?;
             if kind == Some(EventType::Injection) {
                 cohort_now = Some(cohort::classify(s, ev.timestamp));
             }
             state = Some(s);
         }
-        let keys = keys_of(&tx, dict, &ev)?;
+        let keys = keys_of(tx, dict, &ev)?;
         let n = tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO events (event_id, ts, type, rcpt_to, message_id, \
@@ -270,7 +315,7 @@ fn store_batch(
                 ev.rcpt_to,
                 ev.message_id,
                 ev.bounce_class,
-                super::packed::pack(&ev.json),
+                packed.unwrap_or_else(|| super::packed::pack(&ev.json)),
                 keys.sdim,
                 keys.rdim,
                 ev.facts
@@ -292,12 +337,11 @@ fn store_batch(
                 cohort::after_engagement(s, ev.timestamp)
             };
             if next != s {
-                put_recipient_state(&tx, r, next)?;
+                put_recipient_state(tx, r, next)?;
             }
         }
-        count(&tx, dict, &mut pending, &ev, &keys, &prior, cohort_now)?;
+        count(tx, dict, pending, &ev, &keys, &prior, cohort_now)?;
     }
-    pending.flush(&tx, dict)?;
     if outcome.error_type.is_none() && outcome.failed > 0 {
         outcome.error_type = Some("validation");
     }
@@ -316,8 +360,7 @@ fn store_batch(
             first_error,
         ],
     )?;
-    tx.commit()?;
-    Ok(())
+    Ok(outcome.clone())
 }
 
 /// Adds what one stored event counts to the pending rollups.

@@ -38,6 +38,10 @@ use crate::Permission;
 
 pub(crate) use search::decode_event_cursor;
 
+/// A group commit takes waiting batches up to this many events: several uploads' worth,
+/// few enough that a group's transaction stays well under a second.
+const GROUP_EVENTS: usize = 40_000;
+
 /// How long a batch status record claims its batch stays downloadable (spec §1.7 example).
 const EXPIRATION_SECS: i64 = 10 * 24 * 3600;
 
@@ -64,6 +68,8 @@ struct Writer {
     dict: dict::Dict,
     /// False after a rolled-back transaction: the copy may name rows that do not exist.
     dict_valid: bool,
+    /// The rollup upserts' SQL text.
+    upsert_sql: rollup::UpsertSql,
 }
 
 /// The reader connection and its copy of the dictionaries (brought up to date per read).
@@ -74,6 +80,8 @@ struct Reader {
 
 /// The SQLite store; share it behind an `Arc` between the HTTP router and the daemon.
 pub struct SqliteStore {
+    /// Batches waiting for the writer (group commit).
+    queue: super::group_commit::GroupQueue<ingest::Queued>,
     writer: Mutex<Writer>,
     reader: Mutex<Reader>,
 }
@@ -274,10 +282,12 @@ impl SqliteStore {
             conn,
             dict: dict::Dict::default(),
             dict_valid: false,
+            upsert_sql: rollup::UpsertSql::default(),
         };
         let reader = open_conn(path, false)?;
         search::register_functions(&reader)?;
         Ok(SqliteStore {
+            queue: super::group_commit::GroupQueue::new(GROUP_EVENTS),
             writer: Mutex::new(writer),
             reader: Mutex::new(Reader {
                 conn: reader,

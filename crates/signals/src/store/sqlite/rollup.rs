@@ -81,6 +81,20 @@ fn columns_for(nonzero: CounterSet) -> CounterSet {
         .fold(CounterSet::NONE, |out, set| out.union(*set))
 }
 
+/// The upsert statements' SQL text per table and set of columns written, built once per
+/// writer: formatting them per batch and table took ~3 % of the writer's time (perf).
+#[derive(Default)]
+pub(super) struct UpsertSql(HashMap<(MetricTable, CounterSet), String>);
+
+impl UpsertSql {
+    fn get(&mut self, table: MetricTable, cols: CounterSet) -> &str {
+        self.0.entry((table, cols)).or_insert_with(|| {
+            let names: Vec<&str> = cols.iter().map(|i| Counters::NAMES[i]).collect();
+            upsert_sql(&table.name(), table.shape.key(), &names)
+        })
+    }
+}
+
 /// The key of a pending Metrics row: (first key, second key, bucket).
 type RowKey = (i64, i64, i64);
 /// The key of a pending reason row: (reason, sdim, bucket, rdim).
@@ -138,11 +152,16 @@ impl Pending {
 
     /// Writes every pending key of every table with one upsert each; `dict` gives the
     /// facet values of the dims.
-    pub(super) fn flush(self, tx: &Transaction<'_>, dict: &Dict) -> Result<(), StoreError> {
+    pub(super) fn flush(
+        self,
+        tx: &Transaction<'_>,
+        dict: &Dict,
+        sql: &mut UpsertSql,
+    ) -> Result<(), StoreError> {
         for table in metric_tables() {
             let full = &self.full[inc_index(table.inc)];
             if table.shape == Shape::Full {
-                flush_metrics(tx, table, full)?;
+                flush_metrics(tx, sql, table, full)?;
                 continue;
             }
             let mut rows: HashMap<RowKey, Counters> = HashMap::new();
@@ -159,7 +178,7 @@ impl Pending {
                 };
                 rows.entry((a, 0, *bucket)).or_default().add(c);
             }
-            flush_metrics(tx, table, &rows)?;
+            flush_metrics(tx, sql, table, &rows)?;
         }
         for (i, inc) in Increment::ALL.into_iter().enumerate() {
             let rows = &self.reasons[i];
@@ -215,6 +234,7 @@ fn bind_all(
 
 fn flush_metrics(
     tx: &Transaction<'_>,
+    sql: &mut UpsertSql,
     table: MetricTable,
     rows: &HashMap<RowKey, Counters>,
 ) -> Result<(), StoreError> {
@@ -229,11 +249,9 @@ fn flush_metrics(
             .or_default()
             .push((k, c));
     }
-    let key = table.shape.key();
-    let name = table.name();
+    let mut values: Vec<i64> = Vec::with_capacity(Counters::NAMES.len());
     for (cols, rows) in groups {
-        let names: Vec<&str> = cols.iter().map(|i| Counters::NAMES[i]).collect();
-        let mut stmt = tx.prepare_cached(&upsert_sql(&name, key, &names))?;
+        let mut stmt = tx.prepare_cached(sql.get(table, cols))?;
         let idx: Vec<usize> = cols.iter().collect();
         for ((a, b, bucket), c) in rows {
             let keys: &[i64] = match table.shape {
@@ -241,7 +259,8 @@ fn flush_metrics(
                 Shape::Full => &[*bucket, *a, *b],
                 _ => &[*bucket, *a],
             };
-            let values: Vec<i64> = idx.iter().map(|i| c.get(*i)).collect();
+            values.clear();
+            values.extend(idx.iter().map(|i| c.get(*i)));
             bind_all(&mut stmt, keys, &values)?;
         }
     }
