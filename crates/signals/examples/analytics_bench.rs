@@ -11,7 +11,7 @@
 //!
 //! ```text
 //! analytics_bench generate EVENTS DIR [PER_BATCH]   # DIR/batches.bin, DIR/meta
-//! analytics_bench ingest DIR DB [MAX_BATCHES]       # fresh DB, 2 connections, events/s
+//! analytics_bench ingest DIR DB [MAX_BATCHES]       # fresh DB, 2 connections (env UPLOADERS), events/s
 //! analytics_bench query DIR DB                      # Metrics p95, health score, DB size
 //! ```
 //!
@@ -359,7 +359,12 @@ async fn ingest(dir: &Path, db: &Path, max_batches: Option<usize>) {
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..2 {
+    // Concurrent uploaders (connections): 2 unless UPLOADERS says otherwise.
+    let uploaders: usize = std::env::var("UPLOADERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    for _ in 0..uploaders {
         let (batches, next, key) = (batches.clone(), next.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
             loop {

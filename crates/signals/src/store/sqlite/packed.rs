@@ -22,6 +22,12 @@ pub(super) fn pack(json: &str) -> Vec<u8> {
 /// The JSON text of a stored event, `None` when the bytes are not a packed event (a
 /// damaged row).
 pub(super) fn unpack(stored: &[u8]) -> Option<String> {
+    // The size prefix of a damaged row could ask for gigabytes; no event is larger than an
+    // ingest batch.
+    let size = u32::from_le_bytes(stored.get(..4)?.try_into().ok()?);
+    if size as usize > crate::ingest::MAX_BATCH_BYTES {
+        return None;
+    }
     let bytes = decompress_size_prepended_with_dict(stored, DICTIONARY).ok()?;
     String::from_utf8(bytes).ok()
 }
@@ -42,6 +48,10 @@ mod tests {
             json.len()
         );
         assert_eq!(unpack(b"\xff\xff\xff\x7fjunk"), None);
+        // A size prefix over the largest batch is refused before anything is allocated.
+        let mut huge = packed.clone();
+        huge[..4].copy_from_slice(&(crate::ingest::MAX_BATCH_BYTES as u32 + 1).to_le_bytes());
+        assert_eq!(unpack(&huge), None);
         assert_eq!(unpack(b""), None);
     }
 }
