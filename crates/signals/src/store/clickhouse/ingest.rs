@@ -59,6 +59,7 @@ struct IngestRow<'a> {
     engaged_at: Option<i64>,
     tbl: u8,
     dim: u64,
+    sdim: u64,
     bucket: i64,
     reason: u64,
     keys: &'a [u8],
@@ -106,6 +107,7 @@ impl IngestRow<'_> {
         w.i64(self.engaged_at.unwrap_or(NEVER_ENGAGED));
         w.u8(self.tbl);
         w.u64(self.dim);
+        w.u64(self.sdim);
         w.i64(self.bucket);
         w.u64(self.reason);
         w.u8s(self.keys);
@@ -598,13 +600,25 @@ impl Written {
     }
 }
 
+/// A rollup row's `(dim, sdim)`: a cube's tuple and 0, or for the full cube (and reason
+/// counts) the recipient tuple and the sender tuple (see `schema`).
+type Key = (u64, u64);
+
+/// The full cube's key, from the dim ids of the other cubes.
+fn full_key(ids: &[u64; 4]) -> Key {
+    (
+        ids[usize::from(Cube::Recipient.code())],
+        ids[usize::from(Cube::Sender.code())],
+    )
+}
+
 /// A batch's counts, added up per rollup key before they are written.
 #[derive(Default)]
 struct Pending {
-    /// (index in `METRIC_TABLES`, dim, bucket) → counters.
-    metrics: HashMap<(usize, u64, i64), Counters>,
-    /// (increment index, dim, bucket, reason) → counts.
-    reasons: HashMap<(usize, u64, i64, u64), [i64; 4]>,
+    /// (index in `METRIC_TABLES`, dim, sdim, bucket) → counters.
+    metrics: HashMap<(usize, Key, i64), Counters>,
+    /// (increment index, recipient and sender dims, bucket, reason) → counts.
+    reasons: HashMap<(usize, Key, i64, u64), [i64; 4]>,
     /// (signals dim, day) → daily counters.
     daily: HashMap<(u64, i64), Daily>,
     /// Facet tuples used, per (cube, dim).
@@ -616,14 +630,14 @@ struct Pending {
 }
 
 impl Pending {
-    /// The dim ids of an event's facet values in every cube (indexed by `Cube::code`),
-    /// registering the tuples the first time the batch meets them.
+    /// The dim ids of an event's facet values in every cube but the full one (indexed by
+    /// `Cube::code`), registering the tuples the first time the batch meets them.
     fn dim_ids(&mut self, d: Dims) -> [u64; 4] {
         if let Some(ids) = self.ids.get(&d) {
             return *ids;
         }
         let mut ids = [0; 4];
-        for cube in [Cube::Full, Cube::Sender, Cube::Recipient, Cube::Signals] {
+        for cube in [Cube::Sender, Cube::Recipient, Cube::Signals] {
             let p = cube.project(&d);
             let id = dim_id(cube, &p);
             self.dims.entry((cube, id)).or_insert(p);
@@ -638,15 +652,20 @@ impl Pending {
             return;
         };
         let ids = self.dim_ids(counting::dims_of(ev));
-        let full = ids[usize::from(Cube::Full.code())];
+        let key = |cube: Cube| match cube {
+            Cube::Full => full_key(&ids),
+            other => (ids[usize::from(other.code())], 0),
+        };
         for (i, inc) in Increment::ALL.into_iter().enumerate() {
             let bucket = inc.floor(ev.timestamp);
             let c = &adds.metrics[i];
             if !c.is_zero() {
                 for (t, (cube, tinc)) in METRIC_TABLES.iter().enumerate() {
                     if *tinc == inc {
-                        let dim = ids[usize::from(cube.code())];
-                        self.metrics.entry((t, dim, bucket)).or_default().add(c);
+                        self.metrics
+                            .entry((t, key(*cube), bucket))
+                            .or_default()
+                            .add(c);
                     }
                 }
             }
@@ -655,7 +674,10 @@ impl Pending {
                 self.reason_texts
                     .entry(rid)
                     .or_insert_with(|| (r.kind.code(), r.class, r.text.clone()));
-                let slot = self.reasons.entry((i, full, bucket, rid)).or_default();
+                let slot = self
+                    .reasons
+                    .entry((i, full_key(&ids), bucket, rid))
+                    .or_default();
                 for (a, b) in slot.iter_mut().zip(r.counts) {
                     *a += b;
                 }
@@ -673,12 +695,13 @@ impl Pending {
     /// returns those, to be remembered once the insert has succeeded.
     fn write(self, w: &mut RowWriter, written: &Written) -> Written {
         let mut fresh = Written::default();
-        let mut counters = |tbl: u8, dim: u64, bucket: i64, reason: u64, values: &[i64]| {
+        let mut counters = |tbl: u8, (dim, sdim): Key, bucket: i64, reason: u64, values: &[i64]| {
             let (keys, vals) = sparse(values);
             IngestRow {
                 row: row::COUNTERS,
                 tbl,
                 dim,
+                sdim,
                 bucket,
                 reason,
                 keys: &keys,
@@ -687,14 +710,14 @@ impl Pending {
             }
             .write(w);
         };
-        for ((t, dim, bucket), c) in self.metrics {
-            counters(t as u8, dim, bucket, 0, &c.to_vec());
+        for ((t, key, bucket), c) in self.metrics {
+            counters(t as u8, key, bucket, 0, &c.to_vec());
         }
-        for ((i, dim, bucket, reason), counts) in self.reasons {
-            counters(tbl::REASONS + i as u8, dim, bucket, reason, &counts);
+        for ((i, key, bucket, reason), counts) in self.reasons {
+            counters(tbl::REASONS + i as u8, key, bucket, reason, &counts);
         }
         for ((dim, day), d) in self.daily {
-            counters(tbl::DAILY, dim, day, 0, &d.to_vec());
+            counters(tbl::DAILY, (dim, 0), day, 0, &d.to_vec());
         }
         for ((cube, dim), d) in &self.dims {
             if written.dims.contains(&(cube.code(), *dim)) {
