@@ -605,12 +605,12 @@ impl Written {
 type Key = (u64, u64);
 
 /// The full cube's key, from the dim ids of the other cubes.
-fn full_key(ids: &[u64; 4]) -> Key {
-    (
-        ids[usize::from(Cube::Recipient.code())],
-        ids[usize::from(Cube::Sender.code())],
-    )
+fn full_key(ids: &Ids) -> Key {
+    (ids[Cube::Recipient.index()], ids[Cube::Sender.index()])
 }
+
+/// The dim id of a facet tuple in each cube, at [`Cube::index`] (0 for the full cube).
+type Ids = [u64; Cube::KEPT.len()];
 
 /// A batch's counts, added up per rollup key before they are written.
 #[derive(Default)]
@@ -624,24 +624,25 @@ struct Pending {
     /// Facet tuples used, per (cube, dim).
     dims: HashMap<(Cube, u64), Dims>,
     /// Facet values met → their dim id per cube.
-    ids: HashMap<Dims, [u64; 4]>,
+    ids: HashMap<Dims, Ids>,
     /// Reason texts used: id → (kind, class, text).
     reason_texts: HashMap<u64, (i64, i64, String)>,
 }
 
 impl Pending {
-    /// The dim ids of an event's facet values in every cube but the full one (indexed by
-    /// `Cube::code`), registering the tuples the first time the batch meets them.
-    fn dim_ids(&mut self, d: Dims) -> [u64; 4] {
+    /// The dim ids of an event's facet values in every cube but the full one (whose key
+    /// is a recipient and a sender tuple), registering the tuples the first time the batch
+    /// meets them.
+    fn dim_ids(&mut self, d: Dims) -> Ids {
         if let Some(ids) = self.ids.get(&d) {
             return *ids;
         }
-        let mut ids = [0; 4];
-        for cube in [Cube::Sender, Cube::Recipient, Cube::Signals] {
+        let mut ids = [0; Cube::KEPT.len()];
+        for cube in Cube::KEPT.into_iter().filter(|c| *c != Cube::Full) {
             let p = cube.project(&d);
             let id = dim_id(cube, &p);
             self.dims.entry((cube, id)).or_insert(p);
-            ids[usize::from(cube.code())] = id;
+            ids[cube.index()] = id;
         }
         self.ids.insert(d, ids);
         ids
@@ -654,7 +655,7 @@ impl Pending {
         let ids = self.dim_ids(counting::dims_of(ev));
         let key = |cube: Cube| match cube {
             Cube::Full => full_key(&ids),
-            other => (ids[usize::from(other.code())], 0),
+            other => (ids[other.index()], 0),
         };
         for (i, inc) in Increment::ALL.into_iter().enumerate() {
             let bucket = inc.floor(ev.timestamp);
@@ -684,7 +685,7 @@ impl Pending {
             }
         }
         if !adds.daily.is_empty() {
-            let sdim = ids[usize::from(Cube::Signals.code())];
+            let sdim = ids[Cube::Signals.index()];
             for (day, add) in adds.daily {
                 self.daily.entry((sdim, day)).or_default().add(&add);
             }

@@ -434,14 +434,9 @@ impl ClickHouseStore {
     }
 
     pub(super) fn facet_values_impl(&self, facet: Facet) -> Result<Vec<String>, StoreError> {
-        // Every event is counted in both cubes, so either side holds every value it has.
-        let cube = if Cube::Sender.has(facet) {
-            Cube::Sender
-        } else {
-            Cube::Recipient
-        };
+        // Every event is counted in every cube, so the facet's own holds all its values.
         let mut values: Vec<String> = self
-            .cube_dims(cube)?
+            .cube_dims(Cube::One(facet))?
             .into_iter()
             .map(|(_, d)| d.get(facet))
             .filter(|v| !v.is_empty())

@@ -26,8 +26,8 @@
 //! every part is a directory with two files per column, and creating those files is the
 //! largest single cost of an insert (measured: docs/BENCHMARKS.md, issue 16).
 //!
-//! A row of the sender, recipient or Signals cube is keyed by that cube's facet tuple
-//! (`dim`, `sdim` 0). A row of the full cube (every facet) and a reason-count row are
+//! A row of any other cube (total, one facet, sender, recipient, Signals: see
+//! `counting::METRIC_TABLES`) is keyed by that cube's facet tuple (`dim`, `sdim` 0). A row of the full cube (every facet) and a reason-count row are
 //! keyed by the pair of their recipient tuple (`dim`) and sender tuple (`sdim`), as in the
 //! SQLite backend: a full tuple is the two put together, so `dims` needs no row per full
 //! tuple (there are about as many of those as rollup rows), a read fetches only the two
