@@ -604,9 +604,13 @@ impl Written {
 /// counts) the recipient tuple and the sender tuple (see `schema`).
 type Key = (u64, u64);
 
-/// The full cube's key, from the dim ids of the other cubes.
-fn full_key(ids: &Ids) -> Key {
-    (ids[Cube::Recipient.index()], ids[Cube::Sender.index()])
+/// A cube's key of a facet tuple, from the tuple's dim ids in every cube (the full cube's
+/// is its recipient and sender ids).
+fn cube_key(cube: Cube, ids: &Ids) -> Key {
+    match cube {
+        Cube::Full => (ids[Cube::Recipient.index()], ids[Cube::Sender.index()]),
+        other => (ids[other.index()], 0),
+    }
 }
 
 /// The dim id of a facet tuple in each cube, at [`Cube::index`] (0 for the full cube).
@@ -615,16 +619,19 @@ type Ids = [u64; Cube::KEPT.len()];
 /// A batch's counts, added up per rollup key before they are written.
 #[derive(Default)]
 struct Pending {
-    /// (index in `METRIC_TABLES`, dim, sdim, bucket) → counters.
-    metrics: HashMap<(usize, Key, i64), Counters>,
+    /// (facet tuple, increment index, bucket) → Metrics counters; spread over the cubes
+    /// only when written, once per tuple and bucket rather than once per event.
+    metrics: HashMap<(usize, usize, i64), Counters>,
     /// (increment index, recipient and sender dims, bucket, reason) → counts.
     reasons: HashMap<(usize, Key, i64, u64), [i64; 4]>,
     /// (signals dim, day) → daily counters.
     daily: HashMap<(u64, i64), Daily>,
     /// Facet tuples used, per (cube, dim).
     dims: HashMap<(Cube, u64), Dims>,
-    /// Facet values met → their dim id per cube.
-    ids: HashMap<Dims, Ids>,
+    /// Facet values met → their number here (an index in `tuples`).
+    ids: HashMap<Dims, usize>,
+    /// The dim ids per cube of each facet tuple met.
+    tuples: Vec<Ids>,
     /// Reason texts used: id → (kind, class, text).
     reason_texts: HashMap<u64, (i64, i64, String)>,
 }
@@ -633,9 +640,9 @@ impl Pending {
     /// The dim ids of an event's facet values in every cube but the full one (whose key
     /// is a recipient and a sender tuple), registering the tuples the first time the batch
     /// meets them.
-    fn dim_ids(&mut self, d: Dims) -> Ids {
-        if let Some(ids) = self.ids.get(&d) {
-            return *ids;
+    fn dim_ids(&mut self, d: Dims) -> usize {
+        if let Some(n) = self.ids.get(&d) {
+            return *n;
         }
         let mut ids = [0; Cube::KEPT.len()];
         for cube in Cube::KEPT.into_iter().filter(|c| *c != Cube::Full) {
@@ -644,31 +651,22 @@ impl Pending {
             self.dims.entry((cube, id)).or_insert(p);
             ids[cube.index()] = id;
         }
-        self.ids.insert(d, ids);
-        ids
+        self.tuples.push(ids);
+        self.ids.insert(d, self.tuples.len() - 1);
+        self.tuples.len() - 1
     }
 
     fn count(&mut self, ev: &StoredEvent, prior: &[Prior], cohort_now: Option<Cohort>) {
         let Some(adds) = count(ev, prior, cohort_now) else {
             return;
         };
-        let ids = self.dim_ids(counting::dims_of(ev));
-        let key = |cube: Cube| match cube {
-            Cube::Full => full_key(&ids),
-            other => (ids[other.index()], 0),
-        };
+        let tuple = self.dim_ids(counting::dims_of(ev));
+        let ids = self.tuples[tuple];
         for (i, inc) in Increment::ALL.into_iter().enumerate() {
             let bucket = inc.floor(ev.timestamp);
             let c = &adds.metrics[i];
             if !c.is_zero() {
-                for (t, (cube, tinc)) in METRIC_TABLES.iter().enumerate() {
-                    if *tinc == inc {
-                        self.metrics
-                            .entry((t, key(*cube), bucket))
-                            .or_default()
-                            .add(c);
-                    }
-                }
+                self.metrics.entry((tuple, i, bucket)).or_default().add(c);
             }
             if let Some(r) = &adds.reasons[i] {
                 let rid = reason_id(r.kind.code(), r.class, &r.text);
@@ -677,7 +675,7 @@ impl Pending {
                     .or_insert_with(|| (r.kind.code(), r.class, r.text.clone()));
                 let slot = self
                     .reasons
-                    .entry((i, full_key(&ids), bucket, rid))
+                    .entry((i, cube_key(Cube::Full, &ids), bucket, rid))
                     .or_default();
                 for (a, b) in slot.iter_mut().zip(r.counts) {
                     *a += b;
@@ -711,7 +709,19 @@ impl Pending {
             }
             .write(w);
         };
-        for ((t, key, bucket), c) in self.metrics {
+        let mut metrics: HashMap<(usize, Key, i64), Counters> = HashMap::new();
+        for ((tuple, i, bucket), c) in &self.metrics {
+            let ids = &self.tuples[*tuple];
+            for (t, (cube, inc)) in METRIC_TABLES.iter().enumerate() {
+                if *inc == Increment::ALL[*i] {
+                    metrics
+                        .entry((t, cube_key(*cube, ids), *bucket))
+                        .or_default()
+                        .add(c);
+                }
+            }
+        }
+        for ((t, key, bucket), c) in metrics {
             counters(t as u8, key, bucket, 0, &c.to_vec());
         }
         for ((i, key, bucket, reason), counts) in self.reasons {
