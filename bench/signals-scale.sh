@@ -11,6 +11,10 @@
 # ClickHouse is Debian's clickhouse-server started with its data under target/bench-data
 # (removed afterwards); set CLICKHOUSE_URL to use a running server instead. Run it on a quiet
 # machine; the lead records the figures in docs/BENCHMARKS.md.
+#
+# To time the queries again without ingesting again: with CLICKHOUSE_URL, also set
+# CLICKHOUSE_DATABASE (kept after the run), then run again with QUERIES_ONLY=1 and the same
+# size (STORE clickhouse): only the queries run, against what that database holds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin"
@@ -19,6 +23,8 @@ uploaders="${2:-4}"
 store="${3:-both}"
 extra=()
 [ -n "${CLICKHOUSE_URL:-}" ] && extra=(--clickhouse-url "$CLICKHOUSE_URL")
+[ -n "${CLICKHOUSE_DATABASE:-}" ] && extra+=(--database "$CLICKHOUSE_DATABASE")
+[ -n "${QUERIES_ONLY:-}" ] && extra+=(--queries-only)
 cargo build --release -q -p petrel-signals --example clickhouse_bench
 for n in $sizes; do
   echo "== $n events"

@@ -7,12 +7,20 @@
 //! ```text
 //! cargo run --release -p petrel-signals --example clickhouse_bench -- \
 //!     [--events N] [--per-batch N] [--uploaders N] [--store sqlite|clickhouse|both] \
-//!     [--clickhouse-url URL] [--dir DIR] [--rounds N]
+//!     [--clickhouse-url URL] [--database NAME] [--queries-only] [--dir DIR] [--rounds N]
 //! ```
 //!
 //! Without `--clickhouse-url` it starts Debian's clickhouse-server with its data under
 //! `--dir` (default `target/bench-data`), and removes it afterwards; `bench/signals-scale.sh`
 //! runs the sizes of docs/BENCHMARKS.md.
+//!
+//! To work on the queries without ingesting again: run once against a server of your own
+//! with `--clickhouse-url URL --database NAME` (the database is kept), then again with
+//! `--queries-only` added (same `--events`, which only sets the generator's plan: nothing
+//! is generated or ingested). With a server of its own or `--clickhouse-url`, each query
+//! kind's median time is printed with what the server read for it (marks, compressed and
+//! uncompressed bytes; from `system.events`, so only right when nothing else uses that
+//! server).
 
 #[path = "../tests/support/generator.rs"]
 #[allow(dead_code)]
@@ -44,6 +52,10 @@ struct Args {
     clickhouse_url: Option<String>,
     dir: PathBuf,
     rounds: usize,
+    /// ClickHouse database (default `bench_<pid>`).
+    database: Option<String>,
+    /// Skip generating and ingesting: query an already loaded `--database`.
+    queries_only: bool,
 }
 
 fn args() -> Args {
@@ -55,9 +67,15 @@ fn args() -> Args {
         clickhouse_url: None,
         dir: PathBuf::from("target/bench-data"),
         rounds: 5,
+        database: None,
+        queries_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--queries-only" {
+            a.queries_only = true;
+            continue;
+        }
         let v = it.next().unwrap_or_default();
         match flag.as_str() {
             "--events" => a.events = v.parse().expect("--events N"),
@@ -68,6 +86,7 @@ fn args() -> Args {
             "--store" => a.stores = vec![v],
             "--clickhouse-url" => a.clickhouse_url = Some(v),
             "--dir" => a.dir = PathBuf::from(v),
+            "--database" => a.database = Some(v),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -134,6 +153,8 @@ struct Store {
     store: Arc<dyn AnalyticsStore>,
     /// Bytes of the store on disk.
     size: Box<dyn Fn() -> u64>,
+    /// The ClickHouse HTTP interface (to read its counters), for ClickHouse.
+    url: Option<String>,
     _server: Option<ClickHouseServer>,
     _dir: tempfile::TempDir,
 }
@@ -149,6 +170,7 @@ fn open(name: &str, a: &Args) -> Store {
             name: name.into(),
             store,
             size: Box::new(move || dir_size(&base)),
+            url: None,
             _server: None,
             _dir: dir,
         };
@@ -161,21 +183,22 @@ fn open(name: &str, a: &Args) -> Store {
         .clickhouse_url
         .clone()
         .unwrap_or_else(|| server.as_ref().expect("server").url());
-    let db = format!("bench_{}", std::process::id());
+    let db = a
+        .database
+        .clone()
+        .unwrap_or_else(|| format!("bench_{}", std::process::id()));
     let settings = ClickHouseSettings {
         url: url.clone(),
         database: db.clone(),
         ..ClickHouseSettings::default()
     };
     let store = Arc::new(ClickHouseStore::connect(&settings).expect("clickhouse"));
+    let server_url = url.clone();
     let size = move || {
         let sql = format!(
             "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = '{db}' AND active"
         );
-        ureq::post(format!("{url}/"))
-            .send(sql.as_bytes())
-            .ok()
-            .and_then(|r| r.into_body().read_to_string().ok())
+        clickhouse_text(&url, &sql)
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0)
     };
@@ -183,9 +206,42 @@ fn open(name: &str, a: &Args) -> Store {
         name: name.into(),
         store,
         size: Box::new(size),
+        url: Some(server_url),
         _server: server,
         _dir: dir,
     }
+}
+
+fn clickhouse_text(url: &str, sql: &str) -> Option<String> {
+    ureq::post(format!("{url}/"))
+        .send(sql.as_bytes())
+        .ok()
+        .and_then(|r| r.into_body().read_to_string().ok())
+}
+
+/// The server's totals of marks (granules of rows), compressed and uncompressed bytes
+/// read by queries so far (18.16 counts no rows in `system.events`; its `query_log` has
+/// them per statement when `log_queries` is on).
+fn read_counters(url: &str) -> [u64; 3] {
+    let text = clickhouse_text(
+        url,
+        "SELECT event, value FROM system.events WHERE event IN \
+         ('SelectedMarks', 'ReadCompressedBytes', 'CompressedReadBufferBytes')",
+    )
+    .unwrap_or_default();
+    let mut out = [0; 3];
+    for line in text.lines() {
+        let mut f = line.split('\t');
+        let (Some(name), Some(v)) = (f.next(), f.next().and_then(|v| v.parse().ok())) else {
+            continue;
+        };
+        match name {
+            "SelectedMarks" => out[0] = v,
+            "ReadCompressedBytes" => out[1] = v,
+            _ => out[2] = v,
+        }
+    }
+    out
 }
 
 /// CPU seconds (user, system) a process has used so far, from `/proc` (0 elsewhere).
@@ -212,7 +268,8 @@ fn cpu_now(s: &Store) -> [(f64, f64); 2] {
     [cpu_secs(std::process::id()), server]
 }
 
-async fn run(s: &Store, batches: Arc<Vec<Vec<u8>>>, events: u64, a: &Args) {
+/// Serves `s` on a free loopback port.
+async fn serve(s: &Store) -> SocketAddr {
     s.store
         .ensure_api_key(KEY, "bench", &[Permission::Ingest, Permission::Read])
         .expect("key");
@@ -222,7 +279,10 @@ async fn run(s: &Store, batches: Arc<Vec<Vec<u8>>>, events: u64, a: &Args) {
     let addr = listener.local_addr().expect("addr");
     let app = router(s.store.clone(), ServiceOptions::default());
     tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
 
+async fn ingest(s: &Store, addr: SocketAddr, batches: Arc<Vec<Vec<u8>>>, events: u64, a: &Args) {
     let next = Arc::new(AtomicUsize::new(0));
     let cpu_before = cpu_now(s);
     let started = Instant::now();
@@ -271,16 +331,49 @@ async fn run(s: &Store, batches: Arc<Vec<Vec<u8>>>, events: u64, a: &Args) {
         per_event(0),
         per_event(1)
     );
+}
+
+async fn query(s: &Store, addr: SocketAddr, a: &Args) {
     let mut times = Vec::new();
+    // Per query kind: times and what the server read (marks, compressed and uncompressed
+    // bytes; the last round's).
+    let mut kinds: Vec<(String, Vec<f64>, [u64; 3])> = queries()
+        .into_iter()
+        .map(|q| (q, Vec::new(), [0; 3]))
+        .collect();
     for round in 0..a.rounds {
-        for q in queries() {
+        for (q, kind_times, read) in kinds.iter_mut() {
+            let before = s.url.as_deref().map(read_counters);
             let t = Instant::now();
-            let (status, _) = request(addr, "GET", &q, b"").await;
+            let (status, _) = request(addr, "GET", q, b"").await;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
             assert_eq!(status, 200, "{q}");
+            if let (Some(b), Some(url)) = (before, s.url.as_deref()) {
+                let after = read_counters(url);
+                for i in 0..3 {
+                    read[i] = after[i].saturating_sub(b[i]);
+                }
+            }
             if round > 0 || a.rounds == 1 {
-                times.push((t.elapsed().as_secs_f64() * 1000.0, q));
+                times.push((ms, q.clone()));
+                kind_times.push(ms);
             }
         }
+    }
+    for (q, mut t, read) in kinds {
+        t.sort_by(f64::total_cmp);
+        let median = t.get(t.len() / 2).copied().unwrap_or(0.0);
+        let read = if s.url.is_some() {
+            format!(
+                "; read {} marks, {:.1} MB compressed, {:.1} MB uncompressed",
+                read[0],
+                read[1] as f64 / 1e6,
+                read[2] as f64 / 1e6
+            )
+        } else {
+            String::new()
+        };
+        println!("{}:   {median:7.1} ms  {q}{read}", s.name);
     }
     times.sort_by(|x, y| x.0.total_cmp(&y.0));
     let pct = |p: usize| times[(times.len() * p / 100).min(times.len() - 1)].0;
@@ -305,6 +398,14 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     let a = args();
+    if a.queries_only {
+        for name in &a.stores {
+            let s = open(name, &a);
+            let addr = serve(&s).await;
+            query(&s, addr, &a).await;
+        }
+        return;
+    }
     let plan = generator::Plan {
         events: a.events,
         per_batch: a.per_batch,
@@ -326,6 +427,8 @@ async fn main() {
     let batches = Arc::new(batches);
     for name in &a.stores {
         let s = open(name, &a);
-        run(&s, batches.clone(), events, &a).await;
+        let addr = serve(&s).await;
+        ingest(&s, addr, batches.clone(), events, &a).await;
+        query(&s, addr, &a).await;
     }
 }

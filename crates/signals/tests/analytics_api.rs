@@ -522,6 +522,66 @@ pub async fn suite(store: Arc<dyn AnalyticsStore>) {
         e.fields["binding_group"] == "warm" || e.fields["subaccount_id"] == 7
     });
     assert_eq!(v["results"][0]["count_injected"], n);
+    // A sender-side facet OR a recipient-side one: each whole full tuple is tested.
+    let qf =
+        r#"{"groupings":[{"OR":{"campaigns":{"eq":["spring"]},"domains":{"eq":["gmail.com"]}}}]}"#;
+    let v = api
+        .get(&format!(
+            "/api/v1/metrics/deliverability?{RANGE}&metrics=count_injected&query_filters={}",
+            enc(qf)
+        ))
+        .await;
+    let gmail = |e: &Ev| {
+        e.fields["rcpt_to"]
+            .as_str()
+            .unwrap()
+            .ends_with("@gmail.com")
+    };
+    let n = count_where(&in_range, "reception", |e| {
+        e.fields["campaign_id"] == "spring" || gmail(e)
+    });
+    assert!(n > 0);
+    assert_eq!(v["results"][0]["count_injected"], n);
+    // Grouped by a sender-side facet, filtered by a recipient-side one (the full cube).
+    let v = api
+        .get(&format!(
+            "/api/v1/metrics/deliverability/campaign?{RANGE}&metrics=count_injected&domains=gmail.com"
+        ))
+        .await;
+    for c in CAMPAIGNS {
+        let n = count_where(&in_range, "reception", |e| {
+            e.fields["campaign_id"] == c && gmail(e)
+        });
+        let row = v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["campaign_id"] == c);
+        assert_eq!(
+            row.map_or(json!(0), |r| r["count_injected"].clone()),
+            n,
+            "{c}: {v}"
+        );
+    }
+    // Reasons filtered by a sender-side facet, with and without the domain.
+    for path in ["bounce-reason", "bounce-reason/domain"] {
+        let v = api
+            .get(&format!(
+                "/api/v1/metrics/deliverability/{path}?{RANGE}&metrics=count_inband_bounce&campaigns=summer-sale"
+            ))
+            .await;
+        let got: i64 = v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["count_inband_bounce"].as_i64().unwrap())
+            .sum();
+        let n = count_where(&in_range, "inband", |e| {
+            e.fields["campaign_id"] == "summer-sale"
+        });
+        assert!(n > 0);
+        assert_eq!(got, n, "{path}: {v}");
+    }
 
     // --- Time series: zone boundaries and rounding.
     let v = api.get("/api/v1/metrics/deliverability/time-series?from=2026-11-12T18:00&to=2026-11-12T20:00&precision=hour&timezone=America/New_York&metrics=count_injected&campaigns=tz-test").await;

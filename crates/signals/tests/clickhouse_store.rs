@@ -151,19 +151,32 @@ fn connection_errors_say_what_is_wrong() {
         store.server_version()
     );
     connect(server, "versions");
-    // A database made by an earlier layout (separate reason and daily counter tables) is
-    // refused with what to do, not written wrongly.
-    server.query("CREATE DATABASE earlier").expect("database");
-    server
-        .query("CREATE TABLE earlier.reason_rollups (inc UInt8) ENGINE = Memory")
-        .expect("table");
-    match ClickHouseStore::connect(&settings(server, "earlier")) {
-        Err(StoreError::Backend(m)) => assert!(
-            m.contains("`earlier` has the table layout of an earlier petrel")
-                && m.contains("new database"),
-            "{m}"
+    // A database made by an earlier layout is refused with what to do, not written
+    // wrongly: separate reason and daily counter tables, or full-cube rows keyed by a
+    // single full tuple (a `rollups` without `sdim`).
+    for (db, table, says) in [
+        ("earlier", "reason_rollups (inc UInt8)", "reason_rollups"),
+        (
+            "earlier_full",
+            "rollups (tbl UInt8, dim UInt64)",
+            "rollups without sdim",
         ),
-        other => panic!("{:?}", other.err()),
+    ] {
+        server
+            .query(&format!("CREATE DATABASE {db}"))
+            .expect("database");
+        server
+            .query(&format!("CREATE TABLE {db}.{table} ENGINE = Memory"))
+            .expect("table");
+        match ClickHouseStore::connect(&settings(server, db)) {
+            Err(StoreError::Backend(m)) => assert!(
+                m.contains(&format!("`{db}` has the table layout of an earlier petrel"))
+                    && m.contains(says)
+                    && m.contains("new database"),
+                "{m}"
+            ),
+            other => panic!("{:?}", other.err()),
+        }
     }
 }
 

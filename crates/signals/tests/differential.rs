@@ -146,6 +146,8 @@ fn questions() -> Vec<(String, &'static str)> {
         "&mailbox_provider_regions=Europe",
         "&sending_domains=brand1.example,send.brand3.example",
         "&query_filters=%7B%22groupings%22%3A%5B%7B%22AND%22%3A%7B%22campaigns%22%3A%7B%22like%22%3A%5B%22ign-1%22%5D%7D%2C%22domains%22%3A%7B%22notEq%22%3A%5B%22gmail.com%22%5D%7D%7D%7D%2C%7B%22OR%22%3A%7B%22subaccounts%22%3A%7B%22eq%22%3A%5B1%2C2%5D%7D%2C%22mailbox_providers%22%3A%7B%22notLike%22%3A%5B%22mail%22%5D%7D%7D%7D%5D%7D",
+        // A sender-side OR a recipient-side facet: ClickHouse tests each full tuple whole.
+        "&query_filters=%7B%22groupings%22%3A%5B%7B%22OR%22%3A%7B%22campaigns%22%3A%7B%22eq%22%3A%5B%22campaign-3%22%5D%7D%2C%22domains%22%3A%7B%22eq%22%3A%5B%22gmail.com%22%5D%7D%7D%7D%5D%7D",
     ];
     let mut q: Vec<(String, &str)> = Vec::new();
     let m = "/api/v1/metrics/deliverability";
@@ -177,6 +179,7 @@ fn questions() -> Vec<(String, &'static str)> {
             ),
             "",
         ));
+        q.push((format!("{m}/{g}?{whole}&metrics={some}{}", filters[9]), ""));
     }
     for ts in [
         format!("{whole}&precision=day&metrics={some}"),
@@ -211,6 +214,7 @@ fn questions() -> Vec<(String, &'static str)> {
             "from=2026-09-15T00:00&to=2026-09-16T00:00&precision=1min".to_string(),
             "from=2026-09-01T00:00&to=2026-09-20T00:00&precision=hour&campaigns=campaign-14"
                 .to_string(),
+            format!("{whole}{}", filters[9]),
         ] {
             q.push((format!("{m}/{path}?{w}{metrics}&limit=10000"), ""));
         }

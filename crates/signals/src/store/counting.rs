@@ -206,6 +206,10 @@ pub(crate) enum Cube {
     Recipient,
     /// The Signals facets: subaccount, campaign, IP pool, sending domain, mailbox provider.
     Signals,
+    /// One facet alone (a group-by of one facet reads a row per value, not per tuple).
+    One(Facet),
+    /// No facet: one row per bucket (summaries and time series without a filter).
+    Total,
 }
 
 impl Cube {
@@ -216,6 +220,41 @@ impl Cube {
             Cube::Sender => 1,
             Cube::Recipient => 2,
             Cube::Signals => 3,
+            Cube::Total => 9,
+            Cube::One(f) => 10 + f.code() as u8,
+        }
+    }
+
+    /// Every cube whose facet tuples are kept, each at its [`Cube::index`].
+    pub const KEPT: [Cube; 14] = {
+        let f = Facet::ALL;
+        [
+            Cube::Full,
+            Cube::Sender,
+            Cube::Recipient,
+            Cube::Signals,
+            Cube::Total,
+            Cube::One(f[0]),
+            Cube::One(f[1]),
+            Cube::One(f[2]),
+            Cube::One(f[3]),
+            Cube::One(f[4]),
+            Cube::One(f[5]),
+            Cube::One(f[6]),
+            Cube::One(f[7]),
+            Cube::One(f[8]),
+        ]
+    };
+
+    /// The position in [`Cube::KEPT`].
+    pub fn index(self) -> usize {
+        match self {
+            Cube::Full => 0,
+            Cube::Sender => 1,
+            Cube::Recipient => 2,
+            Cube::Signals => 3,
+            Cube::Total => 4,
+            Cube::One(f) => 5 + f.code(),
         }
     }
 
@@ -236,6 +275,8 @@ impl Cube {
                     | Facet::SendingDomain
                     | Facet::MailboxProvider
             ),
+            Cube::One(g) => f == g,
+            Cube::Total => false,
         }
     }
 
@@ -249,7 +290,11 @@ impl Cube {
             }
         };
         Dims {
-            subaccount: d.subaccount,
+            subaccount: if self.has(Facet::Subaccount) {
+                d.subaccount
+            } else {
+                0
+            },
             campaign: keep(Facet::Campaign, &d.campaign),
             template: keep(Facet::Template, &d.template),
             ip_pool: keep(Facet::IpPool, &d.ip_pool),
@@ -262,22 +307,51 @@ impl Cube {
     }
 }
 
-/// The Metrics rollups kept: (cube, increment). The recipient cube has no minute table:
-/// minute queries cover at most 48 hours and read the full cube instead.
-pub(crate) const METRIC_TABLES: [(Cube, Increment); 8] = [
-    (Cube::Full, Increment::Minute),
-    (Cube::Full, Increment::Hour),
-    (Cube::Full, Increment::Day),
-    (Cube::Sender, Increment::Minute),
-    (Cube::Sender, Increment::Hour),
-    (Cube::Sender, Increment::Day),
-    (Cube::Recipient, Increment::Hour),
-    (Cube::Recipient, Increment::Day),
-];
+/// The Metrics rollups kept: (cube, increment). The recipient and one-facet cubes have no
+/// minute table: minute queries cover at most 48 hours and read the sender or full cube
+/// instead (as SQLite's narrow and recipient tables, see `sqlite/catalog.rs`).
+pub(crate) const METRIC_TABLES: [(Cube, Increment); 29] = {
+    let f = Facet::ALL;
+    let (m, h, d) = (Increment::Minute, Increment::Hour, Increment::Day);
+    [
+        (Cube::Full, m),
+        (Cube::Full, h),
+        (Cube::Full, d),
+        (Cube::Sender, m),
+        (Cube::Sender, h),
+        (Cube::Sender, d),
+        (Cube::Recipient, h),
+        (Cube::Recipient, d),
+        (Cube::Total, m),
+        (Cube::Total, h),
+        (Cube::Total, d),
+        (Cube::One(f[0]), h),
+        (Cube::One(f[0]), d),
+        (Cube::One(f[1]), h),
+        (Cube::One(f[1]), d),
+        (Cube::One(f[2]), h),
+        (Cube::One(f[2]), d),
+        (Cube::One(f[3]), h),
+        (Cube::One(f[3]), d),
+        (Cube::One(f[4]), h),
+        (Cube::One(f[4]), d),
+        (Cube::One(f[5]), h),
+        (Cube::One(f[5]), d),
+        (Cube::One(f[6]), h),
+        (Cube::One(f[6]), d),
+        (Cube::One(f[7]), h),
+        (Cube::One(f[7]), d),
+        (Cube::One(f[8]), h),
+        (Cube::One(f[8]), d),
+    ]
+};
 
 /// The smallest cube holding every facet in `needed` at this increment.
 pub(crate) fn cube_for(needed: &[Facet], inc: Increment) -> Cube {
-    for cube in [Cube::Sender, Cube::Recipient] {
+    let mut candidates = vec![Cube::Total];
+    candidates.extend(needed.first().map(|f| Cube::One(*f)));
+    candidates.extend([Cube::Sender, Cube::Recipient]);
+    for cube in candidates {
         if METRIC_TABLES.contains(&(cube, inc)) && needed.iter().all(|f| cube.has(*f)) {
             return cube;
         }

@@ -45,6 +45,7 @@ struct IngestRow<'a> {
     engaged_at: Option<i64>,
     tbl: u8,
     dim: u64,
+    sdim: u64,
     bucket: i64,
     reason: u64,
     keys: &'a [u8],
@@ -92,6 +93,7 @@ impl IngestRow<'_> {
         w.i64(self.engaged_at.unwrap_or(NEVER_ENGAGED));
         w.u8(self.tbl);
         w.u64(self.dim);
+        w.u64(self.sdim);
         w.i64(self.bucket);
         w.u64(self.reason);
         w.u8s(self.keys);
@@ -550,71 +552,90 @@ impl Written {
     }
 }
 
+/// A rollup row's `(dim, sdim)`: a cube's tuple and 0, or for the full cube (and reason
+/// counts) the recipient tuple and the sender tuple (see `schema`).
+type Key = (u64, u64);
+
+/// A cube's key of a facet tuple, from the tuple's dim ids in every cube (the full cube's
+/// is its recipient and sender ids).
+fn cube_key(cube: Cube, ids: &Ids) -> Key {
+    match cube {
+        Cube::Full => (ids[Cube::Recipient.index()], ids[Cube::Sender.index()]),
+        other => (ids[other.index()], 0),
+    }
+}
+
+/// The dim id of a facet tuple in each cube, at [`Cube::index`] (0 for the full cube).
+type Ids = [u64; Cube::KEPT.len()];
+
 /// A batch's counts, added up per rollup key before they are written.
 #[derive(Default)]
 struct Pending {
-    /// (index in `METRIC_TABLES`, dim, bucket) → counters.
-    metrics: HashMap<(usize, u64, i64), Counters>,
-    /// (increment index, dim, bucket, reason) → counts.
-    reasons: HashMap<(usize, u64, i64, u64), [i64; 4]>,
+    /// (facet tuple, increment index, bucket) → Metrics counters; spread over the cubes
+    /// only when written, once per tuple and bucket rather than once per event.
+    metrics: HashMap<(usize, usize, i64), Counters>,
+    /// (increment index, recipient and sender dims, bucket, reason) → counts.
+    reasons: HashMap<(usize, Key, i64, u64), [i64; 4]>,
     /// (signals dim, day) → daily counters.
     daily: HashMap<(u64, i64), Daily>,
     /// Facet tuples used, per (cube, dim).
     dims: HashMap<(Cube, u64), Dims>,
-    /// Facet values met → their dim id per cube.
-    ids: HashMap<Dims, [u64; 4]>,
+    /// Facet values met → their number here (an index in `tuples`).
+    ids: HashMap<Dims, usize>,
+    /// The dim ids per cube of each facet tuple met.
+    tuples: Vec<Ids>,
     /// Reason texts used: id → (kind, class, text).
     reason_texts: HashMap<u64, (i64, i64, String)>,
 }
 
 impl Pending {
-    /// The dim ids of an event's facet values in every cube (indexed by `Cube::code`),
-    /// registering the tuples the first time the batch meets them.
-    fn dim_ids(&mut self, d: Dims) -> [u64; 4] {
-        if let Some(ids) = self.ids.get(&d) {
-            return *ids;
+    /// The dim ids of an event's facet values in every cube but the full one (whose key
+    /// is a recipient and a sender tuple), registering the tuples the first time the batch
+    /// meets them.
+    fn dim_ids(&mut self, d: Dims) -> usize {
+        if let Some(n) = self.ids.get(&d) {
+            return *n;
         }
-        let mut ids = [0; 4];
-        for cube in [Cube::Full, Cube::Sender, Cube::Recipient, Cube::Signals] {
+        let mut ids = [0; Cube::KEPT.len()];
+        for cube in Cube::KEPT.into_iter().filter(|c| *c != Cube::Full) {
             let p = cube.project(&d);
             let id = dim_id(cube, &p);
             self.dims.entry((cube, id)).or_insert(p);
-            ids[usize::from(cube.code())] = id;
+            ids[cube.index()] = id;
         }
-        self.ids.insert(d, ids);
-        ids
+        self.tuples.push(ids);
+        self.ids.insert(d, self.tuples.len() - 1);
+        self.tuples.len() - 1
     }
 
     fn count(&mut self, ev: &StoredEvent, prior: &[Prior], cohort_now: Option<Cohort>) {
         let Some(adds) = count(ev, prior, cohort_now) else {
             return;
         };
-        let ids = self.dim_ids(counting::dims_of(ev));
-        let full = ids[usize::from(Cube::Full.code())];
+        let tuple = self.dim_ids(counting::dims_of(ev));
+        let ids = self.tuples[tuple];
         for (i, inc) in Increment::ALL.into_iter().enumerate() {
             let bucket = inc.floor(ev.timestamp);
             let c = &adds.metrics[i];
             if !c.is_zero() {
-                for (t, (cube, tinc)) in METRIC_TABLES.iter().enumerate() {
-                    if *tinc == inc {
-                        let dim = ids[usize::from(cube.code())];
-                        self.metrics.entry((t, dim, bucket)).or_default().add(c);
-                    }
-                }
+                self.metrics.entry((tuple, i, bucket)).or_default().add(c);
             }
             if let Some(r) = &adds.reasons[i] {
                 let rid = reason_id(r.kind.code(), r.class, &r.text);
                 self.reason_texts
                     .entry(rid)
                     .or_insert_with(|| (r.kind.code(), r.class, r.text.clone()));
-                let slot = self.reasons.entry((i, full, bucket, rid)).or_default();
+                let slot = self
+                    .reasons
+                    .entry((i, cube_key(Cube::Full, &ids), bucket, rid))
+                    .or_default();
                 for (a, b) in slot.iter_mut().zip(r.counts) {
                     *a += b;
                 }
             }
         }
         if !adds.daily.is_empty() {
-            let sdim = ids[usize::from(Cube::Signals.code())];
+            let sdim = ids[Cube::Signals.index()];
             for (day, add) in adds.daily {
                 self.daily.entry((sdim, day)).or_default().add(&add);
             }
@@ -625,12 +646,13 @@ impl Pending {
     /// returns those, to be remembered once the insert has succeeded.
     fn write(self, w: &mut RowWriter, written: &Written) -> Written {
         let mut fresh = Written::default();
-        let mut counters = |tbl: u8, dim: u64, bucket: i64, reason: u64, values: &[i64]| {
+        let mut counters = |tbl: u8, (dim, sdim): Key, bucket: i64, reason: u64, values: &[i64]| {
             let (keys, vals) = sparse(values);
             IngestRow {
                 row: row::COUNTERS,
                 tbl,
                 dim,
+                sdim,
                 bucket,
                 reason,
                 keys: &keys,
@@ -639,14 +661,26 @@ impl Pending {
             }
             .write(w);
         };
-        for ((t, dim, bucket), c) in self.metrics {
-            counters(t as u8, dim, bucket, 0, &c.to_vec());
+        let mut metrics: HashMap<(usize, Key, i64), Counters> = HashMap::new();
+        for ((tuple, i, bucket), c) in &self.metrics {
+            let ids = &self.tuples[*tuple];
+            for (t, (cube, inc)) in METRIC_TABLES.iter().enumerate() {
+                if *inc == Increment::ALL[*i] {
+                    metrics
+                        .entry((t, cube_key(*cube, ids), *bucket))
+                        .or_default()
+                        .add(c);
+                }
+            }
         }
-        for ((i, dim, bucket, reason), counts) in self.reasons {
-            counters(tbl::REASONS + i as u8, dim, bucket, reason, &counts);
+        for ((t, key, bucket), c) in metrics {
+            counters(t as u8, key, bucket, 0, &c.to_vec());
+        }
+        for ((i, key, bucket, reason), counts) in self.reasons {
+            counters(tbl::REASONS + i as u8, key, bucket, reason, &counts);
         }
         for ((dim, day), d) in self.daily {
-            counters(tbl::DAILY, dim, day, 0, &d.to_vec());
+            counters(tbl::DAILY, (dim, 0), day, 0, &d.to_vec());
         }
         for ((cube, dim), d) in &self.dims {
             if written.dims.contains(&(cube.code(), *dim)) {

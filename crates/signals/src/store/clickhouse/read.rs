@@ -1,7 +1,13 @@
 //! Reading the rollups: pick the smallest cube that has every facet the query groups or
-//! filters by, read that cube's facet tuples (`dims`), keep those the query layer's
-//! [`Filter`] passes, and let ClickHouse sum their rows into one row per group (and
-//! bucket) — the group of each dim is sent along with `transform`.
+//! filters by, read the facet tuples (`dims`) of that cube — for the full cube, of its two
+//! sides, the sender and the recipient cube — keep those the query layer's [`Filter`] may
+//! pass, and let ClickHouse sum the rows per tuple (and bucket or reason). The service
+//! then adds the tuples' sums into their groups.
+//!
+//! So a read's cost follows the rollup rows of its range and the tuples it names, not the
+//! number of events: no full tuple is ever listed (there are about as many as rollup rows),
+//! the SQL names only the tuples a filter keeps, and a filter to a few recipient tuples (a
+//! domain) reads only their rows through the sort key (`dim` leads it).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,85 +20,116 @@ use super::schema::tbl;
 use super::ClickHouseStore;
 use crate::store::counting::{cube_for, Cube, METRIC_TABLES};
 use crate::store::{
-    DailyRow, Dims, Facet, Filter, ReasonQuery, ReasonRow, RollupQuery, RollupRow, SignalsQuery,
-    StoreError,
+    Condition, DailyRow, Dims, Facet, Filter, Grouping, ReasonQuery, ReasonRow, RollupQuery,
+    RollupRow, SignalsQuery, StoreError,
 };
 
-/// `CAST([a, b] AS Array(T))`: array literals otherwise take the smallest type that fits.
-fn typed_array<T: std::fmt::Display>(items: &[T], ty: &str) -> String {
-    let v: Vec<String> = items.iter().map(|x| x.to_string()).collect();
-    format!("CAST([{}] AS Array({ty}))", v.join(", "))
-}
+/// Past this many tuples a side that is read per tuple anyway is filtered here rather
+/// than by an `IN` list in the SQL (a long list costs the server more to parse than the
+/// rows it saves).
+const MAX_IN: usize = 5_000;
 
-/// Dims of `cube` that pass the filter, with their group number (from 1) per distinct
-/// `key`; returns the groups' keys too.
-struct Selection {
-    dims: Vec<u64>,
-    group_of: Vec<u32>,
-    keys: Vec<Vec<String>>,
-    /// True when every dim of the cube passed (no `IN` needed).
-    all: bool,
-}
-
-impl Selection {
-    fn new(
-        all_dims: Vec<(u64, Dims)>,
-        pass: impl Fn(&Dims) -> bool,
-        key: impl Fn(&Dims) -> Vec<String>,
-    ) -> Self {
-        let total = all_dims.len();
-        let mut index: HashMap<Vec<String>, u32> = HashMap::new();
-        let mut sel = Selection {
-            dims: Vec::new(),
-            group_of: Vec::new(),
-            keys: Vec::new(),
-            all: false,
-        };
-        for (id, d) in all_dims {
-            if !pass(&d) {
-                continue;
-            }
-            let k = key(&d);
-            let g = match index.get(&k) {
-                Some(g) => *g,
-                None => {
-                    sel.keys.push(k.clone());
-                    let g = sel.keys.len() as u32;
-                    index.insert(k, g);
-                    g
-                }
-            };
-            sel.dims.push(id);
-            sel.group_of.push(g);
-        }
-        sel.all = sel.dims.len() == total;
-        sel
-    }
-
-    /// The `transform(dim, …)` expression naming each row's group.
-    fn group_expr(&self) -> String {
-        if self.keys.len() == 1 {
-            return "toUInt32(1)".into();
-        }
-        format!(
-            "transform(dim, {}, {}, toUInt32(0))",
-            typed_array(&self.dims, "UInt64"),
-            typed_array(&self.group_of, "UInt32")
-        )
-    }
-
-    /// ` AND dim IN (…)` unless every dim passed.
-    fn dim_clause(&self) -> String {
-        if self.all {
-            String::new()
+/// Whether a row whose facets outside `known` are not known yet may pass `filter`: false
+/// only when it fails whatever those are.
+fn may_pass(filter: &Filter, d: &Dims, known: impl Fn(Facet) -> bool) -> bool {
+    filter.groupings.iter().all(|g| {
+        let mut results = g.conditions.iter().map(|c| match c.facet {
+            Some(f) if !known(f) => None,
+            _ => Some(c.matches(d)),
+        });
+        if g.and {
+            results.all(|r| r != Some(false))
         } else {
-            format!(" AND dim IN {}", number_list(&self.dims))
+            results.any(|r| r != Some(false))
         }
-    }
+    })
+}
 
-    fn key(&self, group: u32) -> Option<&Vec<String>> {
-        self.keys.get((group as usize).checked_sub(1)?)
+/// Which side of the full cube a facet is on: `Some(true)` recipient, `Some(false)`
+/// sender, `None` both (the subaccount) or neither (a key with no data).
+fn side_of(facet: Option<Facet>) -> Option<bool> {
+    match facet {
+        Some(f) if f.is_recipient_side() => Some(true),
+        Some(Facet::Subaccount) | None => None,
+        Some(_) => Some(false),
     }
+}
+
+/// True when a full tuple passes `filter` exactly when its sender and its recipient tuple
+/// each may pass: every OR grouping tests facets of one side only.
+fn separable(filter: &Filter) -> bool {
+    filter.groupings.iter().all(|g| {
+        g.and || {
+            let sides: Vec<bool> = g
+                .conditions
+                .iter()
+                .filter_map(|c| side_of(c.facet))
+                .collect();
+            sides.iter().all(|s| *s) || sides.iter().all(|s| !*s)
+        }
+    })
+}
+
+/// A full tuple from its recipient tuple and its sender tuple (the subaccount from the
+/// sender's unless only the recipient's is read).
+fn merge(recipient: &Dims, sender: &Dims, sender_read: bool) -> Dims {
+    Dims {
+        subaccount: if sender_read {
+            sender.subaccount
+        } else {
+            recipient.subaccount
+        },
+        domain: recipient.domain.clone(),
+        mailbox_provider: recipient.mailbox_provider.clone(),
+        region: recipient.region.clone(),
+        ..sender.clone()
+    }
+}
+
+/// One key column of a read (`dim` or `sdim`): the tuples of its cube that may pass.
+struct Side {
+    col: &'static str,
+    /// The tuples that may pass, by id.
+    pass: HashMap<u64, Dims>,
+    /// Every tuple of the cube may pass (no `IN` needed).
+    all: bool,
+    /// Summed per tuple (the answer names it); otherwise over every tuple that passes.
+    grouped: bool,
+}
+
+impl Side {
+    /// ` AND col IN (…)`, when the SQL must (or had better) leave out tuples.
+    fn clause(&self) -> String {
+        if self.all || (self.grouped && self.pass.len() > MAX_IN) {
+            return String::new();
+        }
+        let mut ids: Vec<u64> = self.pass.keys().copied().collect();
+        ids.sort_unstable();
+        format!(" AND {} IN {}", self.col, number_list(ids))
+    }
+}
+
+/// How to read one cube's rows.
+struct Plan<'f> {
+    /// `dim`, and for the full cube `sdim`.
+    sides: Vec<Side>,
+    /// The filter, when only a whole full tuple can be tested (both sides grouped).
+    exact: Option<&'f Filter>,
+}
+
+impl Plan<'_> {
+    /// True when no tuple may pass: nothing to read.
+    fn empty(&self) -> bool {
+        self.sides.iter().any(|s| s.pass.is_empty())
+    }
+}
+
+/// What a read sums per tuple besides the tuple itself.
+#[derive(Clone, Copy)]
+enum Extra {
+    Nothing,
+    Bucket,
+    Reason,
 }
 
 impl ClickHouseStore {
@@ -126,17 +163,126 @@ impl ClickHouseStore {
         Ok(out)
     }
 
-    fn selection(
+    fn side(
         &self,
+        col: &'static str,
         cube: Cube,
         filter: &Filter,
-        key: impl Fn(&Dims) -> Vec<String>,
-    ) -> Result<Selection, StoreError> {
-        Ok(Selection::new(
-            self.cube_dims(cube)?,
-            |d| filter.matches(d),
-            key,
-        ))
+        grouped: bool,
+    ) -> Result<Side, StoreError> {
+        let dims = self.cube_dims(cube)?;
+        let total = dims.len();
+        let pass: HashMap<u64, Dims> = dims
+            .into_iter()
+            .filter(|(_, d)| may_pass(filter, d, |f| cube.has(f)))
+            .collect();
+        Ok(Side {
+            col,
+            all: pass.len() == total,
+            pass,
+            grouped,
+        })
+    }
+
+    /// How to read `cube` for rows passing `filter`, grouped by `group_by` (`grouped`:
+    /// grouped by something only the tuple tells, for cubes other than the full one).
+    fn plan<'f>(
+        &self,
+        cube: Cube,
+        filter: &'f Filter,
+        group_by: &[Facet],
+        grouped: bool,
+    ) -> Result<Plan<'f>, StoreError> {
+        if cube != Cube::Full {
+            return Ok(Plan {
+                sides: vec![self.side("dim", cube, filter, grouped)?],
+                exact: None,
+            });
+        }
+        let exact = !separable(filter);
+        let sides: Vec<Option<bool>> = group_by.iter().map(|f| side_of(Some(*f))).collect();
+        let by_recipient = exact || sides.contains(&Some(true));
+        // The subaccount is on both sides; the sender side is the smaller.
+        let by_sender =
+            exact || sides.contains(&Some(false)) || (!by_recipient && !group_by.is_empty());
+        Ok(Plan {
+            sides: vec![
+                self.side("dim", Cube::Recipient, filter, by_recipient)?,
+                self.side("sdim", Cube::Sender, filter, by_sender)?,
+            ],
+            exact: exact.then_some(filter),
+        })
+    }
+
+    /// Sums the `countersMap` of the rows of `table` within `range` (SQL on `bucket`) that
+    /// `plan` keeps, per grouped tuple and `extra`; calls `add` with each row's (full)
+    /// tuple — the facets of sides not grouped left blank —, its `extra` value and its
+    /// `n` counters.
+    fn sum(
+        &self,
+        plan: &Plan<'_>,
+        table: u8,
+        range: &str,
+        extra: Extra,
+        n: usize,
+        mut add: impl FnMut(&Dims, i64, Vec<i64>),
+    ) -> Result<(), StoreError> {
+        let mut cols: Vec<&str> = plan
+            .sides
+            .iter()
+            .filter(|s| s.grouped)
+            .map(|s| s.col)
+            .collect();
+        match extra {
+            Extra::Nothing => {}
+            Extra::Bucket => cols.push("bucket"),
+            Extra::Reason => cols.push("reason"),
+        }
+        // Grouped by something, so that no data gives no row.
+        let keys = if cols.is_empty() {
+            "toUInt8(0) AS g".to_string()
+        } else {
+            cols.join(", ")
+        };
+        let group = if cols.is_empty() { "g" } else { &keys };
+        let clauses: String = plan.sides.iter().map(Side::clause).collect();
+        let body = self.client.select(&format!(
+            "SELECT {keys}, sumMap(countersMap.key, countersMap.value) FROM {} \
+             WHERE tbl = {table} AND {range}{clauses} GROUP BY {group}",
+            self.t("rollups"),
+        ))?;
+        let blank = Dims::default();
+        let mut r = RowReader::new(&body);
+        while !r.done() {
+            if cols.is_empty() {
+                r.u8()?;
+            }
+            let mut found: Vec<Option<&Dims>> = Vec::with_capacity(plan.sides.len());
+            for side in &plan.sides {
+                found.push(if side.grouped {
+                    side.pass.get(&r.u64()?)
+                } else {
+                    Some(&blank)
+                });
+            }
+            let x = match extra {
+                Extra::Nothing => 0,
+                Extra::Bucket => r.i64()?,
+                Extra::Reason => r.u64()? as i64,
+            };
+            let values = r.sparse(n)?;
+            // A tuple missing here did not pass (its side had no `IN` list).
+            let dims = match found.as_slice() {
+                [Some(d)] => (*d).clone(),
+                [Some(rd), Some(sd)] => merge(rd, sd, plan.sides[1].grouped),
+                _ => continue,
+            };
+            if plan.exact.is_some_and(|f| !f.matches(&dims)) {
+                continue;
+            }
+            add(&dims, x, values);
+        }
+        Ok(())
     }
 
     pub(super) fn rollups_impl(&self, q: &RollupQuery<'_>) -> Result<Vec<RollupRow>, StoreError> {
@@ -146,40 +292,36 @@ impl ClickHouseStore {
         let Some(table) = METRIC_TABLES.iter().position(|t| *t == (cube, q.increment)) else {
             return Ok(Vec::new());
         };
-        let sel = self.selection(cube, q.filter, |d| {
-            q.group_by.iter().map(|f| d.get(*f)).collect()
-        })?;
-        if sel.dims.is_empty() {
+        let plan = self.plan(cube, q.filter, q.group_by, !q.group_by.is_empty())?;
+        if plan.empty() {
             return Ok(Vec::new());
         }
-        let bucket = if q.by_bucket { "bucket" } else { "toInt64(0)" };
-        let body = self.client.select(&format!(
-            "SELECT {} AS g, {bucket} AS b, sumMap(countersMap.key, countersMap.value) FROM {} \
-             WHERE tbl = {table} AND bucket >= {} AND bucket < {}{} GROUP BY g, b",
-            sel.group_expr(),
-            self.t("rollups"),
-            q.from,
-            q.to,
-            sel.dim_clause()
-        ))?;
-        let mut r = RowReader::new(&body);
+        let extra = if q.by_bucket {
+            Extra::Bucket
+        } else {
+            Extra::Nothing
+        };
+        let range = format!("bucket >= {} AND bucket < {}", q.from, q.to);
         let mut out: BTreeMap<(Vec<String>, i64), Counters> = BTreeMap::new();
-        while !r.done() {
-            let g = r.u32()?;
-            let b = r.i64()?;
-            let mut v = r.sparse(Counters::NAMES.len())?;
-            // Counters not asked for come back 0, as the store interface says.
-            for (i, x) in v.iter_mut().enumerate() {
-                if !q.counters.contains(i) {
-                    *x = 0;
+        self.sum(
+            &plan,
+            table as u8,
+            &range,
+            extra,
+            Counters::NAMES.len(),
+            |d, b, mut v| {
+                // Counters not asked for come back 0, as the store interface says.
+                for (i, x) in v.iter_mut().enumerate() {
+                    if !q.counters.contains(i) {
+                        *x = 0;
+                    }
                 }
-            }
-            if let Some(key) = sel.key(g) {
-                out.entry((key.clone(), b))
+                let key = q.group_by.iter().map(|f| d.get(*f)).collect();
+                out.entry((key, b))
                     .or_default()
                     .add(&Counters::from_slice(&v));
-            }
-        }
+            },
+        )?;
         Ok(out
             .into_iter()
             .map(|((key, b), counters)| RollupRow {
@@ -191,14 +333,9 @@ impl ClickHouseStore {
     }
 
     pub(super) fn reasons_impl(&self, q: &ReasonQuery<'_>) -> Result<Vec<ReasonRow>, StoreError> {
-        let sel = self.selection(Cube::Full, q.filter, |d| {
-            if q.by_domain {
-                vec![d.domain.clone()]
-            } else {
-                Vec::new()
-            }
-        })?;
-        if sel.dims.is_empty() {
+        let group_by: &[Facet] = if q.by_domain { &[Facet::Domain] } else { &[] };
+        let plan = self.plan(Cube::Full, q.filter, group_by, q.by_domain)?;
+        if plan.empty() {
             return Ok(Vec::new());
         }
         let body = self.client.select(&format!(
@@ -216,41 +353,36 @@ impl ClickHouseStore {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<u64> = texts.keys().copied().collect();
+        let mut ids: Vec<u64> = texts.keys().copied().collect();
+        ids.sort_unstable();
         let inc = Increment::ALL
             .iter()
             .position(|i| *i == q.increment)
             .unwrap_or(0);
-        let body = self.client.select(&format!(
-            "SELECT {} AS g, reason, sumMap(countersMap.key, countersMap.value) FROM {} \
-             WHERE tbl = {} AND bucket >= {} AND bucket < {} AND reason IN {}{} \
-             GROUP BY g, reason",
-            sel.group_expr(),
-            self.t("rollups"),
-            tbl::REASONS + inc as u8,
+        let range = format!(
+            "bucket >= {} AND bucket < {} AND reason IN {}",
             q.from,
             q.to,
-            number_list(&ids),
-            sel.dim_clause()
-        ))?;
-        let mut r = RowReader::new(&body);
+            number_list(&ids)
+        );
         let mut out: BTreeMap<(String, i64, Option<String>), [i64; 4]> = BTreeMap::new();
-        while !r.done() {
-            let g = r.u32()?;
-            let reason = r.u64()?;
-            let v = r.sparse(4)?;
-            let counts = [v[0], v[1], v[2], v[3]];
-            let (Some((class, text)), Some(key)) = (texts.get(&reason), sel.key(g)) else {
-                continue;
-            };
-            let domain = q
-                .by_domain
-                .then(|| key.first().cloned().unwrap_or_default());
-            let slot = out.entry((text.clone(), *class, domain)).or_default();
-            for (a, b) in slot.iter_mut().zip(counts) {
-                *a += b;
-            }
-        }
+        self.sum(
+            &plan,
+            tbl::REASONS + inc as u8,
+            &range,
+            Extra::Reason,
+            4,
+            |d, reason, v| {
+                let Some((class, text)) = texts.get(&(reason as u64)) else {
+                    return;
+                };
+                let domain = q.by_domain.then(|| d.domain.clone());
+                let slot = out.entry((text.clone(), *class, domain)).or_default();
+                for (a, b) in slot.iter_mut().zip(v) {
+                    *a += b;
+                }
+            },
+        )?;
         Ok(out
             .into_iter()
             .map(|((reason, class, domain), counts)| ReasonRow {
@@ -263,38 +395,38 @@ impl ClickHouseStore {
     }
 
     pub(super) fn daily_impl(&self, q: &SignalsQuery) -> Result<Vec<DailyRow>, StoreError> {
-        let sel = Selection::new(
-            self.cube_dims(Cube::Signals)?,
-            |d| q.subaccount.is_none_or(|s| s == d.subaccount),
-            |d| vec![q.facet.value(d)],
-        );
-        if sel.dims.is_empty() {
+        let filter = Filter {
+            groupings: q
+                .subaccount
+                .map(|s| Grouping {
+                    and: true,
+                    conditions: vec![Condition {
+                        facet: Some(Facet::Subaccount),
+                        eq: vec![s.to_string()],
+                        ..Condition::default()
+                    }],
+                })
+                .into_iter()
+                .collect(),
+        };
+        let plan = self.plan(Cube::Signals, &filter, &[], true)?;
+        if plan.empty() {
             return Ok(Vec::new());
         }
-        let n = Daily::names().len();
-        let body = self.client.select(&format!(
-            "SELECT {} AS g, bucket AS day, sumMap(countersMap.key, countersMap.value) FROM {} \
-             WHERE tbl = {} AND bucket >= {} AND bucket <= {}{} GROUP BY g, day",
-            sel.group_expr(),
-            self.t("rollups"),
-            tbl::DAILY,
-            q.from_day,
-            q.to_day,
-            sel.dim_clause()
-        ))?;
-        let mut r = RowReader::new(&body);
+        let range = format!("bucket >= {} AND bucket <= {}", q.from_day, q.to_day);
         let mut out: BTreeMap<(String, i64), Daily> = BTreeMap::new();
-        while !r.done() {
-            let g = r.u32()?;
-            let day = r.i64()?;
-            let v = r.sparse(n)?;
-            if let Some(key) = sel.key(g) {
-                let value = key.first().cloned().unwrap_or_default();
-                out.entry((value, day))
+        self.sum(
+            &plan,
+            tbl::DAILY,
+            &range,
+            Extra::Bucket,
+            Daily::names().len(),
+            |d, day, v| {
+                out.entry((q.facet.value(d), day))
                     .or_default()
                     .add(&Daily::from_slice(&v));
-            }
-        }
+            },
+        )?;
         Ok(out
             .into_iter()
             .map(|((value, day), daily)| DailyRow { value, day, daily })
@@ -302,8 +434,9 @@ impl ClickHouseStore {
     }
 
     pub(super) fn facet_values_impl(&self, facet: Facet) -> Result<Vec<String>, StoreError> {
+        // Every event is counted in every cube, so the facet's own holds all its values.
         let mut values: Vec<String> = self
-            .cube_dims(Cube::Full)?
+            .cube_dims(Cube::One(facet))?
             .into_iter()
             .map(|(_, d)| d.get(facet))
             .filter(|v| !v.is_empty())

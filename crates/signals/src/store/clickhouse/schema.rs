@@ -25,6 +25,16 @@
 //! insert writes one part per day it touches there, not one per rollup table: on 18.16
 //! every part is a directory with two files per column, and creating those files is the
 //! largest single cost of an insert (measured: docs/BENCHMARKS.md, issue 16).
+//!
+//! A row of any other cube (total, one facet, sender, recipient, Signals: see
+//! `counting::METRIC_TABLES`) is keyed by that cube's facet tuple (`dim`, `sdim` 0). A row of the full cube (every facet) and a reason-count row are
+//! keyed by the pair of their recipient tuple (`dim`) and sender tuple (`sdim`), as in the
+//! SQLite backend: a full tuple is the two put together, so `dims` needs no row per full
+//! tuple (there are about as many of those as rollup rows), a read fetches only the two
+//! small sides' tuples, and a read filtered to a few recipient tuples (a domain) finds
+//! their rows through the sort key. Granules of 1,024 rows keep the read of a small `tbl`
+//! (a day table, a few hundred rows per day) from dragging in its 8,192-row neighbours
+//! of each day partition.
 
 use super::super::StoreError;
 use super::http::Client;
@@ -80,6 +90,7 @@ pub(super) const INGEST_COLUMNS: &[(&str, &str)] = &[
     ("engaged_at", "Int64"),
     ("tbl", "UInt8"),
     ("dim", "UInt64"),
+    ("sdim", "UInt64"),
     ("bucket", "Int64"),
     ("reason", "UInt64"),
     ("keys", "Array(UInt8)"),
@@ -210,9 +221,10 @@ pub(super) fn statements(db: &str) -> Vec<String> {
     ];
     // Every counter: Metrics of every cube and increment, reasons, daily Signals (`tbl`).
     s.push(format!(
-        "CREATE TABLE IF NOT EXISTS {} (tbl UInt8, dim UInt64, bucket Int64, reason UInt64, \
-         countersMap Nested(key UInt8, value Int64)) ENGINE = SummingMergeTree {} \
-         ORDER BY (tbl, dim, bucket, reason)",
+        "CREATE TABLE IF NOT EXISTS {} (tbl UInt8, dim UInt64, sdim UInt64, bucket Int64, \
+         reason UInt64, countersMap Nested(key UInt8, value Int64)) \
+         ENGINE = SummingMergeTree {} ORDER BY (tbl, dim, sdim, bucket, reason) \
+         SETTINGS index_granularity = 1024",
         t("rollups"),
         by_day("bucket")
     ));
@@ -296,7 +308,7 @@ pub(super) fn statements(db: &str) -> Vec<String> {
         "mv_rollups",
         "rollups",
         format!(
-            "SELECT tbl, dim, bucket, reason, keys AS `countersMap.key`, \
+            "SELECT tbl, dim, sdim, bucket, reason, keys AS `countersMap.key`, \
              vals AS `countersMap.value` FROM {ingest} WHERE row = {}",
             row::COUNTERS
         ),
@@ -331,17 +343,32 @@ pub(super) fn prepare(client: &mut Client, db: &str) -> Result<String, StoreErro
     if super::rowbinary::RowReader::new(&body).u64()? > 0 {
         client.add_insert_setting("max_partitions_per_insert_block", "0");
     }
-    // Databases made before the counters shared one `rollups` table cannot be written by
-    // this layout (their `rollups` has no `reason`); say so rather than count wrong.
+    // Databases of an earlier layout cannot be written by this one: before the counters
+    // shared one `rollups` table (`reason_rollups`, `signals_day`), or before full-cube
+    // rows were keyed by a recipient and a sender tuple (`rollups` without `sdim`). Say
+    // so rather than count wrong.
+    let q = super::http::quote(db);
     let body = client.select(&format!(
-        "SELECT count() FROM system.tables WHERE database = {} AND name = 'reason_rollups'",
-        super::http::quote(db)
+        "SELECT countIf(name = 'reason_rollups'), countIf(name = 'rollups') \
+         FROM system.tables WHERE database = {q}"
     ))?;
-    if super::rowbinary::RowReader::new(&body).u64()? > 0 {
+    let mut r = super::rowbinary::RowReader::new(&body);
+    let (old_tables, rollups) = (r.u64()?, r.u64()?);
+    let body = client.select(&format!(
+        "SELECT count() FROM system.columns WHERE database = {q} AND table = 'rollups' \
+         AND name = 'sdim'"
+    ))?;
+    let has_sdim = super::rowbinary::RowReader::new(&body).u64()? > 0;
+    if old_tables > 0 || (rollups > 0 && !has_sdim) {
         return Err(StoreError::Backend(format!(
             "ClickHouse database `{db}` has the table layout of an earlier petrel \
-             (reason_rollups, signals_day); point clickhouse-database at a new database \
-             and re-send the events, or drop this one"
+             ({}); point clickhouse-database at a new database and re-send the events, \
+             or drop this one",
+            if old_tables > 0 {
+                "reason_rollups, signals_day"
+            } else {
+                "rollups without sdim"
+            }
         )));
     }
     for stmt in statements(db) {
