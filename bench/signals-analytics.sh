@@ -9,6 +9,7 @@
 # The data set is generated once (deterministic) under target/analytics-bench/EVENTS/ and
 # reused; each run ingests it into a fresh database there. The query figures are taken on
 # the database of the last run. -r RUNS (default 1): ingest runs, the median is printed.
+# UPLOADERS=N (environment, default 2): concurrent uploading connections.
 # -k keeps the data set and the database afterwards (default: both deleted, they are large:
 # about 0.1 GB per million events for the data set).
 # Run it on a quiet machine; the lead records the figures in docs/BENCHMARKS.md.
